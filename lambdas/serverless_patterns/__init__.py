@@ -1,0 +1,1 @@
+"""Shared code bundled into every Lambda zip of the serverless patterns."""

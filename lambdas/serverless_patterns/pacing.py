@@ -1,0 +1,43 @@
+"""A token bucket that paces one container's writes to a fixed rate.
+
+The load leveler caps the number of concurrent consumers (event source mapping
+maximum concurrency) and each consumer paces itself with this bucket, so the
+downstream never sees more than concurrency x rate writes per second.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+
+
+class TokenBucket:
+    def __init__(
+        self,
+        rate_per_second: float,
+        burst: float | None = None,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        if rate_per_second <= 0:
+            raise ValueError("rate_per_second must be greater than 0")
+        self.rate = rate_per_second
+        self.capacity = burst if burst is not None else max(1.0, rate_per_second)
+        self._tokens = self.capacity
+        self._clock = clock
+        self._sleep = sleep
+        self._updated = clock()
+        self._lock = threading.Lock()
+
+    def acquire(self) -> float:
+        """Take one token, sleeping until one is available; return the time slept."""
+        with self._lock:
+            now = self._clock()
+            self._tokens = min(self.capacity, self._tokens + (now - self._updated) * self.rate)
+            self._updated = now
+            self._tokens -= 1
+            wait = -self._tokens / self.rate if self._tokens < 0 else 0.0
+        if wait:
+            self._sleep(wait)
+        return wait

@@ -1,0 +1,94 @@
+output "api_endpoint" {
+  description = "Base URL of the HTTP API; POST write requests to <api_endpoint>/requests. null when create_http_api is false."
+  value       = var.create_http_api ? aws_apigatewayv2_api.this[0].api_endpoint : null
+}
+
+output "producer_function_name" {
+  description = "Name of the producer function."
+  value       = aws_lambda_function.producer.function_name
+}
+
+output "producer_function_arn" {
+  description = "ARN of the producer function (to invoke it from another entry point)."
+  value       = aws_lambda_function.producer.arn
+}
+
+output "producer_role_arn" {
+  description = "Execution role of the producer."
+  value       = aws_iam_role.producer.arn
+}
+
+output "consumer_function_name" {
+  description = "Name of the consumer function."
+  value       = aws_lambda_function.consumer.function_name
+}
+
+output "consumer_function_arn" {
+  description = "ARN of the consumer function."
+  value       = aws_lambda_function.consumer.arn
+}
+
+output "consumer_role_arn" {
+  description = "Execution role of the consumer."
+  value       = aws_iam_role.consumer.arn
+}
+
+output "event_source_mapping_uuid" {
+  description = "UUID of the consumer's SQS event source mapping."
+  value       = aws_lambda_event_source_mapping.consumer.uuid
+}
+
+output "maximum_concurrency" {
+  description = "Consumer concurrency cap in force (given or derived from the downstream capacity)."
+  value       = local.maximum_concurrency
+}
+
+output "writes_per_second_per_consumer" {
+  description = "Rate each consumer instance is paced to."
+  value       = var.writes_per_second_per_consumer
+}
+
+output "queue_url" {
+  description = "URL of the request queue."
+  value       = module.queue.queue_url
+}
+
+output "queue_arn" {
+  description = "ARN of the request queue."
+  value       = module.queue.queue_arn
+}
+
+output "dlq_url" {
+  description = "URL of the request queue's dead-letter queue."
+  value       = module.queue.dlq_url
+}
+
+output "dlq_arn" {
+  description = "ARN of the request queue's dead-letter queue."
+  value       = module.queue.dlq_arn
+}
+
+output "visibility_timeout_seconds" {
+  description = "Visibility timeout of the request queue."
+  value       = module.queue.visibility_timeout_seconds
+}
+
+output "table_name" {
+  description = "Name of the downstream table."
+  value       = local.table_name
+}
+
+output "table_arn" {
+  description = "ARN of the downstream table."
+  value       = local.table_arn
+}
+
+output "alarm_arns" {
+  description = "ARNs of the request queue's alarms."
+  value       = module.queue.alarm_arns
+}
+
+output "alert_topic_arn" {
+  description = "SNS topic the alarms notify."
+  value       = module.queue.alert_topic_arn
+}

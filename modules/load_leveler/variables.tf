@@ -1,0 +1,272 @@
+variable "name" {
+  description = "Prefix for every resource of this load leveler (queue, functions, table, API)."
+  type        = string
+
+  validation {
+    condition     = can(regex("^[a-z][a-z0-9-]{1,40}$", var.name))
+    error_message = "name must be 2-41 characters of a-z, 0-9 and -, starting with a letter (it prefixes function, queue and table names)."
+  }
+}
+
+variable "producer_package_path" {
+  description = "Path to the producer zip built by `make package` (build/lambda/load_leveler_producer.zip)."
+  type        = string
+
+  validation {
+    condition     = endswith(var.producer_package_path, ".zip")
+    error_message = "producer_package_path must point to the .zip built by `make package`."
+  }
+}
+
+variable "consumer_package_path" {
+  description = "Path to the consumer zip built by `make package` (build/lambda/load_leveler_consumer.zip)."
+  type        = string
+
+  validation {
+    condition     = endswith(var.consumer_package_path, ".zip")
+    error_message = "consumer_package_path must point to the .zip built by `make package`."
+  }
+}
+
+variable "runtime" {
+  description = "Lambda runtime of both functions."
+  type        = string
+  default     = "python3.12"
+
+  validation {
+    condition     = contains(["python3.11", "python3.12", "python3.13"], var.runtime)
+    error_message = "runtime must be python3.11, python3.12 or python3.13 (the packaged dependencies target 3.12 wheels, which are pure Python or have a pure-Python fallback)."
+  }
+}
+
+variable "architecture" {
+  description = "Instruction set of both functions."
+  type        = string
+  default     = "x86_64"
+
+  validation {
+    condition     = contains(["x86_64"], var.architecture)
+    error_message = "architecture must be x86_64: `make package` builds x86_64 wheels."
+  }
+}
+
+variable "producer_timeout_seconds" {
+  description = "Timeout of the producer function (it only validates and enqueues)."
+  type        = number
+  default     = 10
+
+  validation {
+    condition     = var.producer_timeout_seconds >= 1 && var.producer_timeout_seconds <= 29
+    error_message = "producer_timeout_seconds must be between 1 and 29 (API Gateway's integration timeout is 30 s)."
+  }
+}
+
+variable "consumer_timeout_seconds" {
+  description = "Timeout of the consumer function. The queue's visibility timeout must be at least 6x this."
+  type        = number
+  default     = 30
+
+  validation {
+    condition     = var.consumer_timeout_seconds >= 1 && var.consumer_timeout_seconds <= 900
+    error_message = "consumer_timeout_seconds must be between 1 and 900."
+  }
+}
+
+variable "memory_size" {
+  description = "Memory (MB) of both functions."
+  type        = number
+  default     = 256
+
+  validation {
+    condition     = var.memory_size >= 128 && var.memory_size <= 10240
+    error_message = "memory_size must be between 128 and 10240 MB."
+  }
+}
+
+variable "visibility_timeout_seconds" {
+  description = "Visibility timeout of the queue. null derives 6 x consumer_timeout_seconds + batching_window_seconds (the AWS recommendation for SQS event sources)."
+  type        = number
+  default     = null
+
+  validation {
+    condition     = var.visibility_timeout_seconds == null || try(var.visibility_timeout_seconds >= 6 * var.consumer_timeout_seconds && var.visibility_timeout_seconds <= 43200, false)
+    error_message = "visibility_timeout_seconds must be at least 6 x consumer_timeout_seconds (and at most 43200), so a batch whose consumer times out is not delivered twice at once: raise it, lower consumer_timeout_seconds, or set null to derive it."
+  }
+}
+
+variable "batch_size" {
+  description = "Records per consumer invocation."
+  type        = number
+  default     = 10
+
+  validation {
+    condition     = var.batch_size >= 1 && var.batch_size <= 10000
+    error_message = "batch_size must be between 1 and 10000."
+  }
+
+  validation {
+    condition     = var.batch_size <= 10 || var.batching_window_seconds >= 1
+    error_message = "batch_size above 10 needs batching_window_seconds of at least 1 (an AWS rule for SQS event sources)."
+  }
+}
+
+variable "batching_window_seconds" {
+  description = "Maximum time the event source mapping gathers records before invoking the consumer."
+  type        = number
+  default     = 1
+
+  validation {
+    condition     = var.batching_window_seconds >= 0 && var.batching_window_seconds <= 300
+    error_message = "batching_window_seconds must be between 0 and 300."
+  }
+}
+
+variable "downstream_write_capacity_units" {
+  description = "Writes per second the downstream takes without throttling. With the created table this is its provisioned WCU (items up to 1 KB)."
+  type        = number
+  default     = 50
+
+  validation {
+    condition     = var.downstream_write_capacity_units >= 1 && var.downstream_write_capacity_units <= 40000
+    error_message = "downstream_write_capacity_units must be between 1 and 40000."
+  }
+}
+
+variable "downstream_read_capacity_units" {
+  description = "Provisioned RCU of the created table."
+  type        = number
+  default     = 5
+
+  validation {
+    condition     = var.downstream_read_capacity_units >= 1
+    error_message = "downstream_read_capacity_units must be at least 1."
+  }
+}
+
+variable "writes_per_second_per_consumer" {
+  description = "Writes per second one consumer instance is paced to. Maximum concurrency is derived as floor(downstream_write_capacity_units / writes_per_second_per_consumer), at least 2."
+  type        = number
+  default     = 10
+
+  validation {
+    condition     = var.writes_per_second_per_consumer > 0
+    error_message = "writes_per_second_per_consumer must be greater than 0."
+  }
+}
+
+variable "maximum_concurrency" {
+  description = "Override the derived consumer concurrency cap (2-1000). Leave null to derive it from the downstream capacity."
+  type        = number
+  default     = null
+
+  validation {
+    condition     = var.maximum_concurrency == null || try(var.maximum_concurrency >= 2 && var.maximum_concurrency <= 1000, false)
+    error_message = "maximum_concurrency must be between 2 and 1000 (the SQS event source limits), or null to derive it."
+  }
+}
+
+variable "create_table" {
+  description = "Create the downstream DynamoDB table (PROVISIONED). Set false and pass table_name/table_arn to write into an existing table keyed by the string attribute request_id."
+  type        = bool
+  default     = true
+}
+
+variable "table_name" {
+  description = "Existing downstream table (when create_table is false)."
+  type        = string
+  default     = null
+}
+
+variable "table_arn" {
+  description = "ARN of the existing downstream table (when create_table is false)."
+  type        = string
+  default     = null
+
+  validation {
+    condition     = var.create_table || (var.table_arn != null && var.table_name != null)
+    error_message = "table_name and table_arn are required when create_table is false."
+  }
+}
+
+variable "table_point_in_time_recovery" {
+  description = "Enable point-in-time recovery on the created table."
+  type        = bool
+  default     = true
+}
+
+variable "table_deletion_protection" {
+  description = "Enable deletion protection on the created table."
+  type        = bool
+  default     = false
+}
+
+variable "create_http_api" {
+  description = "Serve the producer through an API Gateway HTTP API (POST /requests). Set false to invoke the producer another way."
+  type        = bool
+  default     = true
+}
+
+variable "queue" {
+  description = "Settings passed to the dlq_monitoring module for the request queue (see its README): message_retention_seconds, dlq_message_retention_seconds, max_receive_count, depth_alarm_threshold, age_alarm_threshold_seconds, kms_master_key_id."
+  type = object({
+    message_retention_seconds      = optional(number, 345600)
+    dlq_message_retention_seconds  = optional(number, 1209600)
+    max_receive_count              = optional(number, 5)
+    depth_alarm_threshold          = optional(number, 1000)
+    depth_alarm_evaluation_periods = optional(number, 5)
+    age_alarm_threshold_seconds    = optional(number)
+    kms_master_key_id              = optional(string)
+  })
+  default = {}
+}
+
+variable "alert_topic_arn" {
+  description = "Existing SNS topic for the queue alarms. null creates one."
+  type        = string
+  default     = null
+}
+
+variable "log_retention_days" {
+  description = "Retention of the functions' log groups."
+  type        = number
+  default     = 30
+
+  validation {
+    condition     = contains([1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653], var.log_retention_days)
+    error_message = "log_retention_days must be one of the values CloudWatch Logs accepts: 1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653."
+  }
+}
+
+variable "log_level" {
+  description = "Powertools log level of both functions."
+  type        = string
+  default     = "INFO"
+
+  validation {
+    condition     = contains(["DEBUG", "INFO", "WARNING", "ERROR"], var.log_level)
+    error_message = "log_level must be DEBUG, INFO, WARNING or ERROR."
+  }
+}
+
+variable "tracing_mode" {
+  description = "X-Ray tracing mode of both functions: Active or PassThrough."
+  type        = string
+  default     = "Active"
+
+  validation {
+    condition     = contains(["Active", "PassThrough"], var.tracing_mode)
+    error_message = "tracing_mode must be Active or PassThrough."
+  }
+}
+
+variable "environment_variables" {
+  description = "Extra environment variables for both functions (e.g. POWERTOOLS_TRACE_DISABLED on an emulator)."
+  type        = map(string)
+  default     = {}
+}
+
+variable "tags" {
+  description = "Tags for every resource."
+  type        = map(string)
+  default     = {}
+}

@@ -1,0 +1,136 @@
+"""Build one reproducible zip per Lambda function.
+
+Every function package under lambdas/ (a folder with a handler.py) becomes
+build/lambda/<function>.zip holding the function package, the shared
+serverless_patterns package and the pinned third-party dependencies of
+requirements/lambda.txt. boto3 is left out: the Lambda runtime provides it.
+
+The zips are byte-identical across runs and machines: entries are sorted,
+timestamps and permissions are fixed and nothing machine-specific (bytecode,
+absolute paths) is included, so Terraform's source_code_hash only changes
+when the code does.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import shutil
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+LAMBDAS_DIR = REPO_ROOT / "lambdas"
+SHARED_PACKAGE = "serverless_patterns"
+REQUIREMENTS = REPO_ROOT / "requirements" / "lambda.txt"
+
+# The Lambda runtime the zips target; wheels are chosen for it, not for the
+# interpreter running this script.
+LAMBDA_PYTHON_VERSION = "3.12"
+LAMBDA_PLATFORM = "manylinux2014_x86_64"
+
+FIXED_DATE_TIME = (1980, 1, 1, 0, 0, 0)
+FILE_MODE = 0o100644
+EXCLUDED_DIR_NAMES = {"__pycache__", "bin", ".pytest_cache"}
+EXCLUDED_SUFFIXES = {".pyc", ".pyo"}
+
+
+def function_packages() -> list[str]:
+    return sorted(
+        path.name
+        for path in LAMBDAS_DIR.iterdir()
+        if path.is_dir() and (path / "handler.py").is_file() and path.name != SHARED_PACKAGE
+    )
+
+
+def install_dependencies(build_dir: Path) -> Path:
+    """Install requirements/lambda.txt once per distinct requirements file."""
+    digest = hashlib.sha256(REQUIREMENTS.read_bytes()).hexdigest()[:16]
+    deps_dir = build_dir / "deps" / digest
+    marker = deps_dir / ".complete"
+    if marker.is_file():
+        return deps_dir
+    if deps_dir.exists():
+        shutil.rmtree(deps_dir)
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "install",
+            "--quiet",
+            "--disable-pip-version-check",
+            "--no-deps",
+            "--no-compile",
+            "--only-binary=:all:",
+            "--platform",
+            LAMBDA_PLATFORM,
+            "--python-version",
+            LAMBDA_PYTHON_VERSION,
+            "--implementation",
+            "cp",
+            "--target",
+            str(deps_dir),
+            "-r",
+            str(REQUIREMENTS),
+        ],
+        check=True,
+    )
+    marker.write_text(REQUIREMENTS.read_text())
+    return deps_dir
+
+
+def iter_files(root: Path, arc_prefix: str = ""):
+    """Yield (archive name, path) for every file below root worth shipping."""
+    for path in root.rglob("*"):
+        relative = path.relative_to(root)
+        if any(part in EXCLUDED_DIR_NAMES for part in relative.parts):
+            continue
+        if path.is_file() and path.suffix not in EXCLUDED_SUFFIXES and path.name != ".complete":
+            yield f"{arc_prefix}{relative.as_posix()}", path
+
+
+def write_zip(destination: Path, entries: dict[str, Path]) -> None:
+    temporary = destination.with_suffix(".zip.tmp")
+    with zipfile.ZipFile(temporary, "w") as archive:
+        for arcname in sorted(entries):
+            info = zipfile.ZipInfo(arcname, date_time=FIXED_DATE_TIME)
+            info.external_attr = FILE_MODE << 16
+            info.create_system = 3
+            info.compress_type = zipfile.ZIP_DEFLATED
+            archive.writestr(info, entries[arcname].read_bytes(), compresslevel=9)
+    # Keep the old file (and its mtime) when nothing changed, so make sees no work.
+    if destination.is_file() and destination.read_bytes() == temporary.read_bytes():
+        temporary.unlink()
+    else:
+        temporary.replace(destination)
+
+
+def build(build_dir: Path) -> dict[str, str]:
+    output_dir = build_dir / "lambda"
+    output_dir.mkdir(parents=True, exist_ok=True)
+    deps_dir = install_dependencies(build_dir)
+    shared = dict(iter_files(deps_dir))
+    shared.update(iter_files(LAMBDAS_DIR / SHARED_PACKAGE, f"{SHARED_PACKAGE}/"))
+    hashes = {}
+    for name in function_packages():
+        entries = dict(shared)
+        entries.update(iter_files(LAMBDAS_DIR / name, f"{name}/"))
+        destination = output_dir / f"{name}.zip"
+        write_zip(destination, entries)
+        hashes[name] = hashlib.sha256(destination.read_bytes()).hexdigest()
+    return hashes
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--build-dir", type=Path, default=REPO_ROOT / "build")
+    args = parser.parse_args()
+    for name, digest in build(args.build_dir.resolve()).items():
+        print(f"{digest}  {args.build_dir}/lambda/{name}.zip")
+
+
+if __name__ == "__main__":
+    main()
