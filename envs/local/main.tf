@@ -32,8 +32,9 @@ provider "aws" {
 
 locals {
   lambda_build_dir = coalesce(var.lambda_build_dir, "${path.root}/../../build/lambda")
-  # Low, so the integration test sees a poison request reach the DLQ quickly.
-  max_receive_count = 3
+  # Low, with a short consumer timeout (visibility = 6 x timeout), so a poison
+  # message reaches the DLQ within about a minute on the emulator.
+  max_receive_count = 2
 }
 
 module "load_leveler" {
@@ -47,7 +48,7 @@ module "load_leveler" {
   writes_per_second_per_consumer  = var.writes_per_second_per_consumer
   batch_size                      = 10
   batching_window_seconds         = 0
-  consumer_timeout_seconds        = 10
+  consumer_timeout_seconds        = 5
 
   queue = {
     max_receive_count = local.max_receive_count

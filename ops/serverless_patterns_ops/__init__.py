@@ -1,0 +1,1 @@
+"""Operator tools for the serverless patterns: load generation, inspection, demos."""
