@@ -30,7 +30,9 @@ THROTTLING_ERRORS = {
 logger = Logger()
 metrics = Metrics()
 tracer = Tracer()
-processor = BatchProcessor(event_type=EventType.SQS)
+# A batch whose every record failed is reported record by record too, rather
+# than as a function error: SQS retries exactly the same messages either way.
+processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
 write_pacer = TokenBucket(settings.positive_number("WRITES_PER_SECOND_PER_CONSUMER", default=50.0))
 
 

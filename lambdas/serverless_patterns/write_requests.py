@@ -66,6 +66,22 @@ class InvalidWriteRequest(ValueError):
         return {"error": "invalid_request", "field": self.field, "message": self.message, "fix": self.fix}
 
 
+def _exact_json_number(value: Any) -> int | float:
+    """JSON encoding of a Decimal that decodes back to the same Decimal."""
+    if not isinstance(value, Decimal):
+        raise TypeError(f"{type(value).__name__} is not JSON serializable")
+    if value == value.to_integral_value():
+        return int(value)
+    as_float = float(value)
+    if Decimal(repr(as_float)) != value:
+        raise InvalidWriteRequest(
+            "body.payload",
+            f"the number {value} has more significant digits than can be carried exactly",
+            "send it as a string, or with at most 17 significant digits",
+        )
+    return as_float
+
+
 @dataclass(frozen=True)
 class WriteRequest:
     request_id: str
@@ -81,7 +97,7 @@ class WriteRequest:
                 "received_at": self.received_at,
             },
             separators=(",", ":"),
-            default=str,
+            default=_exact_json_number,
         )
 
 
@@ -110,11 +126,13 @@ def from_api_body(raw_body: str | None, received_at: datetime | None = None) -> 
         raise InvalidWriteRequest("body", f"body is larger than {MAX_BODY_BYTES} bytes", "send a smaller payload")
     document = _parse_json(raw_body, "body")
     _validated(document, REQUEST_SCHEMA, "body")
-    return WriteRequest(
+    request = WriteRequest(
         request_id=document.get("request_id") or str(uuid.uuid4()),
         payload=document["payload"],
         received_at=(received_at or datetime.now(UTC)).isoformat(),
     )
+    request.to_message()  # rejects, here, a payload the queue could not carry exactly
+    return request
 
 
 def from_message(raw_message: str) -> WriteRequest:

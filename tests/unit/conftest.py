@@ -1,0 +1,130 @@
+"""Unit tests run the handlers in-process against moto; no emulator, no network."""
+
+from __future__ import annotations
+
+import os
+
+# Powertools reads these when the handler modules are imported.
+os.environ.update(
+    {
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_DEFAULT_REGION": "us-east-1",
+        "POWERTOOLS_METRICS_NAMESPACE": "ServerlessPatterns/Tests",
+        "POWERTOOLS_SERVICE_NAME": "unit-tests",
+        "POWERTOOLS_TRACE_DISABLED": "true",
+    }
+)
+# moto intercepts requests to AWS's own endpoints only.
+for variable in [name for name in os.environ if name.startswith("AWS_ENDPOINT_URL")]:
+    del os.environ[variable]
+
+import json  # noqa: E402
+import uuid  # noqa: E402
+from dataclasses import dataclass, field  # noqa: E402
+
+import boto3  # noqa: E402
+import pytest  # noqa: E402
+from moto import mock_aws  # noqa: E402
+
+from serverless_patterns import aws_clients  # noqa: E402
+
+
+@dataclass
+class FakeLambdaContext:
+    function_name: str = "unit-test-function"
+    memory_limit_in_mb: int = 256
+    invoked_function_arn: str = "arn:aws:lambda:us-east-1:123456789012:function:unit-test-function"
+    aws_request_id: str = field(default_factory=lambda: str(uuid.uuid4()))
+
+    def get_remaining_time_in_millis(self) -> int:
+        return 30_000
+
+
+@pytest.fixture
+def lambda_context() -> FakeLambdaContext:
+    return FakeLambdaContext()
+
+
+# Held here because tests may monkeypatch the module attributes.
+_CACHED_FACTORIES = (aws_clients.client, aws_clients.dynamodb_table)
+
+
+@pytest.fixture
+def aws():
+    """A fresh moto account, with the handlers' cached clients bound to it."""
+    for factory in _CACHED_FACTORIES:
+        factory.cache_clear()
+    with mock_aws():
+        yield
+    for factory in _CACHED_FACTORIES:
+        factory.cache_clear()
+
+
+@pytest.fixture
+def queue_url(aws, monkeypatch) -> str:
+    url = boto3.client("sqs").create_queue(QueueName="requests")["QueueUrl"]
+    monkeypatch.setenv("QUEUE_URL", url)
+    return url
+
+
+@pytest.fixture
+def table(aws, monkeypatch):
+    resource = boto3.resource("dynamodb")
+    created = resource.create_table(
+        TableName="requests",
+        KeySchema=[{"AttributeName": "request_id", "KeyType": "HASH"}],
+        AttributeDefinitions=[{"AttributeName": "request_id", "AttributeType": "S"}],
+        BillingMode="PROVISIONED",
+        ProvisionedThroughput={"ReadCapacityUnits": 5, "WriteCapacityUnits": 5},
+    )
+    monkeypatch.setenv("TABLE_NAME", "requests")
+    return created
+
+
+def http_api_event(body: str | None, path: str = "/requests", method: str = "POST") -> dict:
+    """An API Gateway HTTP API (payload format 2.0) event."""
+    return {
+        "version": "2.0",
+        "routeKey": f"{method} {path}",
+        "rawPath": path,
+        "rawQueryString": "",
+        "headers": {"content-type": "application/json"},
+        "requestContext": {
+            "http": {"method": method, "path": path, "protocol": "HTTP/1.1", "sourceIp": "127.0.0.1"},
+            "requestId": str(uuid.uuid4()),
+            "routeKey": f"{method} {path}",
+            "stage": "$default",
+        },
+        "body": body,
+        "isBase64Encoded": False,
+    }
+
+
+def sqs_event(*bodies: str, receive_count: int = 1, message_ids: list[str] | None = None) -> dict:
+    message_ids = message_ids or [str(uuid.uuid4()) for _ in bodies]
+    return {
+        "Records": [
+            {
+                "messageId": message_id,
+                "receiptHandle": f"handle-{message_id}",
+                "body": body,
+                "attributes": {
+                    "ApproximateReceiveCount": str(receive_count),
+                    "SentTimestamp": "1700000000000",
+                    "SenderId": "AIDAEXAMPLE",
+                    "ApproximateFirstReceiveTimestamp": "1700000000001",
+                },
+                "messageAttributes": {},
+                "md5OfBody": "",
+                "eventSource": "aws:sqs",
+                "eventSourceARN": "arn:aws:sqs:us-east-1:123456789012:requests",
+                "awsRegion": "us-east-1",
+            }
+            for message_id, body in zip(message_ids, bodies, strict=True)
+        ]
+    }
+
+
+def json_body(response: dict) -> dict:
+    return json.loads(response["body"])

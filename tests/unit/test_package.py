@@ -1,0 +1,71 @@
+"""`make package` builds byte-identical zips, so source_code_hash never drifts."""
+
+import hashlib
+import importlib.util
+import zipfile
+from pathlib import Path
+
+import pytest
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture(scope="module")
+def package_module():
+    spec = importlib.util.spec_from_file_location("package", REPO_ROOT / "scripts" / "package.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.fixture(scope="module")
+def first_build(package_module, tmp_path_factory):
+    build_dir = tmp_path_factory.mktemp("first")
+    return build_dir, package_module.build(build_dir)
+
+
+def test_every_function_package_gets_a_zip(first_build, package_module):
+    build_dir, hashes = first_build
+
+    assert set(hashes) == set(package_module.function_packages())
+    assert {"load_leveler_producer", "load_leveler_consumer"} <= set(hashes)
+    for name in hashes:
+        assert (build_dir / "lambda" / f"{name}.zip").is_file()
+
+
+def test_a_build_in_another_folder_is_byte_identical(first_build, package_module, tmp_path):
+    _, first_hashes = first_build
+
+    assert package_module.build(tmp_path) == first_hashes
+
+
+def test_rebuilding_without_changes_keeps_every_zip_and_its_mtime(first_build, package_module):
+    build_dir, first_hashes = first_build
+    zips = sorted((build_dir / "lambda").glob("*.zip"))
+    mtimes = [path.stat().st_mtime_ns for path in zips]
+
+    assert package_module.build(build_dir) == first_hashes
+    assert [path.stat().st_mtime_ns for path in zips] == mtimes
+    assert {path.stem: hashlib.sha256(path.read_bytes()).hexdigest() for path in zips} == first_hashes
+
+
+def test_zip_entries_are_sorted_with_fixed_metadata_and_no_bytecode(first_build):
+    build_dir, _ = first_build
+    with zipfile.ZipFile(build_dir / "lambda" / "load_leveler_consumer.zip") as archive:
+        infos = archive.infolist()
+    names = [info.filename for info in infos]
+
+    assert names == sorted(names)
+    assert {info.date_time for info in infos} == {(1980, 1, 1, 0, 0, 0)}
+    assert {info.external_attr >> 16 for info in infos} == {0o100644}
+    assert not [name for name in names if name.endswith(".pyc") or "__pycache__" in name]
+
+
+def test_zip_bundles_the_handler_shared_package_and_powertools_but_not_boto3(first_build):
+    build_dir, _ = first_build
+    with zipfile.ZipFile(build_dir / "lambda" / "load_leveler_producer.zip") as archive:
+        top_level = {name.split("/")[0] for name in archive.namelist()}
+
+    assert {"load_leveler_producer", "serverless_patterns", "aws_lambda_powertools"} <= top_level
+    assert "load_leveler_consumer" not in top_level
+    assert not top_level & {"boto3", "botocore"}

@@ -1,0 +1,98 @@
+from datetime import UTC, datetime
+from decimal import Decimal
+
+import pytest
+
+from serverless_patterns.write_requests import (
+    MAX_BODY_BYTES,
+    InvalidWriteRequest,
+    from_api_body,
+    from_message,
+)
+
+
+def test_keeps_the_callers_request_id_so_retries_are_idempotent():
+    request = from_api_body('{"request_id": "order-42", "payload": {"qty": 2}}')
+
+    assert request.request_id == "order-42"
+    assert request.payload == {"qty": 2}
+
+
+def test_assigns_a_request_id_when_the_caller_sends_none():
+    first = from_api_body('{"payload": {"qty": 2}}')
+    second = from_api_body('{"payload": {"qty": 2}}')
+
+    assert first.request_id != second.request_id
+    assert len(first.request_id) == 36
+
+
+@pytest.mark.parametrize(
+    ("body", "field", "fix_contains"),
+    [
+        (None, "body", "JSON object"),
+        ("   ", "body", "JSON object"),
+        ("{not json", "body", "JSON object"),
+        ("[1, 2]", "body", "type"),
+        ('{"request_id": "a"}', "body", "missing field"),
+        ('{"payload": 3}', "body.payload", "type"),
+        ('{"payload": {}}', "body.payload", "non-empty"),
+        ('{"payload": {"a": 1}, "extra": true}', "body", "remove"),
+        ('{"payload": {"a": 1}, "request_id": "has spaces"}', "body.request_id", "1-128 characters"),
+    ],
+)
+def test_rejects_bad_input_naming_the_field_and_the_fix(body, field, fix_contains):
+    with pytest.raises(InvalidWriteRequest) as raised:
+        from_api_body(body)
+
+    assert raised.value.field == field
+    assert fix_contains in raised.value.fix
+    assert raised.value.as_dict()["error"] == "invalid_request"
+
+
+def test_rejects_a_body_larger_than_the_limit():
+    body = '{"payload": {"blob": "' + "x" * MAX_BODY_BYTES + '"}}'
+
+    with pytest.raises(InvalidWriteRequest, match="larger than"):
+        from_api_body(body)
+
+
+def test_message_round_trip_keeps_numbers_exact():
+    received_at = datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)
+    request = from_api_body('{"request_id": "r1", "payload": {"price": 19.99, "n": 3}}', received_at=received_at)
+
+    restored = from_message(request.to_message())
+
+    assert restored == request
+    assert restored.payload["price"] == Decimal("19.99")
+    assert restored.received_at == "2026-01-02T03:04:05+00:00"
+
+
+@pytest.mark.parametrize(
+    ("message", "field"),
+    [
+        ("not json", "message"),
+        ('{"request_id": "r1"}', "message"),
+        ('{"version": 99, "request_id": "r1", "payload": {"a": 1}, "received_at": "x"}', "message.version"),
+    ],
+)
+def test_a_message_that_did_not_come_from_the_producer_is_poison(message, field):
+    with pytest.raises(InvalidWriteRequest) as raised:
+        from_message(message)
+
+    assert raised.value.field == field
+
+
+def test_rejects_a_number_that_json_cannot_carry_exactly():
+    with pytest.raises(InvalidWriteRequest) as raised:
+        from_api_body('{"payload": {"amount": 0.12345678901234567890123}}')
+
+    assert raised.value.field == "body.payload"
+    assert "string" in raised.value.fix
+
+
+def test_large_integers_and_exponents_travel_exactly():
+    request = from_api_body('{"payload": {"big": 123456789012345678901234567890, "tiny": 1e-7}}')
+
+    restored = from_message(request.to_message())
+
+    assert restored.payload == {"big": 123456789012345678901234567890, "tiny": Decimal("1E-7")}
