@@ -1,0 +1,144 @@
+"""The load leveler end to end on the emulator: burst, drain, account for everything."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import uuid
+
+import pytest
+from pytest_terraform import terraform
+
+from serverless_patterns_ops.http_api import HttpApiClient
+from serverless_patterns_ops.load_leveling import peak_concurrency, queue_depth, scan_items, send_burst, wait_for
+
+BURST_SIZE = 2000
+DRAIN_TIMEOUT_SECONDS = 600
+
+# Applies envs/local once for the session and destroys it afterwards.
+terraform("local", scope="session")
+
+
+@pytest.fixture(scope="session")
+def stack(local) -> dict:
+    return local.outputs["load_leveler"]["value"]
+
+
+@pytest.fixture(scope="session")
+def terraform_plan(local):
+    """Plan envs/local against the applied state; return the JSON plan."""
+
+    def plan() -> dict:
+        runner = local.terraform
+        env = {**os.environ, "TF_DATA_DIR": runner.work_dir, "TF_IN_AUTOMATION": "1"}
+        plan_file = os.path.join(runner.work_dir, "drift.tfplan")
+        common = {"cwd": runner.module_dir, "env": env, "check": True, "capture_output": True, "text": True}
+        subprocess.run(
+            ["terraform", "plan", "-input=false", "-no-color", f"-state={runner.state_path}", f"-out={plan_file}"],
+            **common,
+        )
+        return json.loads(subprocess.run(["terraform", "show", "-json", plan_file], **common).stdout)
+
+    return plan
+
+
+def receive_all(sqs, queue_url: str) -> list[dict]:
+    """Every message visible in a queue; received, not deleted, so they stay in it."""
+    messages: dict[str, dict] = {}
+    for _ in range(5):
+        batch = sqs.receive_message(QueueUrl=queue_url, MaxNumberOfMessages=10, WaitTimeSeconds=1).get("Messages", [])
+        if not batch:
+            break
+        messages.update({message["MessageId"]: message for message in batch})
+    return list(messages.values())
+
+
+def test_plan_right_after_apply_changes_nothing_but_documented_emulator_drift(terraform_plan, known_plan_drift):
+    plan = terraform_plan()
+
+    changed = {
+        change["type"]
+        for change in plan.get("resource_changes", [])
+        if change["change"]["actions"] not in (["no-op"], ["read"])
+    }
+    assert changed <= known_plan_drift, f"unexpected changes after apply: {sorted(changed - known_plan_drift)}"
+
+
+@pytest.fixture(scope="module")
+def burst(stack, sqs, dynamodb):
+    """Send the burst and a poison message, then wait until everything has settled."""
+    run_id = uuid.uuid4().hex[:8]
+    result = send_burst(HttpApiClient(stack["api_endpoint"]), BURST_SIZE, concurrency=16, run_id=run_id)
+    poison_id = f"{run_id}-poison"
+    sqs.send_message(QueueUrl=stack["queue_url"], MessageBody=json.dumps({"request_id": poison_id}))
+    table = dynamodb.Table(stack["table_name"])
+
+    def settled() -> bool:
+        return queue_depth(sqs, stack["queue_url"]) == 0 and queue_depth(sqs, stack["dlq_url"]) >= 1
+
+    assert wait_for(settled, timeout=DRAIN_TIMEOUT_SECONDS, interval=2), "the queue did not drain in time"
+    items = [item for item in scan_items(table) if item["request_id"].startswith(run_id)]
+    return {"result": result, "items": items, "poison_id": poison_id, "run_id": run_id}
+
+
+def test_every_request_of_the_burst_is_accepted_at_once(burst):
+    result = burst["result"]
+
+    assert result.rejected == []
+    assert len(result.accepted) == BURST_SIZE
+
+
+def test_every_accepted_request_is_stored_exactly_once(burst):
+    items = burst["items"]
+    stored_ids = [item["request_id"] for item in items]
+
+    assert len(stored_ids) == len(set(stored_ids))
+    assert set(stored_ids) == set(burst["result"].accepted)
+    for item in items:
+        assert item["payload"]["index"] == int(item["request_id"].rsplit("-", 1)[1])
+
+
+def test_the_queue_is_empty_and_the_poison_message_waits_in_the_dlq(burst, stack, sqs):
+    assert queue_depth(sqs, stack["queue_url"]) == 0
+
+    dead = receive_all(sqs, stack["dlq_url"])
+
+    poison = [message for message in dead if json.loads(message["Body"]).get("request_id") == burst["poison_id"]]
+    assert len(poison) == 1
+    # No good request of the burst was set aside with it.
+    assert not [m for m in dead if json.loads(m["Body"]).get("request_id", "").startswith(burst["run_id"] + "-0")]
+
+
+def test_consumer_concurrency_never_exceeded_the_cap(burst, stack):
+    peak = peak_concurrency(burst["items"])
+
+    print(f"peak consumer concurrency {peak} (cap {stack['maximum_concurrency']})")
+    assert 1 <= peak <= stack["maximum_concurrency"]
+
+
+def test_a_duplicate_delivery_is_stored_once(stack, sqs, dynamodb):
+    request_id = f"dup-{uuid.uuid4().hex[:8]}"
+    client = HttpApiClient(stack["api_endpoint"])
+    body = {"request_id": request_id, "payload": {"attempt": 1}}
+
+    # A client retry of the same request and a second copy of the same message.
+    assert client.post_json("/requests", body).status == 202
+    assert client.post_json("/requests", {**body, "payload": {"attempt": 2}}).status == 202
+
+    table = dynamodb.Table(stack["table_name"])
+    assert wait_for(lambda: queue_depth(sqs, stack["queue_url"]) == 0, timeout=120)
+    items = [item for item in scan_items(table) if item["request_id"] == request_id]
+    assert len(items) == 1
+    assert items[0]["payload"]["attempt"] in (1, 2)
+
+
+def test_bad_input_is_answered_400_naming_the_field_and_nothing_is_queued(stack, sqs):
+    client = HttpApiClient(stack["api_endpoint"])
+
+    response = client.post_json("/requests", {"payload": "not an object"})
+
+    assert response.status == 400
+    assert response.body["field"] == "body.payload"
+    assert response.body["fix"]
+    assert queue_depth(sqs, stack["queue_url"]) == 0
