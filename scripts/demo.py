@@ -22,7 +22,7 @@ import boto3
 REPO_ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO_ROOT / "ops"))
 
-from serverless_patterns_ops.http_api import HttpApiClient  # noqa: E402
+from serverless_patterns_ops.http_api import producer_client  # noqa: E402
 from serverless_patterns_ops.load_leveling import (  # noqa: E402
     peak_concurrency,
     queue_depth,
@@ -70,8 +70,10 @@ def main() -> None:
     table = boto3.resource("dynamodb").Table(stack["table_name"])
     run_id = uuid.uuid4().hex[:8]
 
-    print(f"Sending a burst of {args.requests} write requests with {args.clients} clients...", flush=True)
-    burst = send_burst(HttpApiClient(stack["api_endpoint"]), args.requests, args.clients, run_id=run_id)
+    via = "the HTTP API" if stack["api_endpoint"] else "direct invocation (no HTTP API)"
+    print(f"Sending a burst of {args.requests} write requests through {via}, {args.clients} clients...", flush=True)
+    producer = producer_client(stack, boto3.client("lambda"))
+    burst = send_burst(producer, args.requests, args.clients, run_id=run_id)
     print(f"  {len(burst.accepted)} accepted (202) in {burst.seconds:.1f} s, {len(burst.rejected)} rejected")
     poison_id = f"{run_id}-poison"
     sqs.send_message(QueueUrl=stack["queue_url"], MessageBody=json.dumps({"request_id": poison_id}))

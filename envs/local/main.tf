@@ -49,6 +49,7 @@ module "load_leveler" {
   batch_size                      = 10
   batching_window_seconds         = 0
   consumer_timeout_seconds        = 5
+  create_http_api                 = var.create_http_api
 
   queue = {
     max_receive_count = local.max_receive_count

@@ -38,3 +38,9 @@ variable "writes_per_second_per_consumer" {
   type        = number
   default     = 25
 }
+
+variable "create_http_api" {
+  description = "Serve the producer through an HTTP API. Set false on emulators without API Gateway v2 (LocalStack Community); tests then invoke the producer directly."
+  type        = bool
+  default     = true
+}

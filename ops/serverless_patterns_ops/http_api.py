@@ -1,8 +1,12 @@
-"""A small JSON client for API Gateway HTTP APIs, on AWS or on an emulator.
+"""JSON clients for a function behind an API Gateway HTTP API, on AWS or an emulator.
 
-Emulators hand out API endpoints such as http://abcd1234.execute-api.localhost:4566
-whose host does not resolve everywhere; such requests are sent to the
-emulator's own address (AWS_ENDPOINT_URL) with the API's host in the Host header.
+HttpApiClient sends real HTTP requests. Emulators hand out API endpoints such
+as http://abcd1234.execute-api.localhost:4566 whose host does not resolve
+everywhere; such requests go to the emulator's own address (AWS_ENDPOINT_URL)
+with the API's host in the Host header.
+
+DirectInvokeClient invokes the function with the event API Gateway would send,
+for stacks without an HTTP API (LocalStack Community has none).
 """
 
 from __future__ import annotations
@@ -11,8 +15,9 @@ import http.client
 import json
 import os
 import threading
+import uuid
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 from urllib.parse import urlsplit
 
 
@@ -20,6 +25,17 @@ from urllib.parse import urlsplit
 class JsonResponse:
     status: int
     body: Any
+
+
+class JsonPoster(Protocol):
+    def post_json(self, path: str, document: Any) -> JsonResponse: ...
+
+
+def _decoded(raw: bytes | str) -> Any:
+    try:
+        return json.loads(raw) if raw else None
+    except json.JSONDecodeError:
+        return raw.decode(errors="replace") if isinstance(raw, bytes) else raw
 
 
 class HttpApiClient:
@@ -66,8 +82,41 @@ class HttpApiClient:
                 self._local.connection = None
                 if attempt == 2:
                     raise
-        try:
-            body = json.loads(raw) if raw else None
-        except json.JSONDecodeError:
-            body = raw.decode(errors="replace")
-        return JsonResponse(status=response.status, body=body)
+        return JsonResponse(status=response.status, body=_decoded(raw))
+
+
+class DirectInvokeClient:
+    """Invoke the function with an HTTP API (payload format 2.0) event."""
+
+    def __init__(self, lambda_client: Any, function_name: str) -> None:
+        self._lambda = lambda_client
+        self._function_name = function_name
+
+    def post_json(self, path: str, document: Any) -> JsonResponse:
+        event = {
+            "version": "2.0",
+            "routeKey": f"POST {path}",
+            "rawPath": path,
+            "rawQueryString": "",
+            "headers": {"content-type": "application/json"},
+            "requestContext": {
+                "http": {"method": "POST", "path": path, "protocol": "HTTP/1.1", "sourceIp": "127.0.0.1"},
+                "requestId": str(uuid.uuid4()),
+                "routeKey": f"POST {path}",
+                "stage": "$default",
+            },
+            "body": json.dumps(document),
+            "isBase64Encoded": False,
+        }
+        invoked = self._lambda.invoke(FunctionName=self._function_name, Payload=json.dumps(event).encode())
+        response = json.loads(invoked["Payload"].read())
+        if "FunctionError" in invoked:
+            raise RuntimeError(f"{self._function_name} failed: {response}")
+        return JsonResponse(status=response["statusCode"], body=_decoded(response.get("body", "")))
+
+
+def producer_client(stack: dict[str, Any], lambda_client: Any) -> JsonPoster:
+    """The HTTP API when the stack has one, the function itself otherwise."""
+    if stack.get("api_endpoint"):
+        return HttpApiClient(stack["api_endpoint"])
+    return DirectInvokeClient(lambda_client, stack["producer_function_name"])

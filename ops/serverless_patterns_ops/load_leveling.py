@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from serverless_patterns_ops.http_api import HttpApiClient
+from serverless_patterns_ops.http_api import JsonPoster
 
 
 @dataclass
@@ -20,7 +20,7 @@ class BurstResult:
     seconds: float = 0.0
 
 
-def send_burst(client: HttpApiClient, count: int, concurrency: int = 16, run_id: str | None = None) -> BurstResult:
+def send_burst(client: JsonPoster, count: int, concurrency: int = 16, run_id: str | None = None) -> BurstResult:
     """POST `count` write requests as fast as `concurrency` threads allow.
 
     Each request carries its own request_id, so a retried POST can never store

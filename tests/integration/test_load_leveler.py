@@ -7,10 +7,11 @@ import os
 import subprocess
 import uuid
 
+import boto3
 import pytest
 from pytest_terraform import terraform
 
-from serverless_patterns_ops.http_api import HttpApiClient
+from serverless_patterns_ops.http_api import producer_client
 from serverless_patterns_ops.load_leveling import peak_concurrency, queue_depth, scan_items, send_burst, wait_for
 
 BURST_SIZE = 2000
@@ -23,6 +24,11 @@ terraform("local", scope="session")
 @pytest.fixture(scope="session")
 def stack(local) -> dict:
     return local.outputs["load_leveler"]["value"]
+
+
+@pytest.fixture(scope="session")
+def producer(stack):
+    return producer_client(stack, boto3.client("lambda"))
 
 
 @pytest.fixture(scope="session")
@@ -66,10 +72,10 @@ def test_plan_right_after_apply_changes_nothing_but_documented_emulator_drift(te
 
 
 @pytest.fixture(scope="module")
-def burst(stack, sqs, dynamodb):
+def burst(stack, producer, sqs, dynamodb):
     """Send the burst and a poison message, then wait until everything has settled."""
     run_id = uuid.uuid4().hex[:8]
-    result = send_burst(HttpApiClient(stack["api_endpoint"]), BURST_SIZE, concurrency=16, run_id=run_id)
+    result = send_burst(producer, BURST_SIZE, concurrency=16, run_id=run_id)
     poison_id = f"{run_id}-poison"
     sqs.send_message(QueueUrl=stack["queue_url"], MessageBody=json.dumps({"request_id": poison_id}))
     table = dynamodb.Table(stack["table_name"])
@@ -117,14 +123,13 @@ def test_consumer_concurrency_never_exceeded_the_cap(burst, stack):
     assert 1 <= peak <= stack["maximum_concurrency"]
 
 
-def test_a_duplicate_delivery_is_stored_once(stack, sqs, dynamodb):
+def test_a_duplicate_delivery_is_stored_once(stack, producer, sqs, dynamodb):
     request_id = f"dup-{uuid.uuid4().hex[:8]}"
-    client = HttpApiClient(stack["api_endpoint"])
     body = {"request_id": request_id, "payload": {"attempt": 1}}
 
     # A client retry of the same request and a second copy of the same message.
-    assert client.post_json("/requests", body).status == 202
-    assert client.post_json("/requests", {**body, "payload": {"attempt": 2}}).status == 202
+    assert producer.post_json("/requests", body).status == 202
+    assert producer.post_json("/requests", {**body, "payload": {"attempt": 2}}).status == 202
 
     table = dynamodb.Table(stack["table_name"])
     assert wait_for(lambda: queue_depth(sqs, stack["queue_url"]) == 0, timeout=120)
@@ -133,10 +138,8 @@ def test_a_duplicate_delivery_is_stored_once(stack, sqs, dynamodb):
     assert items[0]["payload"]["attempt"] in (1, 2)
 
 
-def test_bad_input_is_answered_400_naming_the_field_and_nothing_is_queued(stack, sqs):
-    client = HttpApiClient(stack["api_endpoint"])
-
-    response = client.post_json("/requests", {"payload": "not an object"})
+def test_bad_input_is_answered_400_naming_the_field_and_nothing_is_queued(stack, producer, sqs):
+    response = producer.post_json("/requests", {"payload": "not an object"})
 
     assert response.status == 400
     assert response.body["field"] == "body.payload"
