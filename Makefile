@@ -54,9 +54,12 @@ down: ## Stop the emulator started by `make up`
 init: setup ## terraform init of envs/$(ENV)
 	$(TERRAFORM) -chdir=envs/$(ENV) init -input=false -no-color >/dev/null
 
-.PHONY: plan
-plan: init ## Validate and plan envs/$(ENV) (dev/prod: AWS credentials, or AWS_ENDPOINT_URL for an emulator)
+.PHONY: validate
+validate: init ## Validate envs/$(ENV) (no AWS credentials needed)
 	$(TERRAFORM) -chdir=envs/$(ENV) validate -no-color
+
+.PHONY: plan
+plan: validate ## Validate and plan envs/$(ENV) (dev/prod: AWS credentials, or AWS_ENDPOINT_URL for an emulator)
 	$(TERRAFORM) -chdir=envs/$(ENV) plan -input=false
 
 .PHONY: apply
@@ -73,7 +76,7 @@ demo: package ## Run the load-leveling burst end to end on the emulator and repo
 	scripts/with-emulator.sh $(BIN)/python scripts/demo.py
 
 .PHONY: lint
-lint: setup ## terraform fmt and validate of every module and env, ruff
+lint: setup ## terraform fmt and validate of every module and env, ruff, module README tables
 	$(TERRAFORM) fmt -check -recursive -diff
 	@for dir in $(MODULES) $(ENVS); do \
 	  echo "validate $$dir"; \
@@ -82,6 +85,11 @@ lint: setup ## terraform fmt and validate of every module and env, ruff
 	done
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/python scripts/module_docs.py --check
+
+.PHONY: docs
+docs: setup ## Regenerate the inputs/outputs tables of every module README
+	$(BIN)/python scripts/module_docs.py
 
 .PHONY: test-unit
 test-unit: setup ## Handler and tooling unit tests (moto, no emulator)
