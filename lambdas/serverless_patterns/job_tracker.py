@@ -26,10 +26,11 @@ max(total / shard_count, shard_count) counter updates.
 
 from __future__ import annotations
 
-import math
+import json
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 from enum import StrEnum
 from typing import Any
 
@@ -319,6 +320,7 @@ class JobTracker:
 
     def record_result(self, job_id: str, final_status: JobStatus, result: dict[str, Any]) -> bool:
         """Store the consolidated result once; False if it was stored already."""
+        result = json.loads(json.dumps(result), parse_float=Decimal)  # DynamoDB takes no floats
         try:
             self._table.update_item(
                 Key={"pk": _job_pk(job_id), "sk": "JOB"},
@@ -412,8 +414,8 @@ def _plain(item: dict[str, Any]) -> dict[str, Any]:
             return {key: convert(inner) for key, inner in value.items()}
         if isinstance(value, list):
             return [convert(inner) for inner in value]
-        if hasattr(value, "as_integer_ratio") and not isinstance(value, bool | int | float):
-            return int(value) if value == math.floor(value) else float(value)
+        if isinstance(value, Decimal):
+            return int(value) if value == value.to_integral_value() else float(value)
         return value
 
     return convert(item)

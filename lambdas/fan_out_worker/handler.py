@@ -1,0 +1,89 @@
+"""Worker: process one chunk per subtask, store the partial result, record the completion.
+
+Runs on an SQS event source mapping with ReportBatchItemFailures. The partial
+result goes to S3 first (same key on every attempt, so a retry overwrites
+rather than adds), then the completion is recorded exactly once in the
+tracker. The one completion that finishes the job starts the consolidator.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from typing import Any
+
+from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
+from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from serverless_patterns import aws_clients, settings
+from serverless_patterns.chunks import read_chunk
+from serverless_patterns.consolidation import trigger_consolidator
+from serverless_patterns.fan_out import Subtask
+from serverless_patterns.job_tracker import JobTracker, Outcome
+from serverless_patterns.plugins import load_function
+
+logger = Logger()
+metrics = Metrics()
+tracer = Tracer()
+processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
+process_chunk = load_function(
+    os.environ.get("SUBTASK_PROCESSOR", "serverless_patterns.workloads.word_count:count_words"), "SUBTASK_PROCESSOR"
+)
+
+
+@tracer.capture_method
+def run_subtask(record: SQSRecord) -> None:
+    subtask = Subtask.from_message(record.body)
+    logger.append_keys(job_id=subtask.job_id, subtask_id=subtask.subtask_id, correlation_id=subtask.correlation_id)
+    try:
+        chunk = read_chunk(
+            aws_clients.client("s3"),
+            subtask.bucket,
+            subtask.key,
+            subtask.subtask_id,
+            subtask.chunk_size_bytes,
+            subtask.object_size,
+            int(settings.positive_number("MAX_LINE_BYTES", 64 * 1024)),
+        )
+        partial: dict[str, Any] = process_chunk(chunk)
+        aws_clients.client("s3").put_object(
+            Bucket=settings.required("JOB_BUCKET"),
+            Key=subtask.partial_key,
+            Body=json.dumps(partial, separators=(",", ":")).encode(),
+            ContentType="application/json",
+        )
+        tracker = JobTracker(aws_clients.dynamodb_table(settings.required("TRACKER_TABLE")))
+        completion = tracker.record_completion(
+            subtask.job_id,
+            subtask.subtask_id,
+            subtask.shard_count,
+            Outcome.SUCCEEDED,
+            {"result_key": subtask.partial_key},
+        )
+        if completion.first:
+            metrics.add_metric(name="SubtasksCompleted", unit=MetricUnit.Count, value=1)
+        else:
+            logger.info("duplicate delivery: already counted")
+            metrics.add_metric(name="DuplicatesIgnored", unit=MetricUnit.Count, value=1)
+        if completion.finished_job:
+            logger.info("last subtask of the job: starting the consolidator")
+            trigger_consolidator(subtask.job_id, subtask.correlation_id)
+    except Exception:
+        logger.exception(
+            "subtask failed; SQS will deliver it again",
+            extra={"receive_count": record.attributes.approximate_receive_count},
+        )
+        metrics.add_metric(name="SubtaskAttemptsFailed", unit=MetricUnit.Count, value=1)
+        raise
+    finally:
+        logger.remove_keys(["job_id", "subtask_id", "correlation_id"])
+
+
+@logger.inject_lambda_context(clear_state=True)
+@metrics.log_metrics
+@tracer.capture_lambda_handler
+def lambda_handler(event: dict, context: LambdaContext) -> dict:
+    return process_partial_response(event=event, record_handler=run_subtask, processor=processor, context=context)

@@ -1,0 +1,115 @@
+"""Contracts shared by the fan-out/fan-in functions: job specs, subtask messages, S3 keys.
+
+Messages carry references, never payloads (claim check): a subtask names the
+input object and its chunk; workers store partial results in S3 and the
+tracker records only their keys.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+import uuid
+from dataclasses import asdict, dataclass
+from typing import Any
+
+JOB_ID_PATTERN = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
+PARTIALS_PREFIX = "partials"
+RESULTS_PREFIX = "results"
+
+
+class InvalidJobSpec(ValueError):
+    def __init__(self, field: str, message: str, fix: str) -> None:
+        super().__init__(f"{field}: {message} ({fix})")
+        self.field = field
+        self.message = message
+        self.fix = fix
+
+    def as_dict(self) -> dict[str, str]:
+        return {"field": self.field, "message": self.message, "fix": self.fix}
+
+
+@dataclass(frozen=True)
+class Limits:
+    min_chunk_size_bytes: int
+    max_chunk_size_bytes: int
+    max_subtasks: int
+
+
+@dataclass(frozen=True)
+class JobSpec:
+    job_id: str
+    bucket: str
+    key: str
+    chunk_size_bytes: int
+    correlation_id: str
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def job_id_for_object(bucket: str, key: str, etag: str) -> str:
+    """The same upload always maps to the same job, so a repeated S3 event starts nothing new."""
+    return hashlib.sha256(f"{bucket}/{key}/{etag}".encode()).hexdigest()[:32]
+
+
+def parse_spec(document: Any, default_chunk_size: int, limits: Limits) -> JobSpec:
+    """A submitted job spec: {"input": {"bucket", "key"}, "chunk_size_bytes"?, "job_id"?, "correlation_id"?}."""
+    if not isinstance(document, dict):
+        raise InvalidJobSpec("spec", "must be a JSON object", 'send {"input": {"bucket": ..., "key": ...}}')
+    source = document.get("input")
+    if not isinstance(source, dict) or not source.get("bucket") or not source.get("key"):
+        raise InvalidJobSpec("input", "must name the input object", 'send "input": {"bucket": "...", "key": "..."}')
+    job_id = document.get("job_id") or uuid.uuid4().hex
+    if not isinstance(job_id, str) or not JOB_ID_PATTERN.match(job_id):
+        raise InvalidJobSpec("job_id", "is not a valid job id", "use 1-64 characters from A-Z a-z 0-9 _ . -")
+    chunk_size = document.get("chunk_size_bytes", default_chunk_size)
+    if not isinstance(chunk_size, int) or isinstance(chunk_size, bool):
+        raise InvalidJobSpec("chunk_size_bytes", "must be a whole number of bytes", "send an integer")
+    if not limits.min_chunk_size_bytes <= chunk_size <= limits.max_chunk_size_bytes:
+        raise InvalidJobSpec(
+            "chunk_size_bytes",
+            f"{chunk_size} is outside {limits.min_chunk_size_bytes}..{limits.max_chunk_size_bytes}",
+            "choose a chunk size within the module's limits",
+        )
+    return JobSpec(
+        job_id=job_id,
+        bucket=str(source["bucket"]),
+        key=str(source["key"]),
+        chunk_size_bytes=chunk_size,
+        correlation_id=str(document.get("correlation_id") or job_id),
+    )
+
+
+@dataclass(frozen=True)
+class Subtask:
+    job_id: str
+    subtask_id: int
+    shard_count: int
+    correlation_id: str
+    bucket: str
+    key: str
+    chunk_size_bytes: int
+    object_size: int
+
+    def to_message(self) -> str:
+        return json.dumps(asdict(self), separators=(",", ":"))
+
+    @classmethod
+    def from_message(cls, body: str) -> Subtask:
+        try:
+            document = json.loads(body)
+            return cls(**{name: document[name] for name in cls.__dataclass_fields__})
+        except (ValueError, TypeError, KeyError) as error:
+            raise ValueError(f"not a subtask message: {error}") from None
+
+    @property
+    def partial_key(self) -> str:
+        # A hashed first segment spreads the writes of a large job over many S3 prefixes.
+        spread = hashlib.sha256(f"{self.job_id}/{self.subtask_id}".encode()).hexdigest()[:4]
+        return f"{PARTIALS_PREFIX}/{spread}/{self.job_id}/{self.subtask_id:08d}.json"
+
+
+def result_key(job_id: str) -> str:
+    return f"{RESULTS_PREFIX}/{job_id}.json"

@@ -1,0 +1,1 @@
+"""Reference per-chunk workloads; point the fan_out module at your own instead."""

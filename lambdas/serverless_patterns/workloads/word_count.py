@@ -1,0 +1,27 @@
+"""Reference workload: count the words of a UTF-8 text, chunk by chunk.
+
+count_words is the per-subtask function (bytes in, JSON-able dict out);
+merge_counts is the consolidator's merge. A chunk that is not UTF-8 fails its
+subtask: it is retried, then reported as failed, and the job ends PARTIAL.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterable
+from typing import Any
+
+
+def count_words(chunk: bytes) -> dict[str, Any]:
+    text = chunk.decode("utf-8")  # strict: undecodable input fails the subtask
+    words = Counter(word.lower() for word in text.split())
+    return {"lines": text.count("\n"), "words": dict(words)}
+
+
+def merge_counts(partials: Iterable[dict[str, Any]]) -> dict[str, Any]:
+    words: Counter[str] = Counter()
+    lines = 0
+    for partial in partials:
+        words.update(partial["words"])
+        lines += partial["lines"]
+    return {"lines": lines, "distinct_words": len(words), "words": dict(sorted(words.items()))}
