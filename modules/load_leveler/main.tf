@@ -69,36 +69,14 @@ resource "aws_dynamodb_table" "downstream" {
 }
 
 ################################################################################
-# IAM: one role per function
+# Functions, each with its own role and least-privilege policy
 ################################################################################
 
-data "aws_iam_policy_document" "lambda_assume_role" {
-  statement {
-    actions = ["sts:AssumeRole"]
-    principals {
-      type        = "Service"
-      identifiers = ["lambda.amazonaws.com"]
-    }
-  }
-}
-
 data "aws_iam_policy_document" "producer" {
-  statement {
-    sid       = "Logs"
-    actions   = ["logs:CreateLogStream", "logs:PutLogEvents"]
-    resources = ["${aws_cloudwatch_log_group.producer.arn}:*"]
-  }
-
   statement {
     sid       = "Enqueue"
     actions   = ["sqs:SendMessage"]
     resources = [module.queue.queue_arn]
-  }
-
-  statement {
-    sid       = "Tracing"
-    actions   = ["xray:PutTraceSegments", "xray:PutTelemetryRecords"]
-    resources = ["*"] # X-Ray has no resource-level permissions for these actions.
   }
 
   dynamic "statement" {
@@ -113,12 +91,6 @@ data "aws_iam_policy_document" "producer" {
 
 data "aws_iam_policy_document" "consumer" {
   statement {
-    sid       = "Logs"
-    actions   = ["logs:CreateLogStream", "logs:PutLogEvents"]
-    resources = ["${aws_cloudwatch_log_group.consumer.arn}:*"]
-  }
-
-  statement {
     sid       = "ConsumeQueue"
     actions   = ["sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:GetQueueAttributes", "sqs:ChangeMessageVisibility"]
     resources = [module.queue.queue_arn]
@@ -128,12 +100,6 @@ data "aws_iam_policy_document" "consumer" {
     sid       = "WriteDownstream"
     actions   = ["dynamodb:PutItem"]
     resources = [local.table_arn]
-  }
-
-  statement {
-    sid       = "Tracing"
-    actions   = ["xray:PutTraceSegments", "xray:PutTelemetryRecords"]
-    resources = ["*"] # X-Ray has no resource-level permissions for these actions.
   }
 
   dynamic "statement" {
@@ -146,106 +112,52 @@ data "aws_iam_policy_document" "consumer" {
   }
 }
 
-resource "aws_iam_role" "producer" {
+module "producer" {
+  source = "../lambda_function"
+
   name               = local.producer_name
-  assume_role_policy = data.aws_iam_policy_document.lambda_assume_role.json
+  description        = "Validates write requests, queues them and answers 202"
+  package_path       = var.producer_package_path
+  handler            = "load_leveler_producer.handler.lambda_handler"
+  runtime            = var.runtime
+  architecture       = var.architecture
+  timeout_seconds    = var.producer_timeout_seconds
+  memory_size        = var.memory_size
+  policy_json        = data.aws_iam_policy_document.producer.json
+  log_retention_days = var.log_retention_days
+  tracing_mode       = var.tracing_mode
   tags               = var.tags
+
+  environment_variables = merge(local.common_environment, {
+    QUEUE_URL = module.queue.queue_url
+  })
 }
 
-resource "aws_iam_role_policy" "producer" {
-  name   = "least-privilege"
-  role   = aws_iam_role.producer.id
-  policy = data.aws_iam_policy_document.producer.json
-}
+module "consumer" {
+  source = "../lambda_function"
 
-resource "aws_iam_role" "consumer" {
   name               = local.consumer_name
-  assume_role_policy = data.aws_iam_policy_document.lambda_assume_role.json
+  description        = "Drains the request queue into the downstream at a capped rate"
+  package_path       = var.consumer_package_path
+  handler            = "load_leveler_consumer.handler.lambda_handler"
+  runtime            = var.runtime
+  architecture       = var.architecture
+  timeout_seconds    = var.consumer_timeout_seconds
+  memory_size        = var.memory_size
+  policy_json        = data.aws_iam_policy_document.consumer.json
+  log_retention_days = var.log_retention_days
+  tracing_mode       = var.tracing_mode
   tags               = var.tags
-}
 
-resource "aws_iam_role_policy" "consumer" {
-  name   = "least-privilege"
-  role   = aws_iam_role.consumer.id
-  policy = data.aws_iam_policy_document.consumer.json
-}
-
-################################################################################
-# Functions
-################################################################################
-
-resource "aws_cloudwatch_log_group" "producer" {
-  name              = "/aws/lambda/${local.producer_name}"
-  retention_in_days = var.log_retention_days
-  tags              = var.tags
-}
-
-resource "aws_cloudwatch_log_group" "consumer" {
-  name              = "/aws/lambda/${local.consumer_name}"
-  retention_in_days = var.log_retention_days
-  tags              = var.tags
-}
-
-resource "aws_lambda_function" "producer" {
-  function_name    = local.producer_name
-  description      = "Validates write requests, queues them and answers 202"
-  role             = aws_iam_role.producer.arn
-  filename         = var.producer_package_path
-  source_code_hash = filebase64sha256(var.producer_package_path)
-  handler          = "load_leveler_producer.handler.lambda_handler"
-  runtime          = var.runtime
-  architectures    = [var.architecture]
-  timeout          = var.producer_timeout_seconds
-  memory_size      = var.memory_size
-
-  environment {
-    variables = merge(local.common_environment, {
-      POWERTOOLS_SERVICE_NAME = local.producer_name
-      QUEUE_URL               = module.queue.queue_url
-    })
-  }
-
-  tracing_config {
-    mode = var.tracing_mode
-  }
-
-  tags = var.tags
-
-  depends_on = [aws_iam_role_policy.producer, aws_cloudwatch_log_group.producer]
-}
-
-resource "aws_lambda_function" "consumer" {
-  function_name    = local.consumer_name
-  description      = "Drains the request queue into the downstream at a capped rate"
-  role             = aws_iam_role.consumer.arn
-  filename         = var.consumer_package_path
-  source_code_hash = filebase64sha256(var.consumer_package_path)
-  handler          = "load_leveler_consumer.handler.lambda_handler"
-  runtime          = var.runtime
-  architectures    = [var.architecture]
-  timeout          = var.consumer_timeout_seconds
-  memory_size      = var.memory_size
-
-  environment {
-    variables = merge(local.common_environment, {
-      POWERTOOLS_SERVICE_NAME        = local.consumer_name
-      TABLE_NAME                     = local.table_name
-      WRITES_PER_SECOND_PER_CONSUMER = tostring(var.writes_per_second_per_consumer)
-    })
-  }
-
-  tracing_config {
-    mode = var.tracing_mode
-  }
-
-  tags = var.tags
-
-  depends_on = [aws_iam_role_policy.consumer, aws_cloudwatch_log_group.consumer]
+  environment_variables = merge(local.common_environment, {
+    TABLE_NAME                     = local.table_name
+    WRITES_PER_SECOND_PER_CONSUMER = tostring(var.writes_per_second_per_consumer)
+  })
 }
 
 resource "aws_lambda_event_source_mapping" "consumer" {
   event_source_arn                   = module.queue.queue_arn
-  function_name                      = aws_lambda_function.consumer.arn
+  function_name                      = module.consumer.function_arn
   batch_size                         = var.batch_size
   maximum_batching_window_in_seconds = var.batching_window_seconds
   function_response_types            = ["ReportBatchItemFailures"]
@@ -275,7 +187,7 @@ resource "aws_apigatewayv2_integration" "producer" {
 
   api_id                 = aws_apigatewayv2_api.this[0].id
   integration_type       = "AWS_PROXY"
-  integration_uri        = aws_lambda_function.producer.invoke_arn
+  integration_uri        = module.producer.invoke_arn
   payload_format_version = "2.0"
   timeout_milliseconds   = (var.producer_timeout_seconds + 1) * 1000
 }
@@ -324,7 +236,7 @@ resource "aws_lambda_permission" "api" {
 
   statement_id  = "AllowHttpApiInvoke"
   action        = "lambda:InvokeFunction"
-  function_name = aws_lambda_function.producer.function_name
+  function_name = module.producer.function_name
   principal     = "apigateway.amazonaws.com"
   source_arn    = "${aws_apigatewayv2_api.this[0].execution_arn}/*/*/requests"
 }

@@ -5,32 +5,32 @@ output "api_endpoint" {
 
 output "producer_function_name" {
   description = "Name of the producer function."
-  value       = aws_lambda_function.producer.function_name
+  value       = module.producer.function_name
 }
 
 output "producer_function_arn" {
   description = "ARN of the producer function (to invoke it from another entry point)."
-  value       = aws_lambda_function.producer.arn
+  value       = module.producer.function_arn
 }
 
 output "producer_role_arn" {
   description = "Execution role of the producer."
-  value       = aws_iam_role.producer.arn
+  value       = module.producer.role_arn
 }
 
 output "consumer_function_name" {
   description = "Name of the consumer function."
-  value       = aws_lambda_function.consumer.function_name
+  value       = module.consumer.function_name
 }
 
 output "consumer_function_arn" {
   description = "ARN of the consumer function."
-  value       = aws_lambda_function.consumer.arn
+  value       = module.consumer.function_arn
 }
 
 output "consumer_role_arn" {
   description = "Execution role of the consumer."
-  value       = aws_iam_role.consumer.arn
+  value       = module.consumer.role_arn
 }
 
 output "event_source_mapping_uuid" {

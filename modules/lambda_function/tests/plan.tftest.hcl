@@ -1,0 +1,55 @@
+# Plan-level tests: offline, against a mocked AWS provider.
+mock_provider "aws" {
+  source = "../../tests/terraform/mocks"
+}
+
+variables {
+  name         = "orders-worker"
+  package_path = "tests/fixture.zip"
+  handler      = "fan_out_worker.handler.lambda_handler"
+  policy_json  = "{\"Version\":\"2012-10-17\",\"Statement\":[]}"
+}
+
+run "a_function_gets_its_own_role_log_group_and_policies" {
+  command = plan
+
+  override_resource {
+    target          = aws_cloudwatch_log_group.this
+    values          = { arn = "arn:aws:logs:eu-west-1:123456789012:log-group:/aws/lambda/orders-worker" }
+    override_during = plan
+  }
+
+  assert {
+    condition     = aws_cloudwatch_log_group.this.name == "/aws/lambda/orders-worker" && aws_cloudwatch_log_group.this.retention_in_days == 30
+    error_message = "The function must log to its own log group, with a retention."
+  }
+  assert {
+    condition     = one([for s in data.aws_iam_policy_document.runtime.statement : s.resources if s.sid == "Logs"]) == toset(["arn:aws:logs:eu-west-1:123456789012:log-group:/aws/lambda/orders-worker:*"])
+    error_message = "The function may write to its own log group only."
+  }
+  assert {
+    condition     = aws_iam_role_policy.access.policy == var.policy_json && aws_iam_role.this.name == "orders-worker"
+    error_message = "The caller's policy must be attached to the function's own role."
+  }
+  assert {
+    condition     = aws_lambda_function.this.environment[0].variables.POWERTOOLS_SERVICE_NAME == "orders-worker"
+    error_message = "Powertools must log under the function's name."
+  }
+  assert {
+    condition     = aws_lambda_function.this.tracing_config[0].mode == "Active" && aws_lambda_function.this.runtime == "python3.12"
+    error_message = "Tracing must be on and the runtime python3.12 by default."
+  }
+}
+
+run "rejects_bad_settings" {
+  command = plan
+
+  variables {
+    name               = "not a function name"
+    package_path       = "build/worker.tar.gz"
+    timeout_seconds    = 901
+    log_retention_days = 2
+  }
+
+  expect_failures = [var.name, var.package_path, var.timeout_seconds, var.log_retention_days]
+}

@@ -1,0 +1,113 @@
+variable "name" {
+  description = "Function name; also names its role and log group."
+  type        = string
+
+  validation {
+    condition     = can(regex("^[A-Za-z0-9_-]{1,64}$", var.name))
+    error_message = "name must be 1-64 characters of A-Z, a-z, 0-9, - and _ (a Lambda function name)."
+  }
+}
+
+variable "description" {
+  description = "What the function does."
+  type        = string
+  default     = ""
+}
+
+variable "package_path" {
+  description = "Path to the function's zip built by `make package`."
+  type        = string
+
+  validation {
+    condition     = endswith(var.package_path, ".zip")
+    error_message = "package_path must point to a .zip built by `make package`."
+  }
+}
+
+variable "handler" {
+  description = "Handler, as package.module.function."
+  type        = string
+}
+
+variable "runtime" {
+  description = "Lambda runtime."
+  type        = string
+  default     = "python3.12"
+
+  validation {
+    condition     = contains(["python3.11", "python3.12", "python3.13"], var.runtime)
+    error_message = "runtime must be python3.11, python3.12 or python3.13."
+  }
+}
+
+variable "architecture" {
+  description = "Instruction set; `make package` builds x86_64 wheels."
+  type        = string
+  default     = "x86_64"
+
+  validation {
+    condition     = var.architecture == "x86_64"
+    error_message = "architecture must be x86_64: `make package` builds x86_64 wheels."
+  }
+}
+
+variable "timeout_seconds" {
+  description = "Function timeout."
+  type        = number
+  default     = 30
+
+  validation {
+    condition     = var.timeout_seconds >= 1 && var.timeout_seconds <= 900
+    error_message = "timeout_seconds must be between 1 and 900."
+  }
+}
+
+variable "memory_size" {
+  description = "Memory in MB."
+  type        = number
+  default     = 256
+
+  validation {
+    condition     = var.memory_size >= 128 && var.memory_size <= 10240
+    error_message = "memory_size must be between 128 and 10240 MB."
+  }
+}
+
+variable "environment_variables" {
+  description = "Environment variables of the function."
+  type        = map(string)
+  default     = {}
+}
+
+variable "policy_json" {
+  description = "IAM policy with the function's own permissions (logs and X-Ray are added by this module)."
+  type        = string
+}
+
+variable "log_retention_days" {
+  description = "Retention of the function's log group."
+  type        = number
+  default     = 30
+
+  validation {
+    condition     = contains([1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653], var.log_retention_days)
+    error_message = "log_retention_days must be one of the values CloudWatch Logs accepts: 1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653."
+  }
+}
+
+variable "tracing_mode" {
+  description = "X-Ray tracing mode: Active or PassThrough."
+  type        = string
+  default     = "Active"
+
+  validation {
+    condition     = contains(["Active", "PassThrough"], var.tracing_mode)
+    error_message = "tracing_mode must be Active or PassThrough."
+  }
+}
+
+variable "tags" {
+  description = "Tags for every resource."
+  type        = map(string)
+  default     = {}
+}
