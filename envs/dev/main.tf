@@ -29,3 +29,29 @@ module "load_leveler" {
   table_deletion_protection    = false
   log_retention_days           = 7
 }
+
+module "fan_in_tracker" {
+  source = "../../modules/fan_in_tracker"
+
+  name                      = "${var.name}-fo"
+  consolidator_package_path = "${local.lambda_build_dir}/fan_in_consolidator.zip"
+  sweeper_package_path      = "${local.lambda_build_dir}/fan_in_sweeper.zip"
+  job_bucket_name           = module.fan_out.bucket_name
+  job_bucket_arn            = module.fan_out.bucket_arn
+  point_in_time_recovery    = false
+  deletion_protection       = false
+}
+
+module "fan_out" {
+  source = "../../modules/fan_out"
+
+  name                       = "${var.name}-fo"
+  ventilator_package_path    = "${local.lambda_build_dir}/fan_out_ventilator.zip"
+  worker_package_path        = "${local.lambda_build_dir}/fan_out_worker.zip"
+  dlq_handler_package_path   = "${local.lambda_build_dir}/fan_out_dlq_handler.zip"
+  tracker_table_name         = module.fan_in_tracker.table_name
+  tracker_table_arn          = module.fan_in_tracker.table_arn
+  consolidator_function_name = module.fan_in_tracker.consolidator_function_name
+  consolidator_function_arn  = module.fan_in_tracker.consolidator_function_arn
+  worker_maximum_concurrency = 20
+}

@@ -9,3 +9,14 @@ output "load_leveler" {
     alert_topic_arn     = module.load_leveler.alert_topic_arn
   }
 }
+
+output "fan_out" {
+  description = "Where to submit jobs and find their results."
+  value = {
+    bucket_name              = module.fan_out.bucket_name
+    incoming_prefix          = module.fan_out.incoming_prefix
+    ventilator_function_name = module.fan_out.ventilator_function_name
+    tracker_table_name       = module.fan_in_tracker.table_name
+    job_events_topic_arn     = module.fan_in_tracker.job_events_topic_arn
+  }
+}

@@ -13,3 +13,19 @@ output "load_leveler" {
     alarm_arns                     = module.load_leveler.alarm_arns
   }
 }
+
+output "fan_out" {
+  description = "Everything a client or test of the fan-out/fan-in job wires up."
+  value = {
+    bucket_name                = module.fan_out.bucket_name
+    incoming_prefix            = module.fan_out.incoming_prefix
+    ventilator_function_name   = module.fan_out.ventilator_function_name
+    queue_url                  = module.fan_out.queue_url
+    dlq_url                    = module.fan_out.dlq_url
+    worker_maximum_concurrency = module.fan_out.worker_maximum_concurrency
+    tracker_table_name         = module.fan_in_tracker.table_name
+    consolidator_function_name = module.fan_in_tracker.consolidator_function_name
+    sweeper_function_name      = module.fan_in_tracker.sweeper_function_name
+    job_events_topic_arn       = module.fan_in_tracker.job_events_topic_arn
+  }
+}

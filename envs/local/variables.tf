@@ -44,3 +44,9 @@ variable "create_http_api" {
   type        = bool
   default     = true
 }
+
+variable "worker_maximum_concurrency" {
+  description = "Most fan-out workers running at once."
+  type        = number
+  default     = 8
+}

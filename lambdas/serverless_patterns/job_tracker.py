@@ -189,6 +189,7 @@ class JobTracker:
                     "total": 0,
                     "correlation_id": correlation_id,
                     "created_at": now,
+                    "deadline": now,  # keeps the job in the status index
                     "finished_at": now,
                     "error": error,
                     "spec": spec,

@@ -7,13 +7,17 @@ LocalStack-compatible endpoint.
 
 from __future__ import annotations
 
+import json
 import os
+import subprocess
 import urllib.request
 import uuid
 from pathlib import Path
 
 import boto3
 import pytest
+from py.path import local as py_path
+from pytest_terraform import tf
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 ENDPOINT = os.environ.setdefault("AWS_ENDPOINT_URL", "http://127.0.0.1:4566")
@@ -67,3 +71,46 @@ def sqs():
 @pytest.fixture(scope="session")
 def dynamodb():
     return boto3.resource("dynamodb")
+
+
+@pytest.fixture(scope="session")
+def local(request, tmpdir_factory):
+    """envs/local applied once for the whole session through pytest-terraform, destroyed at the end.
+
+    Built here rather than with the `terraform` decorator, which attaches its
+    fixture to a single test module: every pattern's tests share this stack.
+    """
+    fixture = tf.TerraformFixture(
+        tf.LazyTfBin,
+        tf.LazyPluginCacheDir,
+        "session",
+        "local",
+        py_path(__file__).dirpath(),
+        False,
+        None,
+        request.config,
+    )
+    return fixture(request, tmpdir_factory, "master")
+
+
+@pytest.fixture(scope="session")
+def outputs(local) -> dict:
+    return {name: output["value"] for name, output in local.outputs.items()}
+
+
+@pytest.fixture(scope="session")
+def terraform_plan(local):
+    """Plan envs/local against the applied state; return the JSON plan."""
+
+    def plan() -> dict:
+        runner = local.terraform
+        env = {**os.environ, "TF_DATA_DIR": runner.work_dir, "TF_IN_AUTOMATION": "1"}
+        plan_file = os.path.join(runner.work_dir, "drift.tfplan")
+        common = {"cwd": runner.module_dir, "env": env, "check": True, "capture_output": True, "text": True}
+        subprocess.run(
+            ["terraform", "plan", "-input=false", "-no-color", f"-state={runner.state_path}", f"-out={plan_file}"],
+            **common,
+        )
+        return json.loads(subprocess.run(["terraform", "show", "-json", plan_file], **common).stdout)
+
+    return plan

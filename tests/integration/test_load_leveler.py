@@ -3,13 +3,10 @@
 from __future__ import annotations
 
 import json
-import os
-import subprocess
 import uuid
 
 import boto3
 import pytest
-from pytest_terraform import terraform
 
 from serverless_patterns_ops.http_api import producer_client
 from serverless_patterns_ops.load_leveling import peak_concurrency, queue_depth, scan_items, send_burst, wait_for
@@ -17,36 +14,15 @@ from serverless_patterns_ops.load_leveling import peak_concurrency, queue_depth,
 BURST_SIZE = 2000
 DRAIN_TIMEOUT_SECONDS = 600
 
-# Applies envs/local once for the session and destroys it afterwards.
-terraform("local", scope="session")
-
 
 @pytest.fixture(scope="session")
-def stack(local) -> dict:
-    return local.outputs["load_leveler"]["value"]
+def stack(outputs) -> dict:
+    return outputs["load_leveler"]
 
 
 @pytest.fixture(scope="session")
 def producer(stack):
     return producer_client(stack, boto3.client("lambda"))
-
-
-@pytest.fixture(scope="session")
-def terraform_plan(local):
-    """Plan envs/local against the applied state; return the JSON plan."""
-
-    def plan() -> dict:
-        runner = local.terraform
-        env = {**os.environ, "TF_DATA_DIR": runner.work_dir, "TF_IN_AUTOMATION": "1"}
-        plan_file = os.path.join(runner.work_dir, "drift.tfplan")
-        common = {"cwd": runner.module_dir, "env": env, "check": True, "capture_output": True, "text": True}
-        subprocess.run(
-            ["terraform", "plan", "-input=false", "-no-color", f"-state={runner.state_path}", f"-out={plan_file}"],
-            **common,
-        )
-        return json.loads(subprocess.run(["terraform", "show", "-json", plan_file], **common).stdout)
-
-    return plan
 
 
 def receive_all(sqs, queue_url: str) -> list[dict]:

@@ -1,0 +1,179 @@
+locals {
+  status_index = "by-status"
+  environment = merge({
+    POWERTOOLS_METRICS_NAMESPACE = "ServerlessPatterns/FanOut"
+    POWERTOOLS_LOG_LEVEL         = var.log_level
+    TRACKER_TABLE                = aws_dynamodb_table.tracker.name
+  }, var.environment_variables)
+}
+
+################################################################################
+# Tracker table: one partition per job (JOB, SHARD#n and TASK#id items)
+################################################################################
+
+resource "aws_dynamodb_table" "tracker" {
+  name                        = "${var.name}-jobs"
+  billing_mode                = "PAY_PER_REQUEST"
+  hash_key                    = "pk"
+  range_key                   = "sk"
+  deletion_protection_enabled = var.deletion_protection
+
+  attribute {
+    name = "pk"
+    type = "S"
+  }
+
+  attribute {
+    name = "sk"
+    type = "S"
+  }
+
+  attribute {
+    name = "status"
+    type = "S"
+  }
+
+  attribute {
+    name = "deadline"
+    type = "S"
+  }
+
+  # Sparse: only job items carry status, so the sweeper reads jobs, never subtasks.
+  global_secondary_index {
+    name            = local.status_index
+    hash_key        = "status"
+    range_key       = "deadline"
+    projection_type = "ALL"
+  }
+
+  server_side_encryption {
+    enabled = true
+  }
+
+  point_in_time_recovery {
+    enabled = var.point_in_time_recovery
+  }
+
+  tags = var.tags
+}
+
+resource "aws_sns_topic" "job_events" {
+  name              = "${var.name}-job-events"
+  kms_master_key_id = var.job_events_kms_master_key_id
+  tags              = var.tags
+}
+
+################################################################################
+# Consolidator
+################################################################################
+
+data "aws_iam_policy_document" "consolidator" {
+  statement {
+    sid       = "ReadAndFinishJobs"
+    actions   = ["dynamodb:GetItem", "dynamodb:Query", "dynamodb:UpdateItem"]
+    resources = [aws_dynamodb_table.tracker.arn]
+  }
+
+  statement {
+    sid       = "ReadPartialResults"
+    actions   = ["s3:GetObject"]
+    resources = ["${var.job_bucket_arn}/partials/*"]
+  }
+
+  statement {
+    sid       = "WriteResults"
+    actions   = ["s3:PutObject"]
+    resources = ["${var.job_bucket_arn}/results/*"]
+  }
+
+  statement {
+    sid       = "AnnounceFinishedJobs"
+    actions   = ["sns:Publish"]
+    resources = [aws_sns_topic.job_events.arn]
+  }
+}
+
+module "consolidator" {
+  source = "../lambda_function"
+
+  name               = "${var.name}-consolidator"
+  description        = "Merges a finished job's partial results into its final output"
+  package_path       = var.consolidator_package_path
+  handler            = "fan_in_consolidator.handler.lambda_handler"
+  timeout_seconds    = var.consolidator_timeout_seconds
+  memory_size        = var.consolidator_memory_size
+  policy_json        = data.aws_iam_policy_document.consolidator.json
+  log_retention_days = var.log_retention_days
+  tracing_mode       = var.tracing_mode
+  tags               = var.tags
+
+  environment_variables = merge(local.environment, {
+    JOB_BUCKET           = var.job_bucket_name
+    JOB_EVENTS_TOPIC_ARN = aws_sns_topic.job_events.arn
+    RESULT_MERGER        = var.result_merger
+  })
+}
+
+################################################################################
+# Sweeper: times out overdue jobs and retries lost consolidations
+################################################################################
+
+data "aws_iam_policy_document" "sweeper" {
+  statement {
+    sid       = "FindJobsByStatus"
+    actions   = ["dynamodb:Query"]
+    resources = ["${aws_dynamodb_table.tracker.arn}/index/${local.status_index}"]
+  }
+
+  statement {
+    sid       = "TimeOutJobs"
+    actions   = ["dynamodb:UpdateItem"]
+    resources = [aws_dynamodb_table.tracker.arn]
+  }
+
+  statement {
+    sid       = "StartConsolidator"
+    actions   = ["lambda:InvokeFunction"]
+    resources = [module.consolidator.function_arn]
+  }
+}
+
+module "sweeper" {
+  source = "../lambda_function"
+
+  name               = "${var.name}-sweeper"
+  description        = "Times out overdue jobs and restarts lost consolidations"
+  package_path       = var.sweeper_package_path
+  handler            = "fan_in_sweeper.handler.lambda_handler"
+  timeout_seconds    = 60
+  policy_json        = data.aws_iam_policy_document.sweeper.json
+  log_retention_days = var.log_retention_days
+  tracing_mode       = var.tracing_mode
+  tags               = var.tags
+
+  environment_variables = merge(local.environment, {
+    STATUS_INDEX                = local.status_index
+    CONSOLIDATOR_FUNCTION       = module.consolidator.function_name
+    CONSOLIDATION_GRACE_SECONDS = tostring(var.consolidation_grace_seconds)
+  })
+}
+
+resource "aws_cloudwatch_event_rule" "sweep" {
+  name                = "${var.name}-sweep"
+  description         = "Runs the ${var.name} sweeper"
+  schedule_expression = var.sweep_schedule_expression
+  tags                = var.tags
+}
+
+resource "aws_cloudwatch_event_target" "sweep" {
+  rule = aws_cloudwatch_event_rule.sweep.name
+  arn  = module.sweeper.function_arn
+}
+
+resource "aws_lambda_permission" "sweep" {
+  statement_id  = "AllowScheduledSweep"
+  action        = "lambda:InvokeFunction"
+  function_name = module.sweeper.function_name
+  principal     = "events.amazonaws.com"
+  source_arn    = aws_cloudwatch_event_rule.sweep.arn
+}

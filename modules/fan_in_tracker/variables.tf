@@ -1,0 +1,147 @@
+variable "name" {
+  description = "Prefix of the tracker's resources (table, consolidator, sweeper, topic)."
+  type        = string
+
+  validation {
+    condition     = can(regex("^[a-z][a-z0-9-]{1,40}$", var.name))
+    error_message = "name must be 2-41 characters of a-z, 0-9 and -, starting with a letter."
+  }
+}
+
+variable "consolidator_package_path" {
+  description = "Path to build/lambda/fan_in_consolidator.zip (`make package`)."
+  type        = string
+}
+
+variable "sweeper_package_path" {
+  description = "Path to build/lambda/fan_in_sweeper.zip (`make package`)."
+  type        = string
+}
+
+variable "job_bucket_name" {
+  description = "Bucket holding the partial results (partials/) and final results (results/): the fan_out module's job bucket."
+  type        = string
+}
+
+variable "job_bucket_arn" {
+  description = "ARN of job_bucket_name."
+  type        = string
+
+  validation {
+    condition     = can(regex("^arn:aws[a-z-]*:s3:::", var.job_bucket_arn))
+    error_message = "job_bucket_arn must be an S3 bucket ARN (arn:aws:s3:::<bucket>)."
+  }
+}
+
+variable "result_merger" {
+  description = "The consolidator's merge function, as \"package.module:function\" bundled in the consolidator zip: it takes an iterable of partial results (dicts) and returns the merged result."
+  type        = string
+  default     = "serverless_patterns.workloads.word_count:merge_counts"
+
+  validation {
+    condition     = can(regex("^[A-Za-z_][A-Za-z0-9_.]*:[A-Za-z_][A-Za-z0-9_]*$", var.result_merger))
+    error_message = "result_merger must look like \"package.module:function\"."
+  }
+}
+
+variable "consolidator_timeout_seconds" {
+  description = "Timeout of the consolidator (it reads every partial result of a job)."
+  type        = number
+  default     = 300
+
+  validation {
+    condition     = var.consolidator_timeout_seconds >= 10 && var.consolidator_timeout_seconds <= 900
+    error_message = "consolidator_timeout_seconds must be between 10 and 900."
+  }
+}
+
+variable "consolidator_memory_size" {
+  description = "Memory (MB) of the consolidator."
+  type        = number
+  default     = 1024
+
+  validation {
+    condition     = var.consolidator_memory_size >= 128 && var.consolidator_memory_size <= 10240
+    error_message = "consolidator_memory_size must be between 128 and 10240 MB."
+  }
+}
+
+variable "sweep_schedule_expression" {
+  description = "How often the sweeper looks for overdue jobs and lost consolidations."
+  type        = string
+  default     = "rate(1 minute)"
+
+  validation {
+    condition     = can(regex("^(rate|cron)\\(.+\\)$", var.sweep_schedule_expression))
+    error_message = "sweep_schedule_expression must be an EventBridge rate(...) or cron(...) expression."
+  }
+}
+
+variable "consolidation_grace_seconds" {
+  description = "How long a finished job may wait for its consolidator before the sweeper starts it again."
+  type        = number
+  default     = 900
+
+  validation {
+    condition     = var.consolidation_grace_seconds >= 60
+    error_message = "consolidation_grace_seconds must be at least 60."
+  }
+
+  validation {
+    condition     = var.consolidation_grace_seconds > var.consolidator_timeout_seconds
+    error_message = "consolidation_grace_seconds must exceed consolidator_timeout_seconds, or a running consolidation would be started again."
+  }
+}
+
+variable "point_in_time_recovery" {
+  description = "Enable point-in-time recovery on the tracker table."
+  type        = bool
+  default     = true
+}
+
+variable "deletion_protection" {
+  description = "Enable deletion protection on the tracker table."
+  type        = bool
+  default     = false
+}
+
+variable "job_events_kms_master_key_id" {
+  description = "KMS key encrypting the job-finished topic."
+  type        = string
+  default     = "alias/aws/sns"
+}
+
+variable "log_retention_days" {
+  description = "Retention of the functions' log groups."
+  type        = number
+  default     = 30
+}
+
+variable "log_level" {
+  description = "Powertools log level."
+  type        = string
+  default     = "INFO"
+
+  validation {
+    condition     = contains(["DEBUG", "INFO", "WARNING", "ERROR"], var.log_level)
+    error_message = "log_level must be DEBUG, INFO, WARNING or ERROR."
+  }
+}
+
+variable "tracing_mode" {
+  description = "X-Ray tracing mode: Active or PassThrough."
+  type        = string
+  default     = "Active"
+}
+
+variable "environment_variables" {
+  description = "Extra environment variables for both functions."
+  type        = map(string)
+  default     = {}
+}
+
+variable "tags" {
+  description = "Tags for every resource."
+  type        = map(string)
+  default     = {}
+}

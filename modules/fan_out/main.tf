@@ -1,0 +1,354 @@
+data "aws_caller_identity" "current" {}
+data "aws_partition" "current" {}
+data "aws_region" "current" {}
+
+locals {
+  ventilator_name = "${var.name}-ventilator"
+  # Built rather than referenced: the ventilator may invoke itself to hand a
+  # large job over, and its policy cannot depend on the function it grants.
+  ventilator_arn = "arn:${data.aws_partition.current.partition}:lambda:${data.aws_region.current.name}:${data.aws_caller_identity.current.account_id}:function:${local.ventilator_name}"
+
+  input_object_arns = concat(["${aws_s3_bucket.jobs.arn}/*"], [for arn in var.additional_input_bucket_arns : "${arn}/*"])
+  incoming_prefix   = "incoming/"
+
+  environment = merge({
+    POWERTOOLS_METRICS_NAMESPACE = "ServerlessPatterns/FanOut"
+    POWERTOOLS_LOG_LEVEL         = var.log_level
+    TRACKER_TABLE                = var.tracker_table_name
+    JOB_BUCKET                   = aws_s3_bucket.jobs.bucket
+  }, var.environment_variables)
+
+  queue_kms_statements = var.queue.kms_master_key_id == null ? [] : [var.queue.kms_master_key_id]
+}
+
+################################################################################
+# Job bucket: inputs (incoming/ starts a job), partial and final results
+################################################################################
+
+resource "aws_s3_bucket" "jobs" {
+  bucket_prefix = "${var.name}-jobs-"
+  force_destroy = var.bucket_force_destroy
+  tags          = var.tags
+}
+
+resource "aws_s3_bucket_public_access_block" "jobs" {
+  bucket                  = aws_s3_bucket.jobs.id
+  block_public_acls       = true
+  block_public_policy     = true
+  ignore_public_acls      = true
+  restrict_public_buckets = true
+}
+
+resource "aws_s3_bucket_server_side_encryption_configuration" "jobs" {
+  bucket = aws_s3_bucket.jobs.id
+
+  rule {
+    apply_server_side_encryption_by_default {
+      sse_algorithm = "AES256"
+    }
+  }
+}
+
+resource "aws_s3_bucket_versioning" "jobs" {
+  bucket = aws_s3_bucket.jobs.id
+
+  versioning_configuration {
+    status = var.bucket_versioning ? "Enabled" : "Suspended"
+  }
+}
+
+resource "aws_s3_bucket_lifecycle_configuration" "jobs" {
+  bucket = aws_s3_bucket.jobs.id
+
+  rule {
+    id     = "expire-partial-results"
+    status = "Enabled"
+
+    filter {
+      prefix = "partials/"
+    }
+
+    expiration {
+      days = var.partials_expiration_days
+    }
+
+    noncurrent_version_expiration {
+      noncurrent_days = 30
+    }
+  }
+}
+
+data "aws_iam_policy_document" "jobs_bucket" {
+  statement {
+    sid       = "DenyInsecureTransport"
+    effect    = "Deny"
+    actions   = ["s3:*"]
+    resources = [aws_s3_bucket.jobs.arn, "${aws_s3_bucket.jobs.arn}/*"]
+    principals {
+      type        = "*"
+      identifiers = ["*"]
+    }
+    condition {
+      test     = "Bool"
+      variable = "aws:SecureTransport"
+      values   = ["false"]
+    }
+  }
+}
+
+resource "aws_s3_bucket_policy" "jobs" {
+  bucket = aws_s3_bucket.jobs.id
+  policy = data.aws_iam_policy_document.jobs_bucket.json
+
+  depends_on = [aws_s3_bucket_public_access_block.jobs]
+}
+
+resource "aws_lambda_permission" "incoming" {
+  statement_id   = "AllowJobBucketUploads"
+  action         = "lambda:InvokeFunction"
+  function_name  = module.ventilator.function_name
+  principal      = "s3.amazonaws.com"
+  source_arn     = aws_s3_bucket.jobs.arn
+  source_account = data.aws_caller_identity.current.account_id
+}
+
+resource "aws_s3_bucket_notification" "incoming" {
+  bucket = aws_s3_bucket.jobs.id
+
+  lambda_function {
+    lambda_function_arn = module.ventilator.function_arn
+    events              = ["s3:ObjectCreated:*"]
+    filter_prefix       = local.incoming_prefix
+  }
+
+  depends_on = [aws_lambda_permission.incoming]
+}
+
+################################################################################
+# Subtask queue, its DLQ and alarms
+################################################################################
+
+module "queue" {
+  source = "../dlq_monitoring"
+
+  name                           = "${var.name}-subtasks"
+  visibility_timeout_seconds     = coalesce(var.visibility_timeout_seconds, 6 * var.worker_timeout_seconds)
+  message_retention_seconds      = var.queue.message_retention_seconds
+  dlq_message_retention_seconds  = var.queue.dlq_message_retention_seconds
+  max_receive_count              = var.queue.max_receive_count
+  depth_alarm_threshold          = var.queue.depth_alarm_threshold
+  depth_alarm_evaluation_periods = var.queue.depth_alarm_evaluation_periods
+  age_alarm_threshold_seconds    = var.queue.age_alarm_threshold_seconds
+  kms_master_key_id              = var.queue.kms_master_key_id
+  create_alert_topic             = var.alert_topic_arn == null
+  alert_topic_arn                = var.alert_topic_arn
+  tags                           = var.tags
+}
+
+################################################################################
+# Ventilator
+################################################################################
+
+data "aws_iam_policy_document" "ventilator" {
+  statement {
+    sid       = "ReadInputs"
+    actions   = ["s3:GetObject"]
+    resources = local.input_object_arns
+  }
+
+  statement {
+    sid       = "RegisterJobs"
+    actions   = ["dynamodb:PutItem", "dynamodb:GetItem"]
+    resources = [var.tracker_table_arn]
+  }
+
+  statement {
+    sid       = "DispatchSubtasks"
+    actions   = ["sqs:SendMessage"]
+    resources = [module.queue.queue_arn]
+  }
+
+  statement {
+    sid       = "HandOverLargeJobs"
+    actions   = ["lambda:InvokeFunction"]
+    resources = [local.ventilator_arn]
+  }
+
+  dynamic "statement" {
+    for_each = local.queue_kms_statements
+    content {
+      sid       = "EncryptSubtasks"
+      actions   = ["kms:GenerateDataKey", "kms:Decrypt"]
+      resources = [statement.value]
+    }
+  }
+}
+
+module "ventilator" {
+  source = "../lambda_function"
+
+  name               = local.ventilator_name
+  description        = "Splits a job into subtasks, registers it and fans the subtasks out"
+  package_path       = var.ventilator_package_path
+  handler            = "fan_out_ventilator.handler.lambda_handler"
+  timeout_seconds    = var.ventilator_timeout_seconds
+  memory_size        = 512
+  policy_json        = data.aws_iam_policy_document.ventilator.json
+  log_retention_days = var.log_retention_days
+  tracing_mode       = var.tracing_mode
+  tags               = var.tags
+
+  environment_variables = merge(local.environment, {
+    SUBTASK_QUEUE_URL        = module.queue.queue_url
+    DEFAULT_CHUNK_SIZE_BYTES = tostring(var.default_chunk_size_bytes)
+    MIN_CHUNK_SIZE_BYTES     = tostring(var.min_chunk_size_bytes)
+    MAX_CHUNK_SIZE_BYTES     = tostring(var.max_chunk_size_bytes)
+    MAX_SUBTASKS             = tostring(var.max_subtasks)
+    SHARD_THRESHOLD          = tostring(var.shard_threshold)
+    SHARDS_ABOVE_THRESHOLD   = tostring(var.shards_above_threshold)
+    JOB_TIMEOUT_SECONDS      = tostring(var.job_timeout_seconds)
+  })
+}
+
+################################################################################
+# Workers
+################################################################################
+
+data "aws_iam_policy_document" "worker" {
+  statement {
+    sid       = "ConsumeSubtasks"
+    actions   = ["sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:GetQueueAttributes", "sqs:ChangeMessageVisibility"]
+    resources = [module.queue.queue_arn]
+  }
+
+  statement {
+    sid       = "ReadInputs"
+    actions   = ["s3:GetObject"]
+    resources = local.input_object_arns
+  }
+
+  statement {
+    sid       = "WritePartialResults"
+    actions   = ["s3:PutObject"]
+    resources = ["${aws_s3_bucket.jobs.arn}/partials/*"]
+  }
+
+  statement {
+    sid       = "RecordCompletions"
+    actions   = ["dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:GetItem"]
+    resources = [var.tracker_table_arn]
+  }
+
+  statement {
+    sid       = "StartConsolidator"
+    actions   = ["lambda:InvokeFunction"]
+    resources = [var.consolidator_function_arn]
+  }
+
+  dynamic "statement" {
+    for_each = local.queue_kms_statements
+    content {
+      sid       = "DecryptSubtasks"
+      actions   = ["kms:Decrypt"]
+      resources = [statement.value]
+    }
+  }
+}
+
+module "worker" {
+  source = "../lambda_function"
+
+  name               = "${var.name}-worker"
+  description        = "Processes one chunk per subtask and records its completion"
+  package_path       = var.worker_package_path
+  handler            = "fan_out_worker.handler.lambda_handler"
+  timeout_seconds    = var.worker_timeout_seconds
+  memory_size        = var.worker_memory_size
+  policy_json        = data.aws_iam_policy_document.worker.json
+  log_retention_days = var.log_retention_days
+  tracing_mode       = var.tracing_mode
+  tags               = var.tags
+
+  environment_variables = merge(local.environment, {
+    SUBTASK_PROCESSOR     = var.subtask_processor
+    MAX_LINE_BYTES        = tostring(var.max_line_bytes)
+    CONSOLIDATOR_FUNCTION = var.consolidator_function_name
+  })
+}
+
+resource "aws_lambda_event_source_mapping" "worker" {
+  event_source_arn        = module.queue.queue_arn
+  function_name           = module.worker.function_arn
+  batch_size              = var.worker_batch_size
+  function_response_types = ["ReportBatchItemFailures"]
+
+  scaling_config {
+    maximum_concurrency = var.worker_maximum_concurrency
+  }
+
+  tags = var.tags
+}
+
+################################################################################
+# DLQ handler: subtasks that exhausted their retries count as failed
+################################################################################
+
+data "aws_iam_policy_document" "dlq_handler" {
+  statement {
+    sid       = "ConsumeDeadSubtasks"
+    actions   = ["sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:GetQueueAttributes", "sqs:ChangeMessageVisibility"]
+    resources = [module.queue.dlq_arn]
+  }
+
+  statement {
+    sid       = "RecordFailures"
+    actions   = ["dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:GetItem"]
+    resources = [var.tracker_table_arn]
+  }
+
+  statement {
+    sid       = "StartConsolidator"
+    actions   = ["lambda:InvokeFunction"]
+    resources = [var.consolidator_function_arn]
+  }
+
+  dynamic "statement" {
+    for_each = local.queue_kms_statements
+    content {
+      sid       = "DecryptSubtasks"
+      actions   = ["kms:Decrypt"]
+      resources = [statement.value]
+    }
+  }
+}
+
+module "dlq_handler" {
+  source = "../lambda_function"
+
+  name               = "${var.name}-dlq-handler"
+  description        = "Records subtasks that exhausted their retries as failed"
+  package_path       = var.dlq_handler_package_path
+  handler            = "fan_out_dlq_handler.handler.lambda_handler"
+  timeout_seconds    = 30
+  policy_json        = data.aws_iam_policy_document.dlq_handler.json
+  log_retention_days = var.log_retention_days
+  tracing_mode       = var.tracing_mode
+  tags               = var.tags
+
+  environment_variables = merge(local.environment, {
+    CONSOLIDATOR_FUNCTION = var.consolidator_function_name
+  })
+}
+
+resource "aws_lambda_event_source_mapping" "dlq_handler" {
+  event_source_arn        = module.queue.dlq_arn
+  function_name           = module.dlq_handler.function_arn
+  batch_size              = 10
+  function_response_types = ["ReportBatchItemFailures"]
+
+  scaling_config {
+    maximum_concurrency = 2
+  }
+
+  tags = var.tags
+}

@@ -1,0 +1,69 @@
+output "bucket_name" {
+  description = "The job bucket: upload to incoming/ to start a job; results land in results/<job_id>.json."
+  value       = aws_s3_bucket.jobs.bucket
+}
+
+output "bucket_arn" {
+  description = "ARN of the job bucket (job_bucket_arn of fan_in_tracker)."
+  value       = aws_s3_bucket.jobs.arn
+}
+
+output "incoming_prefix" {
+  description = "Key prefix whose uploads start a job."
+  value       = local.incoming_prefix
+}
+
+output "ventilator_function_name" {
+  description = "Invoke it with a job spec to submit a job."
+  value       = module.ventilator.function_name
+}
+
+output "ventilator_function_arn" {
+  description = "ARN of the ventilator."
+  value       = module.ventilator.function_arn
+}
+
+output "worker_function_name" {
+  description = "Name of the worker function."
+  value       = module.worker.function_name
+}
+
+output "dlq_handler_function_name" {
+  description = "Name of the DLQ handler."
+  value       = module.dlq_handler.function_name
+}
+
+output "worker_maximum_concurrency" {
+  description = "Most workers running at once."
+  value       = var.worker_maximum_concurrency
+}
+
+output "queue_url" {
+  description = "URL of the subtask queue."
+  value       = module.queue.queue_url
+}
+
+output "queue_arn" {
+  description = "ARN of the subtask queue."
+  value       = module.queue.queue_arn
+}
+
+output "dlq_url" {
+  description = "URL of the subtask DLQ."
+  value       = module.queue.dlq_url
+}
+
+output "dlq_arn" {
+  description = "ARN of the subtask DLQ."
+  value       = module.queue.dlq_arn
+}
+
+output "alarm_arns" {
+  description = "ARNs of the subtask queue's alarms."
+  value       = module.queue.alarm_arns
+}
+
+output "alert_topic_arn" {
+  description = "SNS topic the alarms notify."
+  value       = module.queue.alert_topic_arn
+}

@@ -1,0 +1,293 @@
+variable "name" {
+  description = "Prefix of the fan-out resources (bucket, queue, functions)."
+  type        = string
+
+  validation {
+    condition     = can(regex("^[a-z][a-z0-9-]{1,40}$", var.name))
+    error_message = "name must be 2-41 characters of a-z, 0-9 and -, starting with a letter."
+  }
+}
+
+variable "ventilator_package_path" {
+  description = "Path to build/lambda/fan_out_ventilator.zip (`make package`)."
+  type        = string
+}
+
+variable "worker_package_path" {
+  description = "Path to the worker zip: build/lambda/fan_out_worker.zip, or your own zip bundling subtask_processor."
+  type        = string
+}
+
+variable "dlq_handler_package_path" {
+  description = "Path to build/lambda/fan_out_dlq_handler.zip (`make package`)."
+  type        = string
+}
+
+variable "tracker_table_name" {
+  description = "Tracker table of the fan_in_tracker module."
+  type        = string
+}
+
+variable "tracker_table_arn" {
+  description = "ARN of the tracker table."
+  type        = string
+}
+
+variable "consolidator_function_name" {
+  description = "Consolidator of the fan_in_tracker module, started by the completion that finishes a job."
+  type        = string
+}
+
+variable "consolidator_function_arn" {
+  description = "ARN of the consolidator."
+  type        = string
+}
+
+variable "subtask_processor" {
+  description = "The per-chunk function, as \"package.module:function\" bundled in the worker zip: it takes the chunk's bytes (whole lines) and returns a JSON-serializable dict."
+  type        = string
+  default     = "serverless_patterns.workloads.word_count:count_words"
+
+  validation {
+    condition     = can(regex("^[A-Za-z_][A-Za-z0-9_.]*:[A-Za-z_][A-Za-z0-9_]*$", var.subtask_processor))
+    error_message = "subtask_processor must look like \"package.module:function\"."
+  }
+}
+
+variable "default_chunk_size_bytes" {
+  description = "Chunk size of jobs started by an upload to incoming/ (submitted specs may set their own within the limits)."
+  type        = number
+  default     = 1048576
+
+  validation {
+    condition     = var.default_chunk_size_bytes >= var.min_chunk_size_bytes && var.default_chunk_size_bytes <= var.max_chunk_size_bytes
+    error_message = "default_chunk_size_bytes must lie between min_chunk_size_bytes and max_chunk_size_bytes."
+  }
+}
+
+variable "min_chunk_size_bytes" {
+  description = "Smallest chunk a job may ask for."
+  type        = number
+  default     = 1024
+
+  validation {
+    condition     = var.min_chunk_size_bytes >= 1
+    error_message = "min_chunk_size_bytes must be at least 1."
+  }
+}
+
+variable "max_chunk_size_bytes" {
+  description = "Largest chunk a job may ask for (a worker holds one chunk in memory)."
+  type        = number
+  default     = 134217728
+
+  validation {
+    condition     = var.max_chunk_size_bytes >= var.min_chunk_size_bytes
+    error_message = "max_chunk_size_bytes must be at least min_chunk_size_bytes."
+  }
+}
+
+variable "max_subtasks" {
+  description = "Most subtasks one job may have; larger jobs are rejected with the chunk size that would fit."
+  type        = number
+  default     = 100000
+
+  validation {
+    condition     = var.max_subtasks >= 1 && var.max_subtasks <= 10000000
+    error_message = "max_subtasks must be between 1 and 10000000."
+  }
+}
+
+variable "max_line_bytes" {
+  description = "Longest line a worker reads past its chunk to finish; a longer line fails its subtask."
+  type        = number
+  default     = 65536
+
+  validation {
+    condition     = var.max_line_bytes >= 1 && var.max_line_bytes <= 16777216
+    error_message = "max_line_bytes must be between 1 and 16777216."
+  }
+}
+
+variable "shard_threshold" {
+  description = "Jobs with more subtasks than this spread their completion counter over shards_above_threshold shards."
+  type        = number
+  default     = 1000
+
+  validation {
+    condition     = var.shard_threshold >= 1
+    error_message = "shard_threshold must be at least 1."
+  }
+}
+
+variable "shards_above_threshold" {
+  description = "Counter shards of a large job (each takes total/N updates)."
+  type        = number
+  default     = 10
+
+  validation {
+    condition     = var.shards_above_threshold >= 1 && var.shards_above_threshold <= 50
+    error_message = "shards_above_threshold must be between 1 and 50 (the registration transaction holds every shard)."
+  }
+}
+
+variable "job_timeout_seconds" {
+  description = "A job still running this long after submission is marked TIMED_OUT by the sweeper and consolidated on what exists."
+  type        = number
+  default     = 3600
+
+  validation {
+    condition     = var.job_timeout_seconds >= 60
+    error_message = "job_timeout_seconds must be at least 60."
+  }
+}
+
+variable "ventilator_timeout_seconds" {
+  description = "Timeout of the ventilator; a job it cannot dispatch in time continues in a new invocation."
+  type        = number
+  default     = 300
+
+  validation {
+    condition     = var.ventilator_timeout_seconds >= 30 && var.ventilator_timeout_seconds <= 900
+    error_message = "ventilator_timeout_seconds must be between 30 and 900 (15 s are kept back to hand over)."
+  }
+}
+
+variable "worker_timeout_seconds" {
+  description = "Timeout of a worker invocation (one batch of subtasks)."
+  type        = number
+  default     = 60
+
+  validation {
+    condition     = var.worker_timeout_seconds >= 1 && var.worker_timeout_seconds <= 900
+    error_message = "worker_timeout_seconds must be between 1 and 900."
+  }
+}
+
+variable "worker_memory_size" {
+  description = "Memory (MB) of a worker."
+  type        = number
+  default     = 512
+
+  validation {
+    condition     = var.worker_memory_size >= 128 && var.worker_memory_size <= 10240
+    error_message = "worker_memory_size must be between 128 and 10240 MB."
+  }
+}
+
+variable "worker_maximum_concurrency" {
+  description = "Most workers running at once (the subtask queue's event source mapping cap)."
+  type        = number
+  default     = 50
+
+  validation {
+    condition     = var.worker_maximum_concurrency >= 2 && var.worker_maximum_concurrency <= 1000
+    error_message = "worker_maximum_concurrency must be between 2 and 1000 (the SQS event source limits)."
+  }
+}
+
+variable "worker_batch_size" {
+  description = "Subtasks per worker invocation."
+  type        = number
+  default     = 5
+
+  validation {
+    condition     = var.worker_batch_size >= 1 && var.worker_batch_size <= 10
+    error_message = "worker_batch_size must be between 1 and 10."
+  }
+}
+
+variable "visibility_timeout_seconds" {
+  description = "Visibility timeout of the subtask queue. null derives 6 x worker_timeout_seconds."
+  type        = number
+  default     = null
+
+  validation {
+    condition     = var.visibility_timeout_seconds == null || try(var.visibility_timeout_seconds >= 6 * var.worker_timeout_seconds && var.visibility_timeout_seconds <= 43200, false)
+    error_message = "visibility_timeout_seconds must be at least 6 x worker_timeout_seconds (and at most 43200): raise it, lower worker_timeout_seconds, or set null to derive it."
+  }
+}
+
+variable "queue" {
+  description = "Settings passed to dlq_monitoring for the subtask queue: message_retention_seconds, dlq_message_retention_seconds, max_receive_count, depth_alarm_threshold, depth_alarm_evaluation_periods, age_alarm_threshold_seconds, kms_master_key_id."
+  type = object({
+    message_retention_seconds      = optional(number, 345600)
+    dlq_message_retention_seconds  = optional(number, 1209600)
+    max_receive_count              = optional(number, 3)
+    depth_alarm_threshold          = optional(number, 100000)
+    depth_alarm_evaluation_periods = optional(number, 15)
+    age_alarm_threshold_seconds    = optional(number)
+    kms_master_key_id              = optional(string)
+  })
+  default = {}
+}
+
+variable "alert_topic_arn" {
+  description = "Existing SNS topic for the queue alarms. null creates one."
+  type        = string
+  default     = null
+}
+
+variable "additional_input_bucket_arns" {
+  description = "Other buckets job inputs may be read from (the job bucket is always allowed)."
+  type        = list(string)
+  default     = []
+}
+
+variable "bucket_force_destroy" {
+  description = "Let `terraform destroy` delete the job bucket with its objects (for throwaway environments)."
+  type        = bool
+  default     = false
+}
+
+variable "bucket_versioning" {
+  description = "Keep previous versions of objects in the job bucket."
+  type        = bool
+  default     = true
+}
+
+variable "partials_expiration_days" {
+  description = "Days after which partial results are deleted (the consolidated result is kept)."
+  type        = number
+  default     = 14
+
+  validation {
+    condition     = var.partials_expiration_days >= 1
+    error_message = "partials_expiration_days must be at least 1."
+  }
+}
+
+variable "log_retention_days" {
+  description = "Retention of the functions' log groups."
+  type        = number
+  default     = 30
+}
+
+variable "log_level" {
+  description = "Powertools log level."
+  type        = string
+  default     = "INFO"
+
+  validation {
+    condition     = contains(["DEBUG", "INFO", "WARNING", "ERROR"], var.log_level)
+    error_message = "log_level must be DEBUG, INFO, WARNING or ERROR."
+  }
+}
+
+variable "tracing_mode" {
+  description = "X-Ray tracing mode: Active or PassThrough."
+  type        = string
+  default     = "Active"
+}
+
+variable "environment_variables" {
+  description = "Extra environment variables for every function."
+  type        = map(string)
+  default     = {}
+}
+
+variable "tags" {
+  description = "Tags for every resource."
+  type        = map(string)
+  default     = {}
+}

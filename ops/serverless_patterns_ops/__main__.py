@@ -1,0 +1,111 @@
+"""Command-line tool for the serverless patterns.
+
+    python -m serverless_patterns_ops submit FILE [--chunk-size N] [--job-id ID] [--no-wait]
+    python -m serverless_patterns_ops status JOB_ID [--watch]
+    python -m serverless_patterns_ops result JOB_ID
+    python -m serverless_patterns_ops list [--status STATUS]
+
+The stack is read from a JSON file of `terraform output -json` (--outputs,
+default build/demo/outputs.json, written by `make demo`). AWS_ENDPOINT_URL
+points the tool at an emulator.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import uuid
+from pathlib import Path
+
+import boto3
+
+from serverless_patterns.job_tracker import JobStatus, JobTracker
+from serverless_patterns_ops.fan_out_jobs import (
+    fetch_result,
+    progress_printer,
+    render_progress,
+    submit_job,
+    wait_for_job,
+)
+
+DEFAULT_OUTPUTS = Path("build/demo/outputs.json")
+STATUS_INDEX = "by-status"
+
+
+def _stack(path: Path) -> dict:
+    if not path.is_file():
+        sys.exit(f"{path} does not exist: run `make demo` (or save `terraform output -json` there) first")
+    outputs = json.loads(path.read_text())
+    return outputs["fan_out"]["value"]
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m serverless_patterns_ops", description=__doc__.splitlines()[0])
+    parser.add_argument("--outputs", type=Path, default=DEFAULT_OUTPUTS, help="terraform output -json of the stack")
+    commands = parser.add_subparsers(dest="command", required=True)
+    submit = commands.add_parser("submit", help="upload a text file and start a job")
+    submit.add_argument("file", type=Path)
+    submit.add_argument("--chunk-size", type=int, help="bytes per subtask (default: the stack's)")
+    submit.add_argument("--job-id")
+    submit.add_argument("--no-wait", action="store_true", help="return once the job is dispatched")
+    submit.add_argument("--timeout", type=float, default=1800)
+    status = commands.add_parser("status", help="show a job's progress")
+    status.add_argument("job_id")
+    status.add_argument("--watch", action="store_true", help="follow it until it finishes")
+    status.add_argument("--timeout", type=float, default=1800)
+    result = commands.add_parser("result", help="print a finished job's consolidated result")
+    result.add_argument("job_id")
+    listing = commands.add_parser("list", help="list jobs by status")
+    listing.add_argument("--status", choices=[status.value for status in JobStatus])
+    args = parser.parse_args(argv)
+
+    stack = _stack(args.outputs)
+    tracker = JobTracker(boto3.resource("dynamodb").Table(stack["tracker_table_name"]))
+
+    if args.command == "submit":
+        if not args.file.is_file():
+            parser.error(f"{args.file} is not a file")
+        job_id = args.job_id or uuid.uuid4().hex
+        key = f"inputs/{job_id}/{args.file.name}"
+        boto3.client("s3").upload_file(str(args.file), stack["bucket_name"], key)
+        spec: dict = {"job_id": job_id, "input": {"bucket": stack["bucket_name"], "key": key}}
+        if args.chunk_size:
+            spec["chunk_size_bytes"] = args.chunk_size
+        answer = submit_job(boto3.client("lambda"), stack["ventilator_function_name"], spec)
+        print(json.dumps(answer))
+        if answer.get("status") == "FAILED":
+            return 1
+        if args.no_wait:
+            return 0
+        job = wait_for_job(tracker, job_id, args.timeout, on_progress=progress_printer())
+        return 0 if job["status"] == JobStatus.SUCCEEDED else 1
+
+    if args.command == "status":
+        if args.watch:
+            job = wait_for_job(tracker, args.job_id, args.timeout, on_progress=progress_printer())
+        else:
+            progress = tracker.progress(args.job_id)
+            if progress is None:
+                sys.exit(f"job {args.job_id} not found")
+            print(render_progress(progress))
+            job = progress.job
+        print(json.dumps({key: job[key] for key in ("job_id", "status", "total", "created_at") if key in job}))
+        return 0
+
+    if args.command == "result":
+        job = tracker.get_job(args.job_id)
+        if job is None or "result" not in job:
+            sys.exit(f"job {args.job_id} has no result yet")
+        print(json.dumps(fetch_result(boto3.client("s3"), job), indent=2))
+        return 0
+
+    statuses = [JobStatus(args.status)] if args.status else list(JobStatus)
+    for job_status in statuses:
+        for job in tracker.jobs_in_status(job_status, STATUS_INDEX):
+            print(f"{job['job_id']}  {job['status']:<10} total={job.get('total', 0):<8} created={job['created_at']}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

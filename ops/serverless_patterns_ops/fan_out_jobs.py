@@ -1,0 +1,83 @@
+"""Submit fan-out/fan-in jobs, watch their progress and fetch their results."""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from collections.abc import Callable
+from typing import Any, TextIO
+
+from serverless_patterns.job_tracker import FINAL_STATUSES, JobStatus, JobTracker, Progress
+
+
+def submit_job(lambda_client: Any, ventilator: str, spec: dict[str, Any]) -> dict[str, Any]:
+    """Invoke the ventilator with a job spec and return its answer (job id, status, total or error)."""
+    response = lambda_client.invoke(FunctionName=ventilator, Payload=json.dumps(spec).encode())
+    answer = json.loads(response["Payload"].read())
+    if "FunctionError" in response:
+        raise RuntimeError(f"the ventilator failed: {answer}")
+    return answer
+
+
+def render_progress(progress: Progress, width: int = 40) -> str:
+    total = max(progress.total, 1)
+    done = round(width * progress.succeeded / total)
+    failed = round(width * progress.failed / total)
+    bar = "#" * done + "x" * failed + "." * max(0, width - done - failed)
+    return (
+        f"[{bar}] {progress.completed}/{progress.total} "
+        f"({progress.succeeded} ok, {progress.failed} failed) {progress.job['status']}"
+    )
+
+
+def is_final(job: dict[str, Any]) -> bool:
+    status = job["status"]
+    return status in FINAL_STATUSES or (status == JobStatus.TIMED_OUT and "result" in job)
+
+
+def wait_for_job(
+    tracker: JobTracker,
+    job_id: str,
+    timeout: float,
+    interval: float = 1.0,
+    on_progress: Callable[[Progress], None] | None = None,
+) -> dict[str, Any]:
+    """Poll the tracker until the job has its final status (and result)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        progress = tracker.progress(job_id)
+        if progress is None:
+            raise LookupError(f"job {job_id} is not in the tracker")
+        if on_progress:
+            on_progress(progress)
+        if is_final(progress.job):
+            return progress.job
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"job {job_id} is still {progress.job['status']} after {timeout:.0f} s")
+        time.sleep(interval)
+
+
+def progress_printer(stream: TextIO = sys.stdout) -> Callable[[Progress], None]:
+    """Redraw one progress line on a terminal, or print a line per change elsewhere."""
+    last = [""]
+
+    def show(progress: Progress) -> None:
+        line = render_progress(progress)
+        if line == last[0]:
+            return
+        last[0] = line
+        if stream.isatty():
+            stream.write("\r" + line)
+            if is_final(progress.job):
+                stream.write("\n")
+        else:
+            stream.write(line + "\n")
+        stream.flush()
+
+    return show
+
+
+def fetch_result(s3: Any, job: dict[str, Any]) -> dict[str, Any]:
+    location = job["result"]
+    return json.loads(s3.get_object(Bucket=location["bucket"], Key=location["key"])["Body"].read())
