@@ -1,9 +1,11 @@
-"""`make demo`: apply envs/local to the emulator, burst the load leveler, report.
+"""`make demo`: apply envs/local to the emulator and run both patterns end to end.
 
-Sends a burst of write requests through the HTTP API plus one poison message
-straight onto the queue, waits until the queue has drained, and prints what
-happened: sent, accepted, stored, in the DLQ, timings and the consumers' peak
-concurrency against the cap.
+1. Fan-out / fan-in (the main job): a text of 1,200 chunks is split by the
+   ventilator, counted by concurrent workers, tracked exactly once and merged
+   by the consolidator; a progress bar follows the job, then the result is
+   checked against the same count computed here in one process.
+2. Load leveling: a burst of write requests through the HTTP API plus one
+   poison message, drained by capped consumers; every request is accounted for.
 """
 
 from __future__ import annotations
@@ -11,17 +13,21 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import random
 import subprocess
 import sys
 import time
 import uuid
+from collections import Counter
 from pathlib import Path
 
 import boto3
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(REPO_ROOT / "ops"))
+sys.path[:0] = [str(REPO_ROOT / "ops"), str(REPO_ROOT / "lambdas")]
 
+from serverless_patterns.job_tracker import JobStatus, JobTracker  # noqa: E402
+from serverless_patterns_ops.fan_out_jobs import fetch_result, progress_printer, submit_job, wait_for_job  # noqa: E402
 from serverless_patterns_ops.http_api import producer_client  # noqa: E402
 from serverless_patterns_ops.load_leveling import (  # noqa: E402
     peak_concurrency,
@@ -32,10 +38,29 @@ from serverless_patterns_ops.load_leveling import (  # noqa: E402
 )
 
 ENV_DIR = REPO_ROOT / "envs" / "local"
+DEMO_DIR = REPO_ROOT / "build" / "demo"
+CHUNK_SIZE = 256
+WORDS = [
+    "the",
+    "quick",
+    "brown",
+    "fox",
+    "jumps",
+    "over",
+    "a",
+    "lazy",
+    "dog",
+    "while",
+    "seven",
+    "wizards",
+    "box",
+    "jolly",
+    "quartz",
+]
 
 
-def terraform(state_dir: Path, *args: str, capture: bool = False) -> str:
-    env = {**os.environ, "TF_DATA_DIR": str(state_dir / "tfdata"), "TF_VAR_name": "sp-demo"}
+def terraform(*args: str, capture: bool = False) -> str:
+    env = {**os.environ, "TF_DATA_DIR": str(DEMO_DIR / "tfdata"), "TF_VAR_name": "sp-demo"}
     command = ["terraform", f"-chdir={ENV_DIR}", *args]
     if capture:
         return subprocess.run(command, env=env, check=True, capture_output=True, text=True).stdout
@@ -43,72 +68,120 @@ def terraform(state_dir: Path, *args: str, capture: bool = False) -> str:
     return ""
 
 
-def deploy(state_dir: Path) -> dict:
-    state_dir.mkdir(parents=True, exist_ok=True)
-    state = f"-state={state_dir / 'terraform.tfstate'}"
+def deploy() -> dict:
+    DEMO_DIR.mkdir(parents=True, exist_ok=True)
+    state = f"-state={DEMO_DIR / 'terraform.tfstate'}"
     started = time.monotonic()
-    print("Applying envs/local to the emulator (queues take ~25 s each to settle)...", flush=True)
-    terraform(state_dir, "init", "-input=false", "-no-color")
-    terraform(state_dir, "apply", "-input=false", "-auto-approve", "-no-color", state)
-    outputs = json.loads(terraform(state_dir, "output", "-json", state, capture=True))
-    print(f"  deployed in {time.monotonic() - started:.0f} s")
-    return outputs["load_leveler"]["value"]
+    print("Applying envs/local to the emulator (the provider waits ~25 s for each queue to settle)...", flush=True)
+    terraform("init", "-input=false", "-no-color")
+    terraform("apply", "-input=false", "-auto-approve", "-no-color", state)
+    raw = terraform("output", "-json", state, capture=True)
+    (DEMO_DIR / "outputs.json").write_text(raw)
+    print(f"  deployed in {time.monotonic() - started:.0f} s (outputs in build/demo/outputs.json)\n")
+    return {name: output["value"] for name, output in json.loads(raw).items()}
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--requests", type=int, default=2000, help="size of the burst (default 2000)")
-    parser.add_argument("--clients", type=int, default=16, help="concurrent HTTP clients (default 16)")
-    parser.add_argument("--timeout", type=float, default=600, help="seconds to wait for the queue to drain")
-    args = parser.parse_args()
+def fan_out_demo(stack: dict, subtasks: int) -> bool:
+    rng = random.Random(42)
+    lines, size = [], 0
+    while size < subtasks * CHUNK_SIZE:
+        line = " ".join(rng.choice(WORDS) for _ in range(rng.randint(3, 12))) + "\n"
+        lines.append(line)
+        size += len(line.encode())
+    text = "".join(lines).encode()
+    job_id = f"demo-{uuid.uuid4().hex[:8]}"
+    key = f"inputs/{job_id}/text.txt"
+    boto3.client("s3").put_object(Bucket=stack["bucket_name"], Key=key, Body=text)
+    tracker = JobTracker(boto3.resource("dynamodb").Table(stack["tracker_table_name"]))
 
-    os.environ.setdefault("AWS_ACCESS_KEY_ID", "test")
-    os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "test")
-    os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")
-    stack = deploy(REPO_ROOT / "build" / "demo")
+    print(f"Fan-out/fan-in: counting the words of a {len(text) // 1024} KiB text in chunks of {CHUNK_SIZE} bytes")
+    submitted_at = time.monotonic()
+    answer = submit_job(
+        boto3.client("lambda"),
+        stack["ventilator_function_name"],
+        {"job_id": job_id, "chunk_size_bytes": CHUNK_SIZE, "input": {"bucket": stack["bucket_name"], "key": key}},
+    )
+    dispatched = time.monotonic() - submitted_at
+    print(f"  job {job_id}: {answer['total']} subtasks registered and dispatched in {dispatched:.1f} s")
+    job = wait_for_job(tracker, job_id, timeout=900, on_progress=progress_printer())
+    elapsed = time.monotonic() - submitted_at
+    result = fetch_result(boto3.client("s3"), job)
+
+    sequential_started = time.perf_counter()
+    expected = Counter(word.lower() for word in text.decode().split())
+    sequential = time.perf_counter() - sequential_started
+    exact = result["result"]["words"] == dict(expected)
+    top = ", ".join(f"{word} {count}" for word, count in Counter(result["result"]["words"]).most_common(5))
+    print()
+    print(f"  status               {job['status']}")
+    print(f"  subtasks             {result['succeeded']} succeeded, {len(result['failed_subtask_ids'])} failed")
+    print(f"  lines / words        {result['result']['lines']} lines, {result['result']['distinct_words']} distinct")
+    print(f"  most frequent        {top}")
+    print(f"  submit to result     {elapsed:.1f} s with at most {stack['worker_maximum_concurrency']} workers")
+    print(f"  result               s3://{job['result']['bucket']}/{job['result']['key']}")
+    print(
+        f"  check                {'exact' if exact else 'MISMATCH'}: the same count in one process took "
+        f"{sequential * 1000:.0f} ms (this workload is tiny; the emulator runs every worker on this machine)"
+    )
+    print()
+    return job["status"] == JobStatus.SUCCEEDED and exact
+
+
+def load_leveling_demo(stack: dict, requests: int, clients: int) -> bool:
     sqs = boto3.client("sqs")
     table = boto3.resource("dynamodb").Table(stack["table_name"])
     run_id = uuid.uuid4().hex[:8]
-
     via = "the HTTP API" if stack["api_endpoint"] else "direct invocation (no HTTP API)"
-    print(f"Sending a burst of {args.requests} write requests through {via}, {args.clients} clients...", flush=True)
+    print(f"Load leveling: a burst of {requests} write requests through {via}, {clients} clients...", flush=True)
     producer = producer_client(stack, boto3.client("lambda"))
-    burst = send_burst(producer, args.requests, args.clients, run_id=run_id)
+    burst = send_burst(producer, requests, clients, run_id=run_id)
     print(f"  {len(burst.accepted)} accepted (202) in {burst.seconds:.1f} s, {len(burst.rejected)} rejected")
-    poison_id = f"{run_id}-poison"
-    sqs.send_message(QueueUrl=stack["queue_url"], MessageBody=json.dumps({"request_id": poison_id}))
+    sqs.send_message(QueueUrl=stack["queue_url"], MessageBody=json.dumps({"request_id": f"{run_id}-poison"}))
     print("  plus 1 poison message put straight onto the queue (no payload: the consumer cannot store it)")
-
     print(
-        f"Draining at most {stack['maximum_concurrency']} consumers x "
+        f"  draining at most {stack['maximum_concurrency']} consumers x "
         f"{stack['writes_per_second_per_consumer']} writes/s...",
         flush=True,
     )
     drain_started = time.monotonic()
-    accepted = set(burst.accepted)
-
-    def stored_items() -> list[dict]:
-        return [item for item in scan_items(table) if item["request_id"].startswith(run_id)]
-
     drained = wait_for(
         lambda: queue_depth(sqs, stack["queue_url"]) == 0 and queue_depth(sqs, stack["dlq_url"]) >= 1,
-        timeout=args.timeout,
+        timeout=600,
         interval=2,
     )
     drain_seconds = time.monotonic() - drain_started
-    items = stored_items()
-    stored_ids = {item["request_id"] for item in items}
-    in_dlq = queue_depth(sqs, stack["dlq_url"])
-
+    items = [item for item in scan_items(table) if item["request_id"].startswith(run_id)]
+    accepted, stored = set(burst.accepted), {item["request_id"] for item in items}
     print()
-    print(f"  sent                 {args.requests}")
-    print(f"  accepted             {len(burst.accepted)} in {burst.seconds:.1f} s")
-    print(f"  stored               {len(stored_ids & accepted)} (missing {len(accepted - stored_ids)})")
-    print(f"  in DLQ               {in_dlq} (the poison message)")
-    print(f"  time to drain        {drain_seconds:.1f} s after the burst")
+    print(f"  sent                 {requests}")
+    print(f"  accepted             {len(accepted)} in {burst.seconds:.1f} s")
+    print(f"  stored               {len(stored & accepted)} (missing {len(accepted - stored)})")
+    print(f"  in DLQ               {queue_depth(sqs, stack['dlq_url'])} (the poison message)")
+    print(f"  time to drain        {drain_seconds:.1f} s after the burst (the poison message waits out two retries)")
     print(f"  peak consumers       {peak_concurrency(items)} (cap {stack['maximum_concurrency']})")
-    if not drained or accepted - stored_ids:
-        sys.exit("the queue did not drain completely: see build/emulator/ministack.log")
+    return drained and not accepted - stored
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--subtasks", type=int, default=1200, help="size of the fan-out job (default 1200)")
+    parser.add_argument("--requests", type=int, default=2000, help="size of the load-leveling burst (default 2000)")
+    parser.add_argument("--clients", type=int, default=16, help="concurrent HTTP clients (default 16)")
+    parser.add_argument("--skip-load-leveling", action="store_true", help="run the fan-out job only")
+    args = parser.parse_args()
+
+    for name, value in {
+        "AWS_ACCESS_KEY_ID": "test",
+        "AWS_SECRET_ACCESS_KEY": "test",
+        "AWS_DEFAULT_REGION": "us-east-1",
+    }.items():
+        os.environ.setdefault(name, value)
+    outputs = deploy()
+    ok = fan_out_demo(outputs["fan_out"], args.subtasks)
+    if not args.skip_load_leveling:
+        ok = load_leveling_demo(outputs["load_leveler"], args.requests, args.clients) and ok
+    if not ok:
+        sys.exit("the demo did not finish cleanly: see build/emulator/ministack.log")
 
 
 if __name__ == "__main__":
