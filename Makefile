@@ -72,8 +72,27 @@ destroy: init ## Destroy envs/$(ENV)
 	$(TERRAFORM) -chdir=envs/$(ENV) destroy -input=false -auto-approve
 
 .PHONY: demo
-demo: package ## Run the load-leveling burst end to end on the emulator and report
+demo: package ## Run a 1,200-subtask fan-out job and a load-leveling burst end to end on the emulator
 	scripts/with-emulator.sh $(BIN)/python scripts/demo.py
+
+# The job commands act on the stack `make demo` (or `make up` + `make demo`) deployed.
+JOBS_CLI = PYTHONPATH=lambdas:ops AWS_ENDPOINT_URL=$${AWS_ENDPOINT_URL:-$$(scripts/emulator.sh url)} $(BIN)/python -m serverless_patterns_ops
+
+.PHONY: job-submit
+job-submit: setup ## Submit FILE as a fan-out job and follow it (CHUNK_SIZE=bytes optional)
+	$(JOBS_CLI) submit $(FILE) $(if $(CHUNK_SIZE),--chunk-size $(CHUNK_SIZE))
+
+.PHONY: job-status
+job-status: setup ## Follow job JOB to its end
+	$(JOBS_CLI) status $(JOB) --watch
+
+.PHONY: job-result
+job-result: setup ## Print the consolidated result of job JOB
+	$(JOBS_CLI) result $(JOB)
+
+.PHONY: jobs
+jobs: setup ## List the jobs of the demo stack
+	$(JOBS_CLI) list
 
 .PHONY: lint
 lint: setup ## terraform fmt and validate of every module and env, ruff, module README tables

@@ -64,6 +64,7 @@ def run_subtask(record: SQSRecord) -> None:
             {"result_key": subtask.partial_key},
         )
         if completion.first:
+            logger.info("subtask completed", extra={"result_key": subtask.partial_key})
             metrics.add_metric(name="SubtasksCompleted", unit=MetricUnit.Count, value=1)
         else:
             logger.info("duplicate delivery: already counted")

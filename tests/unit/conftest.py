@@ -128,3 +128,37 @@ def sqs_event(*bodies: str, receive_count: int = 1, message_ids: list[str] | Non
 
 def json_body(response: dict) -> dict:
     return json.loads(response["body"])
+
+
+STATUS_INDEX = "by-status"
+
+
+@pytest.fixture
+def tracker_table(aws):
+    return boto3.resource("dynamodb").create_table(
+        TableName="jobs",
+        KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}],
+        AttributeDefinitions=[
+            {"AttributeName": "pk", "AttributeType": "S"},
+            {"AttributeName": "sk", "AttributeType": "S"},
+            {"AttributeName": "status", "AttributeType": "S"},
+            {"AttributeName": "deadline", "AttributeType": "S"},
+        ],
+        GlobalSecondaryIndexes=[
+            {
+                "IndexName": STATUS_INDEX,
+                "KeySchema": [
+                    {"AttributeName": "status", "KeyType": "HASH"},
+                    {"AttributeName": "deadline", "KeyType": "RANGE"},
+                ],
+                "Projection": {"ProjectionType": "ALL"},
+            }
+        ],
+        BillingMode="PAY_PER_REQUEST",
+    )
+
+
+def register(tracker, job_id="job-1", total=10, shards=1, timeout=3600):
+    return tracker.register_job(
+        job_id, total, shards, correlation_id=f"corr-{job_id}", timeout_seconds=timeout, spec={}
+    )

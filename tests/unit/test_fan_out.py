@@ -276,3 +276,19 @@ def test_word_count_merge_is_the_count_of_the_whole():
 def test_a_non_utf8_chunk_fails_the_word_count():
     with pytest.raises(UnicodeDecodeError):
         count_words(io.BytesIO(b"\xff\xfe").read())
+
+
+def test_every_worker_log_line_carries_the_correlation_id(fan_out_env, lambda_context, consolidations, monkeypatch):
+    from fan_out_worker import handler as worker
+
+    submit(lambda_context, chunk_size_bytes=512, correlation_id="corr-42")
+    bodies = [m["Body"] for m in drain(fan_out_env["queue_url"])]
+    log = io.StringIO()
+    monkeypatch.setattr(worker.logger.registered_handler, "stream", log)
+
+    run_workers(bodies[:3] + bodies[:1], lambda_context)  # three subtasks and one duplicate
+
+    records = [json.loads(line) for line in log.getvalue().splitlines()]
+    subtask_records = [record for record in records if "subtask_id" in record]
+    assert len(subtask_records) == 4
+    assert {record["correlation_id"] for record in subtask_records} == {"corr-42"}

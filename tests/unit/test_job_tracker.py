@@ -3,7 +3,6 @@ import threading
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 
-import boto3
 import botocore.client
 import pytest
 
@@ -16,44 +15,12 @@ from serverless_patterns.job_tracker import (
     expected_in_shard,
     shard_count_for,
 )
-
-STATUS_INDEX = "by-status"
-
-
-@pytest.fixture
-def tracker_table(aws):
-    return boto3.resource("dynamodb").create_table(
-        TableName="jobs",
-        KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}],
-        AttributeDefinitions=[
-            {"AttributeName": "pk", "AttributeType": "S"},
-            {"AttributeName": "sk", "AttributeType": "S"},
-            {"AttributeName": "status", "AttributeType": "S"},
-            {"AttributeName": "deadline", "AttributeType": "S"},
-        ],
-        GlobalSecondaryIndexes=[
-            {
-                "IndexName": STATUS_INDEX,
-                "KeySchema": [
-                    {"AttributeName": "status", "KeyType": "HASH"},
-                    {"AttributeName": "deadline", "KeyType": "RANGE"},
-                ],
-                "Projection": {"ProjectionType": "ALL"},
-            }
-        ],
-        BillingMode="PAY_PER_REQUEST",
-    )
+from unit.conftest import STATUS_INDEX, register
 
 
 @pytest.fixture
 def tracker(tracker_table):
     return JobTracker(tracker_table)
-
-
-def register(tracker, job_id="job-1", total=10, shards=1, timeout=3600):
-    return tracker.register_job(
-        job_id, total, shards, correlation_id=f"corr-{job_id}", timeout_seconds=timeout, spec={}
-    )
 
 
 def test_shard_sizes_add_up_to_the_total():

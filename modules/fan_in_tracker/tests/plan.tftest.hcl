@@ -1,0 +1,83 @@
+# Plan-level tests: offline, against a mocked AWS provider.
+mock_provider "aws" {
+  source = "../../tests/terraform/mocks"
+}
+
+variables {
+  name                      = "reports"
+  consolidator_package_path = "tests/fixture.zip"
+  sweeper_package_path      = "tests/fixture.zip"
+  job_bucket_name           = "reports-jobs"
+  job_bucket_arn            = "arn:aws:s3:::reports-jobs"
+}
+
+run "the_tracker_table_consolidator_and_sweeper_are_wired" {
+  command = plan
+
+  override_resource {
+    target          = aws_dynamodb_table.tracker
+    values          = { arn = "arn:aws:dynamodb:eu-west-1:123456789012:table/reports-jobs", name = "reports-jobs" }
+    override_during = plan
+  }
+  override_resource {
+    target          = aws_sns_topic.job_events
+    values          = { arn = "arn:aws:sns:eu-west-1:123456789012:reports-job-events" }
+    override_during = plan
+  }
+
+  assert {
+    condition     = aws_dynamodb_table.tracker.hash_key == "pk" && aws_dynamodb_table.tracker.range_key == "sk" && aws_dynamodb_table.tracker.billing_mode == "PAY_PER_REQUEST"
+    error_message = "The tracker is an on-demand table keyed by pk/sk."
+  }
+  assert {
+    condition     = one([for index in aws_dynamodb_table.tracker.global_secondary_index : index.hash_key if index.name == "by-status"]) == "status"
+    error_message = "The sweeper needs the sparse by-status index."
+  }
+  assert {
+    condition     = aws_dynamodb_table.tracker.server_side_encryption[0].enabled && aws_dynamodb_table.tracker.point_in_time_recovery[0].enabled
+    error_message = "The tracker table must be encrypted, with point-in-time recovery by default."
+  }
+  assert {
+    condition     = aws_sns_topic.job_events.kms_master_key_id == "alias/aws/sns"
+    error_message = "The job-finished topic must be encrypted."
+  }
+  assert {
+    condition     = module.consolidator.environment_variables.RESULT_MERGER == "serverless_patterns.workloads.word_count:merge_counts" && module.consolidator.environment_variables.JOB_BUCKET == "reports-jobs"
+    error_message = "The consolidator must know its merge function and the job bucket."
+  }
+  assert {
+    condition     = one([for s in data.aws_iam_policy_document.consolidator.statement : s.resources if s.sid == "WriteResults"]) == toset(["arn:aws:s3:::reports-jobs/results/*"])
+    error_message = "The consolidator may write under results/ only."
+  }
+  assert {
+    condition     = one([for s in data.aws_iam_policy_document.sweeper.statement : s.resources if s.sid == "FindJobsByStatus"]) == toset(["arn:aws:dynamodb:eu-west-1:123456789012:table/reports-jobs/index/by-status"])
+    error_message = "The sweeper may query the status index only."
+  }
+  assert {
+    condition     = aws_cloudwatch_event_rule.sweep.schedule_expression == "rate(1 minute)" && aws_lambda_permission.sweep.principal == "events.amazonaws.com"
+    error_message = "The sweeper must run on its schedule."
+  }
+}
+
+run "rejects_a_grace_period_shorter_than_a_consolidation" {
+  command = plan
+
+  variables {
+    consolidator_timeout_seconds = 600
+    consolidation_grace_seconds  = 300
+  }
+
+  expect_failures = [var.consolidation_grace_seconds]
+}
+
+run "rejects_bad_settings" {
+  command = plan
+
+  variables {
+    job_bucket_arn            = "reports-jobs"
+    result_merger             = "not a function reference"
+    sweep_schedule_expression = "every minute"
+  }
+
+  expect_failures = [var.job_bucket_arn, var.result_merger, var.sweep_schedule_expression]
+}

@@ -1,0 +1,106 @@
+# Plan-level tests: offline, against a mocked AWS provider.
+mock_provider "aws" {
+  source = "../../tests/terraform/mocks"
+}
+
+variables {
+  name                       = "reports"
+  ventilator_package_path    = "tests/fixture.zip"
+  worker_package_path        = "tests/fixture.zip"
+  dlq_handler_package_path   = "tests/fixture.zip"
+  tracker_table_name         = "reports-jobs"
+  tracker_table_arn          = "arn:aws:dynamodb:eu-west-1:123456789012:table/reports-jobs"
+  consolidator_function_name = "reports-consolidator"
+  consolidator_function_arn  = "arn:aws:lambda:eu-west-1:123456789012:function:reports-consolidator"
+}
+
+run "the_job_bucket_queue_and_functions_are_wired" {
+  command = plan
+
+  override_resource {
+    target          = aws_s3_bucket.jobs
+    values          = { arn = "arn:aws:s3:::reports-jobs-1", bucket = "reports-jobs-1", id = "reports-jobs-1" }
+    override_during = plan
+  }
+  override_resource {
+    target          = module.queue.aws_sqs_queue.this
+    values          = { arn = "arn:aws:sqs:eu-west-1:123456789012:reports-subtasks" }
+    override_during = plan
+  }
+  override_resource {
+    target          = module.queue.aws_sqs_queue.dlq
+    values          = { arn = "arn:aws:sqs:eu-west-1:123456789012:reports-subtasks-dlq" }
+    override_during = plan
+  }
+
+  assert {
+    condition     = module.queue.visibility_timeout_seconds == 6 * 60
+    error_message = "The subtask queue's visibility timeout must default to 6 x the worker timeout."
+  }
+  assert {
+    condition     = aws_lambda_event_source_mapping.worker.function_response_types == toset(["ReportBatchItemFailures"]) && aws_lambda_event_source_mapping.worker.scaling_config[0].maximum_concurrency == 50
+    error_message = "Workers must report partial batch failures, with their concurrency capped."
+  }
+  assert {
+    condition     = aws_lambda_event_source_mapping.dlq_handler.event_source_arn == "arn:aws:sqs:eu-west-1:123456789012:reports-subtasks-dlq"
+    error_message = "The DLQ handler must consume the subtask DLQ."
+  }
+  assert {
+    condition     = aws_s3_bucket_public_access_block.jobs.block_public_acls && aws_s3_bucket_public_access_block.jobs.restrict_public_buckets
+    error_message = "The job bucket must block public access."
+  }
+  assert {
+    condition     = one(one(aws_s3_bucket_server_side_encryption_configuration.jobs.rule).apply_server_side_encryption_by_default).sse_algorithm == "AES256"
+    error_message = "The job bucket must be encrypted."
+  }
+  assert {
+    condition     = one(aws_s3_bucket_notification.incoming.lambda_function).filter_prefix == "incoming/"
+    error_message = "Only uploads under incoming/ may start a job."
+  }
+  assert {
+    condition     = one([for s in data.aws_iam_policy_document.worker.statement : s.resources if s.sid == "WritePartialResults"]) == toset(["arn:aws:s3:::reports-jobs-1/partials/*"])
+    error_message = "Workers may write under partials/ only."
+  }
+  assert {
+    condition     = one([for s in data.aws_iam_policy_document.ventilator.statement : s.resources if s.sid == "HandOverLargeJobs"]) == toset(["arn:aws:lambda:eu-west-1:123456789012:function:reports-ventilator"])
+    error_message = "The ventilator may invoke itself only."
+  }
+  assert {
+    condition     = module.worker.environment_variables.SUBTASK_PROCESSOR == "serverless_patterns.workloads.word_count:count_words" && module.worker.environment_variables.CONSOLIDATOR_FUNCTION == "reports-consolidator"
+    error_message = "Workers must know their processor and the consolidator."
+  }
+  assert {
+    condition     = toset(keys(module.queue.alarm_arns)) == toset(["depth", "oldest_message_age", "dlq_messages"])
+    error_message = "The subtask queue must have its depth, age and DLQ alarms."
+  }
+}
+
+run "rejects_a_visibility_timeout_under_six_worker_timeouts" {
+  command = plan
+
+  variables {
+    worker_timeout_seconds     = 120
+    visibility_timeout_seconds = 600
+  }
+
+  expect_failures = [var.visibility_timeout_seconds]
+}
+
+run "rejects_inconsistent_chunk_limits_and_bad_sizes" {
+  command = plan
+
+  variables {
+    min_chunk_size_bytes       = 4096
+    default_chunk_size_bytes   = 1024
+    worker_maximum_concurrency = 1
+    shards_above_threshold     = 51
+    subtask_processor          = "count_words"
+  }
+
+  expect_failures = [
+    var.default_chunk_size_bytes,
+    var.worker_maximum_concurrency,
+    var.shards_above_threshold,
+    var.subtask_processor,
+  ]
+}

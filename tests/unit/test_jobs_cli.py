@@ -1,0 +1,97 @@
+import io
+import json
+
+import boto3
+import pytest
+
+from serverless_patterns.job_tracker import JobStatus, JobTracker, Outcome, Progress
+from serverless_patterns_ops import __main__ as cli
+from serverless_patterns_ops.fan_out_jobs import progress_printer, render_progress, wait_for_job
+from unit.conftest import STATUS_INDEX, register
+
+
+@pytest.fixture
+def outputs_file(tmp_path, tracker_table):
+    boto3.client("s3").create_bucket(Bucket="jobs")
+    path = tmp_path / "outputs.json"
+    stack = {"tracker_table_name": "jobs", "bucket_name": "jobs", "ventilator_function_name": "ventilator"}
+    path.write_text(json.dumps({"fan_out": {"value": stack}}))
+    return path
+
+
+def test_the_progress_bar_shows_done_failed_and_open_subtasks():
+    progress = Progress(job={"status": "RUNNING"}, total=10, succeeded=5, failed=1)
+
+    assert render_progress(progress, width=10) == "[#####x....] 6/10 (5 ok, 1 failed) RUNNING"
+
+
+def test_a_watched_job_is_followed_to_its_final_status(tracker_table):
+    tracker = JobTracker(tracker_table)
+    register(tracker, total=2)
+    tracker.record_completion("job-1", 0, 1, Outcome.SUCCEEDED)
+    tracker.record_completion("job-1", 1, 1, Outcome.FAILED)
+    stream = io.StringIO()
+    calls = []
+
+    def finish_on_second_look(progress):
+        calls.append(progress)
+        progress_printer(stream)(progress)
+        if len(calls) == 2:
+            tracker.record_result("job-1", JobStatus.PARTIAL, {"bucket": "b", "key": "k"})
+
+    job = wait_for_job(tracker, "job-1", timeout=10, interval=0, on_progress=finish_on_second_look)
+
+    assert job["status"] == JobStatus.PARTIAL
+    assert "2/2 (1 ok, 1 failed)" in stream.getvalue()
+
+
+def test_waiting_for_a_job_that_never_finishes_times_out(tracker_table):
+    tracker = JobTracker(tracker_table)
+    register(tracker, total=2)
+
+    with pytest.raises(TimeoutError, match="still RUNNING"):
+        wait_for_job(tracker, "job-1", timeout=0, interval=0)
+
+
+def test_cli_submit_uploads_the_file_and_reports_a_rejected_spec(outputs_file, tmp_path, monkeypatch, capsys):
+    sent = []
+
+    def fake_submit(lambda_client, ventilator, spec):
+        sent.append((ventilator, spec))
+        return {"job_id": spec["job_id"], "status": "FAILED", "error": {"field": "chunk_size_bytes"}}
+
+    monkeypatch.setattr(cli, "submit_job", fake_submit)
+    data = tmp_path / "input.txt"
+    data.write_text("a b\n")
+
+    code = cli.main(["--outputs", str(outputs_file), "submit", str(data), "--job-id", "j1", "--chunk-size", "5"])
+
+    assert code == 1
+    [(ventilator, spec)] = sent
+    assert ventilator == "ventilator"
+    assert spec == {"job_id": "j1", "input": {"bucket": "jobs", "key": "inputs/j1/input.txt"}, "chunk_size_bytes": 5}
+    assert boto3.client("s3").get_object(Bucket="jobs", Key="inputs/j1/input.txt")["Body"].read() == b"a b\n"
+    assert '"FAILED"' in capsys.readouterr().out
+
+
+def test_cli_status_list_and_result(outputs_file, tracker_table, capsys):
+    tracker = JobTracker(tracker_table)
+    register(tracker, "j1", total=1)
+    tracker.record_completion("j1", 0, 1, Outcome.SUCCEEDED)
+    boto3.client("s3").put_object(Bucket="jobs", Key="results/j1.json", Body=b'{"result": {"lines": 1}}')
+    tracker.record_result("j1", JobStatus.SUCCEEDED, {"bucket": "jobs", "key": "results/j1.json"})
+
+    assert cli.main(["--outputs", str(outputs_file), "status", "j1"]) == 0
+    assert cli.main(["--outputs", str(outputs_file), "list", "--status", "SUCCEEDED"]) == 0
+    assert cli.main(["--outputs", str(outputs_file), "result", "j1"]) == 0
+
+    out = capsys.readouterr().out
+    assert "1/1 (1 ok, 0 failed) SUCCEEDED" in out
+    assert "j1  SUCCEEDED" in out
+    assert '"lines": 1' in out
+    assert cli.STATUS_INDEX == STATUS_INDEX
+
+
+def test_cli_explains_a_missing_outputs_file(tmp_path):
+    with pytest.raises(SystemExit, match="make demo"):
+        cli.main(["--outputs", str(tmp_path / "nope.json"), "list"])
