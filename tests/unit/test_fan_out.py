@@ -292,3 +292,53 @@ def test_every_worker_log_line_carries_the_correlation_id(fan_out_env, lambda_co
     subtask_records = [record for record in records if "subtask_id" in record]
     assert len(subtask_records) == 4
     assert {record["correlation_id"] for record in subtask_records} == {"corr-42"}
+
+
+def test_only_the_entries_that_failed_are_sent_again(monkeypatch):
+    from fan_out_ventilator import handler as ventilator
+
+    class FlakySqs:
+        def __init__(self) -> None:
+            self.calls: list[list[str]] = []
+
+        def send_message_batch(self, QueueUrl, Entries):
+            ids = [entry["Id"] for entry in Entries]
+            self.calls.append(ids)
+            failed = ids[1:3] if len(self.calls) == 1 else []
+            return {"Failed": [{"Id": entry_id, "Code": "InternalError"} for entry_id in failed]}
+
+    sqs = FlakySqs()
+    monkeypatch.setattr(aws_clients, "client", lambda name: sqs)
+    monkeypatch.setattr(ventilator.time, "sleep", lambda seconds: None)
+    subtasks = [Subtask("j", i, 1, "c", "b", "k", 10, 100) for i in range(5)]
+
+    ventilator._send_batch("queue", subtasks)
+
+    assert sqs.calls == [["0", "1", "2", "3", "4"], ["1", "2"]]
+
+
+def test_entries_that_keep_failing_fail_the_dispatch(monkeypatch):
+    from fan_out_ventilator import handler as ventilator
+
+    class BrokenSqs:
+        def send_message_batch(self, QueueUrl, Entries):
+            return {"Failed": [{"Id": entry["Id"], "Code": "InternalError"} for entry in Entries]}
+
+    monkeypatch.setattr(aws_clients, "client", lambda name: BrokenSqs())
+    monkeypatch.setattr(ventilator.time, "sleep", lambda seconds: None)
+
+    with pytest.raises(RuntimeError, match=r"could not send subtasks \['0'\]"):
+        ventilator._send_batch("queue", [Subtask("j", 0, 1, "c", "b", "k", 10, 100)])
+
+
+def test_a_resubmitted_job_keeps_its_registration_and_is_counted_once(fan_out_env, lambda_context, consolidations):
+    first = submit(lambda_context, chunk_size_bytes=512)
+    second = submit(lambda_context, chunk_size_bytes=512)
+
+    bodies = [m["Body"] for m in drain(fan_out_env["queue_url"])]
+    assert len(bodies) == first["total"] + second["total"]  # dispatched twice...
+    run_workers(bodies, lambda_context)
+
+    progress = fan_out_env["tracker"].progress("job-1")
+    assert (progress.total, progress.succeeded) == (first["total"], first["total"])  # ...counted once
+    assert consolidations == ["job-1"]
