@@ -15,10 +15,9 @@ from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, pro
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from serverless_patterns import aws_clients, settings
-from serverless_patterns.consolidation import trigger_consolidator
+from serverless_patterns.consolidation import complete_subtask
 from serverless_patterns.fan_out import Subtask
-from serverless_patterns.job_tracker import JobTracker, Outcome
+from serverless_patterns.job_tracker import Outcome
 
 logger = Logger()
 metrics = Metrics()
@@ -31,19 +30,10 @@ def record_failure(record: SQSRecord) -> None:
     subtask = Subtask.from_message(record.body)
     logger.append_keys(job_id=subtask.job_id, subtask_id=subtask.subtask_id, correlation_id=subtask.correlation_id)
     try:
-        tracker = JobTracker(aws_clients.dynamodb_table(settings.required("TRACKER_TABLE")))
-        completion = tracker.record_completion(
-            subtask.job_id,
-            subtask.subtask_id,
-            subtask.shard_count,
-            Outcome.FAILED,
-            {"error": "retries exhausted", "message": record.body},
-        )
+        completion = complete_subtask(subtask, Outcome.FAILED, {"error": "retries exhausted", "message": record.body})
         if completion.first:
             logger.warning("subtask failed for good")
             metrics.add_metric(name="SubtasksFailed", unit=MetricUnit.Count, value=1)
-        if completion.finished_job:
-            trigger_consolidator(subtask.job_id, subtask.correlation_id)
     finally:
         logger.remove_keys(["job_id", "subtask_id", "correlation_id"])
 

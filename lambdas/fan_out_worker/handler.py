@@ -20,9 +20,9 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from serverless_patterns import aws_clients, settings
 from serverless_patterns.chunks import read_chunk
-from serverless_patterns.consolidation import trigger_consolidator
+from serverless_patterns.consolidation import complete_subtask
 from serverless_patterns.fan_out import Subtask
-from serverless_patterns.job_tracker import JobTracker, Outcome
+from serverless_patterns.job_tracker import Outcome
 from serverless_patterns.plugins import load_function
 
 logger = Logger()
@@ -55,14 +55,7 @@ def run_subtask(record: SQSRecord) -> None:
             Body=json.dumps(partial, separators=(",", ":")).encode(),
             ContentType="application/json",
         )
-        tracker = JobTracker(aws_clients.dynamodb_table(settings.required("TRACKER_TABLE")))
-        completion = tracker.record_completion(
-            subtask.job_id,
-            subtask.subtask_id,
-            subtask.shard_count,
-            Outcome.SUCCEEDED,
-            {"result_key": subtask.partial_key},
-        )
+        completion = complete_subtask(subtask, Outcome.SUCCEEDED, {"result_key": subtask.partial_key})
         if completion.first:
             logger.info("subtask completed", extra={"result_key": subtask.partial_key})
             metrics.add_metric(name="SubtasksCompleted", unit=MetricUnit.Count, value=1)
@@ -70,8 +63,7 @@ def run_subtask(record: SQSRecord) -> None:
             logger.info("duplicate delivery: already counted")
             metrics.add_metric(name="DuplicatesIgnored", unit=MetricUnit.Count, value=1)
         if completion.finished_job:
-            logger.info("last subtask of the job: starting the consolidator")
-            trigger_consolidator(subtask.job_id, subtask.correlation_id)
+            logger.info("last subtask of the job: consolidator started")
     except Exception:
         logger.exception(
             "subtask failed; SQS will deliver it again",

@@ -14,20 +14,15 @@ import uuid
 from dataclasses import asdict, dataclass
 from typing import Any
 
+from serverless_patterns.errors import FieldError
+
 JOB_ID_PATTERN = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
 PARTIALS_PREFIX = "partials"
 RESULTS_PREFIX = "results"
 
 
-class InvalidJobSpec(ValueError):
-    def __init__(self, field: str, message: str, fix: str) -> None:
-        super().__init__(f"{field}: {message} ({fix})")
-        self.field = field
-        self.message = message
-        self.fix = fix
-
-    def as_dict(self) -> dict[str, str]:
-        return {"field": self.field, "message": self.message, "fix": self.fix}
+class InvalidJobSpec(FieldError):
+    """A job spec that is rejected before any subtask exists."""
 
 
 @dataclass(frozen=True)

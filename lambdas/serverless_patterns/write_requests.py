@@ -18,6 +18,8 @@ from typing import Any
 
 from aws_lambda_powertools.utilities.validation import SchemaValidationError, validate
 
+from serverless_patterns.errors import FieldError
+
 MAX_BODY_BYTES = 64 * 1024
 REQUEST_ID_PATTERN = "^[A-Za-z0-9_.:-]{1,128}$"
 MESSAGE_VERSION = 1
@@ -53,17 +55,11 @@ _FIXES = {
 }
 
 
-class InvalidWriteRequest(ValueError):
+class InvalidWriteRequest(FieldError):
     """A request or message that can never be processed as it is."""
 
-    def __init__(self, field: str, message: str, fix: str) -> None:
-        super().__init__(f"{field}: {message} ({fix})")
-        self.field = field
-        self.message = message
-        self.fix = fix
-
     def as_dict(self) -> dict[str, str]:
-        return {"error": "invalid_request", "field": self.field, "message": self.message, "fix": self.fix}
+        return {"error": "invalid_request", **super().as_dict()}
 
 
 def _exact_json_number(value: Any) -> int | float:

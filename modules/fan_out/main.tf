@@ -211,28 +211,10 @@ module "ventilator" {
 }
 
 ################################################################################
-# Workers
+# Workers and DLQ handler: both record completions and may finish a job
 ################################################################################
 
-data "aws_iam_policy_document" "worker" {
-  statement {
-    sid       = "ConsumeSubtasks"
-    actions   = ["sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:GetQueueAttributes", "sqs:ChangeMessageVisibility"]
-    resources = [module.queue.queue_arn]
-  }
-
-  statement {
-    sid       = "ReadInputs"
-    actions   = ["s3:GetObject"]
-    resources = local.input_object_arns
-  }
-
-  statement {
-    sid       = "WritePartialResults"
-    actions   = ["s3:PutObject"]
-    resources = ["${aws_s3_bucket.jobs.arn}/partials/*"]
-  }
-
+data "aws_iam_policy_document" "record_completions" {
   statement {
     sid       = "RecordCompletions"
     actions   = ["dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:GetItem"]
@@ -252,6 +234,28 @@ data "aws_iam_policy_document" "worker" {
       actions   = ["kms:Decrypt"]
       resources = [statement.value]
     }
+  }
+}
+
+data "aws_iam_policy_document" "worker" {
+  source_policy_documents = [data.aws_iam_policy_document.record_completions.json]
+
+  statement {
+    sid       = "ConsumeSubtasks"
+    actions   = ["sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:GetQueueAttributes", "sqs:ChangeMessageVisibility"]
+    resources = [module.queue.queue_arn]
+  }
+
+  statement {
+    sid       = "ReadInputs"
+    actions   = ["s3:GetObject"]
+    resources = local.input_object_arns
+  }
+
+  statement {
+    sid       = "WritePartialResults"
+    actions   = ["s3:PutObject"]
+    resources = ["${aws_s3_bucket.jobs.arn}/partials/*"]
   }
 }
 
@@ -289,36 +293,14 @@ resource "aws_lambda_event_source_mapping" "worker" {
   tags = var.tags
 }
 
-################################################################################
-# DLQ handler: subtasks that exhausted their retries count as failed
-################################################################################
-
+# The DLQ handler records subtasks that exhausted their retries as failed.
 data "aws_iam_policy_document" "dlq_handler" {
+  source_policy_documents = [data.aws_iam_policy_document.record_completions.json]
+
   statement {
     sid       = "ConsumeDeadSubtasks"
     actions   = ["sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:GetQueueAttributes", "sqs:ChangeMessageVisibility"]
     resources = [module.queue.dlq_arn]
-  }
-
-  statement {
-    sid       = "RecordFailures"
-    actions   = ["dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:GetItem"]
-    resources = [var.tracker_table_arn]
-  }
-
-  statement {
-    sid       = "StartConsolidator"
-    actions   = ["lambda:InvokeFunction"]
-    resources = [var.consolidator_function_arn]
-  }
-
-  dynamic "statement" {
-    for_each = local.queue_kms_statements
-    content {
-      sid       = "DecryptSubtasks"
-      actions   = ["kms:Decrypt"]
-      resources = [statement.value]
-    }
   }
 }
 

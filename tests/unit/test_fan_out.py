@@ -12,41 +12,22 @@ from serverless_patterns import aws_clients
 from serverless_patterns.fan_out import Subtask
 from serverless_patterns.job_tracker import JobStatus, JobTracker, Outcome
 from serverless_patterns.workloads.word_count import count_words, merge_counts
-from unit.conftest import sqs_event
+from unit.conftest import STATUS_INDEX, sqs_event
 
 BUCKET = "jobs-bucket"
-STATUS_INDEX = "by-status"
 TEXT = b"".join(f"alpha beta line{i % 7}\n".encode() for i in range(300))
 
 
 @pytest.fixture
-def fan_out_env(aws, monkeypatch):
+def fan_out_env(aws, tracker_table, monkeypatch):
     s3 = boto3.client("s3")
     s3.create_bucket(Bucket=BUCKET)
     queue_url = boto3.client("sqs").create_queue(QueueName="subtasks")["QueueUrl"]
-    table = boto3.resource("dynamodb").create_table(
-        TableName="tracker",
-        KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}],
-        AttributeDefinitions=[
-            {"AttributeName": name, "AttributeType": "S"} for name in ("pk", "sk", "status", "deadline")
-        ],
-        GlobalSecondaryIndexes=[
-            {
-                "IndexName": STATUS_INDEX,
-                "KeySchema": [
-                    {"AttributeName": "status", "KeyType": "HASH"},
-                    {"AttributeName": "deadline", "KeyType": "RANGE"},
-                ],
-                "Projection": {"ProjectionType": "ALL"},
-            }
-        ],
-        BillingMode="PAY_PER_REQUEST",
-    )
     topic_arn = boto3.client("sns").create_topic(Name="job-events")["TopicArn"]
     for name, value in {
         "JOB_BUCKET": BUCKET,
         "SUBTASK_QUEUE_URL": queue_url,
-        "TRACKER_TABLE": "tracker",
+        "TRACKER_TABLE": tracker_table.name,
         "STATUS_INDEX": STATUS_INDEX,
         "JOB_EVENTS_TOPIC_ARN": topic_arn,
         "CONSOLIDATOR_FUNCTION": "consolidator",
@@ -59,18 +40,17 @@ def fan_out_env(aws, monkeypatch):
     }.items():
         monkeypatch.setenv(name, value)
     s3.put_object(Bucket=BUCKET, Key="inputs/text.txt", Body=TEXT)
-    return {"s3": s3, "queue_url": queue_url, "table": table, "tracker": JobTracker(table)}
+    return {"s3": s3, "queue_url": queue_url, "table": tracker_table, "tracker": JobTracker(tracker_table)}
 
 
 @pytest.fixture
 def consolidations(monkeypatch):
     """Consolidator triggers, captured instead of invoking Lambda."""
     from fan_in_sweeper import handler as sweeper
-    from fan_out_dlq_handler import handler as dlq_handler
-    from fan_out_worker import handler as worker
+    from serverless_patterns import consolidation
 
     started: list[str] = []
-    for module in (worker, dlq_handler, sweeper):
+    for module in (consolidation, sweeper):
         monkeypatch.setattr(module, "trigger_consolidator", lambda job_id, correlation_id: started.append(job_id))
     return started
 
