@@ -94,6 +94,14 @@ job-result: setup ## Print the consolidated result of job JOB
 jobs: setup ## List the jobs of the demo stack
 	$(JOBS_CLI) list
 
+.PHONY: redrive
+redrive: setup ## Move DLQ QUEUE's messages back to their source (RATE=msgs/s, DRY_RUN=1 optional)
+	$(JOBS_CLI) redrive --queue $(QUEUE) $(if $(RATE),--max-per-second $(RATE)) $(if $(DRY_RUN),--dry-run)
+
+.PHONY: dlq-export
+dlq-export: setup ## Write DLQ QUEUE's messages to OUT (default build/dlq-export.jsonl), leaving them
+	$(JOBS_CLI) export --queue $(QUEUE) $(if $(OUT),--output $(OUT))
+
 .PHONY: lint
 lint: setup ## terraform fmt and validate of every module and env, ruff, module README tables
 	$(TERRAFORM) fmt -check -recursive -diff

@@ -4,10 +4,13 @@
     python -m serverless_patterns_ops status JOB_ID [--watch]
     python -m serverless_patterns_ops result JOB_ID
     python -m serverless_patterns_ops list [--status STATUS]
+    python -m serverless_patterns_ops redrive --queue DLQ [--to QUEUE] [--max-per-second N] [--dry-run]
+    python -m serverless_patterns_ops export --queue DLQ [--output FILE]
 
-The stack is read from a JSON file of `terraform output -json` (--outputs,
-default build/demo/outputs.json, written by `make demo`). AWS_ENDPOINT_URL
-points the tool at an emulator.
+The job commands read the stack from a JSON file of `terraform output -json`
+(--outputs, default build/demo/outputs.json, written by `make demo`); the DLQ
+commands take a queue name or URL. AWS_ENDPOINT_URL points the tool at an
+emulator.
 """
 
 from __future__ import annotations
@@ -28,6 +31,7 @@ from serverless_patterns_ops.fan_out_jobs import (
     submit_job,
     wait_for_job,
 )
+from serverless_patterns_ops.redrive import RedriveSummary, export_to_file, redrive
 
 DEFAULT_OUTPUTS = Path("build/demo/outputs.json")
 STATUS_INDEX = "by-status"
@@ -38,6 +42,23 @@ def _stack(path: Path) -> dict:
         sys.exit(f"{path} does not exist: run `make demo` (or save `terraform output -json` there) first")
     outputs = json.loads(path.read_text())
     return outputs["fan_out"]["value"]
+
+
+def _redrive(args: argparse.Namespace) -> int:
+    def show(summary: RedriveSummary) -> None:
+        print(f"  moved {summary.moved}/{summary.found} ({len(summary.failed_ids)} failed) via {summary.method}")
+
+    summary = redrive(
+        boto3.client("sqs"),
+        args.queue,
+        destination=args.to,
+        max_per_second=args.max_per_second,
+        dry_run=args.dry_run,
+        method=args.method,
+        on_progress=show,
+    )
+    print(json.dumps(summary.as_dict()))
+    return 0 if summary.dry_run or summary.moved == summary.found else 1
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -58,7 +79,23 @@ def main(argv: list[str] | None = None) -> int:
     result.add_argument("job_id")
     listing = commands.add_parser("list", help="list jobs by status")
     listing.add_argument("--status", choices=[status.value for status in JobStatus])
+    moving = commands.add_parser("redrive", help="move a DLQ's messages back to their source queue")
+    moving.add_argument("--queue", required=True, help="the dead-letter queue (name or URL)")
+    moving.add_argument("--to", help="destination queue (default: the DLQ's source queue)")
+    moving.add_argument("--max-per-second", type=float, help="move at most this many messages per second")
+    moving.add_argument("--dry-run", action="store_true", help="count what would move, move nothing")
+    moving.add_argument("--method", choices=["auto", "move-task", "copy"], default="auto")
+    exporting = commands.add_parser("export", help="write a DLQ's messages to a JSON-lines file, leaving them")
+    exporting.add_argument("--queue", required=True, help="the dead-letter queue (name or URL)")
+    exporting.add_argument("--output", type=Path, default=Path("build/dlq-export.jsonl"))
     args = parser.parse_args(argv)
+
+    if args.command == "redrive":
+        return _redrive(args)
+    if args.command == "export":
+        count = export_to_file(boto3.client("sqs"), args.queue, args.output)
+        print(f"exported {count} messages from {args.queue} to {args.output} (left in the queue)")
+        return 0
 
     stack = _stack(args.outputs)
     tracker = JobTracker(boto3.resource("dynamodb").Table(stack["tracker_table_name"]))
