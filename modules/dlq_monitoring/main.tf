@@ -13,6 +13,7 @@ locals {
   alarm_actions               = var.alarm_actions_enabled ? [local.alert_topic_arn] : []
 
   create_topic_key = var.create_alert_topic && var.alert_topic_kms_master_key_id == null
+  runbook_suffix   = var.runbook_url == null ? "" : " Runbook: ${var.runbook_url}"
 }
 
 resource "aws_sqs_queue" "dlq" {
@@ -146,7 +147,7 @@ resource "aws_sns_topic_policy" "alerts" {
 
 resource "aws_cloudwatch_metric_alarm" "depth" {
   alarm_name          = "${var.name}-depth"
-  alarm_description   = "More than ${var.depth_alarm_threshold} messages have waited in ${var.name} for ${var.depth_alarm_evaluation_periods} periods: consumers are not keeping up."
+  alarm_description   = "More than ${var.depth_alarm_threshold} messages have waited in ${var.name} for ${var.depth_alarm_evaluation_periods} periods: consumers are not keeping up.${local.runbook_suffix}"
   namespace           = "AWS/SQS"
   metric_name         = "ApproximateNumberOfMessagesVisible"
   dimensions          = { QueueName = aws_sqs_queue.this.name }
@@ -163,7 +164,7 @@ resource "aws_cloudwatch_metric_alarm" "depth" {
 
 resource "aws_cloudwatch_metric_alarm" "oldest_message_age" {
   alarm_name          = "${var.name}-oldest-message-age"
-  alarm_description   = "The oldest message in ${var.name} is older than ${local.age_alarm_threshold_seconds}s; messages expire after ${var.message_retention_seconds}s."
+  alarm_description   = "The oldest message in ${var.name} is older than ${local.age_alarm_threshold_seconds}s; messages expire after ${var.message_retention_seconds}s.${local.runbook_suffix}"
   namespace           = "AWS/SQS"
   metric_name         = "ApproximateAgeOfOldestMessage"
   dimensions          = { QueueName = aws_sqs_queue.this.name }
@@ -180,7 +181,7 @@ resource "aws_cloudwatch_metric_alarm" "oldest_message_age" {
 
 resource "aws_cloudwatch_metric_alarm" "dlq_messages" {
   alarm_name          = "${var.name}-dlq-messages"
-  alarm_description   = "Messages are waiting in ${local.dlq_name}: they failed ${var.max_receive_count} times. Inspect them, fix the cause, then redrive."
+  alarm_description   = "Messages are waiting in ${local.dlq_name}: they failed ${var.max_receive_count} times. Inspect them, fix the cause, then redrive.${local.runbook_suffix}"
   namespace           = "AWS/SQS"
   metric_name         = "ApproximateNumberOfMessagesVisible"
   dimensions          = { QueueName = aws_sqs_queue.dlq.name }

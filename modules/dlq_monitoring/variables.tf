@@ -174,6 +174,17 @@ variable "alarm_actions_enabled" {
   default     = true
 }
 
+variable "runbook_url" {
+  description = "Runbook linked from every alarm description (e.g. docs/runbook.md in your repository). null links none."
+  type        = string
+  default     = null
+
+  validation {
+    condition     = var.runbook_url == null || can(regex("^https?://", var.runbook_url))
+    error_message = "runbook_url must be an http(s) URL or null."
+  }
+}
+
 variable "tags" {
   description = "Tags for every resource."
   type        = map(string)

@@ -110,3 +110,55 @@ def test_bad_input_is_answered_400_naming_the_field_and_nothing_is_queued(stack,
     assert response.body["field"] == "body.payload"
     assert response.body["fix"]
     assert queue_depth(sqs, stack["queue_url"]) == 0
+
+
+@pytest.fixture
+def consumer_outage(stack):
+    """The consumer writes to a table that does not exist (a broken deploy); restored afterwards."""
+    lambda_client = boto3.client("lambda")
+    name = stack["consumer_function_name"]
+    variables = lambda_client.get_function_configuration(FunctionName=name)["Environment"]["Variables"]
+
+    def configure(table_name: str) -> None:
+        lambda_client.update_function_configuration(
+            FunctionName=name, Environment={"Variables": {**variables, "TABLE_NAME": table_name}}
+        )
+        lambda_client.get_waiter("function_updated_v2").wait(FunctionName=name)
+
+    configure("table-that-does-not-exist")
+    yield lambda: configure(variables["TABLE_NAME"])
+    configure(variables["TABLE_NAME"])
+
+
+def test_after_an_outage_redrive_returns_every_dlq_message_and_each_is_stored_once(
+    stack, producer, sqs, dynamodb, consumer_outage
+):
+    from serverless_patterns_ops.redrive import redrive
+
+    # Start from an empty DLQ: the burst test's poison message has been checked already.
+    sqs.purge_queue(QueueUrl=stack["dlq_url"])
+    assert wait_for(lambda: queue_depth(sqs, stack["dlq_url"]) == 0, timeout=60)
+    run_id = uuid.uuid4().hex[:8]
+    result = send_burst(producer, 30, concurrency=4, run_id=run_id)
+    assert len(result.accepted) == 30
+
+    # Every write fails, so after max_receive_count receives each request waits in the DLQ.
+    assert wait_for(
+        lambda: queue_depth(sqs, stack["dlq_url"]) == 30 and queue_depth(sqs, stack["queue_url"]) == 0,
+        timeout=DRAIN_TIMEOUT_SECONDS,
+        interval=2,
+    ), "the failed requests did not all reach the DLQ"
+    table = dynamodb.Table(stack["table_name"])
+    assert [item for item in scan_items(table) if item["request_id"].startswith(run_id)] == []
+
+    consumer_outage()  # the fix is deployed
+    summary = redrive(sqs, stack["dlq_url"])
+
+    assert (summary.found, summary.moved, summary.failed_ids) == (30, 30, [])
+    assert wait_for(
+        lambda: queue_depth(sqs, stack["queue_url"]) == 0 and queue_depth(sqs, stack["dlq_url"]) == 0,
+        timeout=DRAIN_TIMEOUT_SECONDS,
+        interval=2,
+    )
+    stored = [item["request_id"] for item in scan_items(table) if item["request_id"].startswith(run_id)]
+    assert sorted(stored) == sorted(result.accepted)  # count before = count after, none twice

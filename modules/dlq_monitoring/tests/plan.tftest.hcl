@@ -62,6 +62,22 @@ run "defaults_give_an_encrypted_queue_and_dlq_with_every_alarm" {
   }
 }
 
+run "alarm_descriptions_link_the_runbook" {
+  command = plan
+
+  variables {
+    runbook_url = "https://example.com/runbook.md"
+  }
+
+  assert {
+    condition = alltrue([
+      for alarm in [aws_cloudwatch_metric_alarm.depth, aws_cloudwatch_metric_alarm.oldest_message_age, aws_cloudwatch_metric_alarm.dlq_messages] :
+      endswith(alarm.alarm_description, "Runbook: https://example.com/runbook.md")
+    ])
+    error_message = "Every alarm description must end with the runbook link."
+  }
+}
+
 run "age_threshold_follows_the_retention_fraction" {
   command = plan
 
