@@ -66,11 +66,28 @@ def queue_url(sqs: Any, name_or_url: str) -> str:
 
 
 def _attributes(sqs: Any, url: str, *names: str) -> dict[str, str]:
-    return sqs.get_queue_attributes(QueueUrl=url, AttributeNames=list(names))["Attributes"]
+    return sqs.get_queue_attributes(QueueUrl=url, AttributeNames=list(names)).get("Attributes", {})
+
+
+def _sources_by_redrive_policy(sqs: Any, dlq_url: str) -> list[str]:
+    """The queues whose redrive policy targets the DLQ, for endpoints without ListDeadLetterSourceQueues."""
+    dlq_arn = _attributes(sqs, dlq_url, "QueueArn")["QueueArn"]
+    sources = []
+    for page in sqs.get_paginator("list_queues").paginate():
+        for url in page.get("QueueUrls", []):
+            policy = _attributes(sqs, url, "RedrivePolicy").get("RedrivePolicy")
+            if policy and json.loads(policy).get("deadLetterTargetArn") == dlq_arn:
+                sources.append(url)
+    return sources
 
 
 def source_of(sqs: Any, dlq_url: str) -> str:
-    sources = sqs.list_dead_letter_source_queues(QueueUrl=dlq_url).get("queueUrls", [])
+    try:
+        sources = sqs.list_dead_letter_source_queues(QueueUrl=dlq_url).get("queueUrls", [])
+    except ClientError as error:
+        if error.response.get("Error", {}).get("Code") not in UNSUPPORTED_CODES:
+            raise
+        sources = _sources_by_redrive_policy(sqs, dlq_url)
     if len(sources) != 1:
         raise RedriveError(
             f"{dlq_url} is the dead-letter queue of {len(sources)} queues: name the destination with --to"

@@ -185,3 +185,14 @@ def test_export_writes_every_message_and_leaves_them_in_the_queue(queues, monkey
     assert count == 25
     assert sorted(json.loads(record["Body"])["n"] for record in records) == list(range(25))
     assert bodies(sqs, dlq_url) == list(range(25))  # visible again at once
+
+
+def test_the_source_is_found_by_redrive_policy_where_the_endpoint_cannot_list_it(queues):
+    sqs, source_url, dlq_url = queues
+
+    class NoSourceListing(FailingSends):
+        def list_dead_letter_source_queues(self, **kwargs):
+            raise ClientError({"Error": {"Code": "InvalidAction", "Message": "no"}}, "ListDeadLetterSourceQueues")
+
+    assert redrive(NoSourceListing(sqs), dlq_url, method="copy").moved == 25
+    assert bodies(sqs, source_url) == list(range(25))
