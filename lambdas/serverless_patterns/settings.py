@@ -5,14 +5,14 @@ from __future__ import annotations
 import os
 
 
-class MissingSettingError(RuntimeError):
+class SettingError(RuntimeError):
     pass
 
 
 def required(name: str) -> str:
     value = os.environ.get(name, "").strip()
     if not value:
-        raise MissingSettingError(
+        raise SettingError(
             f"environment variable {name} is not set: the Terraform module sets it; "
             f"set it yourself when running the handler outside Lambda"
         )
@@ -26,7 +26,7 @@ def positive_number(name: str, default: float) -> float:
     try:
         value = float(raw)
     except ValueError:
-        raise MissingSettingError(f"environment variable {name}={raw!r} is not a number") from None
+        raise SettingError(f"environment variable {name}={raw!r} is not a number") from None
     if value <= 0:
-        raise MissingSettingError(f"environment variable {name}={raw!r} must be greater than 0")
+        raise SettingError(f"environment variable {name}={raw!r} must be greater than 0")
     return value
