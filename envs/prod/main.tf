@@ -38,6 +38,8 @@ module "fan_in_tracker" {
   sweeper_package_path      = "${local.lambda_build_dir}/fan_in_sweeper.zip"
   job_bucket_name           = module.fan_out.bucket_name
   job_bucket_arn            = module.fan_out.bucket_arn
+  create_function_alarms    = true
+  alert_topic_arn           = module.fan_out.alert_topic_arn
   point_in_time_recovery    = true
   deletion_protection       = true
 }

@@ -96,6 +96,9 @@ data "aws_iam_policy_document" "consolidator" {
 module "consolidator" {
   source = "../lambda_function"
 
+  create_alarms   = var.create_function_alarms
+  alarm_topic_arn = var.alert_topic_arn
+
   name               = "${var.name}-consolidator"
   description        = "Merges a finished job's partial results into its final output"
   package_path       = var.consolidator_package_path
@@ -140,6 +143,9 @@ data "aws_iam_policy_document" "sweeper" {
 
 module "sweeper" {
   source = "../lambda_function"
+
+  create_alarms   = var.create_function_alarms
+  alarm_topic_arn = var.alert_topic_arn
 
   name               = "${var.name}-sweeper"
   description        = "Times out overdue jobs and restarts lost consolidations"

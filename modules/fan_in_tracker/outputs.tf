@@ -32,3 +32,8 @@ output "job_events_topic_arn" {
   description = "SNS topic announcing every finished job (subscribe here)."
   value       = aws_sns_topic.job_events.arn
 }
+
+output "function_alarm_arns" {
+  description = "ARNs of the consolidator's and sweeper's Errors and Throttles alarms (empty without create_function_alarms)."
+  value       = { consolidator = module.consolidator.alarm_arns, sweeper = module.sweeper.alarm_arns }
+}

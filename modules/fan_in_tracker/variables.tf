@@ -111,6 +111,23 @@ variable "job_events_kms_master_key_id" {
   default     = "alias/aws/sns"
 }
 
+variable "create_function_alarms" {
+  description = "Create Errors and Throttles alarms for the consolidator and the sweeper, notifying alert_topic_arn."
+  type        = bool
+  default     = false
+}
+
+variable "alert_topic_arn" {
+  description = "SNS topic for the function alarms (e.g. the fan_out module's alert_topic_arn)."
+  type        = string
+  default     = null
+
+  validation {
+    condition     = !var.create_function_alarms || var.alert_topic_arn != null
+    error_message = "alert_topic_arn is required when create_function_alarms is true: pass e.g. module.fan_out.alert_topic_arn."
+  }
+}
+
 variable "log_retention_days" {
   description = "Retention of the functions' log groups."
   type        = number

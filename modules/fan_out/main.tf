@@ -187,6 +187,9 @@ data "aws_iam_policy_document" "ventilator" {
 module "ventilator" {
   source = "../lambda_function"
 
+  create_alarms   = true
+  alarm_topic_arn = module.queue.alert_topic_arn
+
   name               = local.ventilator_name
   description        = "Splits a job into subtasks, registers it and fans the subtasks out"
   package_path       = var.ventilator_package_path
@@ -262,6 +265,9 @@ data "aws_iam_policy_document" "worker" {
 module "worker" {
   source = "../lambda_function"
 
+  create_alarms   = true
+  alarm_topic_arn = module.queue.alert_topic_arn
+
   name               = "${var.name}-worker"
   description        = "Processes one chunk per subtask and records its completion"
   package_path       = var.worker_package_path
@@ -306,6 +312,9 @@ data "aws_iam_policy_document" "dlq_handler" {
 
 module "dlq_handler" {
   source = "../lambda_function"
+
+  create_alarms   = true
+  alarm_topic_arn = module.queue.alert_topic_arn
 
   name               = "${var.name}-dlq-handler"
   description        = "Records subtasks that exhausted their retries as failed"

@@ -67,3 +67,8 @@ output "alert_topic_arn" {
   description = "SNS topic the alarms notify."
   value       = module.queue.alert_topic_arn
 }
+
+output "function_alarm_arns" {
+  description = "ARNs of the functions' Errors and Throttles alarms, by function then kind."
+  value       = { ventilator = module.ventilator.alarm_arns, worker = module.worker.alarm_arns, dlq_handler = module.dlq_handler.alarm_arns }
+}

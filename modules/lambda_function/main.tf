@@ -74,3 +74,25 @@ resource "aws_lambda_function" "this" {
   # The log group exists first, so Lambda never creates one without retention.
   depends_on = [aws_iam_role_policy.runtime, aws_iam_role_policy.access, aws_cloudwatch_log_group.this]
 }
+
+resource "aws_cloudwatch_metric_alarm" "this" {
+  for_each = var.create_alarms ? {
+    errors    = "Invocations of ${var.name} failed (errors, timeouts or out-of-memory): check its log group ${aws_cloudwatch_log_group.this.name}."
+    throttles = "Invocations of ${var.name} were throttled: raise its concurrency or lower the load sent to it."
+  } : {}
+
+  alarm_name          = "${var.name}-${each.key}"
+  alarm_description   = "${each.value}${var.runbook_url == null ? "" : " Runbook: ${var.runbook_url}"}"
+  namespace           = "AWS/Lambda"
+  metric_name         = title(each.key)
+  dimensions          = { FunctionName = aws_lambda_function.this.function_name }
+  statistic           = "Sum"
+  period              = 60
+  evaluation_periods  = 1
+  threshold           = 0
+  comparison_operator = "GreaterThanThreshold"
+  treat_missing_data  = "notBreaching"
+  alarm_actions       = [var.alarm_topic_arn]
+  ok_actions          = [var.alarm_topic_arn]
+  tags                = var.tags
+}

@@ -32,3 +32,8 @@ output "environment_variables" {
   description = "Environment variables the function runs with."
   value       = aws_lambda_function.this.environment[0].variables
 }
+
+output "alarm_arns" {
+  description = "ARNs of the function's alarms by kind (errors, throttles); empty without create_alarms."
+  value       = { for kind, alarm in aws_cloudwatch_metric_alarm.this : kind => alarm.arn }
+}

@@ -106,6 +106,29 @@ variable "tracing_mode" {
   }
 }
 
+variable "create_alarms" {
+  description = "Create Errors and Throttles alarms for the function (notifying alarm_topic_arn)."
+  type        = bool
+  default     = false
+}
+
+variable "alarm_topic_arn" {
+  description = "SNS topic the function's alarms notify on ALARM and OK."
+  type        = string
+  default     = null
+
+  validation {
+    condition     = !var.create_alarms || var.alarm_topic_arn != null
+    error_message = "alarm_topic_arn is required when create_alarms is true."
+  }
+}
+
+variable "runbook_url" {
+  description = "Runbook linked from the alarm descriptions; null links none."
+  type        = string
+  default     = null
+}
+
 variable "tags" {
   description = "Tags for every resource."
   type        = map(string)

@@ -115,6 +115,9 @@ data "aws_iam_policy_document" "consumer" {
 module "producer" {
   source = "../lambda_function"
 
+  create_alarms   = true
+  alarm_topic_arn = module.queue.alert_topic_arn
+
   name               = local.producer_name
   description        = "Validates write requests, queues them and answers 202"
   package_path       = var.producer_package_path
@@ -135,6 +138,9 @@ module "producer" {
 
 module "consumer" {
   source = "../lambda_function"
+
+  create_alarms   = true
+  alarm_topic_arn = module.queue.alert_topic_arn
 
   name               = local.consumer_name
   description        = "Drains the request queue into the downstream at a capped rate"

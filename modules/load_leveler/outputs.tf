@@ -92,3 +92,8 @@ output "alert_topic_arn" {
   description = "SNS topic the alarms notify."
   value       = module.queue.alert_topic_arn
 }
+
+output "function_alarm_arns" {
+  description = "ARNs of the functions' Errors and Throttles alarms, by function then kind."
+  value       = { producer = module.producer.alarm_arns, consumer = module.consumer.alarm_arns }
+}

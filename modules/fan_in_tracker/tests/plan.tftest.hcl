@@ -81,3 +81,27 @@ run "rejects_bad_settings" {
 
   expect_failures = [var.job_bucket_arn, var.result_merger, var.sweep_schedule_expression]
 }
+
+run "function_alarms_notify_the_given_topic" {
+  command = plan
+
+  variables {
+    create_function_alarms = true
+    alert_topic_arn        = "arn:aws:sns:eu-west-1:123456789012:alerts"
+  }
+
+  assert {
+    condition     = alltrue([for alarms in [module.consolidator.alarm_arns, module.sweeper.alarm_arns] : toset(keys(alarms)) == toset(["errors", "throttles"])])
+    error_message = "Consolidator and sweeper must each have Errors and Throttles alarms."
+  }
+}
+
+run "rejects_function_alarms_without_a_topic" {
+  command = plan
+
+  variables {
+    create_function_alarms = true
+  }
+
+  expect_failures = [var.alert_topic_arn]
+}

@@ -73,6 +73,10 @@ run "the_job_bucket_queue_and_functions_are_wired" {
     condition     = toset(keys(module.queue.alarm_arns)) == toset(["depth", "oldest_message_age", "dlq_messages"])
     error_message = "The subtask queue must have its depth, age and DLQ alarms."
   }
+  assert {
+    condition     = alltrue([for alarms in [module.ventilator.alarm_arns, module.worker.alarm_arns, module.dlq_handler.alarm_arns] : toset(keys(alarms)) == toset(["errors", "throttles"])])
+    error_message = "Every fan-out function must have Errors and Throttles alarms."
+  }
 }
 
 run "rejects_a_visibility_timeout_under_six_worker_timeouts" {

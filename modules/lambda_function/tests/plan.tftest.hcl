@@ -41,6 +41,41 @@ run "a_function_gets_its_own_role_log_group_and_policies" {
   }
 }
 
+run "errors_and_throttles_alarm_the_topic" {
+  command = plan
+
+  variables {
+    create_alarms   = true
+    alarm_topic_arn = "arn:aws:sns:eu-west-1:123456789012:alerts"
+  }
+
+  assert {
+    condition     = toset(keys(aws_cloudwatch_metric_alarm.this)) == toset(["errors", "throttles"])
+    error_message = "A function with alarms must have an Errors and a Throttles alarm."
+  }
+  assert {
+    condition = alltrue([
+      for alarm in aws_cloudwatch_metric_alarm.this :
+      alarm.namespace == "AWS/Lambda" && alarm.dimensions.FunctionName == "orders-worker" && alarm.ok_actions == toset(["arn:aws:sns:eu-west-1:123456789012:alerts"])
+    ])
+    error_message = "The alarms must watch this function and notify the topic on ALARM and OK."
+  }
+  assert {
+    condition     = aws_cloudwatch_metric_alarm.this["throttles"].metric_name == "Throttles" && aws_cloudwatch_metric_alarm.this["errors"].alarm_name == "orders-worker-errors"
+    error_message = "Alarm names and metrics must follow <function>-<kind>."
+  }
+}
+
+run "rejects_alarms_without_a_topic" {
+  command = plan
+
+  variables {
+    create_alarms = true
+  }
+
+  expect_failures = [var.alarm_topic_arn]
+}
+
 run "rejects_bad_settings" {
   command = plan
 

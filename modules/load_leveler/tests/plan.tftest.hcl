@@ -76,6 +76,10 @@ run "defaults_wire_queue_consumer_and_provisioned_table" {
     condition     = toset(keys(module.queue.alarm_arns)) == toset(["depth", "oldest_message_age", "dlq_messages"])
     error_message = "The request queue must have its depth, age and DLQ alarms."
   }
+  assert {
+    condition     = alltrue([for alarms in [module.producer.alarm_arns, module.consumer.alarm_arns] : toset(keys(alarms)) == toset(["errors", "throttles"])])
+    error_message = "Producer and consumer must each have Errors and Throttles alarms."
+  }
 }
 
 run "concurrency_is_at_least_two_and_can_be_overridden" {
