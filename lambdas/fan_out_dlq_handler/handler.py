@@ -28,14 +28,11 @@ processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failu
 @tracer.capture_method
 def record_failure(record: SQSRecord) -> None:
     subtask = Subtask.from_message(record.body)
-    logger.append_keys(job_id=subtask.job_id, subtask_id=subtask.subtask_id, correlation_id=subtask.correlation_id)
-    try:
+    with logger.append_context_keys(**subtask.log_keys):
         completion = complete_subtask(subtask, Outcome.FAILED, {"error": "retries exhausted", "message": record.body})
         if completion.first:
             logger.warning("subtask failed for good")
             metrics.add_metric(name="SubtasksFailed", unit=MetricUnit.Count, value=1)
-    finally:
-        logger.remove_keys(["job_id", "subtask_id", "correlation_id"])
 
 
 @logger.inject_lambda_context(clear_state=True)

@@ -97,10 +97,9 @@ def _send_batch(queue_url: str, subtasks: list[Subtask]) -> None:
 
 
 @tracer.capture_method
-def dispatch(spec: JobSpec, object_size: int, shard_count: int, first: int, context: LambdaContext) -> int:
-    """Send subtasks from `first` on; return the next subtask still to send."""
+def dispatch(spec: JobSpec, object_size: int, shard_count: int, first: int, total: int, context: LambdaContext) -> int:
+    """Send subtasks `first`..`total - 1`; return the next subtask still to send."""
     queue_url = settings.required("SUBTASK_QUEUE_URL")
-    total = plan_chunks(object_size, spec.chunk_size_bytes)
     senders = int(settings.positive_number("SENDER_THREADS", 8))
     next_subtask = first
     with ThreadPoolExecutor(max_workers=senders) as pool:
@@ -179,7 +178,7 @@ def start_job(document: dict[str, Any], context: LambdaContext) -> dict[str, Any
 
 
 def _dispatch_and_hand_over(spec, object_size, shard_count, first, total, context) -> dict[str, Any]:
-    next_subtask = dispatch(spec, object_size, shard_count, first, context)
+    next_subtask = dispatch(spec, object_size, shard_count, first, total, context)
     if next_subtask < total:
         _continue_elsewhere(spec, object_size, shard_count, next_subtask, context)
     return {"job_id": spec.job_id, "status": "RUNNING", "total": total, "dispatched_until": next_subtask}

@@ -37,42 +37,40 @@ process_chunk = load_function(
 @tracer.capture_method
 def run_subtask(record: SQSRecord) -> None:
     subtask = Subtask.from_message(record.body)
-    logger.append_keys(job_id=subtask.job_id, subtask_id=subtask.subtask_id, correlation_id=subtask.correlation_id)
-    try:
-        chunk = read_chunk(
-            aws_clients.client("s3"),
-            subtask.bucket,
-            subtask.key,
-            subtask.subtask_id,
-            subtask.chunk_size_bytes,
-            subtask.object_size,
-            int(settings.positive_number("MAX_LINE_BYTES", 64 * 1024)),
-        )
-        partial: dict[str, Any] = process_chunk(chunk)
-        aws_clients.client("s3").put_object(
-            Bucket=settings.required("JOB_BUCKET"),
-            Key=subtask.partial_key,
-            Body=json.dumps(partial, separators=(",", ":")).encode(),
-            ContentType="application/json",
-        )
-        completion = complete_subtask(subtask, Outcome.SUCCEEDED, {"result_key": subtask.partial_key})
-        if completion.first:
-            logger.info("subtask completed", extra={"result_key": subtask.partial_key})
-            metrics.add_metric(name="SubtasksCompleted", unit=MetricUnit.Count, value=1)
-        else:
-            logger.info("duplicate delivery: already counted")
-            metrics.add_metric(name="DuplicatesIgnored", unit=MetricUnit.Count, value=1)
-        if completion.finished_job:
-            logger.info("last subtask of the job: consolidator started")
-    except Exception:
-        logger.exception(
-            "subtask failed; SQS will deliver it again",
-            extra={"receive_count": record.attributes.approximate_receive_count},
-        )
-        metrics.add_metric(name="SubtaskAttemptsFailed", unit=MetricUnit.Count, value=1)
-        raise
-    finally:
-        logger.remove_keys(["job_id", "subtask_id", "correlation_id"])
+    with logger.append_context_keys(**subtask.log_keys):
+        try:
+            chunk = read_chunk(
+                aws_clients.client("s3"),
+                subtask.bucket,
+                subtask.key,
+                subtask.subtask_id,
+                subtask.chunk_size_bytes,
+                subtask.object_size,
+                int(settings.positive_number("MAX_LINE_BYTES", 64 * 1024)),
+            )
+            partial: dict[str, Any] = process_chunk(chunk)
+            aws_clients.client("s3").put_object(
+                Bucket=settings.required("JOB_BUCKET"),
+                Key=subtask.partial_key,
+                Body=json.dumps(partial, separators=(",", ":")).encode(),
+                ContentType="application/json",
+            )
+            completion = complete_subtask(subtask, Outcome.SUCCEEDED, {"result_key": subtask.partial_key})
+            if completion.first:
+                logger.info("subtask completed", extra={"result_key": subtask.partial_key})
+                metrics.add_metric(name="SubtasksCompleted", unit=MetricUnit.Count, value=1)
+            else:
+                logger.info("duplicate delivery: already counted")
+                metrics.add_metric(name="DuplicatesIgnored", unit=MetricUnit.Count, value=1)
+            if completion.finished_job:
+                logger.info("last subtask of the job: consolidator started")
+        except Exception:
+            logger.exception(
+                "subtask failed; SQS will deliver it again",
+                extra={"receive_count": record.attributes.approximate_receive_count},
+            )
+            metrics.add_metric(name="SubtaskAttemptsFailed", unit=MetricUnit.Count, value=1)
+            raise
 
 
 @logger.inject_lambda_context(clear_state=True)

@@ -55,36 +55,34 @@ def store(record: SQSRecord) -> None:
         metrics.add_metric(name="PoisonMessages", unit=MetricUnit.Count, value=1)
         raise
 
-    logger.append_keys(request_id=request.request_id)
-    write_pacer.acquire()
-    item = {
-        "request_id": request.request_id,
-        "payload": request.payload,
-        "received_at": request.received_at,
-        "stored_at": datetime.now(UTC).isoformat(),
-        "processed_by": invocation.request_id,
-        "invocation_started_at": invocation.started_at,
-        "receive_count": int(record.attributes.approximate_receive_count),
-    }
-    try:
-        aws_clients.dynamodb_table(settings.required("TABLE_NAME")).put_item(
-            Item=item,
-            ConditionExpression="attribute_not_exists(request_id)",
-        )
-    except ClientError as error:
-        code = error.response.get("Error", {}).get("Code", "")
-        if code == "ConditionalCheckFailedException":
-            # Redelivery of a request already stored: the item stays as it is.
-            logger.info("duplicate delivery ignored")
-            metrics.add_metric(name="DuplicatesIgnored", unit=MetricUnit.Count, value=1)
-            return
-        if code in THROTTLING_ERRORS:
-            logger.warning("downstream throttled the write; SQS will redeliver it", extra={"error_code": code})
-            metrics.add_metric(name="WritesThrottled", unit=MetricUnit.Count, value=1)
-        raise
-    finally:
-        logger.remove_keys(["request_id"])
-    metrics.add_metric(name="RequestsStored", unit=MetricUnit.Count, value=1)
+    with logger.append_context_keys(request_id=request.request_id):
+        write_pacer.acquire()
+        item = {
+            "request_id": request.request_id,
+            "payload": request.payload,
+            "received_at": request.received_at,
+            "stored_at": datetime.now(UTC).isoformat(),
+            "processed_by": invocation.request_id,
+            "invocation_started_at": invocation.started_at,
+            "receive_count": int(record.attributes.approximate_receive_count),
+        }
+        try:
+            aws_clients.dynamodb_table(settings.required("TABLE_NAME")).put_item(
+                Item=item,
+                ConditionExpression="attribute_not_exists(request_id)",
+            )
+        except ClientError as error:
+            code = error.response.get("Error", {}).get("Code", "")
+            if code == "ConditionalCheckFailedException":
+                # Redelivery of a request already stored: the item stays as it is.
+                logger.info("duplicate delivery ignored")
+                metrics.add_metric(name="DuplicatesIgnored", unit=MetricUnit.Count, value=1)
+                return
+            if code in THROTTLING_ERRORS:
+                logger.warning("downstream throttled the write; SQS will redeliver it", extra={"error_code": code})
+                metrics.add_metric(name="WritesThrottled", unit=MetricUnit.Count, value=1)
+            raise
+        metrics.add_metric(name="RequestsStored", unit=MetricUnit.Count, value=1)
 
 
 @logger.inject_lambda_context(clear_state=True)

@@ -100,6 +100,11 @@ class Subtask:
             raise ValueError(f"not a subtask message: {error}") from None
 
     @property
+    def log_keys(self) -> dict[str, Any]:
+        """What every log line about this subtask carries."""
+        return {"job_id": self.job_id, "subtask_id": self.subtask_id, "correlation_id": self.correlation_id}
+
+    @property
     def partial_key(self) -> str:
         # A hashed first segment spreads the writes of a large job over many S3 prefixes.
         spread = hashlib.sha256(f"{self.job_id}/{self.subtask_id}".encode()).hexdigest()[:4]

@@ -156,6 +156,18 @@ def _move_task(sqs, dlq_url, destination_url, explicit_destination, max_per_seco
         time.sleep(1)
 
 
+def _receive(sqs: Any, url: str) -> list[dict[str, Any]]:
+    """Up to 10 messages with every attribute, hidden from others for RECEIVE_VISIBILITY_SECONDS."""
+    return sqs.receive_message(
+        QueueUrl=url,
+        MaxNumberOfMessages=10,
+        WaitTimeSeconds=1,
+        VisibilityTimeout=RECEIVE_VISIBILITY_SECONDS,
+        AttributeNames=["All"],
+        MessageAttributeNames=["All"],
+    ).get("Messages", [])
+
+
 def _copy(sqs, dlq_url, destination_url, max_per_second, summary, on_progress) -> None:
     pacer = TokenBucket(max_per_second, burst=1) if max_per_second else None
     seen: set[str] = set()
@@ -163,14 +175,7 @@ def _copy(sqs, dlq_url, destination_url, max_per_second, summary, on_progress) -
     # Bounded by what was there at the start: messages that fail again and come
     # back to the DLQ during the redrive are left for the next one.
     while summary.moved + len(summary.failed_ids) < summary.found and idle_receives < 3:
-        messages = sqs.receive_message(
-            QueueUrl=dlq_url,
-            MaxNumberOfMessages=10,
-            WaitTimeSeconds=1,
-            VisibilityTimeout=RECEIVE_VISIBILITY_SECONDS,
-            AttributeNames=["All"],
-            MessageAttributeNames=["All"],
-        ).get("Messages", [])
+        messages = _receive(sqs, dlq_url)
         remaining = summary.found - summary.moved - len(summary.failed_ids)
         messages = [message for message in messages if message["MessageId"] not in seen][:remaining]
         idle_receives = 0 if messages else idle_receives + 1
@@ -212,14 +217,7 @@ def export_messages(sqs: Any, dlq: str, output: TextIO, max_messages: int | None
     receipts: list[str] = []
     empty_receives = 0
     while len(written) < limit and empty_receives < 2:
-        messages = sqs.receive_message(
-            QueueUrl=url,
-            MaxNumberOfMessages=10,
-            WaitTimeSeconds=1,
-            VisibilityTimeout=RECEIVE_VISIBILITY_SECONDS,
-            AttributeNames=["All"],
-            MessageAttributeNames=["All"],
-        ).get("Messages", [])
+        messages = _receive(sqs, url)
         fresh = [message for message in messages if message["MessageId"] not in written]
         empty_receives = 0 if fresh else empty_receives + 1
         receipts.extend(message["ReceiptHandle"] for message in messages)
