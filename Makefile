@@ -10,8 +10,9 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 BUILD := build
-MODULES := $(sort $(wildcard modules/*))
-ENVS := $(sort $(wildcard envs/*))
+MODULES := $(sort $(wildcard modules/*) $(wildcard modules/*/modules/*))
+# envs/shared is the one composition the environments link to, not an environment.
+ENVS := $(filter-out envs/shared,$(sort $(wildcard envs/*)))
 TERRAFORM ?= terraform
 
 # Use the local provider mirror when the machine has one; otherwise leave the
@@ -117,6 +118,10 @@ lint: setup ## terraform fmt and validate of every module and env, ruff, module 
 .PHONY: docs
 docs: setup ## Regenerate the inputs/outputs tables of every module README
 	$(BIN)/python scripts/module_docs.py
+
+.PHONY: dashboard-doc
+dashboard-doc: package ## Regenerate docs/dashboard.md from the dashboard envs/local deploys on the emulator
+	UPDATE_DASHBOARD_DOC=1 scripts/with-emulator.sh $(BIN)/pytest tests/integration/test_monitoring.py -k docs
 
 .PHONY: test-unit
 test-unit: setup ## Handler and tooling unit tests (moto, no emulator)

@@ -80,7 +80,8 @@ def main() -> None:
     parser.add_argument("--check", action="store_true", help="fail if a README is out of date")
     args = parser.parse_args()
     stale = []
-    for module_dir in sorted(path for path in (REPO_ROOT / "modules").iterdir() if path.is_dir()):
+    module_dirs = [*REPO_ROOT.glob("modules/*/"), *REPO_ROOT.glob("modules/*/modules/*/"), REPO_ROOT / "envs/shared"]
+    for module_dir in sorted(path for path in module_dirs if path.is_dir()):
         readme = module_dir / "README.md"
         if not readme.is_file():
             stale.append(f"{readme} is missing")

@@ -9,11 +9,10 @@ locals {
   source_queue_arn = "arn:${data.aws_partition.current.partition}:sqs:${data.aws_region.current.name}:${data.aws_caller_identity.current.account_id}:${var.name}"
 
   age_alarm_threshold_seconds = coalesce(var.age_alarm_threshold_seconds, floor(var.message_retention_seconds * var.age_alarm_retention_fraction))
-  alert_topic_arn             = var.create_alert_topic ? aws_sns_topic.alerts[0].arn : var.alert_topic_arn
+  alert_topic_arn             = var.create_alert_topic ? module.alert_topic[0].topic_arn : var.alert_topic_arn
   alarm_actions               = var.alarm_actions_enabled ? [local.alert_topic_arn] : []
 
-  create_topic_key = var.create_alert_topic && var.alert_topic_kms_master_key_id == null
-  runbook_suffix   = var.runbook_url == null ? "" : " Runbook: ${var.runbook_url}"
+  runbook_suffix = var.runbook_url == null ? "" : " Runbook: ${var.runbook_url}"
 }
 
 resource "aws_sqs_queue" "dlq" {
@@ -48,97 +47,13 @@ resource "aws_sqs_queue" "this" {
   tags = var.tags
 }
 
-################################################################################
-# Alert topic
-################################################################################
-
-data "aws_iam_policy_document" "alert_topic_key" {
-  count = local.create_topic_key ? 1 : 0
-
-  statement {
-    sid       = "AccountAdministration"
-    actions   = ["kms:*"]
-    resources = ["*"] # In a key policy "*" means this key.
-    principals {
-      type        = "AWS"
-      identifiers = ["arn:${data.aws_partition.current.partition}:iam::${data.aws_caller_identity.current.account_id}:root"]
-    }
-  }
-
-  statement {
-    sid       = "CloudWatchAlarmsPublishEncrypted"
-    actions   = ["kms:Decrypt", "kms:GenerateDataKey*"]
-    resources = ["*"] # In a key policy "*" means this key.
-    principals {
-      type        = "Service"
-      identifiers = ["cloudwatch.amazonaws.com"]
-    }
-    condition {
-      test     = "StringEquals"
-      variable = "aws:SourceAccount"
-      values   = [data.aws_caller_identity.current.account_id]
-    }
-  }
-}
-
-resource "aws_kms_key" "alert_topic" {
-  count = local.create_topic_key ? 1 : 0
-
-  description             = "Encrypts the ${var.name} alert topic"
-  enable_key_rotation     = true
-  deletion_window_in_days = 7
-  policy                  = data.aws_iam_policy_document.alert_topic_key[0].json
-  tags                    = var.tags
-}
-
-resource "aws_sns_topic" "alerts" {
-  count = var.create_alert_topic ? 1 : 0
+module "alert_topic" {
+  source = "./modules/alert_topic"
+  count  = var.create_alert_topic ? 1 : 0
 
   name              = "${var.name}-alerts"
-  kms_master_key_id = local.create_topic_key ? aws_kms_key.alert_topic[0].arn : var.alert_topic_kms_master_key_id
+  kms_master_key_id = var.alert_topic_kms_master_key_id
   tags              = var.tags
-}
-
-data "aws_iam_policy_document" "alert_topic" {
-  count = var.create_alert_topic ? 1 : 0
-
-  statement {
-    sid       = "CloudWatchAlarmsPublish"
-    actions   = ["sns:Publish"]
-    resources = [aws_sns_topic.alerts[0].arn]
-    principals {
-      type        = "Service"
-      identifiers = ["cloudwatch.amazonaws.com"]
-    }
-    condition {
-      test     = "StringEquals"
-      variable = "aws:SourceAccount"
-      values   = [data.aws_caller_identity.current.account_id]
-    }
-  }
-
-  statement {
-    sid       = "DenyInsecureTransport"
-    effect    = "Deny"
-    actions   = ["sns:Publish"]
-    resources = [aws_sns_topic.alerts[0].arn]
-    principals {
-      type        = "*"
-      identifiers = ["*"]
-    }
-    condition {
-      test     = "Bool"
-      variable = "aws:SecureTransport"
-      values   = ["false"]
-    }
-  }
-}
-
-resource "aws_sns_topic_policy" "alerts" {
-  count = var.create_alert_topic ? 1 : 0
-
-  arn    = aws_sns_topic.alerts[0].arn
-  policy = data.aws_iam_policy_document.alert_topic[0].json
 }
 
 ################################################################################
@@ -177,6 +92,50 @@ resource "aws_cloudwatch_metric_alarm" "oldest_message_age" {
   alarm_actions       = local.alarm_actions
   ok_actions          = local.alarm_actions
   tags                = var.tags
+}
+
+# Sent minus deleted is how much the backlog grew in a period. Unlike depth,
+# it fires early in a long spike, while the queue is still far from its
+# depth threshold and nothing has aged yet.
+resource "aws_cloudwatch_metric_alarm" "growth" {
+  alarm_name          = "${var.name}-growth"
+  alarm_description   = "${var.name} grew by more than ${var.growth_alarm_threshold} messages per ${var.alarm_period_seconds}s (sent minus deleted) for ${var.growth_alarm_evaluation_periods} periods: producers outpace consumers.${local.runbook_suffix}"
+  evaluation_periods  = var.growth_alarm_evaluation_periods
+  threshold           = var.growth_alarm_threshold
+  comparison_operator = "GreaterThanThreshold"
+  treat_missing_data  = "notBreaching"
+  alarm_actions       = local.alarm_actions
+  ok_actions          = local.alarm_actions
+  tags                = var.tags
+
+  metric_query {
+    id          = "growth"
+    expression  = "sent - deleted"
+    label       = "Messages added to the backlog"
+    return_data = true
+  }
+
+  metric_query {
+    id = "sent"
+    metric {
+      namespace   = "AWS/SQS"
+      metric_name = "NumberOfMessagesSent"
+      dimensions  = { QueueName = aws_sqs_queue.this.name }
+      stat        = "Sum"
+      period      = var.alarm_period_seconds
+    }
+  }
+
+  metric_query {
+    id = "deleted"
+    metric {
+      namespace   = "AWS/SQS"
+      metric_name = "NumberOfMessagesDeleted"
+      dimensions  = { QueueName = aws_sqs_queue.this.name }
+      stat        = "Sum"
+      period      = var.alarm_period_seconds
+    }
+  }
 }
 
 resource "aws_cloudwatch_metric_alarm" "dlq_messages" {

@@ -39,10 +39,11 @@ output "age_alarm_threshold_seconds" {
 }
 
 output "alarm_arns" {
-  description = "ARNs of the alarms, by kind: depth, oldest_message_age, dlq_messages."
+  description = "ARNs of the alarms, by kind: depth, oldest_message_age, growth, dlq_messages."
   value = {
     depth              = aws_cloudwatch_metric_alarm.depth.arn
     oldest_message_age = aws_cloudwatch_metric_alarm.oldest_message_age.arn
+    growth             = aws_cloudwatch_metric_alarm.growth.arn
     dlq_messages       = aws_cloudwatch_metric_alarm.dlq_messages.arn
   }
 }
@@ -54,5 +55,20 @@ output "alert_topic_arn" {
 
 output "alert_topic_kms_key_arn" {
   description = "KMS key created for the alert topic, or null."
-  value       = local.create_topic_key ? aws_kms_key.alert_topic[0].arn : null
+  value       = var.create_alert_topic ? module.alert_topic[0].kms_key_arn : null
+}
+
+output "alarm_thresholds" {
+  description = "Thresholds of the queue alarms, for dashboards: depth (messages), oldest_message_age (seconds), growth (messages per period), message_retention_seconds."
+  value = {
+    depth                     = var.depth_alarm_threshold
+    oldest_message_age        = local.age_alarm_threshold_seconds
+    growth                    = var.growth_alarm_threshold
+    message_retention_seconds = var.message_retention_seconds
+  }
+}
+
+output "max_receive_count" {
+  description = "Receives after which a message moves to the DLQ."
+  value       = var.max_receive_count
 }

@@ -113,8 +113,40 @@ variable "depth_alarm_evaluation_periods" {
   default     = 5
 
   validation {
-    condition     = var.depth_alarm_evaluation_periods >= 1 && var.depth_alarm_evaluation_periods <= 1440
-    error_message = "depth_alarm_evaluation_periods must be between 1 and 1440."
+    condition     = var.depth_alarm_evaluation_periods >= 1 && floor(var.depth_alarm_evaluation_periods) == var.depth_alarm_evaluation_periods
+    error_message = "depth_alarm_evaluation_periods must be a whole number of at least 1."
+  }
+
+  validation {
+    condition     = var.depth_alarm_evaluation_periods * var.alarm_period_seconds <= 86400
+    error_message = "depth_alarm_evaluation_periods x alarm_period_seconds must be at most 86400 (CloudWatch evaluates at most one day): lower either."
+  }
+}
+
+variable "growth_alarm_threshold" {
+  description = "Alarm when the source queue gains more than this many messages per period (sent minus deleted) for growth_alarm_evaluation_periods periods in a row."
+  type        = number
+  default     = 500
+
+  validation {
+    condition     = var.growth_alarm_threshold >= 1
+    error_message = "growth_alarm_threshold must be at least 1 message per period."
+  }
+}
+
+variable "growth_alarm_evaluation_periods" {
+  description = "Consecutive periods of growth above growth_alarm_threshold before the growth alarm fires."
+  type        = number
+  default     = 5
+
+  validation {
+    condition     = var.growth_alarm_evaluation_periods >= 1 && floor(var.growth_alarm_evaluation_periods) == var.growth_alarm_evaluation_periods
+    error_message = "growth_alarm_evaluation_periods must be a whole number of at least 1."
+  }
+
+  validation {
+    condition     = var.growth_alarm_evaluation_periods * var.alarm_period_seconds <= 86400
+    error_message = "growth_alarm_evaluation_periods x alarm_period_seconds must be at most 86400 (CloudWatch evaluates at most one day): lower either."
   }
 }
 

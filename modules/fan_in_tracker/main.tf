@@ -98,6 +98,7 @@ module "consolidator" {
 
   create_alarms   = var.create_function_alarms
   alarm_topic_arn = var.alert_topic_arn
+  runbook_url     = var.runbook_url
 
   name               = "${var.name}-consolidator"
   description        = "Merges a finished job's partial results into its final output"
@@ -146,6 +147,7 @@ module "sweeper" {
 
   create_alarms   = var.create_function_alarms
   alarm_topic_arn = var.alert_topic_arn
+  runbook_url     = var.runbook_url
 
   name               = "${var.name}-sweeper"
   description        = "Times out overdue jobs and restarts lost consolidations"

@@ -37,3 +37,8 @@ output "function_alarm_arns" {
   description = "ARNs of the consolidator's and sweeper's Errors and Throttles alarms (empty without create_function_alarms)."
   value       = { consolidator = module.consolidator.alarm_arns, sweeper = module.sweeper.alarm_arns }
 }
+
+output "function_names" {
+  description = "Names of every function of the module."
+  value       = [module.consolidator.function_name, module.sweeper.function_name]
+}

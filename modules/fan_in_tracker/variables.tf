@@ -37,6 +37,7 @@ variable "result_merger" {
   description = "The consolidator's merge function, as \"package.module:function\" bundled in the consolidator zip: it takes an iterable of partial results (dicts) and returns the merged result."
   type        = string
   default     = "serverless_patterns.workloads.word_count:merge_counts"
+  nullable    = false
 
   validation {
     condition     = can(regex("^[A-Za-z_][A-Za-z0-9_.]*:[A-Za-z_][A-Za-z0-9_]*$", var.result_merger))
@@ -48,6 +49,7 @@ variable "consolidator_timeout_seconds" {
   description = "Timeout of the consolidator (it reads every partial result of a job)."
   type        = number
   default     = 300
+  nullable    = false
 
   validation {
     condition     = var.consolidator_timeout_seconds >= 10 && var.consolidator_timeout_seconds <= 900
@@ -59,6 +61,7 @@ variable "consolidator_memory_size" {
   description = "Memory (MB) of the consolidator."
   type        = number
   default     = 1024
+  nullable    = false
 
   validation {
     condition     = var.consolidator_memory_size >= 128 && var.consolidator_memory_size <= 10240
@@ -70,6 +73,7 @@ variable "sweep_schedule_expression" {
   description = "How often the sweeper looks for overdue jobs and lost consolidations."
   type        = string
   default     = "rate(1 minute)"
+  nullable    = false
 
   validation {
     condition     = can(regex("^(rate|cron)\\(.+\\)$", var.sweep_schedule_expression))
@@ -81,6 +85,7 @@ variable "consolidation_grace_seconds" {
   description = "How long a finished job may wait for its consolidator before the sweeper starts it again."
   type        = number
   default     = 900
+  nullable    = false
 
   validation {
     condition     = var.consolidation_grace_seconds >= 60
@@ -97,24 +102,28 @@ variable "point_in_time_recovery" {
   description = "Enable point-in-time recovery on the tracker table."
   type        = bool
   default     = true
+  nullable    = false
 }
 
 variable "deletion_protection" {
   description = "Enable deletion protection on the tracker table."
   type        = bool
   default     = false
+  nullable    = false
 }
 
 variable "job_events_kms_master_key_id" {
   description = "KMS key encrypting the job-finished topic."
   type        = string
   default     = "alias/aws/sns"
+  nullable    = false
 }
 
 variable "create_function_alarms" {
   description = "Create Errors and Throttles alarms for the consolidator and the sweeper, notifying alert_topic_arn."
   type        = bool
   default     = false
+  nullable    = false
 }
 
 variable "alert_topic_arn" {
@@ -132,12 +141,14 @@ variable "log_retention_days" {
   description = "Retention of the functions' log groups."
   type        = number
   default     = 30
+  nullable    = false
 }
 
 variable "log_level" {
   description = "Powertools log level."
   type        = string
   default     = "INFO"
+  nullable    = false
 
   validation {
     condition     = contains(["DEBUG", "INFO", "WARNING", "ERROR"], var.log_level)
@@ -149,16 +160,30 @@ variable "tracing_mode" {
   description = "X-Ray tracing mode: Active or PassThrough."
   type        = string
   default     = "Active"
+  nullable    = false
 }
 
 variable "environment_variables" {
   description = "Extra environment variables for both functions."
   type        = map(string)
   default     = {}
+  nullable    = false
+}
+
+variable "runbook_url" {
+  description = "Runbook linked from every alarm description (e.g. docs/runbook.md in your repository). null links none."
+  type        = string
+  default     = null
+
+  validation {
+    condition     = var.runbook_url == null || can(regex("^https?://", var.runbook_url))
+    error_message = "runbook_url must be an http(s) URL or null."
+  }
 }
 
 variable "tags" {
   description = "Tags for every resource."
   type        = map(string)
   default     = {}
+  nullable    = false
 }

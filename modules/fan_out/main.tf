@@ -131,18 +131,21 @@ resource "aws_s3_bucket_notification" "incoming" {
 module "queue" {
   source = "../dlq_monitoring"
 
-  name                           = "${var.name}-subtasks"
-  visibility_timeout_seconds     = coalesce(var.visibility_timeout_seconds, 6 * var.worker_timeout_seconds)
-  message_retention_seconds      = var.queue.message_retention_seconds
-  dlq_message_retention_seconds  = var.queue.dlq_message_retention_seconds
-  max_receive_count              = var.queue.max_receive_count
-  depth_alarm_threshold          = var.queue.depth_alarm_threshold
-  depth_alarm_evaluation_periods = var.queue.depth_alarm_evaluation_periods
-  age_alarm_threshold_seconds    = var.queue.age_alarm_threshold_seconds
-  kms_master_key_id              = var.queue.kms_master_key_id
-  create_alert_topic             = var.alert_topic_arn == null
-  alert_topic_arn                = var.alert_topic_arn
-  tags                           = var.tags
+  name                            = "${var.name}-subtasks"
+  visibility_timeout_seconds      = coalesce(var.visibility_timeout_seconds, 6 * var.worker_timeout_seconds)
+  message_retention_seconds       = var.queue.message_retention_seconds
+  dlq_message_retention_seconds   = var.queue.dlq_message_retention_seconds
+  max_receive_count               = var.queue.max_receive_count
+  depth_alarm_threshold           = var.queue.depth_alarm_threshold
+  depth_alarm_evaluation_periods  = var.queue.depth_alarm_evaluation_periods
+  age_alarm_threshold_seconds     = var.queue.age_alarm_threshold_seconds
+  growth_alarm_threshold          = var.queue.growth_alarm_threshold
+  growth_alarm_evaluation_periods = var.queue.growth_alarm_evaluation_periods
+  runbook_url                     = var.runbook_url
+  kms_master_key_id               = var.queue.kms_master_key_id
+  create_alert_topic              = var.create_alert_topic
+  alert_topic_arn                 = var.alert_topic_arn
+  tags                            = var.tags
 }
 
 ################################################################################
@@ -189,6 +192,7 @@ module "ventilator" {
 
   create_alarms   = true
   alarm_topic_arn = module.queue.alert_topic_arn
+  runbook_url     = var.runbook_url
 
   name               = local.ventilator_name
   description        = "Splits a job into subtasks, registers it and fans the subtasks out"
@@ -267,6 +271,7 @@ module "worker" {
 
   create_alarms   = true
   alarm_topic_arn = module.queue.alert_topic_arn
+  runbook_url     = var.runbook_url
 
   name               = "${var.name}-worker"
   description        = "Processes one chunk per subtask and records its completion"
@@ -315,6 +320,7 @@ module "dlq_handler" {
 
   create_alarms   = true
   alarm_topic_arn = module.queue.alert_topic_arn
+  runbook_url     = var.runbook_url
 
   name               = "${var.name}-dlq-handler"
   description        = "Records subtasks that exhausted their retries as failed"

@@ -72,3 +72,29 @@ output "function_alarm_arns" {
   description = "ARNs of the functions' Errors and Throttles alarms, by function then kind."
   value       = { ventilator = module.ventilator.alarm_arns, worker = module.worker.alarm_arns, dlq_handler = module.dlq_handler.alarm_arns }
 }
+
+output "queues" {
+  description = "This module's entry in a stack's queue inventory (the dashboard submodule of dlq_monitoring takes it as is). The DLQ handler consumes the DLQ."
+  value = {
+    fan_out = {
+      queue_name              = module.queue.queue_name
+      queue_arn               = module.queue.queue_arn
+      dlq_name                = module.queue.dlq_name
+      dlq_arn                 = module.queue.dlq_arn
+      consumer_function_names = [module.worker.function_name, module.dlq_handler.function_name]
+      maximum_concurrency     = var.worker_maximum_concurrency
+      alarm_thresholds        = module.queue.alarm_thresholds
+      alarm_arns              = module.queue.alarm_arns
+    }
+  }
+}
+
+output "function_names" {
+  description = "Names of every function of the module."
+  value       = [module.ventilator.function_name, module.worker.function_name, module.dlq_handler.function_name]
+}
+
+output "max_receive_count" {
+  description = "Receives after which a message moves to the DLQ."
+  value       = module.queue.max_receive_count
+}

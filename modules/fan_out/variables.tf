@@ -47,6 +47,7 @@ variable "subtask_processor" {
   description = "The per-chunk function, as \"package.module:function\" bundled in the worker zip: it takes the chunk's bytes (whole lines) and returns a JSON-serializable dict."
   type        = string
   default     = "serverless_patterns.workloads.word_count:count_words"
+  nullable    = false
 
   validation {
     condition     = can(regex("^[A-Za-z_][A-Za-z0-9_.]*:[A-Za-z_][A-Za-z0-9_]*$", var.subtask_processor))
@@ -58,6 +59,7 @@ variable "default_chunk_size_bytes" {
   description = "Chunk size of jobs started by an upload to incoming/ (submitted specs may set their own within the limits)."
   type        = number
   default     = 1048576
+  nullable    = false
 
   validation {
     condition     = var.default_chunk_size_bytes >= var.min_chunk_size_bytes && var.default_chunk_size_bytes <= var.max_chunk_size_bytes
@@ -69,6 +71,7 @@ variable "min_chunk_size_bytes" {
   description = "Smallest chunk a job may ask for."
   type        = number
   default     = 1024
+  nullable    = false
 
   validation {
     condition     = var.min_chunk_size_bytes >= 1
@@ -80,6 +83,7 @@ variable "max_chunk_size_bytes" {
   description = "Largest chunk a job may ask for (a worker holds one chunk in memory)."
   type        = number
   default     = 134217728
+  nullable    = false
 
   validation {
     condition     = var.max_chunk_size_bytes >= var.min_chunk_size_bytes
@@ -91,6 +95,7 @@ variable "max_subtasks" {
   description = "Most subtasks one job may have; larger jobs are rejected with the chunk size that would fit."
   type        = number
   default     = 100000
+  nullable    = false
 
   validation {
     condition     = var.max_subtasks >= 1 && var.max_subtasks <= 10000000
@@ -102,6 +107,7 @@ variable "max_line_bytes" {
   description = "Longest line a worker reads past its chunk to finish; a longer line fails its subtask."
   type        = number
   default     = 65536
+  nullable    = false
 
   validation {
     condition     = var.max_line_bytes >= 1 && var.max_line_bytes <= 16777216
@@ -113,6 +119,7 @@ variable "shard_threshold" {
   description = "Jobs with more subtasks than this spread their completion counter over shards_above_threshold shards."
   type        = number
   default     = 1000
+  nullable    = false
 
   validation {
     condition     = var.shard_threshold >= 1
@@ -124,6 +131,7 @@ variable "shards_above_threshold" {
   description = "Counter shards of a large job (each takes total/N updates)."
   type        = number
   default     = 10
+  nullable    = false
 
   validation {
     condition     = var.shards_above_threshold >= 1 && var.shards_above_threshold <= 50
@@ -135,6 +143,7 @@ variable "job_timeout_seconds" {
   description = "A job still running this long after submission is marked TIMED_OUT by the sweeper and consolidated on what exists."
   type        = number
   default     = 3600
+  nullable    = false
 
   validation {
     condition     = var.job_timeout_seconds >= 60
@@ -146,6 +155,7 @@ variable "ventilator_timeout_seconds" {
   description = "Timeout of the ventilator; a job it cannot dispatch in time continues in a new invocation."
   type        = number
   default     = 300
+  nullable    = false
 
   validation {
     condition     = var.ventilator_timeout_seconds >= 30 && var.ventilator_timeout_seconds <= 900
@@ -157,6 +167,7 @@ variable "worker_timeout_seconds" {
   description = "Timeout of a worker invocation (one batch of subtasks)."
   type        = number
   default     = 60
+  nullable    = false
 
   validation {
     condition     = var.worker_timeout_seconds >= 1 && var.worker_timeout_seconds <= 900
@@ -168,6 +179,7 @@ variable "worker_memory_size" {
   description = "Memory (MB) of a worker."
   type        = number
   default     = 512
+  nullable    = false
 
   validation {
     condition     = var.worker_memory_size >= 128 && var.worker_memory_size <= 10240
@@ -179,6 +191,7 @@ variable "worker_maximum_concurrency" {
   description = "Most workers running at once (the subtask queue's event source mapping cap)."
   type        = number
   default     = 50
+  nullable    = false
 
   validation {
     condition     = var.worker_maximum_concurrency >= 2 && var.worker_maximum_concurrency <= 1000
@@ -190,6 +203,7 @@ variable "worker_batch_size" {
   description = "Subtasks per worker invocation."
   type        = number
   default     = 5
+  nullable    = false
 
   validation {
     condition     = var.worker_batch_size >= 1 && var.worker_batch_size <= 10
@@ -209,47 +223,66 @@ variable "visibility_timeout_seconds" {
 }
 
 variable "queue" {
-  description = "Settings passed to dlq_monitoring for the subtask queue: message_retention_seconds, dlq_message_retention_seconds, max_receive_count, depth_alarm_threshold, depth_alarm_evaluation_periods, age_alarm_threshold_seconds, kms_master_key_id."
+  description = "Settings passed to dlq_monitoring for the subtask queue: message_retention_seconds, dlq_message_retention_seconds, max_receive_count, depth_alarm_threshold, depth_alarm_evaluation_periods, age_alarm_threshold_seconds, growth_alarm_threshold, growth_alarm_evaluation_periods, kms_master_key_id."
   type = object({
-    message_retention_seconds      = optional(number, 345600)
-    dlq_message_retention_seconds  = optional(number, 1209600)
-    max_receive_count              = optional(number, 3)
-    depth_alarm_threshold          = optional(number, 100000)
-    depth_alarm_evaluation_periods = optional(number, 15)
-    age_alarm_threshold_seconds    = optional(number)
-    kms_master_key_id              = optional(string)
+    message_retention_seconds       = optional(number, 345600)
+    dlq_message_retention_seconds   = optional(number, 1209600)
+    max_receive_count               = optional(number, 3)
+    depth_alarm_threshold           = optional(number, 100000)
+    depth_alarm_evaluation_periods  = optional(number, 15)
+    age_alarm_threshold_seconds     = optional(number)
+    growth_alarm_threshold          = optional(number, 500)
+    growth_alarm_evaluation_periods = optional(number, 5)
+    kms_master_key_id               = optional(string)
   })
-  default = {}
+  default  = {}
+  nullable = false
+}
+
+variable "create_alert_topic" {
+  description = "Create an encrypted alert topic for this module's alarms. Set false and pass alert_topic_arn to share a stack's topic."
+  type        = bool
+  default     = true
+  nullable    = false
 }
 
 variable "alert_topic_arn" {
-  description = "Existing SNS topic for the queue alarms. null creates one."
+  description = "Existing SNS topic for every alarm of the module (with create_alert_topic = false)."
   type        = string
   default     = null
+
+  validation {
+    condition     = var.create_alert_topic || var.alert_topic_arn != null
+    error_message = "alert_topic_arn is required when create_alert_topic is false: pass an SNS topic ARN or set create_alert_topic = true."
+  }
 }
 
 variable "additional_input_bucket_arns" {
   description = "Other buckets job inputs may be read from (the job bucket is always allowed)."
   type        = list(string)
   default     = []
+  nullable    = false
 }
 
 variable "bucket_force_destroy" {
   description = "Let `terraform destroy` delete the job bucket with its objects (for throwaway environments)."
   type        = bool
   default     = false
+  nullable    = false
 }
 
 variable "bucket_versioning" {
   description = "Keep previous versions of objects in the job bucket."
   type        = bool
   default     = true
+  nullable    = false
 }
 
 variable "partials_expiration_days" {
   description = "Days after which partial results are deleted (the consolidated result is kept)."
   type        = number
   default     = 14
+  nullable    = false
 
   validation {
     condition     = var.partials_expiration_days >= 1
@@ -261,12 +294,14 @@ variable "log_retention_days" {
   description = "Retention of the functions' log groups."
   type        = number
   default     = 30
+  nullable    = false
 }
 
 variable "log_level" {
   description = "Powertools log level."
   type        = string
   default     = "INFO"
+  nullable    = false
 
   validation {
     condition     = contains(["DEBUG", "INFO", "WARNING", "ERROR"], var.log_level)
@@ -278,16 +313,30 @@ variable "tracing_mode" {
   description = "X-Ray tracing mode: Active or PassThrough."
   type        = string
   default     = "Active"
+  nullable    = false
 }
 
 variable "environment_variables" {
   description = "Extra environment variables for every function."
   type        = map(string)
   default     = {}
+  nullable    = false
+}
+
+variable "runbook_url" {
+  description = "Runbook linked from every alarm description (e.g. docs/runbook.md in your repository). null links none."
+  type        = string
+  default     = null
+
+  validation {
+    condition     = var.runbook_url == null || can(regex("^https?://", var.runbook_url))
+    error_message = "runbook_url must be an http(s) URL or null."
+  }
 }
 
 variable "tags" {
   description = "Tags for every resource."
   type        = map(string)
   default     = {}
+  nullable    = false
 }

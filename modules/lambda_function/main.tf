@@ -38,6 +38,8 @@ resource "aws_iam_role_policy" "runtime" {
 }
 
 resource "aws_iam_role_policy" "access" {
+  count = var.attach_policy_json ? 1 : 0
+
   name   = "least-privilege"
   role   = aws_iam_role.this.id
   policy = var.policy_json

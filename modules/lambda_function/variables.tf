@@ -82,6 +82,18 @@ variable "environment_variables" {
 variable "policy_json" {
   description = "IAM policy with the function's own permissions (logs and X-Ray are added by this module)."
   type        = string
+  default     = null
+
+  validation {
+    condition     = !var.attach_policy_json || var.policy_json != null
+    error_message = "policy_json is required unless attach_policy_json is false (a function that calls no AWS API)."
+  }
+}
+
+variable "attach_policy_json" {
+  description = "Attach policy_json to the role. false for a function that calls no AWS API. A separate flag because policy_json is often unknown until apply."
+  type        = bool
+  default     = true
 }
 
 variable "log_retention_days" {

@@ -24,18 +24,21 @@ locals {
 module "queue" {
   source = "../dlq_monitoring"
 
-  name                           = "${var.name}-requests"
-  visibility_timeout_seconds     = local.visibility_timeout_seconds
-  message_retention_seconds      = var.queue.message_retention_seconds
-  dlq_message_retention_seconds  = var.queue.dlq_message_retention_seconds
-  max_receive_count              = var.queue.max_receive_count
-  depth_alarm_threshold          = var.queue.depth_alarm_threshold
-  depth_alarm_evaluation_periods = var.queue.depth_alarm_evaluation_periods
-  age_alarm_threshold_seconds    = var.queue.age_alarm_threshold_seconds
-  kms_master_key_id              = var.queue.kms_master_key_id
-  create_alert_topic             = var.alert_topic_arn == null
-  alert_topic_arn                = var.alert_topic_arn
-  tags                           = var.tags
+  name                            = "${var.name}-requests"
+  visibility_timeout_seconds      = local.visibility_timeout_seconds
+  message_retention_seconds       = var.queue.message_retention_seconds
+  dlq_message_retention_seconds   = var.queue.dlq_message_retention_seconds
+  max_receive_count               = var.queue.max_receive_count
+  depth_alarm_threshold           = var.queue.depth_alarm_threshold
+  depth_alarm_evaluation_periods  = var.queue.depth_alarm_evaluation_periods
+  age_alarm_threshold_seconds     = var.queue.age_alarm_threshold_seconds
+  growth_alarm_threshold          = var.queue.growth_alarm_threshold
+  growth_alarm_evaluation_periods = var.queue.growth_alarm_evaluation_periods
+  runbook_url                     = var.runbook_url
+  kms_master_key_id               = var.queue.kms_master_key_id
+  create_alert_topic              = var.create_alert_topic
+  alert_topic_arn                 = var.alert_topic_arn
+  tags                            = var.tags
 }
 
 ################################################################################
@@ -117,6 +120,7 @@ module "producer" {
 
   create_alarms   = true
   alarm_topic_arn = module.queue.alert_topic_arn
+  runbook_url     = var.runbook_url
 
   name               = local.producer_name
   description        = "Validates write requests, queues them and answers 202"
@@ -141,6 +145,7 @@ module "consumer" {
 
   create_alarms   = true
   alarm_topic_arn = module.queue.alert_topic_arn
+  runbook_url     = var.runbook_url
 
   name               = local.consumer_name
   description        = "Drains the request queue into the downstream at a capped rate"

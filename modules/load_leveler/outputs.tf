@@ -97,3 +97,29 @@ output "function_alarm_arns" {
   description = "ARNs of the functions' Errors and Throttles alarms, by function then kind."
   value       = { producer = module.producer.alarm_arns, consumer = module.consumer.alarm_arns }
 }
+
+output "queues" {
+  description = "This module's entry in a stack's queue inventory (the dashboard submodule of dlq_monitoring takes it as is)."
+  value = {
+    load_leveler = {
+      queue_name              = module.queue.queue_name
+      queue_arn               = module.queue.queue_arn
+      dlq_name                = module.queue.dlq_name
+      dlq_arn                 = module.queue.dlq_arn
+      consumer_function_names = [module.consumer.function_name]
+      maximum_concurrency     = local.maximum_concurrency
+      alarm_thresholds        = module.queue.alarm_thresholds
+      alarm_arns              = module.queue.alarm_arns
+    }
+  }
+}
+
+output "function_names" {
+  description = "Names of every function of the module."
+  value       = [module.producer.function_name, module.consumer.function_name]
+}
+
+output "max_receive_count" {
+  description = "Receives after which a message moves to the DLQ."
+  value       = module.queue.max_receive_count
+}

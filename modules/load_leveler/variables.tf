@@ -32,6 +32,7 @@ variable "runtime" {
   description = "Lambda runtime of both functions."
   type        = string
   default     = "python3.12"
+  nullable    = false
 
   validation {
     condition     = contains(["python3.11", "python3.12", "python3.13"], var.runtime)
@@ -43,6 +44,7 @@ variable "architecture" {
   description = "Instruction set of both functions."
   type        = string
   default     = "x86_64"
+  nullable    = false
 
   validation {
     condition     = contains(["x86_64"], var.architecture)
@@ -54,6 +56,7 @@ variable "producer_timeout_seconds" {
   description = "Timeout of the producer function (it only validates and enqueues)."
   type        = number
   default     = 10
+  nullable    = false
 
   validation {
     condition     = var.producer_timeout_seconds >= 1 && var.producer_timeout_seconds <= 29
@@ -65,6 +68,7 @@ variable "consumer_timeout_seconds" {
   description = "Timeout of the consumer function. The queue's visibility timeout must be at least 6x this."
   type        = number
   default     = 30
+  nullable    = false
 
   validation {
     condition     = var.consumer_timeout_seconds >= 1 && var.consumer_timeout_seconds <= 900
@@ -76,6 +80,7 @@ variable "memory_size" {
   description = "Memory (MB) of both functions."
   type        = number
   default     = 256
+  nullable    = false
 
   validation {
     condition     = var.memory_size >= 128 && var.memory_size <= 10240
@@ -98,6 +103,7 @@ variable "batch_size" {
   description = "Records per consumer invocation."
   type        = number
   default     = 10
+  nullable    = false
 
   validation {
     condition     = var.batch_size >= 1 && var.batch_size <= 10000
@@ -114,6 +120,7 @@ variable "batching_window_seconds" {
   description = "Maximum time the event source mapping gathers records before invoking the consumer."
   type        = number
   default     = 1
+  nullable    = false
 
   validation {
     condition     = var.batching_window_seconds >= 0 && var.batching_window_seconds <= 300
@@ -125,6 +132,7 @@ variable "downstream_write_capacity_units" {
   description = "Writes per second the downstream takes without throttling. With the created table this is its provisioned WCU (items up to 1 KB)."
   type        = number
   default     = 50
+  nullable    = false
 
   validation {
     condition     = var.downstream_write_capacity_units >= 1 && var.downstream_write_capacity_units <= 40000
@@ -136,6 +144,7 @@ variable "downstream_read_capacity_units" {
   description = "Provisioned RCU of the created table."
   type        = number
   default     = 5
+  nullable    = false
 
   validation {
     condition     = var.downstream_read_capacity_units >= 1
@@ -147,6 +156,7 @@ variable "writes_per_second_per_consumer" {
   description = "Writes per second one consumer instance is paced to. Maximum concurrency is derived as floor(downstream_write_capacity_units / writes_per_second_per_consumer), at least 2."
   type        = number
   default     = 10
+  nullable    = false
 
   validation {
     condition     = var.writes_per_second_per_consumer > 0
@@ -169,6 +179,7 @@ variable "create_table" {
   description = "Create the downstream DynamoDB table (PROVISIONED). Set false and pass table_name/table_arn to write into an existing table keyed by the string attribute request_id."
   type        = bool
   default     = true
+  nullable    = false
 }
 
 variable "table_name" {
@@ -192,44 +203,63 @@ variable "table_point_in_time_recovery" {
   description = "Enable point-in-time recovery on the created table."
   type        = bool
   default     = true
+  nullable    = false
 }
 
 variable "table_deletion_protection" {
   description = "Enable deletion protection on the created table."
   type        = bool
   default     = false
+  nullable    = false
 }
 
 variable "create_http_api" {
   description = "Serve the producer through an API Gateway HTTP API (POST /requests). Set false to invoke the producer another way."
   type        = bool
   default     = true
+  nullable    = false
 }
 
 variable "queue" {
-  description = "Settings passed to the dlq_monitoring module for the request queue (see its README): message_retention_seconds, dlq_message_retention_seconds, max_receive_count, depth_alarm_threshold, age_alarm_threshold_seconds, kms_master_key_id."
+  description = "Settings passed to the dlq_monitoring module for the request queue (see its README): message_retention_seconds, dlq_message_retention_seconds, max_receive_count, depth_alarm_threshold, age_alarm_threshold_seconds, growth_alarm_threshold, growth_alarm_evaluation_periods, kms_master_key_id."
   type = object({
-    message_retention_seconds      = optional(number, 345600)
-    dlq_message_retention_seconds  = optional(number, 1209600)
-    max_receive_count              = optional(number, 5)
-    depth_alarm_threshold          = optional(number, 1000)
-    depth_alarm_evaluation_periods = optional(number, 5)
-    age_alarm_threshold_seconds    = optional(number)
-    kms_master_key_id              = optional(string)
+    message_retention_seconds       = optional(number, 345600)
+    dlq_message_retention_seconds   = optional(number, 1209600)
+    max_receive_count               = optional(number, 5)
+    depth_alarm_threshold           = optional(number, 1000)
+    depth_alarm_evaluation_periods  = optional(number, 5)
+    age_alarm_threshold_seconds     = optional(number)
+    growth_alarm_threshold          = optional(number, 500)
+    growth_alarm_evaluation_periods = optional(number, 5)
+    kms_master_key_id               = optional(string)
   })
-  default = {}
+  default  = {}
+  nullable = false
+}
+
+variable "create_alert_topic" {
+  description = "Create an encrypted alert topic for this module's alarms. Set false and pass alert_topic_arn to share a stack's topic."
+  type        = bool
+  default     = true
+  nullable    = false
 }
 
 variable "alert_topic_arn" {
-  description = "Existing SNS topic for the queue alarms. null creates one."
+  description = "Existing SNS topic for every alarm of the module (with create_alert_topic = false)."
   type        = string
   default     = null
+
+  validation {
+    condition     = var.create_alert_topic || var.alert_topic_arn != null
+    error_message = "alert_topic_arn is required when create_alert_topic is false: pass an SNS topic ARN or set create_alert_topic = true."
+  }
 }
 
 variable "log_retention_days" {
   description = "Retention of the functions' log groups."
   type        = number
   default     = 30
+  nullable    = false
 
   validation {
     condition     = contains([1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653], var.log_retention_days)
@@ -241,6 +271,7 @@ variable "log_level" {
   description = "Powertools log level of both functions."
   type        = string
   default     = "INFO"
+  nullable    = false
 
   validation {
     condition     = contains(["DEBUG", "INFO", "WARNING", "ERROR"], var.log_level)
@@ -252,6 +283,7 @@ variable "tracing_mode" {
   description = "X-Ray tracing mode of both functions: Active or PassThrough."
   type        = string
   default     = "Active"
+  nullable    = false
 
   validation {
     condition     = contains(["Active", "PassThrough"], var.tracing_mode)
@@ -263,10 +295,23 @@ variable "environment_variables" {
   description = "Extra environment variables for both functions (e.g. POWERTOOLS_TRACE_DISABLED on an emulator)."
   type        = map(string)
   default     = {}
+  nullable    = false
+}
+
+variable "runbook_url" {
+  description = "Runbook linked from every alarm description (e.g. docs/runbook.md in your repository). null links none."
+  type        = string
+  default     = null
+
+  validation {
+    condition     = var.runbook_url == null || can(regex("^https?://", var.runbook_url))
+    error_message = "runbook_url must be an http(s) URL or null."
+  }
 }
 
 variable "tags" {
   description = "Tags for every resource."
   type        = map(string)
   default     = {}
+  nullable    = false
 }

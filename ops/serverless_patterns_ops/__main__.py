@@ -6,6 +6,7 @@
     python -m serverless_patterns_ops list [--status STATUS]
     python -m serverless_patterns_ops redrive --queue DLQ [--to QUEUE] [--max-per-second N] [--dry-run]
     python -m serverless_patterns_ops export --queue DLQ [--output FILE]
+    python -m serverless_patterns_ops dashboard --name DASHBOARD --stack-name NAME [--output FILE]
 
 The job commands read the stack from a JSON file of `terraform output -json`
 (--outputs, default build/demo/outputs.json, written by `make demo`); the DLQ
@@ -24,6 +25,7 @@ from pathlib import Path
 import boto3
 
 from serverless_patterns.job_tracker import JobStatus, JobTracker
+from serverless_patterns_ops.dashboard_doc import render_markdown
 from serverless_patterns_ops.fan_out_jobs import (
     fetch_result,
     progress_printer,
@@ -88,6 +90,10 @@ def main(argv: list[str] | None = None) -> int:
     exporting = commands.add_parser("export", help="write a DLQ's messages to a JSON-lines file, leaving them")
     exporting.add_argument("--queue", required=True, help="the dead-letter queue (name or URL)")
     exporting.add_argument("--output", type=Path, default=Path("build/dlq-export.jsonl"))
+    dashboard = commands.add_parser("dashboard", help="export a CloudWatch dashboard as Markdown")
+    dashboard.add_argument("--name", required=True, help="the dashboard's name, e.g. sp-dev-queues")
+    dashboard.add_argument("--stack-name", required=True, help="the stack's name prefix, shown as <name>")
+    dashboard.add_argument("--output", type=Path, help="write here instead of printing")
     args = parser.parse_args(argv)
 
     if args.command == "redrive":
@@ -95,6 +101,15 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "export":
         count = export_to_file(boto3.client("sqs"), args.queue, args.output)
         print(f"exported {count} messages from {args.queue} to {args.output} (left in the queue)")
+        return 0
+
+    if args.command == "dashboard":
+        body = boto3.client("cloudwatch").get_dashboard(DashboardName=args.name)["DashboardBody"]
+        page = render_markdown(body, args.stack_name)
+        if args.output:
+            args.output.write_text(page)
+        else:
+            print(page, end="")
         return 0
 
     stack = _stack(args.outputs)

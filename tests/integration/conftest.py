@@ -19,9 +19,14 @@ import pytest
 from py.path import local as py_path
 from pytest_terraform import tf
 
+from webhook_receiver import WebhookReceiver
+
 REPO_ROOT = Path(__file__).resolve().parents[2]
 ENDPOINT = os.environ.setdefault("AWS_ENDPOINT_URL", "http://127.0.0.1:4566")
 RUN_NAME = f"it{uuid.uuid4().hex[:6]}"
+# The stack's chat forwarder posts every alarm change here (a Lambda on the
+# emulator runs as a local process, so 127.0.0.1 reaches this test process).
+CHAT_WEBHOOK = WebhookReceiver().__enter__()
 
 # Read by the AWS clients here and by Terraform (TF_VAR_*) in the fixture.
 os.environ.update(
@@ -32,6 +37,7 @@ os.environ.update(
         "TF_VAR_name": RUN_NAME,
         "TF_VAR_aws_endpoint_url": ENDPOINT,
         "TF_VAR_lambda_build_dir": str(REPO_ROOT / "build" / "lambda"),
+        "TF_VAR_chat_webhook_urls": json.dumps({"tests": CHAT_WEBHOOK.url}),
     }
 )
 
@@ -56,6 +62,20 @@ def pytest_sessionstart(session: pytest.Session) -> None:
         )
     if not (REPO_ROOT / "build" / "lambda" / "load_leveler_consumer.zip").is_file():
         raise pytest.UsageError("the Lambda zips are missing: run `make package` first")
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    CHAT_WEBHOOK.__exit__(None, None, None)
+
+
+@pytest.fixture(scope="session")
+def stack_name() -> str:
+    return RUN_NAME
+
+
+@pytest.fixture(scope="session")
+def chat_webhook() -> WebhookReceiver:
+    return CHAT_WEBHOOK
 
 
 @pytest.fixture(scope="session")

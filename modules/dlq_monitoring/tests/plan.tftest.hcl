@@ -16,7 +16,7 @@ run "defaults_give_an_encrypted_queue_and_dlq_with_every_alarm" {
     override_during = plan
   }
   override_resource {
-    target          = aws_sns_topic.alerts
+    target          = module.alert_topic[0].aws_sns_topic.this
     values          = { arn = "arn:aws:sns:eu-west-1:123456789012:orders-alerts" }
     override_during = plan
   }
@@ -51,14 +51,26 @@ run "defaults_give_an_encrypted_queue_and_dlq_with_every_alarm" {
   }
   assert {
     condition = alltrue([
-      for alarm in [aws_cloudwatch_metric_alarm.depth, aws_cloudwatch_metric_alarm.oldest_message_age, aws_cloudwatch_metric_alarm.dlq_messages] :
+      for alarm in [aws_cloudwatch_metric_alarm.depth, aws_cloudwatch_metric_alarm.oldest_message_age, aws_cloudwatch_metric_alarm.growth, aws_cloudwatch_metric_alarm.dlq_messages] :
       alarm.alarm_actions == toset(["arn:aws:sns:eu-west-1:123456789012:orders-alerts"]) && alarm.ok_actions == alarm.alarm_actions
     ])
     error_message = "Every alarm must notify the alert topic on ALARM and on OK."
   }
   assert {
-    condition     = length(aws_kms_key.alert_topic) == 1 && aws_kms_key.alert_topic[0].enable_key_rotation
-    error_message = "The created alert topic must be encrypted with a rotating customer managed key."
+    condition     = length(module.alert_topic) == 1
+    error_message = "An alert topic must be created when none is given (its encryption is tested in modules/alert_topic)."
+  }
+  assert {
+    condition = (
+      [for query in aws_cloudwatch_metric_alarm.growth.metric_query : query.expression if query.return_data == true] == ["sent - deleted"] &&
+      toset([for query in aws_cloudwatch_metric_alarm.growth.metric_query : one(query.metric[*].metric_name) if query.return_data != true]) == toset(["NumberOfMessagesSent", "NumberOfMessagesDeleted"]) &&
+      alltrue([for query in aws_cloudwatch_metric_alarm.growth.metric_query : one(query.metric[*].dimensions.QueueName) == "orders" if query.return_data != true])
+    )
+    error_message = "The growth alarm must watch sent minus deleted messages of the source queue."
+  }
+  assert {
+    condition     = aws_cloudwatch_metric_alarm.growth.threshold == 500 && aws_cloudwatch_metric_alarm.growth.evaluation_periods == 5
+    error_message = "The growth alarm must default to 500 messages per period for 5 periods."
   }
 }
 
@@ -71,7 +83,7 @@ run "alarm_descriptions_link_the_runbook" {
 
   assert {
     condition = alltrue([
-      for alarm in [aws_cloudwatch_metric_alarm.depth, aws_cloudwatch_metric_alarm.oldest_message_age, aws_cloudwatch_metric_alarm.dlq_messages] :
+      for alarm in [aws_cloudwatch_metric_alarm.depth, aws_cloudwatch_metric_alarm.oldest_message_age, aws_cloudwatch_metric_alarm.growth, aws_cloudwatch_metric_alarm.dlq_messages] :
       endswith(alarm.alarm_description, "Runbook: https://example.com/runbook.md")
     ])
     error_message = "Every alarm description must end with the runbook link."
@@ -101,7 +113,7 @@ run "an_existing_alert_topic_is_used_and_none_created" {
   }
 
   assert {
-    condition     = length(aws_sns_topic.alerts) == 0 && length(aws_kms_key.alert_topic) == 0
+    condition     = length(module.alert_topic) == 0 && output.alert_topic_kms_key_arn == null
     error_message = "No topic or key may be created when one is given."
   }
   assert {
@@ -173,6 +185,7 @@ run "rejects_bad_thresholds" {
     age_alarm_retention_fraction = 1.5
     max_receive_count            = 0
     alarm_period_seconds         = 90
+    growth_alarm_threshold       = 0
   }
 
   expect_failures = [
@@ -180,5 +193,21 @@ run "rejects_bad_thresholds" {
     var.age_alarm_retention_fraction,
     var.max_receive_count,
     var.alarm_period_seconds,
+    var.growth_alarm_threshold,
+  ]
+}
+
+run "rejects_evaluation_windows_longer_than_a_day" {
+  command = plan
+
+  variables {
+    alarm_period_seconds            = 3600
+    depth_alarm_evaluation_periods  = 25
+    growth_alarm_evaluation_periods = 48
+  }
+
+  expect_failures = [
+    var.depth_alarm_evaluation_periods,
+    var.growth_alarm_evaluation_periods,
   ]
 }

@@ -70,8 +70,8 @@ run "the_job_bucket_queue_and_functions_are_wired" {
     error_message = "Workers must know their processor and the consolidator."
   }
   assert {
-    condition     = toset(keys(module.queue.alarm_arns)) == toset(["depth", "oldest_message_age", "dlq_messages"])
-    error_message = "The subtask queue must have its depth, age and DLQ alarms."
+    condition     = toset(keys(module.queue.alarm_arns)) == toset(["depth", "oldest_message_age", "growth", "dlq_messages"])
+    error_message = "The subtask queue must have its depth, age, growth and DLQ alarms."
   }
   assert {
     condition     = alltrue([for alarms in [module.ventilator.alarm_arns, module.worker.alarm_arns, module.dlq_handler.alarm_arns] : toset(keys(alarms)) == toset(["errors", "throttles"])])

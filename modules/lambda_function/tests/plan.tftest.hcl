@@ -28,7 +28,7 @@ run "a_function_gets_its_own_role_log_group_and_policies" {
     error_message = "The function may write to its own log group only."
   }
   assert {
-    condition     = aws_iam_role_policy.access.policy == var.policy_json && aws_iam_role.this.name == "orders-worker"
+    condition     = aws_iam_role_policy.access[0].policy == var.policy_json && aws_iam_role.this.name == "orders-worker"
     error_message = "The caller's policy must be attached to the function's own role."
   }
   assert {
@@ -87,4 +87,28 @@ run "rejects_bad_settings" {
   }
 
   expect_failures = [var.name, var.package_path, var.timeout_seconds, var.log_retention_days]
+}
+
+run "a_function_that_calls_no_aws_api_gets_no_access_policy" {
+  command = plan
+
+  variables {
+    attach_policy_json = false
+    policy_json        = null
+  }
+
+  assert {
+    condition     = length(aws_iam_role_policy.access) == 0 && aws_iam_role_policy.runtime.name == "runtime"
+    error_message = "Without attach_policy_json only the runtime policy (logs, X-Ray) may be attached."
+  }
+}
+
+run "rejects_a_missing_policy" {
+  command = plan
+
+  variables {
+    policy_json = null
+  }
+
+  expect_failures = [var.policy_json]
 }

@@ -73,8 +73,8 @@ run "defaults_wire_queue_consumer_and_provisioned_table" {
     error_message = "The producer must be served at POST /requests."
   }
   assert {
-    condition     = toset(keys(module.queue.alarm_arns)) == toset(["depth", "oldest_message_age", "dlq_messages"])
-    error_message = "The request queue must have its depth, age and DLQ alarms."
+    condition     = toset(keys(module.queue.alarm_arns)) == toset(["depth", "oldest_message_age", "growth", "dlq_messages"])
+    error_message = "The request queue must have its depth, age, growth and DLQ alarms."
   }
   assert {
     condition     = alltrue([for alarms in [module.producer.alarm_arns, module.consumer.alarm_arns] : toset(keys(alarms)) == toset(["errors", "throttles"])])

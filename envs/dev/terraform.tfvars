@@ -1,0 +1,24 @@
+# The dev stack: small capacity, short retention, no deletion protection.
+environment = "dev"
+region      = "eu-west-1"
+
+log_retention_days = 7
+
+data_protection = {
+  point_in_time_recovery = false
+  deletion_protection    = false
+  bucket_versioning      = false
+}
+
+load_leveler = {
+  downstream_write_capacity_units = 50
+  writes_per_second_per_consumer  = 10
+}
+
+fan_out = {
+  worker_maximum_concurrency = 20
+}
+
+alerts = {
+  email_addresses = []
+}

@@ -1,0 +1,44 @@
+# The local stack: every pattern on the embedded emulator (`make up`), small
+# and fast so tests and the demo see retries, DLQs and jobs within seconds.
+environment = "local"
+emulator    = true
+
+log_retention_days = 1
+# No X-Ray daemon runs beside the emulator.
+tracing_mode          = "PassThrough"
+environment_variables = { POWERTOOLS_TRACE_DISABLED = "true" }
+
+data_protection = {
+  point_in_time_recovery = false
+  deletion_protection    = false
+  bucket_versioning      = false
+  bucket_force_destroy   = true
+}
+
+load_leveler = {
+  downstream_write_capacity_units = 100
+  writes_per_second_per_consumer  = 25
+  batch_size                      = 10
+  batching_window_seconds         = 0
+  consumer_timeout_seconds        = 5
+  # Low, with short function timeouts (visibility = 6 x timeout), so a poison
+  # message reaches the DLQ within about a minute.
+  queue = { max_receive_count = 2 }
+}
+
+fan_out = {
+  # Small chunks, so a few hundred kilobytes make a job of 1,000+ subtasks.
+  min_chunk_size_bytes       = 256
+  default_chunk_size_bytes   = 4096
+  max_line_bytes             = 1024
+  worker_timeout_seconds     = 5
+  worker_batch_size          = 10
+  worker_maximum_concurrency = 8
+  job_timeout_seconds        = 900
+  queue                      = { max_receive_count = 2 }
+}
+
+fan_in = {
+  consolidator_timeout_seconds = 60
+  consolidation_grace_seconds  = 120
+}

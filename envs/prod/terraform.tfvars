@@ -1,0 +1,32 @@
+# The prod stack: capacity for real traffic, long log retention, point-in-time
+# recovery, deletion protection and versioned job results.
+environment = "prod"
+region      = "eu-west-1"
+
+log_retention_days = 90
+
+data_protection = {
+  point_in_time_recovery = true
+  deletion_protection    = true
+  bucket_versioning      = true
+}
+
+load_leveler = {
+  downstream_write_capacity_units = 200
+  writes_per_second_per_consumer  = 10
+  queue = {
+    depth_alarm_threshold  = 5000
+    growth_alarm_threshold = 1000
+  }
+}
+
+fan_out = {
+  worker_maximum_concurrency = 100
+}
+
+# Set the on-call addresses of your team; chat webhooks go in
+# TF_VAR_chat_webhook_urls, never in a committed file.
+alerts = {
+  email_addresses = []
+  https_endpoints = []
+}

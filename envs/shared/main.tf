@@ -1,0 +1,153 @@
+# The one composition every environment applies: envs/<env>/ links these files
+# and differs only in terraform.tfvars (and, for dev and prod, its backend).
+
+locals {
+  name             = coalesce(var.name, "sp-${var.environment}")
+  lambda_build_dir = coalesce(var.lambda_build_dir, "${path.root}/../../build/lambda")
+
+  tags = merge(var.tags, {
+    project       = "serverless-patterns"
+    environment   = var.environment
+    owner         = var.owner
+    "cost-center" = var.cost_center
+  })
+
+  # Shared by every function of the stack.
+  function_settings = {
+    log_retention_days    = var.log_retention_days
+    tracing_mode          = var.tracing_mode
+    environment_variables = var.environment_variables
+    runbook_url           = var.runbook_url
+  }
+}
+
+################################################################################
+# Alerting and the queue inventory (dlq_monitoring)
+################################################################################
+
+module "alerts" {
+  source = "../../modules/dlq_monitoring/modules/alert_topic"
+
+  name                         = "${local.name}-alerts"
+  email_addresses              = var.alerts.email_addresses
+  https_endpoints              = var.alerts.https_endpoints
+  https_endpoints_auto_confirm = var.alerts.https_endpoints_auto_confirm
+  chat_webhook_urls            = var.chat_webhook_urls
+  chat_forwarder_package_path  = "${local.lambda_build_dir}/alert_chat_forwarder.zip"
+  log_retention_days           = local.function_settings.log_retention_days
+  tracing_mode                 = local.function_settings.tracing_mode
+  environment_variables        = local.function_settings.environment_variables
+  runbook_url                  = local.function_settings.runbook_url
+  tags                         = { module = "dlq_monitoring" }
+}
+
+locals {
+  # Every queue of the stack, registered once: the dashboard draws it and the
+  # env plan tests check each has its DLQ and alarms.
+  queue_inventory = merge(module.load_leveler.queues, module.fan_out.queues)
+  function_names  = concat(module.load_leveler.function_names, module.fan_out.function_names, module.fan_in_tracker.function_names)
+  alarm_arns = sort(concat(
+    flatten([for queue in values(local.queue_inventory) : values(queue.alarm_arns)]),
+    flatten([for alarms in values(module.load_leveler.function_alarm_arns) : values(alarms)]),
+    flatten([for alarms in values(module.fan_out.function_alarm_arns) : values(alarms)]),
+    flatten([for alarms in values(module.fan_in_tracker.function_alarm_arns) : values(alarms)]),
+    values(module.alerts.alarm_arns),
+  ))
+}
+
+module "dashboard" {
+  source = "../../modules/dlq_monitoring/modules/dashboard"
+
+  name           = "${local.name}-queues"
+  queues         = local.queue_inventory
+  function_names = local.function_names
+  alarm_arns     = local.alarm_arns
+  runbook_url    = var.runbook_url
+}
+
+################################################################################
+# Patterns
+################################################################################
+
+module "load_leveler" {
+  source = "../../modules/load_leveler"
+
+  name                  = "${local.name}-ll"
+  producer_package_path = "${local.lambda_build_dir}/load_leveler_producer.zip"
+  consumer_package_path = "${local.lambda_build_dir}/load_leveler_consumer.zip"
+
+  downstream_write_capacity_units = var.load_leveler.downstream_write_capacity_units
+  writes_per_second_per_consumer  = var.load_leveler.writes_per_second_per_consumer
+  batch_size                      = var.load_leveler.batch_size
+  batching_window_seconds         = var.load_leveler.batching_window_seconds
+  consumer_timeout_seconds        = var.load_leveler.consumer_timeout_seconds
+  create_http_api                 = var.load_leveler.create_http_api
+  queue                           = var.load_leveler.queue
+  create_alert_topic              = false
+  alert_topic_arn                 = module.alerts.topic_arn
+
+  table_point_in_time_recovery = var.data_protection.point_in_time_recovery
+  table_deletion_protection    = var.data_protection.deletion_protection
+
+  log_retention_days    = local.function_settings.log_retention_days
+  tracing_mode          = local.function_settings.tracing_mode
+  environment_variables = local.function_settings.environment_variables
+  runbook_url           = local.function_settings.runbook_url
+  tags                  = { module = "load_leveler" }
+}
+
+module "fan_in_tracker" {
+  source = "../../modules/fan_in_tracker"
+
+  name                      = "${local.name}-fo"
+  consolidator_package_path = "${local.lambda_build_dir}/fan_in_consolidator.zip"
+  sweeper_package_path      = "${local.lambda_build_dir}/fan_in_sweeper.zip"
+  job_bucket_name           = module.fan_out.bucket_name
+  job_bucket_arn            = module.fan_out.bucket_arn
+  create_function_alarms    = true
+  alert_topic_arn           = module.alerts.topic_arn
+
+  consolidator_timeout_seconds = var.fan_in.consolidator_timeout_seconds
+  consolidation_grace_seconds  = var.fan_in.consolidation_grace_seconds
+  point_in_time_recovery       = var.data_protection.point_in_time_recovery
+  deletion_protection          = var.data_protection.deletion_protection
+
+  log_retention_days    = local.function_settings.log_retention_days
+  tracing_mode          = local.function_settings.tracing_mode
+  environment_variables = local.function_settings.environment_variables
+  runbook_url           = local.function_settings.runbook_url
+  tags                  = { module = "fan_in_tracker" }
+}
+
+module "fan_out" {
+  source = "../../modules/fan_out"
+
+  name                       = "${local.name}-fo"
+  ventilator_package_path    = "${local.lambda_build_dir}/fan_out_ventilator.zip"
+  worker_package_path        = "${local.lambda_build_dir}/fan_out_worker.zip"
+  dlq_handler_package_path   = "${local.lambda_build_dir}/fan_out_dlq_handler.zip"
+  tracker_table_name         = module.fan_in_tracker.table_name
+  tracker_table_arn          = module.fan_in_tracker.table_arn
+  consolidator_function_name = module.fan_in_tracker.consolidator_function_name
+  consolidator_function_arn  = module.fan_in_tracker.consolidator_function_arn
+
+  min_chunk_size_bytes       = var.fan_out.min_chunk_size_bytes
+  default_chunk_size_bytes   = var.fan_out.default_chunk_size_bytes
+  max_line_bytes             = var.fan_out.max_line_bytes
+  worker_timeout_seconds     = var.fan_out.worker_timeout_seconds
+  worker_batch_size          = var.fan_out.worker_batch_size
+  worker_maximum_concurrency = var.fan_out.worker_maximum_concurrency
+  job_timeout_seconds        = var.fan_out.job_timeout_seconds
+  queue                      = var.fan_out.queue
+  create_alert_topic         = false
+  alert_topic_arn            = module.alerts.topic_arn
+
+  bucket_versioning    = var.data_protection.bucket_versioning
+  bucket_force_destroy = var.data_protection.bucket_force_destroy
+
+  log_retention_days    = local.function_settings.log_retention_days
+  tracing_mode          = local.function_settings.tracing_mode
+  environment_variables = local.function_settings.environment_variables
+  runbook_url           = local.function_settings.runbook_url
+  tags                  = { module = "fan_out" }
+}

@@ -1,0 +1,169 @@
+variable "environment" {
+  description = "Environment this stack is: local, dev, prod, or another short lowercase name. Tags every resource and names the stack unless name is set."
+  type        = string
+
+  validation {
+    condition     = can(regex("^[a-z][a-z0-9-]{1,15}$", var.environment))
+    error_message = "environment must be 2-16 characters of a-z, 0-9 and -, starting with a letter (e.g. dev)."
+  }
+}
+
+variable "name" {
+  description = "Prefix of every resource name. null uses \"sp-<environment>\". Tests set a unique one per run."
+  type        = string
+  default     = null
+
+  validation {
+    condition     = var.name == null || can(regex("^[a-z][a-z0-9-]{1,23}$", var.name))
+    error_message = "name must be 2-24 characters of a-z, 0-9 and -, starting with a letter: it prefixes bucket, queue and function names."
+  }
+}
+
+variable "region" {
+  description = "AWS region of the stack."
+  type        = string
+  default     = "us-east-1"
+}
+
+variable "emulator" {
+  description = "Apply to a local emulator (MiniStack or LocalStack) instead of AWS: dummy credentials and every service at aws_endpoint_url."
+  type        = bool
+  default     = false
+}
+
+variable "aws_endpoint_url" {
+  description = "Endpoint every AWS service is sent to (an emulator). null: AWS itself, or http://127.0.0.1:4566 with emulator = true."
+  type        = string
+  default     = null
+
+  validation {
+    condition     = var.aws_endpoint_url == null || can(regex("^https?://", var.aws_endpoint_url))
+    error_message = "aws_endpoint_url must be an http:// or https:// URL, e.g. http://127.0.0.1:4566, or null for AWS."
+  }
+}
+
+variable "lambda_build_dir" {
+  description = "Folder holding the zips built by `make package`. null: build/lambda in this repository."
+  type        = string
+  default     = null
+}
+
+variable "owner" {
+  description = "Team or person answerable for the stack (the owner tag)."
+  type        = string
+  default     = "platform-team"
+}
+
+variable "cost_center" {
+  description = "Cost center the stack is billed to (the cost-center tag)."
+  type        = string
+  default     = "engineering"
+}
+
+variable "tags" {
+  description = "Extra tags for every resource, on top of project, environment, owner, cost-center and module."
+  type        = map(string)
+  default     = {}
+}
+
+variable "runbook_url" {
+  description = "Runbook every alarm description and the dashboard link to: docs/runbook.md in your copy of this repository."
+  type        = string
+  default     = "https://github.com/serverless-patterns/serverless-patterns/blob/main/docs/runbook.md"
+
+  validation {
+    condition     = var.runbook_url == null || can(regex("^https?://", var.runbook_url))
+    error_message = "runbook_url must be an http(s) URL (e.g. the docs/runbook.md page of your repository) or null."
+  }
+}
+
+variable "alerts" {
+  description = "Who hears about alarms: email_addresses and https_endpoints (paging services) subscribed to the stack's alert topic. Chat webhooks are in chat_webhook_urls."
+  type = object({
+    email_addresses              = optional(list(string), [])
+    https_endpoints              = optional(list(string), [])
+    https_endpoints_auto_confirm = optional(bool, false)
+  })
+  default  = {}
+  nullable = false
+}
+
+variable "chat_webhook_urls" {
+  description = "Chat incoming-webhook URLs by name (Slack, Teams, Google Chat, Mattermost), each told of every alarm change. Secret: pass it through TF_VAR_chat_webhook_urls or a secrets manager, not a committed tfvars file."
+  type        = map(string)
+  default     = {}
+  sensitive   = true
+  nullable    = false
+}
+
+variable "log_retention_days" {
+  description = "Retention of every log group."
+  type        = number
+  default     = 30
+}
+
+variable "tracing_mode" {
+  description = "X-Ray tracing of every function: Active or PassThrough."
+  type        = string
+  default     = "Active"
+}
+
+variable "data_protection" {
+  description = "Whether tables keep point-in-time recovery and refuse deletion, and whether the job bucket keeps object versions and refuses `terraform destroy` while it holds objects."
+  type = object({
+    point_in_time_recovery = optional(bool, true)
+    deletion_protection    = optional(bool, true)
+    bucket_versioning      = optional(bool, true)
+    bucket_force_destroy   = optional(bool, false)
+  })
+  default  = {}
+  nullable = false
+}
+
+variable "load_leveler" {
+  description = "Settings of the load_leveler module (see its README); unset ones keep the module's defaults. queue takes the dlq_monitoring settings of the request queue."
+  type = object({
+    downstream_write_capacity_units = optional(number)
+    writes_per_second_per_consumer  = optional(number)
+    batch_size                      = optional(number)
+    batching_window_seconds         = optional(number)
+    consumer_timeout_seconds        = optional(number)
+    create_http_api                 = optional(bool)
+    queue                           = optional(any, {})
+  })
+  default  = {}
+  nullable = false
+}
+
+variable "fan_out" {
+  description = "Settings of the fan_out module (see its README); unset ones keep the module's defaults. queue takes the dlq_monitoring settings of the subtask queue."
+  type = object({
+    min_chunk_size_bytes       = optional(number)
+    default_chunk_size_bytes   = optional(number)
+    max_line_bytes             = optional(number)
+    worker_timeout_seconds     = optional(number)
+    worker_batch_size          = optional(number)
+    worker_maximum_concurrency = optional(number)
+    job_timeout_seconds        = optional(number)
+    queue                      = optional(any, {})
+  })
+  default  = {}
+  nullable = false
+}
+
+variable "fan_in" {
+  description = "Settings of the fan_in_tracker module (see its README); unset ones keep the module's defaults."
+  type = object({
+    consolidator_timeout_seconds = optional(number)
+    consolidation_grace_seconds  = optional(number)
+  })
+  default  = {}
+  nullable = false
+}
+
+variable "environment_variables" {
+  description = "Extra environment variables of every function (e.g. POWERTOOLS_TRACE_DISABLED on an emulator without X-Ray)."
+  type        = map(string)
+  default     = {}
+  nullable    = false
+}

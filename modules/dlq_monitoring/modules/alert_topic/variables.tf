@@ -1,0 +1,119 @@
+variable "name" {
+  description = "Name of the SNS topic (also prefixes the chat forwarder function)."
+  type        = string
+
+  validation {
+    condition     = can(regex("^[A-Za-z0-9_-]{1,256}$", var.name))
+    error_message = "name must be 1-256 characters of A-Z, a-z, 0-9, - and _."
+  }
+
+  validation {
+    condition     = nonsensitive(length(var.chat_webhook_urls)) == 0 || length(var.name) <= 59
+    error_message = "name must be at most 59 characters with chat_webhook_urls: the forwarder function and its role are named \"<name>-chat\" (64 at most)."
+  }
+}
+
+variable "kms_master_key_id" {
+  description = "KMS key for the topic. null creates a customer managed key CloudWatch may use (alarms cannot publish to a topic encrypted with the AWS managed alias/aws/sns key)."
+  type        = string
+  default     = null
+}
+
+variable "kms_key_deletion_window_in_days" {
+  description = "Waiting period before the created key is deleted."
+  type        = number
+  default     = 7
+
+  validation {
+    condition     = var.kms_key_deletion_window_in_days >= 7 && var.kms_key_deletion_window_in_days <= 30
+    error_message = "kms_key_deletion_window_in_days must be between 7 and 30."
+  }
+}
+
+variable "email_addresses" {
+  description = "Email addresses subscribed to the alerts. Each recipient confirms by clicking the link AWS sends."
+  type        = list(string)
+  default     = []
+
+  validation {
+    condition     = alltrue([for address in var.email_addresses : can(regex("^[^@[:space:]]+@[^@[:space:]]+\\.[^@[:space:]]+$", address))])
+    error_message = "email_addresses must hold email addresses such as oncall@example.com."
+  }
+}
+
+variable "https_endpoints" {
+  description = "HTTPS endpoints subscribed to the alerts (PagerDuty, Opsgenie and other paging services give one). The endpoint must confirm the subscription."
+  type        = list(string)
+  default     = []
+
+  validation {
+    condition     = alltrue([for endpoint in var.https_endpoints : can(regex("^https://[^[:space:]]+$", endpoint))])
+    error_message = "https_endpoints must hold https:// URLs; SNS does not deliver alerts over plain HTTP here."
+  }
+}
+
+variable "https_endpoints_auto_confirm" {
+  description = "Whether the HTTPS endpoints confirm subscriptions on their own (most paging services do), so Terraform waits for the confirmation."
+  type        = bool
+  default     = false
+}
+
+variable "chat_webhook_urls" {
+  description = "Chat incoming-webhook URLs by name, e.g. { oncall = \"https://hooks.slack.com/services/...\" }. Each gets a {\"text\": ...} message per alarm change; Slack, Microsoft Teams, Google Chat and Mattermost accept it (Discord through its /slack URL). The URLs are secrets: they are kept in Terraform state and in the forwarder's environment (encrypted at rest)."
+  type        = map(string)
+  default     = {}
+  sensitive   = true
+
+  validation {
+    condition     = alltrue([for url in values(var.chat_webhook_urls) : can(regex("^(https://|http://(127\\.0\\.0\\.1|localhost)[:/])", url))])
+    error_message = "chat_webhook_urls values must be https:// URLs (plain http only to 127.0.0.1 or localhost, for tests)."
+  }
+}
+
+variable "chat_forwarder_package_path" {
+  description = "Zip of the alert_chat_forwarder function built by `make package`; required when chat_webhook_urls is set."
+  type        = string
+  default     = null
+
+  validation {
+    condition     = nonsensitive(length(var.chat_webhook_urls)) == 0 || var.chat_forwarder_package_path != null
+    error_message = "chat_forwarder_package_path is required with chat_webhook_urls: pass the alert_chat_forwarder.zip built by `make package`."
+  }
+
+}
+
+variable "runtime" {
+  description = "Python runtime of the chat forwarder."
+  type        = string
+  default     = "python3.12"
+}
+
+variable "log_retention_days" {
+  description = "Retention of the chat forwarder's log group."
+  type        = number
+  default     = 30
+}
+
+variable "tracing_mode" {
+  description = "X-Ray tracing mode of the chat forwarder: Active or PassThrough."
+  type        = string
+  default     = "Active"
+}
+
+variable "environment_variables" {
+  description = "Extra environment variables of the chat forwarder."
+  type        = map(string)
+  default     = {}
+}
+
+variable "runbook_url" {
+  description = "Runbook linked from the chat forwarder's own alarms; null links none."
+  type        = string
+  default     = null
+}
+
+variable "tags" {
+  description = "Tags for every resource."
+  type        = map(string)
+  default     = {}
+}
