@@ -35,6 +35,18 @@ $(VENV)/.installed: requirements/dev.txt requirements/lambda.txt
 	$(BIN)/pip install --quiet --disable-pip-version-check -r requirements/dev.txt
 	touch $@
 
+CHECKOV_VENV := .venv-checkov
+$(CHECKOV_VENV)/.installed: requirements/checkov.txt
+	$(PYTHON) -m venv $(CHECKOV_VENV)
+	$(CHECKOV_VENV)/bin/pip install --quiet --disable-pip-version-check --no-deps -r requirements/checkov.txt
+	touch $@
+
+BENCH_VENV := .venv-bench
+$(BENCH_VENV)/.installed: requirements/bench.txt requirements/dev.txt requirements/lambda.txt
+	$(PYTHON) -m venv $(BENCH_VENV)
+	$(BENCH_VENV)/bin/pip install --quiet --disable-pip-version-check -r requirements/bench.txt
+	touch $@
+
 .PHONY: setup
 setup: $(VENV)/.installed ## Create .venv with the pinned test dependencies
 	@mkdir -p $(TF_PLUGIN_CACHE_DIR)
@@ -51,26 +63,60 @@ up: ## Start the embedded emulator (MiniStack) on 127.0.0.1:4566
 down: ## Stop the emulator started by `make up`
 	scripts/emulator.sh down
 
+# dev and prod keep their state in S3 (envs/<env>/backend.hcl). With
+# AWS_ENDPOINT_URL set, the whole env (state included) goes to that emulator.
+BACKEND_HCL := $(wildcard envs/$(ENV)/backend.hcl)
+EMULATOR_BACKEND := $(abspath $(BUILD))/backend-emulator-$(ENV).hcl
+# Each kind of use of an env has its own Terraform data dir, so an emulator
+# init never re-targets the backend of a real one, and offline validation
+# never touches either.
+TF_DATA := $(abspath $(BUILD))/terraform-data
+ifdef AWS_ENDPOINT_URL
+export TF_VAR_aws_endpoint_url ?= $(AWS_ENDPOINT_URL)
+TF_ENV = TF_DATA_DIR=$(TF_DATA)/$(ENV)-emulator $(TERRAFORM) -chdir=envs/$(ENV)
+else
+TF_ENV = $(TERRAFORM) -chdir=envs/$(ENV)
+endif
+TF_OFFLINE = TF_DATA_DIR=$(TF_DATA)/offline/$$dir $(TERRAFORM) -chdir=$$dir
+
 .PHONY: init
-init: setup ## terraform init of envs/$(ENV)
-	$(TERRAFORM) -chdir=envs/$(ENV) init -input=false -no-color >/dev/null
+init: setup ## terraform init of envs/$(ENV), with its S3 backend for dev and prod
+ifeq ($(BACKEND_HCL),)
+	$(TF_ENV) init -input=false -lockfile=readonly -no-color >/dev/null
+else ifdef AWS_ENDPOINT_URL
+	$(BIN)/python scripts/tf_backend.py emulator envs/$(ENV) $(EMULATOR_BACKEND)
+	$(TF_ENV) init -input=false -lockfile=readonly -reconfigure -no-color \
+	  -backend-config=backend.hcl -backend-config=$(EMULATOR_BACKEND) >/dev/null
+else
+	$(TF_ENV) init -input=false -lockfile=readonly -reconfigure -no-color \
+	  -backend-config=backend.hcl >/dev/null
+endif
+
+.PHONY: state-bucket
+state-bucket: setup ## Create the S3 state bucket of envs/$(ENV) (dev/prod; once per account)
+	$(BIN)/python scripts/tf_backend.py bucket envs/$(ENV)
 
 .PHONY: validate
-validate: init ## Validate envs/$(ENV) (no AWS credentials needed)
-	$(TERRAFORM) -chdir=envs/$(ENV) validate -no-color
+validate: setup ## Validate envs/$(ENV) (offline: no backend, no AWS credentials)
+	@dir=envs/$(ENV); $(TF_OFFLINE) init -backend=false -input=false -lockfile=readonly -no-color >/dev/null
+	@dir=envs/$(ENV); $(TF_OFFLINE) validate -no-color
 
 .PHONY: plan
-plan: validate ## Validate and plan envs/$(ENV) (dev/prod: AWS credentials, or AWS_ENDPOINT_URL for an emulator)
-	$(TERRAFORM) -chdir=envs/$(ENV) plan -input=false
+plan: validate init ## Validate and plan envs/$(ENV) (dev/prod: AWS credentials, or AWS_ENDPOINT_URL for an emulator)
+	$(TF_ENV) plan -input=false
+
+.PHONY: plan-on-emulator
+plan-on-emulator: ## Plan envs/$(ENV) against the embedded emulator (started if needed): no AWS account needed
+	scripts/with-emulator.sh $(MAKE) --no-print-directory plan ENV=$(ENV)
 
 .PHONY: apply
 apply: package init ## Apply envs/$(ENV) (local: starts the emulator first)
 	$(if $(filter local,$(ENV)),scripts/emulator.sh up)
-	$(TERRAFORM) -chdir=envs/$(ENV) apply -input=false -auto-approve
+	$(TF_ENV) apply -input=false -auto-approve
 
 .PHONY: destroy
 destroy: init ## Destroy envs/$(ENV)
-	$(TERRAFORM) -chdir=envs/$(ENV) destroy -input=false -auto-approve
+	$(TF_ENV) destroy -input=false -auto-approve
 
 .PHONY: demo
 demo: package ## Run a 1,200-subtask fan-out job and a load-leveling burst end to end on the emulator
@@ -104,16 +150,31 @@ dlq-export: setup ## Write DLQ QUEUE's messages to OUT (default build/dlq-export
 	$(JOBS_CLI) export --queue $(QUEUE) $(if $(OUT),--output $(OUT))
 
 .PHONY: lint
-lint: setup ## terraform fmt and validate of every module and env, ruff, module README tables
+lint: setup ## terraform fmt and validate of every module and env, ruff, module README tables, checkov
 	$(TERRAFORM) fmt -check -recursive -diff
 	@for dir in $(MODULES) $(ENVS); do \
 	  echo "validate $$dir"; \
-	  $(TERRAFORM) -chdir=$$dir init -backend=false -input=false -no-color >/dev/null; \
-	  $(TERRAFORM) -chdir=$$dir validate -no-color >/dev/null; \
+	  $(TF_OFFLINE) init -backend=false -input=false -no-color >/dev/null; \
+	  $(TF_OFFLINE) validate -no-color >/dev/null; \
 	done
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/python scripts/module_docs.py --check
+	$(MAKE) --no-print-directory checkov
+
+# Checks skipped everywhere are listed with their reasons in .checkov.yaml.
+# local and dev also skip point-in-time recovery of DynamoDB (CKV_AWS_28): it
+# is a prod setting (data_protection in envs/*/terraform.tfvars).
+CHECKOV = $(CHECKOV_VENV)/bin/checkov --config-file .checkov.yaml --output cli --skip-download
+# --skip-check replaces the config's list rather than adding to it.
+CHECKOV_SKIPS := $(shell grep -o '^  - CKV[0-9A-Z_]*' .checkov.yaml | tr -d ' -' | paste -sd, -)
+.PHONY: checkov
+checkov: $(CHECKOV_VENV)/.installed ## Static security analysis of every module and env (checkov)
+	$(CHECKOV) --directory modules
+	$(CHECKOV) --directory envs/prod
+	@for env in $(filter-out envs/prod,$(ENVS)); do \
+	  $(CHECKOV) --directory $$env --skip-check $(CHECKOV_SKIPS),CKV_AWS_28; \
+	done
 
 .PHONY: docs
 docs: setup ## Regenerate the inputs/outputs tables of every module README
@@ -128,12 +189,12 @@ test-unit: setup ## Handler and tooling unit tests (moto, no emulator)
 	$(BIN)/pytest tests/unit
 
 .PHONY: test-terraform
-test-terraform: setup ## Plan-level `terraform test` of every module (mock provider, offline)
-	@for dir in $(MODULES); do \
+test-terraform: package ## Plan-level `terraform test` of every module and of envs/shared (mock provider, offline)
+	@for dir in $(MODULES) envs/shared; do \
 	  if ls $$dir/tests/*.tftest.hcl >/dev/null 2>&1; then \
 	    echo "terraform test $$dir"; \
-	    $(TERRAFORM) -chdir=$$dir init -backend=false -input=false -no-color >/dev/null; \
-	    $(TERRAFORM) -chdir=$$dir test -no-color; \
+	    $(TF_OFFLINE) init -backend=false -input=false -no-color >/dev/null; \
+	    $(TF_OFFLINE) test -no-color; \
 	  fi; \
 	done
 
@@ -143,6 +204,11 @@ test-integration: package ## Apply envs/local to the emulator and run the end-to
 
 .PHONY: test
 test: lint test-unit test-terraform test-integration ## Everything: lint, unit, terraform and integration tests
+
+BENCH ?= dispatch tracker end_to_end load_leveling cold_start infra_loop
+.PHONY: bench
+bench: package $(BENCH_VENV)/.installed ## Run the benchmarks (not part of `make test`) and rewrite docs/benchmarks.md
+	PYTHONPATH=lambdas:ops:. scripts/with-emulator.sh $(BENCH_VENV)/bin/python -m bench --only $(BENCH)
 
 .PHONY: clean
 clean: ## Remove build output (keeps the virtual environments)

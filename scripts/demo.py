@@ -14,7 +14,6 @@ import argparse
 import json
 import os
 import random
-import subprocess
 import sys
 import time
 import uuid
@@ -36,8 +35,8 @@ from serverless_patterns_ops.load_leveling import (  # noqa: E402
     send_burst,
     wait_for,
 )
+from serverless_patterns_ops.local_stack import LocalStack  # noqa: E402
 
-ENV_DIR = REPO_ROOT / "envs" / "local"
 DEMO_DIR = REPO_ROOT / "build" / "demo"
 CHUNK_SIZE = 256
 WORDS = [
@@ -57,28 +56,6 @@ WORDS = [
     "jolly",
     "quartz",
 ]
-
-
-def terraform(*args: str, capture: bool = False) -> str:
-    env = {**os.environ, "TF_DATA_DIR": str(DEMO_DIR / "tfdata"), "TF_VAR_name": "sp-demo"}
-    command = ["terraform", f"-chdir={ENV_DIR}", *args]
-    if capture:
-        return subprocess.run(command, env=env, check=True, capture_output=True, text=True).stdout
-    subprocess.run(command, env=env, check=True, stdout=subprocess.DEVNULL)
-    return ""
-
-
-def deploy() -> dict:
-    DEMO_DIR.mkdir(parents=True, exist_ok=True)
-    state = f"-state={DEMO_DIR / 'terraform.tfstate'}"
-    started = time.monotonic()
-    print("Applying envs/local to the emulator (the provider waits ~25 s for each queue to settle)...", flush=True)
-    terraform("init", "-input=false", "-no-color")
-    terraform("apply", "-input=false", "-auto-approve", "-no-color", state)
-    raw = terraform("output", "-json", state, capture=True)
-    (DEMO_DIR / "outputs.json").write_text(raw)
-    print(f"  deployed in {time.monotonic() - started:.0f} s (outputs in build/demo/outputs.json)\n")
-    return {name: output["value"] for name, output in json.loads(raw).items()}
 
 
 def fan_out_demo(stack: dict, subtasks: int) -> bool:
@@ -176,7 +153,7 @@ def main() -> None:
         "AWS_DEFAULT_REGION": "us-east-1",
     }.items():
         os.environ.setdefault(name, value)
-    outputs = deploy()
+    outputs = LocalStack("sp-demo", DEMO_DIR).apply()
     ok = fan_out_demo(outputs["fan_out"], args.subtasks)
     if not args.skip_load_leveling:
         ok = load_leveling_demo(outputs["load_leveler"], args.requests, args.clients) and ok

@@ -38,6 +38,7 @@ module "alerts" {
   tracing_mode                 = local.function_settings.tracing_mode
   environment_variables        = local.function_settings.environment_variables
   runbook_url                  = local.function_settings.runbook_url
+  permissions_boundary_arn     = var.permissions_boundary_arn
   tags                         = { module = "dlq_monitoring" }
 }
 
@@ -82,6 +83,7 @@ module "load_leveler" {
   batching_window_seconds         = var.load_leveler.batching_window_seconds
   consumer_timeout_seconds        = var.load_leveler.consumer_timeout_seconds
   create_http_api                 = var.load_leveler.create_http_api
+  api_authorization_type          = var.load_leveler.api_authorization_type
   queue                           = var.load_leveler.queue
   create_alert_topic              = false
   alert_topic_arn                 = module.alerts.topic_arn
@@ -89,11 +91,12 @@ module "load_leveler" {
   table_point_in_time_recovery = var.data_protection.point_in_time_recovery
   table_deletion_protection    = var.data_protection.deletion_protection
 
-  log_retention_days    = local.function_settings.log_retention_days
-  tracing_mode          = local.function_settings.tracing_mode
-  environment_variables = local.function_settings.environment_variables
-  runbook_url           = local.function_settings.runbook_url
-  tags                  = { module = "load_leveler" }
+  log_retention_days       = local.function_settings.log_retention_days
+  tracing_mode             = local.function_settings.tracing_mode
+  environment_variables    = local.function_settings.environment_variables
+  runbook_url              = local.function_settings.runbook_url
+  permissions_boundary_arn = var.permissions_boundary_arn
+  tags                     = { module = "load_leveler" }
 }
 
 module "fan_in_tracker" {
@@ -112,11 +115,12 @@ module "fan_in_tracker" {
   point_in_time_recovery       = var.data_protection.point_in_time_recovery
   deletion_protection          = var.data_protection.deletion_protection
 
-  log_retention_days    = local.function_settings.log_retention_days
-  tracing_mode          = local.function_settings.tracing_mode
-  environment_variables = local.function_settings.environment_variables
-  runbook_url           = local.function_settings.runbook_url
-  tags                  = { module = "fan_in_tracker" }
+  log_retention_days       = local.function_settings.log_retention_days
+  tracing_mode             = local.function_settings.tracing_mode
+  environment_variables    = local.function_settings.environment_variables
+  runbook_url              = local.function_settings.runbook_url
+  permissions_boundary_arn = var.permissions_boundary_arn
+  tags                     = { module = "fan_in_tracker" }
 }
 
 module "fan_out" {
@@ -145,9 +149,10 @@ module "fan_out" {
   bucket_versioning    = var.data_protection.bucket_versioning
   bucket_force_destroy = var.data_protection.bucket_force_destroy
 
-  log_retention_days    = local.function_settings.log_retention_days
-  tracing_mode          = local.function_settings.tracing_mode
-  environment_variables = local.function_settings.environment_variables
-  runbook_url           = local.function_settings.runbook_url
-  tags                  = { module = "fan_out" }
+  log_retention_days       = local.function_settings.log_retention_days
+  tracing_mode             = local.function_settings.tracing_mode
+  environment_variables    = local.function_settings.environment_variables
+  runbook_url              = local.function_settings.runbook_url
+  permissions_boundary_arn = var.permissions_boundary_arn
+  tags                     = { module = "fan_out" }
 }

@@ -2,6 +2,7 @@ output "load_leveler" {
   description = "Everything a client or test of the load leveler wires up."
   value = {
     api_endpoint                   = module.load_leveler.api_endpoint
+    api_route_arn                  = module.load_leveler.api_route_arn
     producer_function_name         = module.load_leveler.producer_function_name
     consumer_function_name         = module.load_leveler.consumer_function_name
     queue_url                      = module.load_leveler.queue_url

@@ -96,6 +96,12 @@ variable "chat_webhook_urls" {
   nullable    = false
 }
 
+variable "permissions_boundary_arn" {
+  description = "IAM permissions boundary for every role of the stack, for accounts that require one; null sets none."
+  type        = string
+  default     = null
+}
+
 variable "log_retention_days" {
   description = "Retention of every log group."
   type        = number
@@ -129,6 +135,7 @@ variable "load_leveler" {
     batching_window_seconds         = optional(number)
     consumer_timeout_seconds        = optional(number)
     create_http_api                 = optional(bool)
+    api_authorization_type          = optional(string, "AWS_IAM")
     queue                           = optional(any, {})
   })
   default  = {}

@@ -6,7 +6,9 @@ locals {
   dlq_name = "${var.name}-dlq"
   # Built rather than referenced: the DLQ's redrive-allow policy names the
   # source queue, whose redrive policy names the DLQ.
-  source_queue_arn = "arn:${data.aws_partition.current.partition}:sqs:${data.aws_region.current.name}:${data.aws_caller_identity.current.account_id}:${var.name}"
+  queue_arn_prefix = "arn:${data.aws_partition.current.partition}:sqs:${data.aws_region.current.name}:${data.aws_caller_identity.current.account_id}"
+  source_queue_arn = "${local.queue_arn_prefix}:${var.name}"
+  dlq_arn          = "${local.queue_arn_prefix}:${local.dlq_name}"
 
   age_alarm_threshold_seconds = coalesce(var.age_alarm_threshold_seconds, floor(var.message_retention_seconds * var.age_alarm_retention_fraction))
   alert_topic_arn             = var.create_alert_topic ? module.alert_topic[0].topic_arn : var.alert_topic_arn
@@ -15,12 +17,37 @@ locals {
   runbook_suffix = var.runbook_url == null ? "" : " Runbook: ${var.runbook_url}"
 }
 
+# Set inline rather than through aws_sqs_queue_policy, which would add the
+# provider's SQS settle wait once more per queue. Access itself is granted by
+# the consumers' and producers' own IAM policies.
+data "aws_iam_policy_document" "tls_only" {
+  for_each = { source = local.source_queue_arn, dlq = local.dlq_arn }
+
+  statement {
+    sid       = "DenyInsecureTransport"
+    effect    = "Deny"
+    actions   = ["sqs:*"]
+    resources = [each.value]
+    principals {
+      type        = "*"
+      identifiers = ["*"]
+    }
+    condition {
+      test     = "Bool"
+      variable = "aws:SecureTransport"
+      values   = ["false"]
+    }
+  }
+}
+
 resource "aws_sqs_queue" "dlq" {
   name                              = local.dlq_name
   message_retention_seconds         = var.dlq_message_retention_seconds
   sqs_managed_sse_enabled           = var.kms_master_key_id == null ? true : null
   kms_master_key_id                 = var.kms_master_key_id
   kms_data_key_reuse_period_seconds = var.kms_master_key_id == null ? null : var.kms_data_key_reuse_period_seconds
+
+  policy = data.aws_iam_policy_document.tls_only["dlq"].json
 
   redrive_allow_policy = jsonencode({
     redrivePermission = "byQueue"
@@ -38,6 +65,8 @@ resource "aws_sqs_queue" "this" {
   sqs_managed_sse_enabled           = var.kms_master_key_id == null ? true : null
   kms_master_key_id                 = var.kms_master_key_id
   kms_data_key_reuse_period_seconds = var.kms_master_key_id == null ? null : var.kms_data_key_reuse_period_seconds
+
+  policy = data.aws_iam_policy_document.tls_only["source"].json
 
   redrive_policy = jsonencode({
     deadLetterTargetArn = aws_sqs_queue.dlq.arn

@@ -63,6 +63,31 @@ resource "aws_sns_topic" "job_events" {
   tags              = var.tags
 }
 
+# Only the consolidator publishes, through its role's own policy; the topic
+# refuses anything sent without TLS.
+data "aws_iam_policy_document" "job_events" {
+  statement {
+    sid       = "DenyInsecureTransport"
+    effect    = "Deny"
+    actions   = ["sns:Publish"]
+    resources = [aws_sns_topic.job_events.arn]
+    principals {
+      type        = "*"
+      identifiers = ["*"]
+    }
+    condition {
+      test     = "Bool"
+      variable = "aws:SecureTransport"
+      values   = ["false"]
+    }
+  }
+}
+
+resource "aws_sns_topic_policy" "job_events" {
+  arn    = aws_sns_topic.job_events.arn
+  policy = data.aws_iam_policy_document.job_events.json
+}
+
 ################################################################################
 # Consolidator
 ################################################################################
@@ -95,6 +120,8 @@ data "aws_iam_policy_document" "consolidator" {
 
 module "consolidator" {
   source = "../lambda_function"
+
+  permissions_boundary_arn = var.permissions_boundary_arn
 
   create_alarms   = var.create_function_alarms
   alarm_topic_arn = var.alert_topic_arn
@@ -144,6 +171,8 @@ data "aws_iam_policy_document" "sweeper" {
 
 module "sweeper" {
   source = "../lambda_function"
+
+  permissions_boundary_arn = var.permissions_boundary_arn
 
   create_alarms   = var.create_function_alarms
   alarm_topic_arn = var.alert_topic_arn

@@ -76,6 +76,17 @@ resource "aws_s3_bucket_lifecycle_configuration" "jobs" {
       noncurrent_days = 30
     }
   }
+
+  rule {
+    id     = "abort-incomplete-uploads"
+    status = "Enabled"
+
+    filter {}
+
+    abort_incomplete_multipart_upload {
+      days_after_initiation = 1
+    }
+  }
 }
 
 data "aws_iam_policy_document" "jobs_bucket" {
@@ -190,6 +201,8 @@ data "aws_iam_policy_document" "ventilator" {
 module "ventilator" {
   source = "../lambda_function"
 
+  permissions_boundary_arn = var.permissions_boundary_arn
+
   create_alarms   = true
   alarm_topic_arn = module.queue.alert_topic_arn
   runbook_url     = var.runbook_url
@@ -269,6 +282,8 @@ data "aws_iam_policy_document" "worker" {
 module "worker" {
   source = "../lambda_function"
 
+  permissions_boundary_arn = var.permissions_boundary_arn
+
   create_alarms   = true
   alarm_topic_arn = module.queue.alert_topic_arn
   runbook_url     = var.runbook_url
@@ -317,6 +332,8 @@ data "aws_iam_policy_document" "dlq_handler" {
 
 module "dlq_handler" {
   source = "../lambda_function"
+
+  permissions_boundary_arn = var.permissions_boundary_arn
 
   create_alarms   = true
   alarm_topic_arn = module.queue.alert_topic_arn

@@ -334,6 +334,12 @@ variable "runbook_url" {
   }
 }
 
+variable "permissions_boundary_arn" {
+  description = "IAM permissions boundary for every role the module creates; null sets none."
+  type        = string
+  default     = null
+}
+
 variable "tags" {
   description = "Tags for every resource."
   type        = map(string)

@@ -96,6 +96,17 @@ variable "attach_policy_json" {
   default     = true
 }
 
+variable "permissions_boundary_arn" {
+  description = "IAM permissions boundary of the function's role (organizations that require one pass it here); null sets none."
+  type        = string
+  default     = null
+
+  validation {
+    condition     = var.permissions_boundary_arn == null || can(regex("^arn:aws[a-z-]*:iam::[0-9]{12}:policy/", var.permissions_boundary_arn))
+    error_message = "permissions_boundary_arn must be an IAM policy ARN (arn:aws:iam::<account>:policy/<name>) or null."
+  }
+}
+
 variable "log_retention_days" {
   description = "Retention of the function's log group."
   type        = number

@@ -3,6 +3,11 @@ output "api_endpoint" {
   value       = var.create_http_api ? aws_apigatewayv2_api.this[0].api_endpoint : null
 }
 
+output "api_route_arn" {
+  description = "ARN to allow execute-api:Invoke on for callers of POST /requests (with AWS_IAM authorization), or null without an HTTP API."
+  value       = var.create_http_api ? "${aws_apigatewayv2_api.this[0].execution_arn}/*/POST/requests" : null
+}
+
 output "producer_function_name" {
   description = "Name of the producer function."
   value       = module.producer.function_name

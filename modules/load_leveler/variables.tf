@@ -220,6 +220,18 @@ variable "create_http_api" {
   nullable    = false
 }
 
+variable "api_authorization_type" {
+  description = "Who may call POST /requests: AWS_IAM (SigV4-signed requests from principals allowed execute-api:Invoke on api_route_arn) or NONE (anyone who knows the URL)."
+  type        = string
+  default     = "AWS_IAM"
+  nullable    = false
+
+  validation {
+    condition     = contains(["AWS_IAM", "NONE"], var.api_authorization_type)
+    error_message = "api_authorization_type must be AWS_IAM or NONE."
+  }
+}
+
 variable "queue" {
   description = "Settings passed to the dlq_monitoring module for the request queue (see its README): message_retention_seconds, dlq_message_retention_seconds, max_receive_count, depth_alarm_threshold, age_alarm_threshold_seconds, growth_alarm_threshold, growth_alarm_evaluation_periods, kms_master_key_id."
   type = object({
@@ -307,6 +319,12 @@ variable "runbook_url" {
     condition     = var.runbook_url == null || can(regex("^https?://", var.runbook_url))
     error_message = "runbook_url must be an http(s) URL or null."
   }
+}
+
+variable "permissions_boundary_arn" {
+  description = "IAM permissions boundary for every role the module creates; null sets none."
+  type        = string
+  default     = null
 }
 
 variable "tags" {

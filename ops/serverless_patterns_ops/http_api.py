@@ -1,9 +1,10 @@
 """JSON clients for a function behind an API Gateway HTTP API, on AWS or an emulator.
 
-HttpApiClient sends real HTTP requests. Emulators hand out API endpoints such
-as http://abcd1234.execute-api.localhost:4566 whose host does not resolve
-everywhere; such requests go to the emulator's own address (AWS_ENDPOINT_URL)
-with the API's host in the Host header.
+HttpApiClient sends real HTTP requests, signed with SigV4 for the route's
+AWS_IAM authorization when AWS credentials are available. Emulators hand out
+API endpoints such as http://abcd1234.execute-api.localhost:4566 whose host
+does not resolve everywhere; such requests go to the emulator's own address
+(AWS_ENDPOINT_URL) with the API's host in the Host header.
 
 DirectInvokeClient invokes the function with the event API Gateway would send,
 for stacks without an HTTP API (LocalStack Community has none).
@@ -19,6 +20,10 @@ import uuid
 from dataclasses import dataclass
 from typing import Any, Protocol
 from urllib.parse import urlsplit
+
+import boto3
+from botocore.auth import SigV4Auth
+from botocore.awsrequest import AWSRequest
 
 
 @dataclass(frozen=True)
@@ -38,13 +43,30 @@ def _decoded(raw: bytes | str) -> Any:
         return raw.decode(errors="replace") if isinstance(raw, bytes) else raw
 
 
+def api_region(hostname: str) -> str:
+    """The region of an execute-api host (<id>.execute-api.<region>.amazonaws.com), else the configured one."""
+    labels = hostname.split(".")
+    if len(labels) > 3 and labels[1] == "execute-api" and labels[2] != "localhost":
+        return labels[2]
+    return os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION") or "us-east-1"
+
+
 class HttpApiClient:
     """One keep-alive connection per thread, so a thread pool can share a client."""
 
-    def __init__(self, api_endpoint: str, emulator_endpoint: str | None = None, timeout: float = 30.0) -> None:
+    def __init__(
+        self,
+        api_endpoint: str,
+        emulator_endpoint: str | None = None,
+        timeout: float = 30.0,
+        sign: bool = True,
+    ) -> None:
         api = urlsplit(api_endpoint)
         if api.scheme not in {"http", "https"} or not api.hostname:
             raise ValueError(f"api_endpoint must be an http(s) URL, got {api_endpoint!r}")
+        credentials = boto3.Session().get_credentials() if sign else None
+        self._signer = SigV4Auth(credentials, "execute-api", api_region(api.hostname)) if credentials else None
+        self._scheme = api.scheme
         self._host_header = api.netloc
         self._base_path = api.path.rstrip("/")
         self._secure = api.scheme == "https"
@@ -66,9 +88,19 @@ class HttpApiClient:
             self._local.connection = connection
         return connection
 
+    def _headers(self, path: str, payload: bytes) -> dict[str, str]:
+        headers = {"Host": self._host_header, "Content-Type": "application/json"}
+        if self._signer is None:
+            return headers
+        request = AWSRequest(
+            method="POST", url=f"{self._scheme}://{self._host_header}{path}", data=payload, headers=headers
+        )
+        self._signer.add_auth(request)
+        return dict(request.headers.items())
+
     def post_json(self, path: str, document: Any) -> JsonResponse:
         payload = json.dumps(document).encode()
-        headers = {"Host": self._host_header, "Content-Type": "application/json"}
+        headers = self._headers(f"{self._base_path}{path}", payload)
         for attempt in (1, 2):
             connection = self._connection()
             try:

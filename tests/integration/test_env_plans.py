@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -43,7 +44,23 @@ def plans(tmp_path_factory) -> dict[str, dict]:
     planned = {}
     for env_name in ENVIRONMENTS:
         data_dir = tmp_path_factory.mktemp(f"tfdata-{env_name}")
-        terraform(env_name, data_dir, "init", "-backend=false", "-input=false")
+        backend_args = []
+        if (REPO_ROOT / "envs" / env_name / "backend.hcl").is_file():
+            # dev and prod: their S3 backend, with its lock file, on the emulator (as `make plan` does).
+            emulator_backend = data_dir / "backend-emulator.hcl"
+            subprocess.run(
+                [
+                    sys.executable,
+                    str(REPO_ROOT / "scripts/tf_backend.py"),
+                    "emulator",
+                    f"envs/{env_name}",
+                    str(emulator_backend),
+                ],
+                cwd=REPO_ROOT,
+                check=True,
+            )
+            backend_args = ["-backend-config=backend.hcl", f"-backend-config={emulator_backend}"]
+        terraform(env_name, data_dir, "init", "-input=false", "-lockfile=readonly", *backend_args)
         plan_file = data_dir / "env.tfplan"
         terraform(env_name, data_dir, "plan", "-input=false", "-refresh=false", "-lock=false", f"-out={plan_file}")
         shown = terraform(env_name, data_dir, "show", "-json", str(plan_file))
@@ -154,6 +171,28 @@ def test_every_taggable_resource_carries_the_stack_tags(plans, env_name):
             missing = REQUIRED_TAGS - after["tags_all"].keys()
             assert not missing, f"{env_name}: {change['address']} lacks tags {sorted(missing)}"
             assert after["tags_all"]["environment"] == env_name
+
+
+@pytest.mark.parametrize("env_name", ENVIRONMENTS)
+def test_the_http_api_takes_only_signed_requests_and_every_data_store_is_encrypted(plans, env_name):
+    plan = plans[env_name]["plan"]
+    routes = planned_resources(plan, "aws_apigatewayv2_route")
+    assert [route["authorization_type"] for route in routes] == ["AWS_IAM"]
+    for queue in planned_resources(plan, "aws_sqs_queue"):
+        assert queue["sqs_managed_sse_enabled"] or queue["kms_master_key_id"], f"{env_name}: {queue['name']}"
+        assert '"aws:SecureTransport"' in queue["policy"], f"{env_name}: {queue['name']} accepts plain HTTP"
+    for topic in planned_resources(plan, "aws_sns_topic"):
+        assert topic["kms_master_key_id"], f"{env_name}: {topic['name']} is not encrypted"
+    for table in planned_resources(plan, "aws_dynamodb_table"):
+        assert table["server_side_encryption"][0]["enabled"], f"{env_name}: {table['name']}"
+    assert planned_resources(plan, "aws_s3_bucket_server_side_encryption_configuration")
+    (public_access,) = planned_resources(plan, "aws_s3_bucket_public_access_block")
+    assert all(
+        public_access[flag]
+        for flag in ("block_public_acls", "block_public_policy", "ignore_public_acls", "restrict_public_buckets")
+    )
+    for policy in planned_resources(plan, "aws_s3_bucket_policy") + planned_resources(plan, "aws_sns_topic_policy"):
+        assert policy["policy"] is True or '"aws:SecureTransport"' in policy["policy"]
 
 
 def test_prod_protects_its_data_and_dev_does_not(plans):

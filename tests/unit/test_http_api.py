@@ -11,10 +11,12 @@ from serverless_patterns_ops.http_api import DirectInvokeClient, HttpApiClient, 
 
 class RecordingHandler(BaseHTTPRequestHandler):
     seen: ClassVar[list[dict]] = []
+    authorizations: ClassVar[list[str | None]] = []
 
     def do_POST(self):
         body = self.rfile.read(int(self.headers["Content-Length"]))
         RecordingHandler.seen.append({"host": self.headers["Host"], "path": self.path, "body": json.loads(body)})
+        RecordingHandler.authorizations.append(self.headers.get("Authorization"))
         reply = json.dumps({"ok": True}).encode()
         self.send_response(202)
         self.send_header("Content-Length", str(len(reply)))
@@ -31,6 +33,7 @@ def local_server():
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     RecordingHandler.seen = []
+    RecordingHandler.authorizations = []
     yield f"http://127.0.0.1:{server.server_address[1]}"
     server.shutdown()
 
@@ -52,6 +55,27 @@ def test_a_resolvable_api_host_is_called_directly(local_server):
 
     assert client.post_json("/requests", {"x": 1}).status == 202
     assert RecordingHandler.seen[0]["path"] == "/prod/requests"
+
+
+def test_requests_are_signed_for_iam_authorization_with_the_api_host_and_region(local_server, monkeypatch):
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "AKIDEXAMPLE")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "secret")
+    client = HttpApiClient("https://abcd1234.execute-api.eu-west-1.amazonaws.com", emulator_endpoint=local_server)
+    client._connect_host, client._connect_port, client._secure = "127.0.0.1", int(local_server.rsplit(":", 1)[1]), False
+
+    assert client.post_json("/requests", {"x": 1}).status == 202
+
+    (authorization,) = RecordingHandler.authorizations
+    assert authorization.startswith("AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE/")
+    assert "/eu-west-1/execute-api/aws4_request" in authorization
+    assert "host" in authorization.split("SignedHeaders=")[1]
+
+
+def test_unsigned_when_asked(local_server):
+    client = HttpApiClient("http://abcd1234.execute-api.localhost:4566", emulator_endpoint=local_server, sign=False)
+
+    assert client.post_json("/requests", {"x": 1}).status == 202
+    assert RecordingHandler.authorizations == [None]
 
 
 def test_rejects_an_endpoint_that_is_not_a_url():

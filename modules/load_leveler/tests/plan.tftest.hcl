@@ -73,6 +73,10 @@ run "defaults_wire_queue_consumer_and_provisioned_table" {
     error_message = "The producer must be served at POST /requests."
   }
   assert {
+    condition     = aws_apigatewayv2_route.submit[0].authorization_type == "AWS_IAM"
+    error_message = "POST /requests must require SigV4-signed (IAM) requests by default."
+  }
+  assert {
     condition     = toset(keys(module.queue.alarm_arns)) == toset(["depth", "oldest_message_age", "growth", "dlq_messages"])
     error_message = "The request queue must have its depth, age, growth and DLQ alarms."
   }
@@ -164,6 +168,7 @@ run "rejects_bad_sizes" {
     maximum_concurrency             = 1
     downstream_write_capacity_units = 0
     log_retention_days              = 10
+    api_authorization_type          = "API_KEY"
   }
 
   expect_failures = [
@@ -171,5 +176,6 @@ run "rejects_bad_sizes" {
     var.maximum_concurrency,
     var.downstream_write_capacity_units,
     var.log_retention_days,
+    var.api_authorization_type,
   ]
 }
