@@ -3,6 +3,11 @@
 The load leveler caps the number of concurrent consumers (event source mapping
 maximum concurrency) and each consumer paces itself with this bucket, so the
 downstream never sees more than concurrency x rate writes per second.
+
+The bucket holds a single token unless told otherwise: a bucket that banked a
+second's worth of tokens while idle would let each consumer write twice its
+rate in its first second, and `make bench` measured exactly that (167 writes
+in one second against a cap of 100).
 """
 
 from __future__ import annotations
@@ -23,7 +28,7 @@ class TokenBucket:
         if rate_per_second <= 0:
             raise ValueError("rate_per_second must be greater than 0")
         self.rate = rate_per_second
-        self.capacity = burst if burst is not None else max(1.0, rate_per_second)
+        self.capacity = burst if burst is not None else 1.0
         self._tokens = self.capacity
         self._clock = clock
         self._sleep = sleep

@@ -20,24 +20,12 @@ locals {
 # Set inline rather than through aws_sqs_queue_policy, which would add the
 # provider's SQS settle wait once more per queue. Access itself is granted by
 # the consumers' and producers' own IAM policies.
-data "aws_iam_policy_document" "tls_only" {
+module "queue_policy" {
+  source   = "../deny_insecure_transport"
   for_each = { source = local.source_queue_arn, dlq = local.dlq_arn }
 
-  statement {
-    sid       = "DenyInsecureTransport"
-    effect    = "Deny"
-    actions   = ["sqs:*"]
-    resources = [each.value]
-    principals {
-      type        = "*"
-      identifiers = ["*"]
-    }
-    condition {
-      test     = "Bool"
-      variable = "aws:SecureTransport"
-      values   = ["false"]
-    }
-  }
+  actions   = ["sqs:*"]
+  resources = [each.value]
 }
 
 resource "aws_sqs_queue" "dlq" {
@@ -47,7 +35,7 @@ resource "aws_sqs_queue" "dlq" {
   kms_master_key_id                 = var.kms_master_key_id
   kms_data_key_reuse_period_seconds = var.kms_master_key_id == null ? null : var.kms_data_key_reuse_period_seconds
 
-  policy = data.aws_iam_policy_document.tls_only["dlq"].json
+  policy = module.queue_policy["dlq"].json
 
   redrive_allow_policy = jsonencode({
     redrivePermission = "byQueue"
@@ -66,7 +54,7 @@ resource "aws_sqs_queue" "this" {
   kms_master_key_id                 = var.kms_master_key_id
   kms_data_key_reuse_period_seconds = var.kms_master_key_id == null ? null : var.kms_data_key_reuse_period_seconds
 
-  policy = data.aws_iam_policy_document.tls_only["source"].json
+  policy = module.queue_policy["source"].json
 
   redrive_policy = jsonencode({
     deadLetterTargetArn = aws_sqs_queue.dlq.arn

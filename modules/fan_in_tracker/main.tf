@@ -65,27 +65,16 @@ resource "aws_sns_topic" "job_events" {
 
 # Only the consolidator publishes, through its role's own policy; the topic
 # refuses anything sent without TLS.
-data "aws_iam_policy_document" "job_events" {
-  statement {
-    sid       = "DenyInsecureTransport"
-    effect    = "Deny"
-    actions   = ["sns:Publish"]
-    resources = [aws_sns_topic.job_events.arn]
-    principals {
-      type        = "*"
-      identifiers = ["*"]
-    }
-    condition {
-      test     = "Bool"
-      variable = "aws:SecureTransport"
-      values   = ["false"]
-    }
-  }
+module "job_events_policy" {
+  source = "../deny_insecure_transport"
+
+  actions   = ["sns:Publish"]
+  resources = [aws_sns_topic.job_events.arn]
 }
 
 resource "aws_sns_topic_policy" "job_events" {
   arn    = aws_sns_topic.job_events.arn
-  policy = data.aws_iam_policy_document.job_events.json
+  policy = module.job_events_policy.json
 }
 
 ################################################################################

@@ -89,27 +89,16 @@ resource "aws_s3_bucket_lifecycle_configuration" "jobs" {
   }
 }
 
-data "aws_iam_policy_document" "jobs_bucket" {
-  statement {
-    sid       = "DenyInsecureTransport"
-    effect    = "Deny"
-    actions   = ["s3:*"]
-    resources = [aws_s3_bucket.jobs.arn, "${aws_s3_bucket.jobs.arn}/*"]
-    principals {
-      type        = "*"
-      identifiers = ["*"]
-    }
-    condition {
-      test     = "Bool"
-      variable = "aws:SecureTransport"
-      values   = ["false"]
-    }
-  }
+module "jobs_bucket_policy" {
+  source = "../deny_insecure_transport"
+
+  actions   = ["s3:*"]
+  resources = [aws_s3_bucket.jobs.arn, "${aws_s3_bucket.jobs.arn}/*"]
 }
 
 resource "aws_s3_bucket_policy" "jobs" {
   bucket = aws_s3_bucket.jobs.id
-  policy = data.aws_iam_policy_document.jobs_bucket.json
+  policy = module.jobs_bucket_policy.json
 
   depends_on = [aws_s3_bucket_public_access_block.jobs]
 }

@@ -62,3 +62,16 @@ def test_threads_sharing_a_bucket_do_not_exceed_the_rate():
 def test_rejects_a_rate_that_is_not_positive():
     with pytest.raises(ValueError, match="rate_per_second"):
         TokenBucket(rate_per_second=0)
+
+
+def test_by_default_no_one_second_window_sees_more_than_the_rate_even_after_idling():
+    clock = FakeClock()
+    bucket = TokenBucket(rate_per_second=25, clock=clock, sleep=clock.sleep)
+    clock.now += 60  # idle, as a fresh or quiet consumer is
+    stamps = []
+    for _ in range(100):
+        bucket.acquire()
+        stamps.append(clock.now)
+
+    busiest_window = max(sum(1 for stamp in stamps if start <= stamp < start + 1.0) for start in stamps)
+    assert busiest_window <= 25

@@ -65,7 +65,16 @@ resource "aws_sns_topic" "this" {
   tags              = var.tags
 }
 
+module "tls_only" {
+  source = "../../../deny_insecure_transport"
+
+  actions   = ["sns:Publish"]
+  resources = [aws_sns_topic.this.arn]
+}
+
 data "aws_iam_policy_document" "topic" {
+  source_policy_documents = [module.tls_only.json]
+
   statement {
     sid       = "CloudWatchAlarmsPublish"
     actions   = ["sns:Publish"]
@@ -83,22 +92,6 @@ data "aws_iam_policy_document" "topic" {
       test     = "ArnLike"
       variable = "aws:SourceArn"
       values   = [local.alarm_arn_glob]
-    }
-  }
-
-  statement {
-    sid       = "DenyInsecureTransport"
-    effect    = "Deny"
-    actions   = ["sns:Publish"]
-    resources = [aws_sns_topic.this.arn]
-    principals {
-      type        = "*"
-      identifiers = ["*"]
-    }
-    condition {
-      test     = "Bool"
-      variable = "aws:SecureTransport"
-      values   = ["false"]
     }
   }
 }

@@ -1,0 +1,1 @@
+"""Benchmarks of the patterns against naive baselines (`make bench`)."""

@@ -1,0 +1,135 @@
+"""What every benchmark shares: tables, timing, the machine, the AWS backends."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import platform
+import statistics
+import subprocess
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+RESULTS_DIR = REPO_ROOT / "bench" / "results"
+
+
+@dataclass
+class Table:
+    name: str
+    title: str
+    columns: list[str]
+    rows: list[list[Any]] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+    def markdown(self) -> str:
+        lines = [f"### {self.title}", "", "| " + " | ".join(self.columns) + " |", "|" + "---|" * len(self.columns)]
+        lines += ["| " + " | ".join(_cell(value) for value in row) + " |" for row in self.rows]
+        if self.notes:
+            lines += [""] + [f"- {note}" for note in self.notes]
+        return "\n".join(lines) + "\n"
+
+    def write(self) -> str:
+        RESULTS_DIR.mkdir(parents=True, exist_ok=True)
+        text = self.markdown()
+        (RESULTS_DIR / f"{self.name}.md").write_text(text)
+        print(text, flush=True)
+        return text
+
+
+def _cell(value: Any) -> str:
+    if isinstance(value, float):
+        return f"{value:,.2f}" if value < 100 else f"{value:,.0f}"
+    if isinstance(value, int):
+        return f"{value:,}"
+    return str(value)
+
+
+def timed(function: Callable[[], Any]) -> tuple[Any, float]:
+    started = time.perf_counter()
+    result = function()
+    return result, time.perf_counter() - started
+
+
+def median_seconds(function: Callable[[], Any], runs: int) -> float:
+    return statistics.median(timed(function)[1] for _ in range(runs))
+
+
+def machine() -> dict[str, str]:
+    cpu = platform.processor() or platform.machine()
+    with contextlib.suppress(OSError):
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    memory = "unknown"
+    with contextlib.suppress(OSError, ValueError, IndexError):
+        kib = int(Path("/proc/meminfo").read_text().splitlines()[0].split()[1])
+        memory = f"{kib / 1024 / 1024:.1f} GiB"
+    terraform = subprocess.run(["terraform", "version"], capture_output=True, text=True).stdout.splitlines()[0]
+    return {
+        "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
+        "cpu": f"{cpu}, {os.cpu_count()} cores",
+        "memory": memory,
+        "os": platform.platform(),
+        "python": platform.python_version(),
+        "terraform": terraform,
+        "emulator": os.environ.get("EMULATOR", "ministack") + f" at {os.environ.get('AWS_ENDPOINT_URL', '?')}",
+    }
+
+
+@contextlib.contextmanager
+def moto_in_process() -> Iterator[None]:
+    """moto in this process, every API call serialized (moto is not thread-safe), caches cleared."""
+    from botocore.client import BaseClient
+    from moto import mock_aws
+
+    from serverless_patterns import aws_clients
+
+    endpoint = os.environ.pop("AWS_ENDPOINT_URL", None)
+    original = BaseClient._make_api_call
+    lock = threading.Lock()
+
+    def serialized(self: BaseClient, operation: str, params: dict) -> Any:
+        with lock:
+            return original(self, operation, params)
+
+    aws_clients.client.cache_clear()
+    aws_clients.dynamodb_table.cache_clear()
+    BaseClient._make_api_call = serialized
+    try:
+        with mock_aws():
+            yield
+    finally:
+        BaseClient._make_api_call = original
+        aws_clients.client.cache_clear()
+        aws_clients.dynamodb_table.cache_clear()
+        if endpoint:
+            os.environ["AWS_ENDPOINT_URL"] = endpoint
+
+
+@contextlib.contextmanager
+def emulator() -> Iterator[None]:
+    from serverless_patterns import aws_clients
+
+    if not os.environ.get("AWS_ENDPOINT_URL"):
+        raise RuntimeError("AWS_ENDPOINT_URL is not set: run the benchmarks through `make bench`")
+    aws_clients.client.cache_clear()
+    aws_clients.dynamodb_table.cache_clear()
+    yield
+
+
+class FakeContext:
+    """A Lambda context that never runs out of time."""
+
+    function_name = "bench"
+    memory_limit_in_mb = 1024
+    invoked_function_arn = "arn:aws:lambda:us-east-1:000000000000:function:bench"
+    aws_request_id = "bench"
+
+    def get_remaining_time_in_millis(self) -> int:
+        return 900_000
