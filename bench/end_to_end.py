@@ -2,15 +2,21 @@
 
 from __future__ import annotations
 
+import contextlib
+import os
 import random
 import time
 import uuid
+from collections.abc import Iterator
 
 import boto3
 
 from bench.common import Table, timed
 
 SIZES = (1_000, 10_000)
+WAITING_SUBTASKS = 1_000
+WAIT_MILLIS = 50
+SLOW_PROCESSOR = "serverless_patterns.workloads.simulated_io:count_words"
 CHUNK_SIZE = 256  # envs/local's smallest chunks: a few hundred KiB make thousands of subtasks
 MAX_LINE_BYTES = 1024  # envs/local's max_line_bytes
 WORDS = ["the", "quick", "brown", "fox", "jumps", "over", "a", "lazy", "dog", "seven", "wizards", "box", "quartz"]
@@ -26,15 +32,35 @@ def _text(subtasks: int) -> bytes:
     return "".join(lines).encode()[: subtasks * CHUNK_SIZE - 1] + b"\n"
 
 
-def _sequential(bucket: str, key: str, size: int, total: int) -> dict:
-    """The same computation in one process: every chunk read from S3 and counted in turn, then merged."""
+def _sequential(bucket: str, key: str, size: int, total: int, waiting: bool) -> dict:
+    """The same computation in one process: every chunk read from S3 and processed in turn, then merged."""
     from serverless_patterns.chunks import read_chunk
-    from serverless_patterns.workloads.word_count import count_words, merge_counts
+    from serverless_patterns.workloads import simulated_io, word_count
 
+    process = simulated_io.count_words if waiting else word_count.count_words
     s3 = boto3.client("s3")
-    return merge_counts(
-        count_words(read_chunk(s3, bucket, key, subtask, CHUNK_SIZE, size, MAX_LINE_BYTES)) for subtask in range(total)
+    return word_count.merge_counts(
+        process(read_chunk(s3, bucket, key, subtask, CHUNK_SIZE, size, MAX_LINE_BYTES)) for subtask in range(total)
     )
+
+
+@contextlib.contextmanager
+def _workers_waiting(function_name: str) -> Iterator[None]:
+    """Switch the deployed workers to the waiting workload for a while (a benchmark stack only)."""
+    lambda_client = boto3.client("lambda")
+    original = lambda_client.get_function_configuration(FunctionName=function_name)["Environment"]["Variables"]
+    waiting = {**original, "SUBTASK_PROCESSOR": SLOW_PROCESSOR, "SIMULATED_IO_MILLIS": str(WAIT_MILLIS)}
+    os.environ["SIMULATED_IO_MILLIS"] = str(WAIT_MILLIS)
+
+    def configure(variables: dict) -> None:
+        lambda_client.update_function_configuration(FunctionName=function_name, Environment={"Variables": variables})
+        lambda_client.get_waiter("function_updated_v2").wait(FunctionName=function_name)
+
+    configure(waiting)
+    try:
+        yield
+    finally:
+        configure(original)
 
 
 def run(stack: dict) -> Table:
@@ -48,28 +74,30 @@ def run(stack: dict) -> Table:
     )
     s3 = boto3.client("s3")
     tracker = JobTracker(boto3.resource("dynamodb").Table(stack["tracker_table_name"]))
-    for subtasks in SIZES:
+    runs = [(subtasks, False) for subtasks in SIZES] + [(WAITING_SUBTASKS, True)]
+    for subtasks, waiting in runs:
         text = _text(subtasks)
         job_id = f"bench-{uuid.uuid4().hex[:8]}"
         key = f"inputs/{job_id}/text.txt"
         s3.put_object(Bucket=stack["bucket_name"], Key=key, Body=text)
-        started = time.monotonic()
-        answer = submit_job(
-            boto3.client("lambda"),
-            stack["ventilator_function_name"],
-            {"job_id": job_id, "chunk_size_bytes": CHUNK_SIZE, "input": {"bucket": stack["bucket_name"], "key": key}},
-        )
-        job = wait_for_job(tracker, job_id, timeout=1200)
-        distributed = time.monotonic() - started
+        spec = {"job_id": job_id, "chunk_size_bytes": CHUNK_SIZE, "input": {"bucket": stack["bucket_name"], "key": key}}
+        workers = _workers_waiting(stack["worker_function_name"]) if waiting else contextlib.nullcontext()
+        with workers:
+            started = time.monotonic()
+            answer = submit_job(boto3.client("lambda"), stack["ventilator_function_name"], spec)
+            job = wait_for_job(tracker, job_id, timeout=1200)
+            distributed = time.monotonic() - started
         assert job["status"] == JobStatus.SUCCEEDED, f"job {job_id} ended {job['status']}"
         result = fetch_result(s3, job)["result"]
         size, total = len(text), answer["total"]
         expected, sequential = timed(
-            lambda key=key, size=size, total=total: _sequential(stack["bucket_name"], key, size, total)
+            lambda key=key, size=size, total=total, waiting=waiting: _sequential(
+                stack["bucket_name"], key, size, total, waiting
+            )
         )
         table.rows.append(
             [
-                answer["total"],
+                f"{answer['total']:,}" + (f", {WAIT_MILLIS} ms of waiting each" if waiting else ""),
                 distributed,
                 stack["worker_maximum_concurrency"],
                 sequential,
@@ -81,9 +109,11 @@ def run(stack: dict) -> Table:
         "Both sides read every chunk from S3 and count its words with the same code "
         "(serverless_patterns.workloads.word_count); the fan-out side adds SQS, the tracker and the "
         "consolidator, and runs every worker as a process on this same machine (the emulator).",
-        "A 256-byte word count takes microseconds, so here distribution costs more than it saves: the ratio "
-        "measures the pattern's overhead per subtask. The seed's argument (hours in one process, minutes fanned "
-        "out) holds when each subtask's own work, not its bookkeeping, dominates: with N workers, the fan-out "
-        "time tends to sequential time / N plus this overhead.",
+        "A 256-byte word count takes microseconds, so in the first rows distribution costs more than it saves: "
+        "the ratio measures the pattern's overhead per subtask.",
+        f"The last row is the seed's argument: each subtask first waits {WAIT_MILLIS} ms, as one calling a remote "
+        "service would (serverless_patterns.workloads.simulated_io, switched on in the deployed workers for that "
+        "job). One process waits for every subtask in turn; the workers wait side by side, so the fan-out time "
+        "tends to sequential time / workers plus the overhead above.",
     ]
     return table
