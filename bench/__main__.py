@@ -15,6 +15,7 @@ import time
 
 from bench import cold_start, dispatch, end_to_end, infra_loop, load_leveling, tracker
 from bench.common import REPO_ROOT, RESULTS_DIR, machine
+from serverless_patterns_ops.local_stack import LocalStack, use_emulator_credentials
 
 ORDER = ["dispatch", "tracker", "end_to_end", "load_leveling", "cold_start", "infra_loop"]
 DOC = REPO_ROOT / "docs" / "benchmarks.md"
@@ -48,12 +49,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--only", nargs="*", choices=ORDER, default=ORDER)
     args = parser.parse_args()
-    for name, value in {
-        "AWS_ACCESS_KEY_ID": "test",
-        "AWS_SECRET_ACCESS_KEY": "test",
-        "AWS_DEFAULT_REGION": "us-east-1",
-    }.items():
-        os.environ.setdefault(name, value)
+    use_emulator_credentials()
     os.environ.setdefault("POWERTOOLS_TRACE_DISABLED", "true")
     os.environ.setdefault("POWERTOOLS_METRICS_NAMESPACE", "Bench")
     os.environ.setdefault("POWERTOOLS_SERVICE_NAME", "bench")
@@ -61,8 +57,6 @@ def main() -> None:
     started = time.monotonic()
     stack = None
     if {"end_to_end", "load_leveling"} & set(args.only):
-        from serverless_patterns_ops.local_stack import LocalStack
-
         stack = LocalStack("sp-bench", REPO_ROOT / "build" / "bench").apply()
     runners = {
         "dispatch": dispatch.run,

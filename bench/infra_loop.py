@@ -10,6 +10,7 @@ import tempfile
 from pathlib import Path
 
 from bench.common import REPO_ROOT, Table, median_seconds, timed
+from serverless_patterns_ops.local_stack import emulator_backend_args
 
 RUNS = 3
 
@@ -37,21 +38,7 @@ def _plan_seconds(env_name: str) -> tuple[float, float]:
     """Median plan time from empty state, and the median `terraform validate` of the same env as its floor."""
     with tempfile.TemporaryDirectory() as directory:
         data_dir = Path(directory)
-        backend = []
-        if (REPO_ROOT / "envs" / env_name / "backend.hcl").is_file():
-            emulator_backend = data_dir / "backend.hcl"
-            subprocess.run(
-                [
-                    sys.executable,
-                    str(REPO_ROOT / "scripts" / "tf_backend.py"),
-                    "emulator",
-                    f"envs/{env_name}",
-                    str(emulator_backend),
-                ],
-                cwd=REPO_ROOT,
-                check=True,
-            )
-            backend = ["-backend-config=backend.hcl", f"-backend-config={emulator_backend}"]
+        backend = emulator_backend_args(env_name, data_dir)
         _terraform(env_name, data_dir, "init", "-input=false", "-lockfile=readonly", *backend)
         plan = median_seconds(
             lambda: _terraform(env_name, data_dir, "plan", "-input=false", "-refresh=false", "-lock=false"), RUNS

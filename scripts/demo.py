@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import random
 import sys
 import time
@@ -35,7 +34,7 @@ from serverless_patterns_ops.load_leveling import (  # noqa: E402
     send_burst,
     wait_for,
 )
-from serverless_patterns_ops.local_stack import LocalStack  # noqa: E402
+from serverless_patterns_ops.local_stack import LocalStack, use_emulator_credentials  # noqa: E402
 
 DEMO_DIR = REPO_ROOT / "build" / "demo"
 CHUNK_SIZE = 256
@@ -147,12 +146,7 @@ def main() -> None:
     parser.add_argument("--skip-load-leveling", action="store_true", help="run the fan-out job only")
     args = parser.parse_args()
 
-    for name, value in {
-        "AWS_ACCESS_KEY_ID": "test",
-        "AWS_SECRET_ACCESS_KEY": "test",
-        "AWS_DEFAULT_REGION": "us-east-1",
-    }.items():
-        os.environ.setdefault(name, value)
+    use_emulator_credentials()
     outputs = LocalStack("sp-demo", DEMO_DIR).apply()
     ok = fan_out_demo(outputs["fan_out"], args.subtasks)
     if not args.skip_load_leveling:

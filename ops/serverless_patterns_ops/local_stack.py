@@ -5,11 +5,37 @@ from __future__ import annotations
 import json
 import os
 import subprocess
+import sys
 import time
 from pathlib import Path
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 ENV_DIR = REPO_ROOT / "envs" / "local"
+
+
+EMULATOR_CREDENTIALS = {"AWS_ACCESS_KEY_ID": "test", "AWS_SECRET_ACCESS_KEY": "test", "AWS_DEFAULT_REGION": "us-east-1"}
+
+
+def use_emulator_credentials() -> None:
+    """Dummy credentials and a region for the emulator, unless the caller set their own."""
+    for name, value in EMULATOR_CREDENTIALS.items():
+        os.environ.setdefault(name, value)
+
+
+def emulator_backend_args(env_name: str, data_dir: Path) -> list[str]:
+    """`terraform init` arguments putting an env's S3 backend on the emulator (AWS_ENDPOINT_URL), as `make init` does.
+
+    Creates the state bucket there. Empty for an env with local state.
+    """
+    if not (REPO_ROOT / "envs" / env_name / "backend.hcl").is_file():
+        return []
+    settings = data_dir / "backend-emulator.hcl"
+    subprocess.run(
+        [sys.executable, str(REPO_ROOT / "scripts" / "tf_backend.py"), "emulator", f"envs/{env_name}", str(settings)],
+        cwd=REPO_ROOT,
+        check=True,
+    )
+    return ["-backend-config=backend.hcl", f"-backend-config={settings}"]
 
 
 class LocalStack:

@@ -10,10 +10,11 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
+
+from serverless_patterns_ops.local_stack import emulator_backend_args
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 ENVIRONMENTS = ("local", "dev", "prod")
@@ -44,23 +45,9 @@ def plans(tmp_path_factory) -> dict[str, dict]:
     planned = {}
     for env_name in ENVIRONMENTS:
         data_dir = tmp_path_factory.mktemp(f"tfdata-{env_name}")
-        backend_args = []
-        if (REPO_ROOT / "envs" / env_name / "backend.hcl").is_file():
-            # dev and prod: their S3 backend, with its lock file, on the emulator (as `make plan` does).
-            emulator_backend = data_dir / "backend-emulator.hcl"
-            subprocess.run(
-                [
-                    sys.executable,
-                    str(REPO_ROOT / "scripts/tf_backend.py"),
-                    "emulator",
-                    f"envs/{env_name}",
-                    str(emulator_backend),
-                ],
-                cwd=REPO_ROOT,
-                check=True,
-            )
-            backend_args = ["-backend-config=backend.hcl", f"-backend-config={emulator_backend}"]
-        terraform(env_name, data_dir, "init", "-input=false", "-lockfile=readonly", *backend_args)
+        # dev and prod: their S3 backend, with its lock file, on the emulator (as `make plan` does).
+        backend = emulator_backend_args(env_name, data_dir)
+        terraform(env_name, data_dir, "init", "-input=false", "-lockfile=readonly", *backend)
         plan_file = data_dir / "env.tfplan"
         terraform(env_name, data_dir, "plan", "-input=false", "-refresh=false", "-lock=false", f"-out={plan_file}")
         shown = terraform(env_name, data_dir, "show", "-json", str(plan_file))
