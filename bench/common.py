@@ -82,13 +82,19 @@ def machine() -> dict[str, str]:
     }
 
 
+def _fresh_clients() -> None:
+    """Forget the handlers' cached clients, so the next ones reach the backend now in use."""
+    from serverless_patterns import aws_clients
+
+    aws_clients.client.cache_clear()
+    aws_clients.dynamodb_table.cache_clear()
+
+
 @contextlib.contextmanager
 def moto_in_process() -> Iterator[None]:
     """moto in this process, every API call serialized (moto is not thread-safe), caches cleared."""
     from botocore.client import BaseClient
     from moto import mock_aws
-
-    from serverless_patterns import aws_clients
 
     endpoint = os.environ.pop("AWS_ENDPOINT_URL", None)
     original = BaseClient._make_api_call
@@ -98,28 +104,23 @@ def moto_in_process() -> Iterator[None]:
         with lock:
             return original(self, operation, params)
 
-    aws_clients.client.cache_clear()
-    aws_clients.dynamodb_table.cache_clear()
+    _fresh_clients()
     BaseClient._make_api_call = serialized
     try:
         with mock_aws():
             yield
     finally:
         BaseClient._make_api_call = original
-        aws_clients.client.cache_clear()
-        aws_clients.dynamodb_table.cache_clear()
+        _fresh_clients()
         if endpoint:
             os.environ["AWS_ENDPOINT_URL"] = endpoint
 
 
 @contextlib.contextmanager
 def emulator() -> Iterator[None]:
-    from serverless_patterns import aws_clients
-
     if not os.environ.get("AWS_ENDPOINT_URL"):
         raise RuntimeError("AWS_ENDPOINT_URL is not set: run the benchmarks through `make bench`")
-    aws_clients.client.cache_clear()
-    aws_clients.dynamodb_table.cache_clear()
+    _fresh_clients()
     yield
 
 

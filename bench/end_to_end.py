@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import random
 import time
 import uuid
 from collections.abc import Iterator
@@ -19,17 +18,14 @@ WAIT_MILLIS = 50
 SLOW_PROCESSOR = "serverless_patterns.workloads.simulated_io:count_words"
 CHUNK_SIZE = 256  # envs/local's smallest chunks: a few hundred KiB make thousands of subtasks
 MAX_LINE_BYTES = 1024  # envs/local's max_line_bytes
-WORDS = ["the", "quick", "brown", "fox", "jumps", "over", "a", "lazy", "dog", "seven", "wizards", "box", "quartz"]
+WORDS = ("the", "quick", "brown", "fox", "jumps", "over", "a", "lazy", "dog", "seven", "wizards", "box", "quartz")
 
 
 def _text(subtasks: int) -> bytes:
-    rng = random.Random(subtasks)
-    lines, size = [], 0
-    while size < subtasks * CHUNK_SIZE:
-        line = " ".join(rng.choice(WORDS) for _ in range(rng.randint(3, 12))) + "\n"
-        lines.append(line)
-        size += len(line.encode())
-    return "".join(lines).encode()[: subtasks * CHUNK_SIZE - 1] + b"\n"
+    """Exactly `subtasks` chunks of text."""
+    from serverless_patterns_ops.fan_out_jobs import sample_text
+
+    return sample_text(subtasks * CHUNK_SIZE, seed=subtasks, words=WORDS)[: subtasks * CHUNK_SIZE - 1] + b"\n"
 
 
 def _sequential(bucket: str, key: str, size: int, total: int, waiting: bool) -> dict:

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import random
 import sys
 import time
 import uuid
@@ -25,7 +24,13 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(REPO_ROOT / "ops"), str(REPO_ROOT / "lambdas")]
 
 from serverless_patterns.job_tracker import JobStatus, JobTracker  # noqa: E402
-from serverless_patterns_ops.fan_out_jobs import fetch_result, progress_printer, submit_job, wait_for_job  # noqa: E402
+from serverless_patterns_ops.fan_out_jobs import (  # noqa: E402
+    fetch_result,
+    progress_printer,
+    sample_text,
+    submit_job,
+    wait_for_job,
+)
 from serverless_patterns_ops.http_api import producer_client  # noqa: E402
 from serverless_patterns_ops.load_leveling import (  # noqa: E402
     peak_concurrency,
@@ -38,33 +43,10 @@ from serverless_patterns_ops.local_stack import LocalStack, use_emulator_credent
 
 DEMO_DIR = REPO_ROOT / "build" / "demo"
 CHUNK_SIZE = 256
-WORDS = [
-    "the",
-    "quick",
-    "brown",
-    "fox",
-    "jumps",
-    "over",
-    "a",
-    "lazy",
-    "dog",
-    "while",
-    "seven",
-    "wizards",
-    "box",
-    "jolly",
-    "quartz",
-]
 
 
 def fan_out_demo(stack: dict, subtasks: int) -> bool:
-    rng = random.Random(42)
-    lines, size = [], 0
-    while size < subtasks * CHUNK_SIZE:
-        line = " ".join(rng.choice(WORDS) for _ in range(rng.randint(3, 12))) + "\n"
-        lines.append(line)
-        size += len(line.encode())
-    text = "".join(lines).encode()
+    text = sample_text(subtasks * CHUNK_SIZE, seed=42)
     job_id = f"demo-{uuid.uuid4().hex[:8]}"
     key = f"inputs/{job_id}/text.txt"
     boto3.client("s3").put_object(Bucket=stack["bucket_name"], Key=key, Body=text)

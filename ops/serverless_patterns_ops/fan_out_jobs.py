@@ -3,12 +3,42 @@
 from __future__ import annotations
 
 import json
+import random
 import sys
 import time
 from collections.abc import Callable
 from typing import Any, TextIO
 
 from serverless_patterns.job_tracker import FINAL_STATUSES, JobStatus, JobTracker, Progress
+
+SAMPLE_WORDS = (
+    "the",
+    "quick",
+    "brown",
+    "fox",
+    "jumps",
+    "over",
+    "a",
+    "lazy",
+    "dog",
+    "while",
+    "seven",
+    "wizards",
+    "box",
+    "jolly",
+    "quartz",
+)
+
+
+def sample_text(min_bytes: int, seed: int, words: tuple[str, ...] = SAMPLE_WORDS) -> bytes:
+    """Lines of 3 to 12 random words, at least min_bytes of them, the same for the same seed."""
+    rng = random.Random(seed)
+    lines, size = [], 0
+    while size < min_bytes:
+        line = " ".join(rng.choice(words) for _ in range(rng.randint(3, 12))) + "\n"
+        lines.append(line)
+        size += len(line.encode())
+    return "".join(lines).encode()
 
 
 def submit_job(lambda_client: Any, ventilator: str, spec: dict[str, Any]) -> dict[str, Any]:
