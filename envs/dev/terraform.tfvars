@@ -17,6 +17,9 @@ load_leveler = {
 
 fan_out = {
   worker_maximum_concurrency = 20
+  job_retention_days         = 7
+  inputs_expiration_days     = 7
+  results_expiration_days    = 30
 }
 
 alerts = {

@@ -22,6 +22,9 @@ load_leveler = {
 
 fan_out = {
   worker_maximum_concurrency = 100
+  # Job records for a quarter; inputs for a month; results are kept.
+  job_retention_days     = 90
+  inputs_expiration_days = 30
 }
 
 # Set the on-call addresses of your team; chat webhooks go in

@@ -52,6 +52,7 @@ locals {
     flatten([for alarms in values(module.load_leveler.function_alarm_arns) : values(alarms)]),
     flatten([for alarms in values(module.fan_out.function_alarm_arns) : values(alarms)]),
     flatten([for alarms in values(module.fan_in_tracker.function_alarm_arns) : values(alarms)]),
+    compact([module.fan_in_tracker.consolidations_abandoned_alarm_arn]),
     values(module.alerts.alarm_arns),
   ))
 }
@@ -112,6 +113,7 @@ module "fan_in_tracker" {
 
   consolidator_timeout_seconds = var.fan_in.consolidator_timeout_seconds
   consolidation_grace_seconds  = var.fan_in.consolidation_grace_seconds
+  consolidation_max_attempts   = var.fan_in.consolidation_max_attempts
   point_in_time_recovery       = var.data_protection.point_in_time_recovery
   deletion_protection          = var.data_protection.deletion_protection
 
@@ -142,6 +144,12 @@ module "fan_out" {
   worker_batch_size          = var.fan_out.worker_batch_size
   worker_maximum_concurrency = var.fan_out.worker_maximum_concurrency
   job_timeout_seconds        = var.fan_out.job_timeout_seconds
+  subtasks_per_shard         = var.fan_out.subtasks_per_shard
+  min_shards                 = var.fan_out.min_shards
+  job_retention_days         = var.fan_out.job_retention_days
+  inputs_expiration_days     = var.fan_out.inputs_expiration_days
+  results_expiration_days    = var.fan_out.results_expiration_days
+  partials_expiration_days   = var.fan_out.partials_expiration_days
   queue                      = var.fan_out.queue
   create_alert_topic         = false
   alert_topic_arn            = module.alerts.topic_arn

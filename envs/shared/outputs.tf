@@ -22,6 +22,7 @@ output "fan_out" {
     incoming_prefix            = module.fan_out.incoming_prefix
     ventilator_function_name   = module.fan_out.ventilator_function_name
     worker_function_name       = module.fan_out.worker_function_name
+    dlq_handler_function_name  = module.fan_out.dlq_handler_function_name
     queue_url                  = module.fan_out.queue_url
     dlq_url                    = module.fan_out.dlq_url
     worker_maximum_concurrency = module.fan_out.worker_maximum_concurrency

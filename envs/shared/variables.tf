@@ -152,6 +152,12 @@ variable "fan_out" {
     worker_batch_size          = optional(number)
     worker_maximum_concurrency = optional(number)
     job_timeout_seconds        = optional(number)
+    subtasks_per_shard         = optional(number)
+    min_shards                 = optional(number)
+    job_retention_days         = optional(number)
+    inputs_expiration_days     = optional(number)
+    results_expiration_days    = optional(number)
+    partials_expiration_days   = optional(number)
     queue                      = optional(any, {})
   })
   default  = {}
@@ -163,6 +169,7 @@ variable "fan_in" {
   type = object({
     consolidator_timeout_seconds = optional(number)
     consolidation_grace_seconds  = optional(number)
+    consolidation_max_attempts   = optional(number)
   })
   default  = {}
   nullable = false

@@ -1,18 +1,28 @@
-"""Consolidator: merge a finished job's partial results into its final output.
+"""Consolidator: reduce a sealed shard, or merge a finished job's shard results into its output.
 
-Invoked asynchronously with {"job_id"} by the completion that finished the job
-(or by the sweeper for a timed-out or stuck job). Safe to run twice: the
-result is written to the same key, and the job record accepts only the first
-result. The job-finished event is published at least once; subscribers
-de-duplicate by job_id.
+Invoked asynchronously:
+- {"job_id", "shard"} by the completion that sealed the shard (or by the
+  sweeper when that reduction was lost): the shard's partial results are
+  merged into one shard result; the reduction that completes the job's set
+  moves it to COMPLETING and starts the final merge;
+- {"job_id"} for the final merge (or by the sweeper, for a timed-out job or a
+  lost final merge): the shard results are merged into results/<job_id>.json.
+
+Every attempt is counted on the tracker before it starts, so a consolidation
+that keeps failing, even by timeout or lack of memory, ends the job FAILED
+after CONSOLIDATION_MAX_ATTEMPTS with an alarm, instead of being retried
+forever. One result and one job-finished event per job: the result is staged
+under a key of its own, the tracker records the first attempt's, and only the
+attempt that recorded it (or, after a crash, the one that takes over once the
+grace period passed) copies it to results/<job_id>.json and publishes.
 """
 
 from __future__ import annotations
 
 import json
 import os
-from concurrent.futures import ThreadPoolExecutor
-from datetime import datetime
+import uuid
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from aws_lambda_powertools import Logger, Metrics, Tracer
@@ -20,9 +30,20 @@ from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from serverless_patterns import aws_clients, settings
-from serverless_patterns.fan_out import result_key
+from serverless_patterns.consolidation import tracker as job_tracker
+from serverless_patterns.consolidation import trigger_consolidator
+from serverless_patterns.errors import describe
+from serverless_patterns.fan_out import result_key, staged_result_key
 from serverless_patterns.job_tracker import FINAL_STATUSES, JobStatus, JobTracker
 from serverless_patterns.plugins import load_function
+from serverless_patterns.reduction import (
+    MAX_FAILED_IDS_IN_RECORD,
+    MAX_FAILURES_IN_RECORD,
+    Reader,
+    consolidate,
+    digest,
+    reduce_shard,
+)
 
 logger = Logger()
 metrics = Metrics()
@@ -30,84 +51,144 @@ tracer = Tracer()
 merge_results = load_function(
     os.environ.get("RESULT_MERGER", "serverless_patterns.workloads.word_count:merge_counts"), "RESULT_MERGER"
 )
-MAX_FAILED_IDS_IN_RECORD = 1000  # the full list is in the result object
 
 
-def _read_partial(bucket: str, key: str) -> dict[str, Any]:
-    return json.loads(aws_clients.client("s3").get_object(Bucket=bucket, Key=key)["Body"].read())
+def _max_attempts() -> int:
+    return int(settings.positive_number("CONSOLIDATION_MAX_ATTEMPTS", 5))
+
+
+def _reader() -> Reader:
+    threads = int(settings.positive_number("READER_THREADS", 16))
+    return Reader(aws_clients.client("s3"), settings.required("JOB_BUCKET"), threads=threads, window=2 * threads)
+
+
+def _publish(job: dict[str, Any]) -> None:
+    summary = {key: value for key, value in job["result"].items() if key != "staged_key"}
+    aws_clients.client("sns").publish(
+        TopicArn=settings.required("JOB_EVENTS_TOPIC_ARN"),
+        Message=json.dumps({"event": "job-finished", "job_id": job["job_id"], **summary}),
+        MessageAttributes={"status": {"DataType": "String", "StringValue": summary["status"]}},
+    )
+
+
+def abandon(tracker: JobTracker, job: dict[str, Any], what: str, attempts: int) -> dict[str, Any]:
+    """End a job whose consolidation failed too often: FAILED, announced once, alarmed on."""
+    last = job.get("last_consolidation_error") or {"type": "Unknown", "message": "no error was recorded"}
+    error = {
+        "field": "consolidation",
+        "message": f"{what} failed {attempts - 1} times, last with {last['type']}: {last['message']}",
+        "fix": "see the runbook (ConsolidationsAbandoned): raise consolidator_memory_size or "
+        "consolidator_timeout_seconds, or fix the merge function, then submit the job again under a new job_id",
+    }
+    ended = tracker.abandon(job["job_id"], error)
+    if ended is None:
+        return {"job_id": job["job_id"], "status": job["status"], "consolidated": False}
+    logger.error("consolidation abandoned", extra={"error": error})
+    metrics.add_metric(name="ConsolidationsAbandoned", unit=MetricUnit.Count, value=1)
+    _publish({**ended, "result": {"status": JobStatus.FAILED.value, "error": error}})
+    return {"job_id": job["job_id"], "status": JobStatus.FAILED.value, "consolidated": False}
 
 
 @tracer.capture_method
-def consolidate(job_id: str) -> dict[str, Any]:
-    tracker = JobTracker(aws_clients.dynamodb_table(settings.required("TRACKER_TABLE")))
+def reduce(tracker: JobTracker, job: dict[str, Any], shard: int) -> dict[str, Any]:
+    job_id = job["job_id"]
+    attempt = tracker.begin_reduction(job_id, shard)
+    if attempt is not None:
+        if attempt > _max_attempts():
+            return abandon(tracker, job, f"the reduction of shard {shard}", attempt)
+        summary = reduce_shard(tracker, _reader(), merge_results, job_id, shard)
+        if tracker.record_reduction(job_id, shard, summary):
+            logger.info("shard reduced", extra={"shard": shard, **summary})
+            metrics.add_metric(name="ShardsReduced", unit=MetricUnit.Count, value=1)
+    job = tracker.get_job(job_id) or job
+    if job["shards_reduced"] >= job["shard_count"] and tracker.start_completing(job_id):
+        logger.info("every shard reduced: final merge started")
+        trigger_consolidator(job_id, job["correlation_id"])
+    return {"job_id": job_id, "shard": shard, "status": job["status"], "consolidated": False}
+
+
+@tracer.capture_method
+def finish(tracker: JobTracker, job: dict[str, Any]) -> dict[str, Any]:
+    """The final merge of a COMPLETING job, its one result and its one event."""
+    job_id = job["job_id"]
+    attempt = tracker.begin_consolidation(job_id)
+    if attempt is None:
+        return {"job_id": job_id, "status": job["status"], "consolidated": False}
+    if attempt > _max_attempts():
+        return abandon(tracker, job, "the final merge", attempt)
+    grace = timedelta(seconds=settings.positive_number("CONSOLIDATION_GRACE_SECONDS", 900))
+    if "result" in job:
+        # An earlier attempt recorded the result and stopped before it finished the job.
+        if not tracker.reclaim_publication(job_id, datetime.now(UTC) - grace):
+            return {"job_id": job_id, "status": job["status"], "consolidated": False}
+    else:
+        recorded = _record_result(tracker, job)
+        if not recorded:
+            logger.info("another consolidation recorded the result first")
+            return {"job_id": job_id, "status": job["status"], "consolidated": False}
+    job = tracker.get_job(job_id) or job
+    result = job["result"]
+    bucket = settings.required("JOB_BUCKET")
+    aws_clients.client("s3").copy_object(
+        Bucket=bucket, Key=result["key"], CopySource={"Bucket": bucket, "Key": result["staged_key"]}
+    )
+    _publish(job)
+    finished = tracker.finish(job_id, JobStatus(result["status"]))
+    if finished:
+        metrics.add_metric(name="JobsFinished", unit=MetricUnit.Count, value=1)
+        metrics.add_metric(name="JobDuration", unit=MetricUnit.Seconds, value=result["duration_seconds"])
+    logger.info("job consolidated", extra={**result, "failed_subtask_ids": None, "recorded": finished})
+    return {"job_id": job_id, "status": result["status"], "consolidated": finished}
+
+
+def _record_result(tracker: JobTracker, job: dict[str, Any]) -> bool:
+    job_id = job["job_id"]
+    reader = _reader()
+    document = consolidate(tracker, reader, merge_results, job)
+    staged_key = staged_result_key(job_id, uuid.uuid4().hex)
+    body = reader.write(staged_key, document)
+    created = datetime.fromisoformat(job["created_at"])
+    summary = {
+        "bucket": reader.bucket,
+        "key": result_key(job_id),
+        "staged_key": staged_key,
+        "digest": digest(body),
+        "status": document["status"],
+        "succeeded": document["succeeded"],
+        "failed": document["failed"],
+        "missing": document["missing"],
+        "failed_subtask_ids": document["failed_subtask_ids"][:MAX_FAILED_IDS_IN_RECORD],
+        "failures": document["failures"][:MAX_FAILURES_IN_RECORD],
+        "duration_seconds": round((datetime.now(created.tzinfo) - created).total_seconds(), 3),
+    }
+    return tracker.record_result(job_id, summary)
+
+
+def handle(event: dict[str, Any]) -> dict[str, Any]:
+    tracker = job_tracker()
+    job_id = event["job_id"]
     job = tracker.get_job(job_id)
     if job is None:
         raise LookupError(f"job {job_id} is not in the tracker")
-    logger.append_keys(job_id=job_id, correlation_id=job.get("correlation_id", job_id))
-    if job["status"] in FINAL_STATUSES or "result" in job:
-        logger.info("job already consolidated", extra={"status": job["status"]})
-        return {"job_id": job_id, "status": job["status"], "consolidated": False}
-    if job["status"] not in (JobStatus.COMPLETING, JobStatus.TIMED_OUT):
-        logger.info("job is not ready to consolidate", extra={"status": job["status"]})
-        return {"job_id": job_id, "status": job["status"], "consolidated": False}
-
-    bucket = settings.required("JOB_BUCKET")
-    tasks = list(tracker.subtasks(job_id))
-    succeeded = sorted((task for task in tasks if task["outcome"] == "SUCCEEDED"), key=lambda t: t["subtask_id"])
-    failed_ids = sorted(task["subtask_id"] for task in tasks if task["outcome"] == "FAILED")
-    with ThreadPoolExecutor(max_workers=int(settings.positive_number("READER_THREADS", 16))) as pool:
-        partials = list(pool.map(lambda task: _read_partial(bucket, task["result_key"]), succeeded))
-    merged = merge_results(partials)
-
-    if job["status"] == JobStatus.TIMED_OUT:
-        final_status = JobStatus.TIMED_OUT
-    else:
-        final_status = JobStatus.PARTIAL if failed_ids else JobStatus.SUCCEEDED
-    missing = job["total"] - len(succeeded) - len(failed_ids)
-    created = datetime.fromisoformat(job["created_at"])
-    duration = (datetime.now(created.tzinfo) - created).total_seconds()
-    key = result_key(job_id)
-    aws_clients.client("s3").put_object(
-        Bucket=bucket,
-        Key=key,
-        Body=json.dumps(
-            {
-                "job_id": job_id,
-                "status": final_status.value,
-                "total": job["total"],
-                "succeeded": len(succeeded),
-                "failed_subtask_ids": failed_ids,
-                "missing": missing,
-                "result": merged,
-            },
-            separators=(",", ":"),
-        ).encode(),
-        ContentType="application/json",
-    )
-    summary = {
-        "bucket": bucket,
-        "key": key,
-        "succeeded": len(succeeded),
-        "failed": len(failed_ids),
-        "missing": missing,
-        "failed_subtask_ids": failed_ids[:MAX_FAILED_IDS_IN_RECORD],
-        "duration_seconds": round(duration, 3),
-    }
-    aws_clients.client("sns").publish(
-        TopicArn=settings.required("JOB_EVENTS_TOPIC_ARN"),
-        Message=json.dumps({"event": "job-finished", "job_id": job_id, "status": final_status.value, **summary}),
-        MessageAttributes={"status": {"DataType": "String", "StringValue": final_status.value}},
-    )
-    recorded = tracker.record_result(job_id, final_status, summary)
-    if recorded:
-        metrics.add_metric(name="JobsFinished", unit=MetricUnit.Count, value=1)
-        metrics.add_metric(name="JobDuration", unit=MetricUnit.Seconds, value=duration)
-    logger.info("job consolidated", extra={"status": final_status.value, **summary, "recorded": recorded})
-    return {"job_id": job_id, "status": final_status.value, "consolidated": recorded}
+    shard = event.get("shard")
+    with logger.append_context_keys(job_id=job_id, correlation_id=job.get("correlation_id", job_id), shard=shard):
+        if job["status"] in FINAL_STATUSES:
+            if shard is not None:
+                tracker.release_shard(job_id, shard)
+            logger.info("job already finished", extra={"status": job["status"]})
+            return {"job_id": job_id, "status": job["status"], "consolidated": False}
+        try:
+            if shard is not None:
+                return reduce(tracker, job, int(shard))
+            return finish(tracker, job)
+        except Exception as error:
+            tracker.record_consolidation_error(job_id, describe(error))
+            logger.exception("consolidation attempt failed; it is retried")
+            raise
 
 
 @logger.inject_lambda_context(clear_state=True)
 @metrics.log_metrics
 @tracer.capture_lambda_handler
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    return consolidate(event["job_id"])
+    return handle(event)

@@ -1,10 +1,14 @@
 """Sweeper: finish jobs that would otherwise hang.
 
-Runs on a schedule. A RUNNING job past its deadline is marked TIMED_OUT and
-consolidated on what exists; a job left in COMPLETING or TIMED_OUT without a
-result for longer than the grace period (its consolidator trigger was lost)
-is consolidated again. No polling of healthy jobs: it reads the sparse status
-index only.
+Runs on a schedule and reads the sparse status index only, never healthy
+subtasks:
+- a RUNNING job past its deadline times out: it moves to COMPLETING and is
+  consolidated on what exists (its final status is TIMED_OUT);
+- a COMPLETING job, or a sealed shard waiting for its reduction, whose last
+  attempt started more than the grace period ago (its trigger was lost, or
+  the attempt died) is started again. Every attempt moves that time forward
+  and is counted, so each is retried at most once per grace period and the
+  consolidator gives up after its attempt cap.
 """
 
 from __future__ import annotations
@@ -16,9 +20,10 @@ from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from serverless_patterns import aws_clients, settings
+from serverless_patterns import settings
+from serverless_patterns.consolidation import tracker as job_tracker
 from serverless_patterns.consolidation import trigger_consolidator
-from serverless_patterns.job_tracker import JobStatus, JobTracker
+from serverless_patterns.job_tracker import JobStatus
 
 logger = Logger()
 metrics = Metrics()
@@ -27,25 +32,26 @@ tracer = Tracer()
 
 @tracer.capture_method
 def sweep(now: datetime) -> dict[str, list[str]]:
-    tracker = JobTracker(aws_clients.dynamodb_table(settings.required("TRACKER_TABLE")))
+    tracker = job_tracker()
     index = settings.required("STATUS_INDEX")
-    grace = timedelta(seconds=settings.positive_number("CONSOLIDATION_GRACE_SECONDS", 300))
-    timed_out, retried = [], []
+    stale = now - timedelta(seconds=settings.positive_number("CONSOLIDATION_GRACE_SECONDS", 900))
+    timed_out, retried, shards_retried = [], [], []
     for job in tracker.jobs_in_status(JobStatus.RUNNING, index, before=now):
         if tracker.mark_timed_out(job["job_id"]):
             logger.warning("job timed out", extra={"job_id": job["job_id"], "correlation_id": job["correlation_id"]})
             trigger_consolidator(job["job_id"], job["correlation_id"])
             timed_out.append(job["job_id"])
-    for status, since_field in ((JobStatus.COMPLETING, "completing_at"), (JobStatus.TIMED_OUT, "timed_out_at")):
-        for job in tracker.jobs_in_status(status, index):
-            waiting_since = datetime.fromisoformat(job.get(since_field, job["created_at"]))
-            if "result" not in job and now - waiting_since > grace:
-                logger.warning("consolidation overdue: retrying", extra={"job_id": job["job_id"]})
-                trigger_consolidator(job["job_id"], job["correlation_id"])
-                retried.append(job["job_id"])
+    for job in tracker.jobs_in_status(JobStatus.COMPLETING, index, before=stale):
+        logger.warning("consolidation overdue: retrying", extra={"job_id": job["job_id"]})
+        trigger_consolidator(job["job_id"], job["correlation_id"])
+        retried.append(job["job_id"])
+    for job_id, shard in tracker.shards_waiting_for_reduction(index, before=stale):
+        logger.warning("shard reduction overdue: retrying", extra={"job_id": job_id, "shard": shard})
+        trigger_consolidator(job_id, job_id, shard)
+        shards_retried.append(f"{job_id}#{shard}")
     metrics.add_metric(name="JobsTimedOut", unit=MetricUnit.Count, value=len(timed_out))
-    metrics.add_metric(name="ConsolidationsRetried", unit=MetricUnit.Count, value=len(retried))
-    return {"timed_out": timed_out, "consolidation_retried": retried}
+    metrics.add_metric(name="ConsolidationsRetried", unit=MetricUnit.Count, value=len(retried) + len(shards_retried))
+    return {"timed_out": timed_out, "consolidation_retried": retried, "reduction_retried": shards_retried}
 
 
 @logger.inject_lambda_context(clear_state=True)

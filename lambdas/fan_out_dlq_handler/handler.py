@@ -1,9 +1,9 @@
 """DLQ handler: record subtasks that exhausted their retries as failed, so the job still ends.
 
 Runs on the fan-out dead-letter queue. Each failed subtask is counted once in
-the tracker (its message is kept in the TASK item for a later resubmission);
-if it was the job's last open subtask, the consolidator starts and the job
-ends PARTIAL. A message that is not a subtask is reported as failed and stays
+the tracker with the last error its worker recorded (its message is kept in
+the TASK item for a later resubmission); if it was its shard's last open
+subtask, the shard's reduction starts. A message that is not a subtask is reported as failed and stays
 in the DLQ, where the DLQ alarm shows it.
 """
 
@@ -15,7 +15,7 @@ from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, pro
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from serverless_patterns.consolidation import complete_subtask
+from serverless_patterns.consolidation import complete_subtask, tracker
 from serverless_patterns.fan_out import Subtask
 from serverless_patterns.job_tracker import Outcome
 
@@ -29,7 +29,11 @@ processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failu
 def record_failure(record: SQSRecord) -> None:
     subtask = Subtask.from_message(record.body)
     with logger.append_context_keys(**subtask.log_keys):
-        completion = complete_subtask(subtask, Outcome.FAILED, {"error": "retries exhausted", "message": record.body})
+        error = tracker().last_error(subtask.job_id, subtask.subtask_id, subtask.shard_count) or {
+            "type": "RetriesExhausted",
+            "message": "every receive failed and no error was recorded (the worker timed out or ran out of memory?)",
+        }
+        completion = complete_subtask(subtask, Outcome.FAILED, {"error": error, "message": record.body})
         if completion.first:
             logger.warning("subtask failed for good")
             metrics.add_metric(name="SubtasksFailed", unit=MetricUnit.Count, value=1)

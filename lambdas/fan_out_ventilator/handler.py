@@ -4,8 +4,15 @@ Started by an S3 upload under the incoming/ prefix, or invoked with a job spec
 {"input": {"bucket", "key"}, "chunk_size_bytes"?, "job_id"?}. The job and its
 total are registered in the tracker before the first subtask is sent, so no
 worker can finish before the total exists. Subtasks go out with
-SendMessageBatch (10 per call) from parallel senders; a job too large to
-dispatch within one invocation continues in a new asynchronous invocation.
+SendMessageBatch (10 per call) from parallel senders, and the tracker records
+how far dispatch got; a job too large to dispatch within one invocation
+continues in a new asynchronous invocation.
+
+A job id names one job: the same spec again (same input, same content, same
+chunk size) is answered with the job's status and dispatches nothing twice
+(it resumes a dispatch only when its ventilator stopped reporting); another
+spec under the id, or the id of a finished or rejected job, is refused with an
+error naming the fix.
 """
 
 from __future__ import annotations
@@ -13,6 +20,8 @@ from __future__ import annotations
 import json
 import time
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import asdict, dataclass
+from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import unquote_plus
 
@@ -23,8 +32,17 @@ from botocore.exceptions import ClientError
 
 from serverless_patterns import aws_clients, settings
 from serverless_patterns.chunks import plan_chunks
-from serverless_patterns.fan_out import InvalidJobSpec, JobSpec, Limits, Subtask, job_id_for_object, parse_spec
-from serverless_patterns.job_tracker import JobTracker, shard_count_for
+from serverless_patterns.fan_out import (
+    JOB_ID_PATTERN,
+    InvalidJobSpec,
+    JobSpec,
+    Limits,
+    Subtask,
+    job_id_for_object,
+    parse_spec,
+    spec_fingerprint,
+)
+from serverless_patterns.job_tracker import FINAL_STATUSES, JobStatus, JobTracker, shard_count_for
 
 logger = Logger()
 metrics = Metrics()
@@ -56,18 +74,22 @@ def _specs_from_event(event: dict[str, Any]) -> list[dict[str, Any]]:
     for record in event["Records"]:
         s3 = record["s3"]
         bucket, key = s3["bucket"]["name"], unquote_plus(s3["object"]["key"])
-        etag = s3["object"].get("eTag") or s3["object"].get("sequencer", "")
-        specs.append({"input": {"bucket": bucket, "key": key}, "job_id": job_id_for_object(bucket, key, etag)})
+        etag, sequencer = s3["object"].get("eTag", ""), s3["object"].get("sequencer", "")
+        specs.append(
+            {"input": {"bucket": bucket, "key": key}, "job_id": job_id_for_object(bucket, key, etag, sequencer)}
+        )
     return specs
 
 
-def _object_size(spec: JobSpec, limits: Limits) -> int:
+def _inspect_input(spec: JobSpec, limits: Limits) -> tuple[int, str]:
+    """The input's size and ETag; a missing, empty or too large input is a bad spec."""
     try:
-        size = aws_clients.client("s3").head_object(Bucket=spec.bucket, Key=spec.key)["ContentLength"]
+        head = aws_clients.client("s3").head_object(Bucket=spec.bucket, Key=spec.key)
     except ClientError as error:
         if error.response.get("Error", {}).get("Code") in {"404", "NoSuchKey", "NotFound"}:
             raise InvalidJobSpec("input", f"s3://{spec.bucket}/{spec.key} does not exist", "upload it first") from None
         raise
+    size = head["ContentLength"]
     if size == 0:
         raise InvalidJobSpec("input", f"s3://{spec.bucket}/{spec.key} is empty", "submit a non-empty object")
     subtasks = plan_chunks(size, spec.chunk_size_bytes)
@@ -78,7 +100,38 @@ def _object_size(spec: JobSpec, limits: Limits) -> int:
             f"(at most {limits.max_subtasks})",
             f"use chunks of at least {-(-size // limits.max_subtasks)} bytes",
         )
-    return size
+    return size, head.get("ETag", "")
+
+
+@dataclass(frozen=True)
+class DispatchPlan:
+    """Everything needed to send a registered job's subtasks, in this invocation or the next."""
+
+    spec: JobSpec
+    object_size: int
+    total: int
+    shard_count: int
+    expires_at: int
+
+    def subtask(self, subtask_id: int) -> Subtask:
+        return Subtask(
+            job_id=self.spec.job_id,
+            subtask_id=subtask_id,
+            shard_count=self.shard_count,
+            correlation_id=self.spec.correlation_id,
+            bucket=self.spec.bucket,
+            key=self.spec.key,
+            chunk_size_bytes=self.spec.chunk_size_bytes,
+            object_size=self.object_size,
+            expires_at=self.expires_at,
+        )
+
+    def as_dict(self) -> dict[str, Any]:
+        return {**asdict(self), "spec": self.spec.as_dict()}
+
+    @classmethod
+    def from_dict(cls, document: dict[str, Any]) -> DispatchPlan:
+        return cls(**{**document, "spec": JobSpec(**document["spec"])})
 
 
 def _send_batch(queue_url: str, subtasks: list[Subtask]) -> None:
@@ -97,101 +150,150 @@ def _send_batch(queue_url: str, subtasks: list[Subtask]) -> None:
 
 
 @tracer.capture_method
-def dispatch(spec: JobSpec, object_size: int, shard_count: int, first: int, total: int, context: LambdaContext) -> int:
-    """Send subtasks `first`..`total - 1`; return the next subtask still to send."""
+def dispatch(tracker: JobTracker, plan: DispatchPlan, first: int, context: LambdaContext) -> int:
+    """Send subtasks `first`..`total - 1`, recording progress per wave; return the next subtask still to send."""
     queue_url = settings.required("SUBTASK_QUEUE_URL")
     senders = int(settings.positive_number("SENDER_THREADS", 8))
     next_subtask = first
     with ThreadPoolExecutor(max_workers=senders) as pool:
-        while next_subtask < total:
+        while next_subtask < plan.total:
             if context.get_remaining_time_in_millis() < RESERVED_MILLIS:
                 break
-            wave_end = min(total, next_subtask + WAVE)
-            wave = [
-                Subtask(
-                    job_id=spec.job_id,
-                    subtask_id=subtask_id,
-                    shard_count=shard_count,
-                    correlation_id=spec.correlation_id,
-                    bucket=spec.bucket,
-                    key=spec.key,
-                    chunk_size_bytes=spec.chunk_size_bytes,
-                    object_size=object_size,
-                )
-                for subtask_id in range(next_subtask, wave_end)
-            ]
+            wave_end = min(plan.total, next_subtask + WAVE)
+            wave = [plan.subtask(subtask_id) for subtask_id in range(next_subtask, wave_end)]
             batches = [wave[i : i + SQS_BATCH] for i in range(0, len(wave), SQS_BATCH)]
             list(pool.map(lambda batch: _send_batch(queue_url, batch), batches))
+            tracker.record_dispatch(plan.spec.job_id, wave_end)
             metrics.add_metric(name="SubtasksDispatched", unit=MetricUnit.Count, value=len(wave))
             next_subtask = wave_end
     return next_subtask
 
 
-def _continue_elsewhere(spec: JobSpec, object_size: int, shard_count: int, next_subtask: int, context) -> None:
+def _continue_elsewhere(plan: DispatchPlan, next_subtask: int, context: LambdaContext) -> None:
     aws_clients.client("lambda").invoke(
         FunctionName=context.invoked_function_arn,
         InvocationType="Event",
-        Payload=json.dumps(
-            {
-                "continuation": {
-                    "spec": spec.as_dict(),
-                    "object_size": object_size,
-                    "shard_count": shard_count,
-                    "next_subtask": next_subtask,
-                }
-            }
-        ).encode(),
+        Payload=json.dumps({"continuation": {"plan": plan.as_dict(), "next_subtask": next_subtask}}).encode(),
     )
     logger.info("handed the rest of the job to a new invocation", extra={"next_subtask": next_subtask})
+
+
+def _dispatch_and_hand_over(tracker: JobTracker, plan: DispatchPlan, first: int, context) -> dict[str, Any]:
+    next_subtask = dispatch(tracker, plan, first, context)
+    if next_subtask < plan.total:
+        _continue_elsewhere(plan, next_subtask, context)
+    return {"job_id": plan.spec.job_id, "status": "RUNNING", "total": plan.total, "dispatched_until": next_subtask}
+
+
+def _reject(tracker: JobTracker, document: Any, error: InvalidJobSpec, context: LambdaContext) -> dict[str, Any]:
+    """Record a bad spec as a FAILED job, under its own job id when it has a usable one."""
+    hint = document.get("job_id") if isinstance(document, dict) else None
+    job_id = hint if isinstance(hint, str) and JOB_ID_PATTERN.match(hint) else "rejected-" + context.aws_request_id
+    logger.warning("job spec rejected", extra={"job_id": job_id, "error": error.as_dict()})
+    metrics.add_metric(name="JobsRejected", unit=MetricUnit.Count, value=1)
+    spec_record = document if isinstance(document, dict) else {"raw": str(document)[:1000]}
+    if not tracker.mark_rejected(job_id, job_id, error.as_dict(), spec_record, _retention_seconds()):
+        existing = tracker.get_job(job_id) or {}
+        logger.warning("the rejected spec named an existing job, which stays as it was")
+        return {"job_id": job_id, "status": existing.get("status", "FAILED"), "error": error.as_dict()}
+    return {"job_id": job_id, "status": "FAILED", "error": error.as_dict()}
+
+
+def _refusal(job: dict[str, Any], fingerprint: str) -> dict[str, str] | None:
+    """Why a submission under an existing job id must not run, or None for the same job again."""
+    job_id, status = job["job_id"], job["status"]
+    if status == JobStatus.FAILED and "fingerprint" not in job:
+        return {
+            "field": "job_id",
+            "message": f"job {job_id} was rejected: {job.get('error', {}).get('message', 'bad spec')}",
+            "fix": "submit the corrected spec under a new job_id",
+        }
+    if job.get("fingerprint") != fingerprint:
+        return {
+            "field": "job_id",
+            "message": f"job {job_id} exists with another spec (another input, input content or chunk size)",
+            "fix": "submit under a new job_id, or resubmit exactly the spec and input of that job",
+        }
+    if status in FINAL_STATUSES:
+        return {
+            "field": "job_id",
+            "message": f"job {job_id} has finished ({status})",
+            "fix": "read its result (job-result), or submit under a new job_id to run it again",
+        }
+    return None
+
+
+def _answer_repeat(tracker: JobTracker, job: dict[str, Any], plan: DispatchPlan, context) -> dict[str, Any]:
+    """The same spec again: report the job, and resume its dispatch only if its ventilator is gone."""
+    answer = {
+        "job_id": job["job_id"],
+        "status": job["status"],
+        "total": job["total"],
+        "dispatched_until": job["dispatched_until"],
+        "repeated": True,
+    }
+    last_report = datetime.fromisoformat(job["dispatch_updated_at"])
+    stale = datetime.now(UTC) - last_report > timedelta(seconds=settings.positive_number("DISPATCH_STALE_SECONDS", 960))
+    if job["dispatched_until"] >= job["total"] or not stale:
+        logger.info("job already registered and dispatching or dispatched: nothing sent again")
+        return answer
+    if not tracker.take_over_dispatch(job["job_id"], job["dispatch_updated_at"]):
+        return answer
+    logger.warning("dispatch of this job had stopped: resuming it", extra={"from": job["dispatched_until"]})
+    if not job.get("shards_ready"):
+        tracker.create_shards(job)
+    return {**_dispatch_and_hand_over(tracker, plan, job["dispatched_until"], context), "repeated": True}
+
+
+def _retention_seconds() -> int:
+    return int(settings.positive_number("JOB_RETENTION_DAYS", 30) * 86400)
 
 
 def start_job(document: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     tracker = JobTracker(aws_clients.dynamodb_table(settings.required("TRACKER_TABLE")))
     limits = _limits()
-    job_id = document.get("job_id") if isinstance(document, dict) else None
     try:
         spec = parse_spec(document, _default_chunk_size(), limits)
         logger.append_keys(job_id=spec.job_id, correlation_id=spec.correlation_id)
-        object_size = _object_size(spec, limits)
+        object_size, etag = _inspect_input(spec, limits)
     except InvalidJobSpec as error:
-        job_id = job_id if isinstance(job_id, str) and job_id else "rejected-" + context.aws_request_id
-        logger.warning("job spec rejected", extra={"job_id": job_id, "error": error.as_dict()})
-        metrics.add_metric(name="JobsRejected", unit=MetricUnit.Count, value=1)
-        spec_record = document if isinstance(document, dict) else {"raw": str(document)[:1000]}
-        tracker.mark_rejected(job_id, job_id, error.as_dict(), spec_record)
-        return {"job_id": job_id, "status": "FAILED", "error": error.as_dict()}
+        return _reject(tracker, document, error, context)
 
     total = plan_chunks(object_size, spec.chunk_size_bytes)
     shard_count = shard_count_for(
         total,
-        int(settings.positive_number("SHARD_THRESHOLD", 1000)),
-        int(settings.positive_number("SHARDS_ABOVE_THRESHOLD", 10)),
+        int(settings.positive_number("SUBTASKS_PER_SHARD", 1000)),
+        int(settings.positive_number("MIN_SHARDS", 1)),
     )
-    timeout = int(settings.positive_number("JOB_TIMEOUT_SECONDS", 3600))
-    created = tracker.register_job(spec.job_id, total, shard_count, spec.correlation_id, timeout, spec.as_dict())
-    if not created:
-        job = tracker.get_job(spec.job_id) or {}
-        logger.info("job already registered: dispatching again, duplicates are not counted")
-        shard_count = int(job.get("shard_count", shard_count))
+    fingerprint = spec_fingerprint(spec, etag)
+    registration = tracker.register_job(
+        spec.job_id,
+        total,
+        shard_count,
+        spec.correlation_id,
+        int(settings.positive_number("JOB_TIMEOUT_SECONDS", 3600)),
+        spec.as_dict(),
+        fingerprint,
+        _retention_seconds(),
+    )
+    job = registration.job
+    plan = DispatchPlan(spec, object_size, int(job["total"]), int(job["shard_count"]), int(job["expires_at"]))
+    if not registration.created:
+        refusal = _refusal(job, fingerprint)
+        if refusal:
+            logger.warning("submission refused", extra={"error": refusal})
+            metrics.add_metric(name="SubmissionsRefused", unit=MetricUnit.Count, value=1)
+            return {"job_id": spec.job_id, "status": job["status"], "error": refusal}
+        return _answer_repeat(tracker, job, plan, context)
     logger.info("job registered", extra={"total": total, "shard_count": shard_count, "object_size": object_size})
-    return _dispatch_and_hand_over(spec, object_size, shard_count, 0, total, context)
-
-
-def _dispatch_and_hand_over(spec, object_size, shard_count, first, total, context) -> dict[str, Any]:
-    next_subtask = dispatch(spec, object_size, shard_count, first, total, context)
-    if next_subtask < total:
-        _continue_elsewhere(spec, object_size, shard_count, next_subtask, context)
-    return {"job_id": spec.job_id, "status": "RUNNING", "total": total, "dispatched_until": next_subtask}
+    return _dispatch_and_hand_over(tracker, plan, 0, context)
 
 
 def continue_job(continuation: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    spec = JobSpec(**continuation["spec"])
-    logger.append_keys(job_id=spec.job_id, correlation_id=spec.correlation_id)
-    object_size = continuation["object_size"]
-    total = plan_chunks(object_size, spec.chunk_size_bytes)
-    return _dispatch_and_hand_over(
-        spec, object_size, continuation["shard_count"], continuation["next_subtask"], total, context
-    )
+    plan = DispatchPlan.from_dict(continuation["plan"])
+    logger.append_keys(job_id=plan.spec.job_id, correlation_id=plan.spec.correlation_id)
+    tracker = JobTracker(aws_clients.dynamodb_table(settings.required("TRACKER_TABLE")))
+    return _dispatch_and_hand_over(tracker, plan, continuation["next_subtask"], context)
 
 
 @logger.inject_lambda_context(clear_state=True)

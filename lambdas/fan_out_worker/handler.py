@@ -3,7 +3,12 @@
 Runs on an SQS event source mapping with ReportBatchItemFailures. The partial
 result goes to S3 first (same key on every attempt, so a retry overwrites
 rather than adds), then the completion is recorded exactly once in the
-tracker. The one completion that finishes the job starts the consolidator.
+tracker. The one completion that fills its shard starts the shard's reduction.
+
+A failure that no retry can fix (PermanentSubtaskError, such as a line longer
+than max_line_bytes, or bytes that are not UTF-8) fails the subtask at once
+with its reason. Any other failure goes back to SQS for another receive, and
+its reason is kept for the DLQ handler, which records it with the subtask.
 """
 
 from __future__ import annotations
@@ -20,7 +25,8 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from serverless_patterns import aws_clients, settings
 from serverless_patterns.chunks import read_chunk
-from serverless_patterns.consolidation import complete_subtask
+from serverless_patterns.consolidation import complete_subtask, tracker
+from serverless_patterns.errors import DETERMINISTIC_ERRORS, describe
 from serverless_patterns.fan_out import Subtask
 from serverless_patterns.job_tracker import Outcome
 from serverless_patterns.plugins import load_function
@@ -34,43 +40,65 @@ process_chunk = load_function(
 )
 
 
+def _succeed(subtask: Subtask) -> None:
+    chunk = read_chunk(
+        aws_clients.client("s3"),
+        subtask.bucket,
+        subtask.key,
+        subtask.subtask_id,
+        subtask.chunk_size_bytes,
+        subtask.object_size,
+        int(settings.positive_number("MAX_LINE_BYTES", 64 * 1024)),
+    )
+    partial: dict[str, Any] = process_chunk(chunk)
+    aws_clients.client("s3").put_object(
+        Bucket=settings.required("JOB_BUCKET"),
+        Key=subtask.partial_key,
+        Body=json.dumps(partial, separators=(",", ":")).encode(),
+        ContentType="application/json",
+    )
+    completion = complete_subtask(subtask, Outcome.SUCCEEDED, {"result_key": subtask.partial_key})
+    if completion.first:
+        logger.info("subtask completed", extra={"result_key": subtask.partial_key})
+        metrics.add_metric(name="SubtasksCompleted", unit=MetricUnit.Count, value=1)
+    else:
+        logger.info("duplicate delivery: already counted")
+        metrics.add_metric(name="DuplicatesIgnored", unit=MetricUnit.Count, value=1)
+    if completion.sealed_shard:
+        logger.info("last subtask of its shard: shard reduction started", extra={"shard": completion.shard})
+
+
 @tracer.capture_method
 def run_subtask(record: SQSRecord) -> None:
     subtask = Subtask.from_message(record.body)
     with logger.append_context_keys(**subtask.log_keys):
         try:
-            chunk = read_chunk(
-                aws_clients.client("s3"),
-                subtask.bucket,
-                subtask.key,
-                subtask.subtask_id,
-                subtask.chunk_size_bytes,
-                subtask.object_size,
-                int(settings.positive_number("MAX_LINE_BYTES", 64 * 1024)),
+            _succeed(subtask)
+        except DETERMINISTIC_ERRORS as error:
+            # No retry can change the outcome: fail now, keep the reason, spare the remaining receives.
+            logger.warning(
+                "subtask input cannot be processed: failed without retries", extra={"error": describe(error)}
             )
-            partial: dict[str, Any] = process_chunk(chunk)
-            aws_clients.client("s3").put_object(
-                Bucket=settings.required("JOB_BUCKET"),
-                Key=subtask.partial_key,
-                Body=json.dumps(partial, separators=(",", ":")).encode(),
-                ContentType="application/json",
-            )
-            completion = complete_subtask(subtask, Outcome.SUCCEEDED, {"result_key": subtask.partial_key})
-            if completion.first:
-                logger.info("subtask completed", extra={"result_key": subtask.partial_key})
-                metrics.add_metric(name="SubtasksCompleted", unit=MetricUnit.Count, value=1)
-            else:
-                logger.info("duplicate delivery: already counted")
-                metrics.add_metric(name="DuplicatesIgnored", unit=MetricUnit.Count, value=1)
-            if completion.finished_job:
-                logger.info("last subtask of the job: consolidator started")
-        except Exception:
+            complete_subtask(subtask, Outcome.FAILED, {"error": {**describe(error), "attempts": 1}})
+            metrics.add_metric(name="SubtasksFailed", unit=MetricUnit.Count, value=1)
+        except Exception as error:
             logger.exception(
                 "subtask failed; SQS will deliver it again",
                 extra={"receive_count": record.attributes.approximate_receive_count},
             )
             metrics.add_metric(name="SubtaskAttemptsFailed", unit=MetricUnit.Count, value=1)
+            _remember_error(subtask, error)
             raise
+
+
+def _remember_error(subtask: Subtask, error: Exception) -> None:
+    """Keep the reason of this attempt's failure for the DLQ handler; never hide the failure itself."""
+    try:
+        tracker().record_attempt_error(
+            subtask.job_id, subtask.subtask_id, subtask.shard_count, describe(error), subtask.expires_at
+        )
+    except Exception:
+        logger.exception("could not record the subtask's error")
 
 
 @logger.inject_lambda_context(clear_state=True)

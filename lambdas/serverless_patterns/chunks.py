@@ -9,8 +9,10 @@ from __future__ import annotations
 
 from typing import Any
 
+from serverless_patterns.errors import PermanentSubtaskError
 
-class LineTooLongError(ValueError):
+
+class LineTooLongError(PermanentSubtaskError):
     pass
 
 

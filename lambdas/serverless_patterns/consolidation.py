@@ -1,4 +1,4 @@
-"""Record a subtask's outcome and start the consolidator when that finishes the job."""
+"""Record a subtask's outcome, and start the consolidator when that seals a shard."""
 
 from __future__ import annotations
 
@@ -10,18 +10,27 @@ from serverless_patterns.fan_out import Subtask
 from serverless_patterns.job_tracker import Completion, JobTracker, Outcome
 
 
-def trigger_consolidator(job_id: str, correlation_id: str) -> None:
+def tracker() -> JobTracker:
+    return JobTracker(aws_clients.dynamodb_table(settings.required("TRACKER_TABLE")))
+
+
+def trigger_consolidator(job_id: str, correlation_id: str, shard: int | None = None) -> None:
+    """Start the consolidator asynchronously: for one shard's reduction, or (shard None) for the final merge."""
+    event: dict[str, Any] = {"job_id": job_id, "correlation_id": correlation_id}
+    if shard is not None:
+        event["shard"] = shard
     aws_clients.client("lambda").invoke(
         FunctionName=settings.required("CONSOLIDATOR_FUNCTION"),
         InvocationType="Event",
-        Payload=json.dumps({"job_id": job_id, "correlation_id": correlation_id}).encode(),
+        Payload=json.dumps(event).encode(),
     )
 
 
 def complete_subtask(subtask: Subtask, outcome: Outcome, detail: dict[str, Any]) -> Completion:
-    """Count the subtask once; the single completion that finishes the job starts the consolidator."""
-    tracker = JobTracker(aws_clients.dynamodb_table(settings.required("TRACKER_TABLE")))
-    completion = tracker.record_completion(subtask.job_id, subtask.subtask_id, subtask.shard_count, outcome, detail)
-    if completion.finished_job:
-        trigger_consolidator(subtask.job_id, subtask.correlation_id)
+    """Count the subtask once; the single completion that fills its shard starts the shard's reduction."""
+    completion = tracker().record_completion(
+        subtask.job_id, subtask.subtask_id, subtask.shard_count, outcome, detail, subtask.expires_at
+    )
+    if completion.sealed_shard:
+        trigger_consolidator(subtask.job_id, subtask.correlation_id, completion.shard)
     return completion

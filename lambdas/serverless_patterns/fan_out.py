@@ -44,9 +44,19 @@ class JobSpec:
         return asdict(self)
 
 
-def job_id_for_object(bucket: str, key: str, etag: str) -> str:
-    """The same upload always maps to the same job, so a repeated S3 event starts nothing new."""
-    return hashlib.sha256(f"{bucket}/{key}/{etag}".encode()).hexdigest()[:32]
+def job_id_for_object(bucket: str, key: str, etag: str, sequencer: str) -> str:
+    """One job per upload: a repeated notification of it starts nothing new, a new upload a new job.
+
+    S3 gives every write of a key its own sequencer, and repeats it in every
+    notification of that write.
+    """
+    return hashlib.sha256(f"{bucket}/{key}/{etag}/{sequencer}".encode()).hexdigest()[:32]
+
+
+def spec_fingerprint(spec: JobSpec, input_etag: str) -> str:
+    """What makes two submissions the same job: the same input, at the same content, cut the same way."""
+    identity = {"bucket": spec.bucket, "key": spec.key, "etag": input_etag, "chunk_size_bytes": spec.chunk_size_bytes}
+    return hashlib.sha256(json.dumps(identity, sort_keys=True).encode()).hexdigest()
 
 
 def parse_spec(document: Any, default_chunk_size: int, limits: Limits) -> JobSpec:
@@ -87,6 +97,7 @@ class Subtask:
     key: str
     chunk_size_bytes: int
     object_size: int
+    expires_at: int  # when the tracker's TTL may delete what this subtask records
 
     def to_message(self) -> str:
         return json.dumps(asdict(self), separators=(",", ":"))
@@ -106,9 +117,25 @@ class Subtask:
 
     @property
     def partial_key(self) -> str:
-        # A hashed first segment spreads the writes of a large job over many S3 prefixes.
-        spread = hashlib.sha256(f"{self.job_id}/{self.subtask_id}".encode()).hexdigest()[:4]
-        return f"{PARTIALS_PREFIX}/{spread}/{self.job_id}/{self.subtask_id:08d}.json"
+        return _work_key(self.job_id, f"{self.subtask_id:08d}.json")
+
+
+def _work_key(job_id: str, name: str) -> str:
+    """A key under partials/ (expired by the bucket's lifecycle) for a job's intermediate objects.
+
+    A hashed first segment spreads the writes of a large job over many S3 prefixes.
+    """
+    spread = hashlib.sha256(f"{job_id}/{name}".encode()).hexdigest()[:4]
+    return f"{PARTIALS_PREFIX}/{spread}/{job_id}/{name}"
+
+
+def shard_result_key(job_id: str, shard: int) -> str:
+    return _work_key(job_id, f"shard-{shard:04d}.json")
+
+
+def staged_result_key(job_id: str, attempt: str) -> str:
+    """Where one consolidation attempt writes the result before the tracker picks one attempt's."""
+    return _work_key(job_id, f"result-{attempt}.json")
 
 
 def result_key(job_id: str) -> str:

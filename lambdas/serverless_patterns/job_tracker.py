@@ -1,27 +1,31 @@
-"""The fan-in tracker: a job's progress in DynamoDB, counted exactly once.
+"""The fan-in tracker: a job's progress in DynamoDB, counted exactly once, spread over partitions.
 
-One table, one partition per job (pk = "JOB#<job_id>"):
+A job of `total` subtasks has `shard_count` shards; subtask i belongs to shard
+i % shard_count. Every shard has a partition key of its own, so the counting
+load of a job spreads over `shard_count` partitions and its completion rate
+grows with them:
 
-    sk = "JOB"            status, total, shard_count, shards_completed, timings, spec
-    sk = "SHARD#<n>"      expected, completed, succeeded, failed, sealed
-    sk = "TASK#<id>"      the first recorded outcome of one subtask
+    pk = JOB#<id>                  sk = JOB          status, total, shard_count, spec, dispatch and
+                                                      consolidation progress, result
+    pk = JOB#<id>#SHARD#<n>        sk = SHARD        expected, completed, succeeded, failed, sealed, reduced
+                                   sk = TASK#<i>     the first recorded outcome of subtask i (and its error)
+                                   sk = ERROR#<i>    the last error of subtask i while it is being retried
 
-Subtask i counts in shard i % shard_count. Recording a completion is one
-transaction: put the TASK item if it is absent and add 1 to its shard. A
-redelivered or duplicated subtask finds its TASK item present, so the
-transaction is cancelled and nothing is counted twice.
+Recording a completion is one transaction on the shard's partition: put the
+TASK item if it is absent and add 1 to the shard's counters. A redelivered or
+duplicated subtask finds its TASK item present, so nothing is counted twice.
+The completion that fills a shard seals it (a conditional update only one
+caller wins) and starts that shard's reduction; the reduction that makes
+shards_reduced == shard_count moves the job from RUNNING to COMPLETING, again
+with one winner, which runs the final merge.
 
-The completion that fills a shard seals it and adds 1 to the job's
-shards_completed (one transaction, conditional on the shard not being sealed);
-the one that makes shards_completed == shard_count flips the job from RUNNING to
-COMPLETING with a conditional update. Exactly one caller wins that flip, and
-only it triggers the consolidator. Every step is re-checked on duplicates, so a
-worker that crashed half-way is completed by the redelivery of its message.
+Conflicting transactions (`TransactionConflict`) and throttling are retried
+with bounded, jittered backoff (serverless_patterns.retries). Every item
+carries `expires_at`, the table's TTL attribute.
 
-Write cost per subtask: a 2-item transaction (4 WCU) and one strongly
-consistent read of its shard (1 RCU); per shard, another 2-item transaction
-and a read; per job, one conditional update. No item takes more than
-max(total / shard_count, shard_count) counter updates.
+Sealed shards waiting for their reduction and COMPLETING jobs carry `status`
+and `deadline` (the time of their last attempt), so the sweeper finds them in
+the sparse status index and starts them again if an attempt was lost.
 """
 
 from __future__ import annotations
@@ -36,7 +40,12 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-MAX_SHARDS = 50  # the registration transaction holds the job item and every shard item (limit 100)
+from serverless_patterns.retries import Backoff, cancellation_reasons
+
+MAX_SHARDS = 1000  # bounds the objects the final merge reads
+BATCH_WRITE_LIMIT = 25
+BATCH_GET_LIMIT = 100
+SHARD_REDUCING = "REDUCING"  # the status a sealed, not yet reduced shard shows in the status index
 
 
 class JobStatus(StrEnum):
@@ -53,13 +62,24 @@ class Outcome(StrEnum):
     FAILED = "FAILED"
 
 
-FINAL_STATUSES = {JobStatus.SUCCEEDED, JobStatus.PARTIAL, JobStatus.FAILED}
+FINAL_STATUSES = frozenset({JobStatus.SUCCEEDED, JobStatus.PARTIAL, JobStatus.TIMED_OUT, JobStatus.FAILED})
+
+
+class UnknownJobError(LookupError):
+    pass
 
 
 @dataclass(frozen=True)
 class Completion:
     first: bool  # False: a duplicate delivery, not counted
-    finished_job: bool  # True for exactly one completion per job: trigger the consolidator
+    shard: int
+    sealed_shard: bool  # True for exactly one completion per shard: start the shard's reduction
+
+
+@dataclass(frozen=True)
+class Registration:
+    created: bool  # False: a job with this id existed already; `job` is that job
+    job: dict[str, Any]
 
 
 @dataclass(frozen=True)
@@ -74,10 +94,14 @@ class Progress:
         return self.succeeded + self.failed
 
 
-def shard_count_for(total: int, shard_threshold: int, shards_above_threshold: int) -> int:
-    if total <= shard_threshold:
-        return 1
-    return max(1, min(shards_above_threshold, MAX_SHARDS, total))
+def shard_count_for(total: int, subtasks_per_shard: int, min_shards: int) -> int:
+    """Enough shards that none holds more than subtasks_per_shard subtasks, at least min_shards, at most MAX_SHARDS."""
+    wanted = max(min_shards, -(-total // subtasks_per_shard))
+    return max(1, min(total, MAX_SHARDS, wanted))
+
+
+def shard_of(subtask_id: int, shard_count: int) -> int:
+    return subtask_id % shard_count
 
 
 def expected_in_shard(total: int, shard_count: int, shard: int) -> int:
@@ -88,40 +112,63 @@ def _now() -> datetime:
     return datetime.now(UTC)
 
 
-def _job_pk(job_id: str) -> str:
-    return f"JOB#{job_id}"
+def _job_key(job_id: str) -> dict[str, str]:
+    return {"pk": f"JOB#{job_id}", "sk": "JOB"}
 
 
-def _shard_sk(shard: int) -> str:
-    return f"SHARD#{shard:04d}"
+def _shard_pk(job_id: str, shard: int) -> str:
+    return f"JOB#{job_id}#SHARD#{shard:04d}"
 
 
-def _task_sk(subtask_id: int) -> str:
-    return f"TASK#{subtask_id:08d}"
+def _shard_key(job_id: str, shard: int) -> dict[str, str]:
+    return {"pk": _shard_pk(job_id, shard), "sk": "SHARD"}
 
 
-def _cancelled_by_condition(error: ClientError, index: int) -> bool:
-    """Whether transaction item `index` failed its condition."""
-    if error.response.get("Error", {}).get("Code") != "TransactionCanceledException":
+def _task_key(job_id: str, shard: int, subtask_id: int) -> dict[str, str]:
+    return {"pk": _shard_pk(job_id, shard), "sk": f"TASK#{subtask_id:09d}"}
+
+
+def _error_key(job_id: str, shard: int, subtask_id: int) -> dict[str, str]:
+    return {"pk": _shard_pk(job_id, shard), "sk": f"ERROR#{subtask_id:09d}"}
+
+
+def _failed_condition(error: ClientError, index: int | None = None) -> bool:
+    """Whether a request (or item `index` of a transaction) was refused by its condition."""
+    code = error.response.get("Error", {}).get("Code")
+    if index is None:
+        return code == "ConditionalCheckFailedException"
+    if code != "TransactionCanceledException":
         return False
-    reasons = error.response.get("CancellationReasons") or []
-    if reasons:
-        return index < len(reasons) and reasons[index].get("Code") == "ConditionalCheckFailed"
-    # Some emulators omit the reasons; the message still names them in order.
-    message = error.response.get("Error", {}).get("Message", "")
-    listed = message.split("[", 1)[-1].rstrip("]").split(",")
-    return index < len(listed) and listed[index].strip() == "ConditionalCheckFailed"
+    reasons = cancellation_reasons(error)
+    return index < len(reasons) and reasons[index] == "ConditionalCheckFailed"
 
 
-def _is_condition_failure(error: ClientError) -> bool:
-    return error.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException"
+def dynamodb_value(document: Any) -> Any:
+    """A JSON-able value as DynamoDB stores it (it takes no floats)."""
+    return json.loads(json.dumps(document), parse_float=Decimal)
 
 
 class JobTracker:
-    def __init__(self, table: Any, clock: Callable[[], datetime] = _now) -> None:
+    def __init__(self, table: Any, clock: Callable[[], datetime] = _now, backoff: Backoff | None = None) -> None:
         self._table = table
-        self._client = table.meta.client
+        self._client = table.meta.client  # the resource's client: takes and returns plain Python values
         self._clock = clock
+        self.backoff = backoff or Backoff()
+
+    def _call(self, operation: Callable[..., Any], **kwargs: Any) -> Any:
+        return self.backoff.call(lambda: operation(**kwargs))
+
+    def _conditional_update(self, key: dict[str, str], **kwargs: Any) -> dict[str, Any] | None:
+        """An UpdateItem returning the new values, or None when its condition failed."""
+        try:
+            return self._call(self._table.update_item, Key=key, ReturnValues="ALL_NEW", **kwargs)["Attributes"]
+        except ClientError as error:
+            if _failed_condition(error):
+                return None
+            raise
+
+    def _timestamp(self) -> str:
+        return self._clock().isoformat()
 
     # -- registration -----------------------------------------------------------------
 
@@ -133,75 +180,134 @@ class JobTracker:
         correlation_id: str,
         timeout_seconds: int,
         spec: dict[str, Any],
-    ) -> bool:
-        """Create the job and its shards before any subtask is dispatched.
+        fingerprint: str,
+        retention_seconds: int,
+    ) -> Registration:
+        """Create the job, then its shards, before any subtask is dispatched.
 
-        Returns False when the job already exists (a repeated submission), so
-        the caller can carry on dispatching idempotently.
+        The job item is the commit point: the first registration wins, a
+        repeated one gets the existing job back (to compare its spec). Shards
+        are written after it, and `shards_ready` marks them done; nothing is
+        dispatched before that, so no completion can meet a missing shard.
         """
-        if not 1 <= shard_count <= MAX_SHARDS or total < 1:
-            raise ValueError(f"need total >= 1 and 1 <= shard_count <= {MAX_SHARDS}")
+        if not 1 <= shard_count <= min(total, MAX_SHARDS):
+            raise ValueError(f"need 1 <= shard_count <= min(total, {MAX_SHARDS})")
         now = self._clock()
+        deadline = now + timedelta(seconds=timeout_seconds)
         job = {
-            "pk": _job_pk(job_id),
-            "sk": "JOB",
+            **_job_key(job_id),
             "job_id": job_id,
             "status": JobStatus.RUNNING.value,
             "total": total,
             "shard_count": shard_count,
-            "shards_completed": 0,
+            "shards_ready": False,
+            "shards_reduced": 0,
+            "dispatched_until": 0,
+            "dispatch_updated_at": now.isoformat(),
             "correlation_id": correlation_id,
             "created_at": now.isoformat(),
-            "deadline": (now + timedelta(seconds=timeout_seconds)).isoformat(),
-            "spec": spec,
+            "deadline": deadline.isoformat(),
+            "expires_at": int((deadline + timedelta(seconds=retention_seconds)).timestamp()),
+            "fingerprint": fingerprint,
+            "spec": dynamodb_value(spec),
         }
-        items = [
-            {"Put": {"TableName": self._table.name, "Item": job, "ConditionExpression": "attribute_not_exists(pk)"}}
-        ]
-        for shard in range(shard_count):
-            shard_item = {
-                "pk": _job_pk(job_id),
-                "sk": _shard_sk(shard),
+        try:
+            self._call(self._table.put_item, Item=job, ConditionExpression="attribute_not_exists(pk)")
+        except ClientError as error:
+            if not _failed_condition(error):
+                raise
+            return Registration(created=False, job=self.get_job(job_id) or {})
+        self.create_shards(job)
+        return Registration(created=True, job=_plain({**job, "shards_ready": True}))
+
+    def create_shards(self, job: dict[str, Any]) -> None:
+        """Write a registered job's shard items and mark them ready. Safe only before any dispatch."""
+        job_id, total, shard_count = job["job_id"], int(job["total"]), int(job["shard_count"])
+        shards = [
+            {
+                **_shard_key(job_id, shard),
                 "expected": expected_in_shard(total, shard_count, shard),
                 "completed": 0,
                 "succeeded": 0,
                 "failed": 0,
+                "expires_at": int(job["expires_at"]),
             }
-            items.append({"Put": {"TableName": self._table.name, "Item": shard_item}})
-        try:
-            self._resource_transaction(items)
-        except ClientError as error:
-            if _cancelled_by_condition(error, 0):
-                return False
-            raise
-        return True
+            for shard in range(shard_count)
+        ]
+        for start in range(0, len(shards), BATCH_WRITE_LIMIT):
+            self._batch_write(shards[start : start + BATCH_WRITE_LIMIT])
+        self._call(
+            self._table.update_item,
+            Key=_job_key(job_id),
+            UpdateExpression="SET shards_ready = :true",
+            ExpressionAttributeValues={":true": True},
+        )
 
-    def mark_rejected(self, job_id: str, correlation_id: str, error: dict[str, str], spec: dict[str, Any]) -> None:
-        """Record a job spec that was rejected before any subtask existed."""
-        now = self._clock().isoformat()
+    def _batch_write(self, items: list[dict[str, Any]]) -> None:
+        pending: dict[str, Any] = {self._table.name: [{"PutRequest": {"Item": item}} for item in items]}
+        for _ in range(self.backoff.attempts):
+            answer = self._call(self._client.batch_write_item, RequestItems=pending)
+            pending = answer.get("UnprocessedItems") or {}
+            if not pending:
+                return
+            self.backoff.sleep(self.backoff.cap_seconds / 4)
+        raise RuntimeError(f"DynamoDB left {len(pending[self._table.name])} shard items unwritten: retry the job")
+
+    def record_dispatch(self, job_id: str, dispatched_until: int) -> None:
+        """Remember how far dispatch got, so a repeated submission never sends the same subtasks again."""
+        self._conditional_update(
+            _job_key(job_id),
+            UpdateExpression="SET dispatched_until = :until, dispatch_updated_at = :now",
+            ConditionExpression="dispatched_until < :until",
+            ExpressionAttributeValues={":until": dispatched_until, ":now": self._timestamp()},
+        )
+
+    def take_over_dispatch(self, job_id: str, seen_updated_at: str) -> bool:
+        """Claim a dispatch whose ventilator stopped reporting; True for the one caller that claimed it."""
+        return (
+            self._conditional_update(
+                _job_key(job_id),
+                UpdateExpression="SET dispatch_updated_at = :now",
+                ConditionExpression="dispatch_updated_at = :seen AND #status = :running",
+                ExpressionAttributeNames={"#status": "status"},
+                ExpressionAttributeValues={
+                    ":now": self._timestamp(),
+                    ":seen": seen_updated_at,
+                    ":running": JobStatus.RUNNING.value,
+                },
+            )
+            is not None
+        )
+
+    def mark_rejected(
+        self, job_id: str, correlation_id: str, error: dict[str, str], spec: dict[str, Any], retention_seconds: int
+    ) -> bool:
+        """Record a job spec rejected before any subtask existed; False if the id belongs to a job already."""
+        now = self._clock()
         try:
-            self._table.put_item(
+            self._call(
+                self._table.put_item,
                 Item={
-                    "pk": _job_pk(job_id),
-                    "sk": "JOB",
+                    **_job_key(job_id),
                     "job_id": job_id,
                     "status": JobStatus.FAILED.value,
                     "total": 0,
+                    "shard_count": 0,
                     "correlation_id": correlation_id,
-                    "created_at": now,
-                    "deadline": now,  # keeps the job in the status index
-                    "finished_at": now,
+                    "created_at": now.isoformat(),
+                    "deadline": now.isoformat(),  # keeps the job in the status index
+                    "finished_at": now.isoformat(),
+                    "expires_at": int((now + timedelta(seconds=retention_seconds)).timestamp()),
                     "error": error,
-                    "spec": spec,
+                    "spec": dynamodb_value(spec),
                 },
-                ConditionExpression="attribute_not_exists(pk) OR #status = :failed",
-                ExpressionAttributeNames={"#status": "status"},
-                ExpressionAttributeValues={":failed": JobStatus.FAILED.value},
+                ConditionExpression="attribute_not_exists(pk)",
             )
         except ClientError as failure:
-            # A job registered under this id already: never overwrite it.
-            if not _is_condition_failure(failure):
-                raise
+            if _failed_condition(failure):
+                return False
+            raise
+        return True
 
     # -- completions --------------------------------------------------------------------
 
@@ -212,20 +318,23 @@ class JobTracker:
         shard_count: int,
         outcome: Outcome,
         detail: dict[str, Any] | None = None,
+        expires_at: int = 0,
     ) -> Completion:
-        shard = subtask_id % shard_count
+        shard = shard_of(subtask_id, shard_count)
         task = {
-            "pk": _job_pk(job_id),
-            "sk": _task_sk(subtask_id),
+            **_task_key(job_id, shard, subtask_id),
             "subtask_id": subtask_id,
             "outcome": outcome.value,
-            "completed_at": self._clock().isoformat(),
-            **(detail or {}),
+            "completed_at": self._timestamp(),
+            **dynamodb_value(detail or {}),
         }
+        if expires_at:
+            task["expires_at"] = expires_at
         outcome_counter = "succeeded" if outcome is Outcome.SUCCEEDED else "failed"
         try:
-            self._resource_transaction(
-                [
+            self._call(
+                self._client.transact_write_items,
+                TransactItems=[
                     {
                         "Put": {
                             "TableName": self._table.name,
@@ -236,140 +345,296 @@ class JobTracker:
                     {
                         "Update": {
                             "TableName": self._table.name,
-                            "Key": {"pk": _job_pk(job_id), "sk": _shard_sk(shard)},
+                            "Key": _shard_key(job_id, shard),
                             "UpdateExpression": f"ADD completed :one, {outcome_counter} :one",
                             "ConditionExpression": "attribute_exists(pk)",
                             "ExpressionAttributeValues": {":one": 1},
                         }
                     },
-                ]
+                ],
             )
             first = True
         except ClientError as error:
-            if _cancelled_by_condition(error, 0):
+            if _failed_condition(error, 0):
                 first = False
-            elif _cancelled_by_condition(error, 1):
+            elif _failed_condition(error, 1):
                 raise UnknownJobError(f"job {job_id} has no shard {shard}: it was never registered") from None
             else:
                 raise
-        return Completion(first=first, finished_job=self._advance(job_id, shard))
+        return Completion(first=first, shard=shard, sealed_shard=self._seal_if_full(job_id, shard))
 
-    def _advance(self, job_id: str, shard: int) -> bool:
-        """Seal a full shard and finish a job whose shards are all sealed; idempotent."""
-        shard_key = {"pk": _job_pk(job_id), "sk": _shard_sk(shard)}
-        shard_item = self._table.get_item(Key=shard_key, ConsistentRead=True).get("Item", {})
-        if int(shard_item.get("completed", 0)) < int(shard_item.get("expected", 1)):
+    def _seal_if_full(self, job_id: str, shard: int) -> bool:
+        """Seal a full shard for its reduction; True for the one caller that sealed it.
+
+        Re-checked on every delivery, duplicates included, so a worker that
+        crashed between counting and sealing is completed by a redelivery.
+        """
+        key = _shard_key(job_id, shard)
+        item = self._call(self._table.get_item, Key=key, ConsistentRead=True).get("Item", {})
+        if item.get("sealed") or int(item.get("completed", 0)) < int(item.get("expected", 1)):
             return False
-        if not shard_item.get("sealed"):
-            try:
-                self._resource_transaction(
-                    [
-                        {
-                            "Update": {
-                                "TableName": self._table.name,
-                                "Key": shard_key,
-                                "UpdateExpression": "SET sealed = :true",
-                                "ConditionExpression": "attribute_not_exists(sealed)",
-                                "ExpressionAttributeValues": {":true": True},
-                            }
-                        },
-                        {
-                            "Update": {
-                                "TableName": self._table.name,
-                                "Key": {"pk": _job_pk(job_id), "sk": "JOB"},
-                                "UpdateExpression": "ADD shards_completed :one",
-                                "ExpressionAttributeValues": {":one": 1},
-                            }
-                        },
-                    ]
-                )
-            except ClientError as error:
-                if not _cancelled_by_condition(error, 0):
-                    raise  # sealed meanwhile by a concurrent completion: fine
-        job = self.get_job(job_id)
-        if not job or job["status"] != JobStatus.RUNNING or job["shards_completed"] < job["shard_count"]:
-            return False
-        return self._transition(job_id, JobStatus.RUNNING, JobStatus.COMPLETING, "completing_at")
-
-    # -- status transitions ---------------------------------------------------------------
-
-    def _transition(self, job_id: str, expected: JobStatus, new: JobStatus, timestamp_field: str) -> bool:
-        condition = "#status = :expected"
-        if new is JobStatus.COMPLETING:
-            condition += " AND shards_completed = shard_count"
-        try:
-            self._table.update_item(
-                Key={"pk": _job_pk(job_id), "sk": "JOB"},
-                UpdateExpression=f"SET #status = :new, {timestamp_field} = :now",
-                ConditionExpression=condition,
+        now = self._timestamp()
+        return (
+            self._conditional_update(
+                key,
+                UpdateExpression="SET sealed = :true, sealed_at = :now, #status = :reducing, deadline = :now",
+                ConditionExpression="attribute_not_exists(sealed)",
                 ExpressionAttributeNames={"#status": "status"},
-                ExpressionAttributeValues={
-                    ":expected": expected.value,
-                    ":new": new.value,
-                    ":now": self._clock().isoformat(),
-                },
+                ExpressionAttributeValues={":true": True, ":now": now, ":reducing": SHARD_REDUCING},
             )
-        except ClientError as error:
-            if _is_condition_failure(error):
-                return False
-            raise
-        return True
+            is not None
+        )
 
-    def mark_timed_out(self, job_id: str) -> bool:
-        """RUNNING -> TIMED_OUT; True for the single caller that made the change."""
-        return self._transition(job_id, JobStatus.RUNNING, JobStatus.TIMED_OUT, "timed_out_at")
+    def record_attempt_error(
+        self, job_id: str, subtask_id: int, shard_count: int, error: dict[str, str], expires_at: int
+    ) -> None:
+        """Keep the last error of a subtask that will be retried, for the record of its final failure."""
+        self._call(
+            self._table.update_item,
+            Key=_error_key(job_id, shard_of(subtask_id, shard_count), subtask_id),
+            UpdateExpression="SET #error = :error, failed_at = :now, expires_at = :expires ADD attempts :one",
+            ExpressionAttributeNames={"#error": "error"},
+            ExpressionAttributeValues={
+                ":error": error,
+                ":now": self._timestamp(),
+                ":expires": expires_at,
+                ":one": 1,
+            },
+        )
 
-    def record_result(self, job_id: str, final_status: JobStatus, result: dict[str, Any]) -> bool:
-        """Store the consolidated result once; False if it was stored already."""
-        result = json.loads(json.dumps(result), parse_float=Decimal)  # DynamoDB takes no floats
-        try:
-            self._table.update_item(
-                Key={"pk": _job_pk(job_id), "sk": "JOB"},
-                UpdateExpression="SET #status = :final, finished_at = :now, #result = :result",
-                ConditionExpression="#status IN (:completing, :timed_out) AND attribute_not_exists(#result)",
-                ExpressionAttributeNames={"#status": "status", "#result": "result"},
-                ExpressionAttributeValues={
-                    ":final": final_status.value,
-                    ":now": self._clock().isoformat(),
-                    ":result": result,
-                    ":completing": JobStatus.COMPLETING.value,
-                    ":timed_out": JobStatus.TIMED_OUT.value,
-                },
-            )
-        except ClientError as error:
-            if _is_condition_failure(error):
-                return False
-            raise
-        return True
+    def last_error(self, job_id: str, subtask_id: int, shard_count: int) -> dict[str, Any] | None:
+        key = _error_key(job_id, shard_of(subtask_id, shard_count), subtask_id)
+        item = self._call(self._table.get_item, Key=key, ConsistentRead=True).get("Item")
+        return {**item["error"], "attempts": int(item.get("attempts", 0))} if item else None
 
-    # -- reads -------------------------------------------------------------------------
+    # -- reductions ---------------------------------------------------------------------
 
-    def get_job(self, job_id: str) -> dict[str, Any] | None:
-        item = self._table.get_item(Key={"pk": _job_pk(job_id), "sk": "JOB"}, ConsistentRead=True).get("Item")
+    def shard(self, job_id: str, shard: int) -> dict[str, Any] | None:
+        item = self._call(self._table.get_item, Key=_shard_key(job_id, shard), ConsistentRead=True).get("Item")
         return _plain(item) if item else None
 
-    def _query(self, job_id: str, prefix: str) -> Iterator[dict[str, Any]]:
+    def shards(self, job_id: str, shard_count: int) -> list[dict[str, Any]]:
+        """Every shard item of a job that exists, in shard order (BatchGetItem, 100 at a time)."""
+        found: list[dict[str, Any]] = []
+        keys = [_shard_key(job_id, shard) for shard in range(shard_count)]
+        for start in range(0, len(keys), BATCH_GET_LIMIT):
+            request: dict[str, Any] = {
+                self._table.name: {"Keys": keys[start : start + BATCH_GET_LIMIT], "ConsistentRead": True}
+            }
+            for _ in range(self.backoff.attempts):
+                answer = self._call(self._client.batch_get_item, RequestItems=request)
+                found.extend(answer.get("Responses", {}).get(self._table.name, []))
+                request = answer.get("UnprocessedKeys") or {}
+                if not request:
+                    break
+                self.backoff.sleep(self.backoff.cap_seconds / 4)
+            else:
+                raise RuntimeError(f"DynamoDB kept shard reads of job {job_id} unprocessed")
+        return sorted((_plain(item) for item in found), key=lambda item: item["pk"])
+
+    def shard_tasks(self, job_id: str, shard: int) -> Iterator[dict[str, Any]]:
+        """The TASK items of one shard, page by page."""
         kwargs: dict[str, Any] = {
-            "KeyConditionExpression": "pk = :pk AND begins_with(sk, :prefix)",
-            "ExpressionAttributeValues": {":pk": _job_pk(job_id), ":prefix": prefix},
+            "KeyConditionExpression": "pk = :pk AND begins_with(sk, :task)",
+            "ExpressionAttributeValues": {":pk": _shard_pk(job_id, shard), ":task": "TASK#"},
             "ConsistentRead": True,
         }
         while True:
-            page = self._table.query(**kwargs)
-            for item in page["Items"]:
-                yield _plain(item)
+            page = self._call(self._table.query, **kwargs)
+            yield from (_plain(item) for item in page["Items"])
             if "LastEvaluatedKey" not in page:
                 return
             kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
 
-    def subtasks(self, job_id: str) -> Iterator[dict[str, Any]]:
-        return self._query(job_id, "TASK#")
+    def subtasks(self, job_id: str, shard_count: int) -> Iterator[dict[str, Any]]:
+        for shard in range(shard_count):
+            yield from self.shard_tasks(job_id, shard)
+
+    def begin_reduction(self, job_id: str, shard: int) -> int | None:
+        """Count an attempt to reduce a sealed shard; its number, or None if the shard needs none."""
+        item = self._conditional_update(
+            _shard_key(job_id, shard),
+            UpdateExpression="SET deadline = :now ADD reduce_attempts :one",
+            ConditionExpression="attribute_exists(sealed) AND attribute_not_exists(reduced)",
+            ExpressionAttributeValues={":now": self._timestamp(), ":one": 1},
+        )
+        return int(item["reduce_attempts"]) if item else None
+
+    def record_reduction(self, job_id: str, shard: int, summary: dict[str, Any]) -> bool:
+        """Mark a shard reduced and count it on the job, atomically; False if it was reduced already."""
+        try:
+            self._call(
+                self._client.transact_write_items,
+                TransactItems=[
+                    {
+                        "Update": {
+                            "TableName": self._table.name,
+                            "Key": _shard_key(job_id, shard),
+                            "UpdateExpression": "SET reduced = :summary REMOVE #status, deadline",
+                            "ConditionExpression": "attribute_not_exists(reduced)",
+                            "ExpressionAttributeNames": {"#status": "status"},
+                            "ExpressionAttributeValues": {":summary": dynamodb_value(summary)},
+                        }
+                    },
+                    {
+                        "Update": {
+                            "TableName": self._table.name,
+                            "Key": _job_key(job_id),
+                            "UpdateExpression": "ADD shards_reduced :one",
+                            "ExpressionAttributeValues": {":one": 1},
+                        }
+                    },
+                ],
+            )
+        except ClientError as error:
+            if _failed_condition(error, 0):
+                return False
+            raise
+        return True
+
+    def release_shard(self, job_id: str, shard: int) -> None:
+        """Take a shard of a finished job out of the status index: nobody will reduce it any more."""
+        self._call(
+            self._table.update_item,
+            Key=_shard_key(job_id, shard),
+            UpdateExpression="REMOVE #status, deadline",
+            ExpressionAttributeNames={"#status": "status"},
+        )
+
+    # -- status transitions ---------------------------------------------------------------
+
+    def start_completing(self, job_id: str) -> bool:
+        """RUNNING -> COMPLETING once every shard is reduced; True for the one caller that made the change."""
+        return self._enter_completing(job_id, "shards_reduced = shard_count", "completing_at")
+
+    def mark_timed_out(self, job_id: str) -> bool:
+        """RUNNING -> COMPLETING (timed out): consolidate what exists; True for the one caller that made it."""
+        return self._enter_completing(job_id, None, "timed_out_at")
+
+    def _enter_completing(self, job_id: str, extra_condition: str | None, timestamp_field: str) -> bool:
+        condition = "#status = :running" + (f" AND {extra_condition}" if extra_condition else "")
+        now = self._timestamp()
+        return (
+            self._conditional_update(
+                _job_key(job_id),
+                UpdateExpression=f"SET #status = :completing, {timestamp_field} = :now, deadline = :now",
+                ConditionExpression=condition,
+                ExpressionAttributeNames={"#status": "status"},
+                ExpressionAttributeValues={
+                    ":running": JobStatus.RUNNING.value,
+                    ":completing": JobStatus.COMPLETING.value,
+                    ":now": now,
+                },
+            )
+            is not None
+        )
+
+    def begin_consolidation(self, job_id: str) -> int | None:
+        """Count an attempt at a COMPLETING job's final merge; its number, or None if the job is not completing."""
+        item = self._conditional_update(
+            _job_key(job_id),
+            UpdateExpression="SET deadline = :now ADD consolidation_attempts :one",
+            ConditionExpression="#status = :completing",
+            ExpressionAttributeNames={"#status": "status"},
+            ExpressionAttributeValues={
+                ":now": self._timestamp(),
+                ":one": 1,
+                ":completing": JobStatus.COMPLETING.value,
+            },
+        )
+        return int(item["consolidation_attempts"]) if item else None
+
+    def record_consolidation_error(self, job_id: str, error: dict[str, str]) -> None:
+        self._conditional_update(
+            _job_key(job_id),
+            UpdateExpression="SET last_consolidation_error = :error",
+            ConditionExpression="attribute_exists(pk) AND NOT #status IN (:succeeded, :partial, :timed_out, :failed)",
+            ExpressionAttributeNames={"#status": "status"},
+            ExpressionAttributeValues={
+                ":error": error,
+                **{f":{status.value.lower()}": status.value for status in FINAL_STATUSES},
+            },
+        )
+
+    def record_result(self, job_id: str, result: dict[str, Any]) -> bool:
+        """Store the consolidated result once; True for the one caller that stored it, which then publishes it."""
+        return (
+            self._conditional_update(
+                _job_key(job_id),
+                UpdateExpression="SET #result = :result, publication_claimed_at = :now",
+                ConditionExpression="#status = :completing AND attribute_not_exists(#result)",
+                ExpressionAttributeNames={"#status": "status", "#result": "result"},
+                ExpressionAttributeValues={
+                    ":result": dynamodb_value(result),
+                    ":completing": JobStatus.COMPLETING.value,
+                    ":now": self._timestamp(),
+                },
+            )
+            is not None
+        )
+
+    def reclaim_publication(self, job_id: str, claimed_before: datetime) -> bool:
+        """Take over publishing a recorded result whose publisher stopped before finishing the job."""
+        return (
+            self._conditional_update(
+                _job_key(job_id),
+                UpdateExpression="SET publication_claimed_at = :now",
+                ConditionExpression="#status = :completing AND publication_claimed_at < :before",
+                ExpressionAttributeNames={"#status": "status"},
+                ExpressionAttributeValues={
+                    ":now": self._timestamp(),
+                    ":before": claimed_before.isoformat(),
+                    ":completing": JobStatus.COMPLETING.value,
+                },
+            )
+            is not None
+        )
+
+    def finish(self, job_id: str, final_status: JobStatus) -> bool:
+        """COMPLETING (with its result recorded) -> its final status; True for the one caller that made it."""
+        return (
+            self._conditional_update(
+                _job_key(job_id),
+                UpdateExpression="SET #status = :final, finished_at = :now",
+                ConditionExpression="#status = :completing AND attribute_exists(#result)",
+                ExpressionAttributeNames={"#status": "status", "#result": "result"},
+                ExpressionAttributeValues={
+                    ":final": final_status.value,
+                    ":now": self._timestamp(),
+                    ":completing": JobStatus.COMPLETING.value,
+                },
+            )
+            is not None
+        )
+
+    def abandon(self, job_id: str, error: dict[str, str]) -> dict[str, Any] | None:
+        """End a job whose consolidation keeps failing as FAILED; the job for the one caller that ended it."""
+        item = self._conditional_update(
+            _job_key(job_id),
+            UpdateExpression="SET #status = :failed, finished_at = :now, #error = :error",
+            ConditionExpression="#status IN (:running, :completing)",
+            ExpressionAttributeNames={"#status": "status", "#error": "error"},
+            ExpressionAttributeValues={
+                ":failed": JobStatus.FAILED.value,
+                ":now": self._timestamp(),
+                ":error": error,
+                ":running": JobStatus.RUNNING.value,
+                ":completing": JobStatus.COMPLETING.value,
+            },
+        )
+        return _plain(item) if item else None
+
+    # -- reads -------------------------------------------------------------------------
+
+    def get_job(self, job_id: str) -> dict[str, Any] | None:
+        item = self._call(self._table.get_item, Key=_job_key(job_id), ConsistentRead=True).get("Item")
+        return _plain(item) if item else None
 
     def progress(self, job_id: str) -> Progress | None:
         job = self.get_job(job_id)
         if job is None:
             return None
-        shards = list(self._query(job_id, "SHARD#"))
+        shards = self.shards(job_id, int(job.get("shard_count", 0)))
         return Progress(
             job=job,
             total=int(job.get("total", 0)),
@@ -377,10 +642,10 @@ class JobTracker:
             failed=sum(shard["failed"] for shard in shards),
         )
 
-    def jobs_in_status(self, status: JobStatus, index_name: str, before: datetime | None = None) -> list[dict]:
-        """Jobs in a status (through the sparse status index), optionally with a deadline before a time."""
+    def in_status(self, status: str, index_name: str, before: datetime | None = None) -> list[dict]:
+        """Items in a status (through the sparse status index), optionally with a deadline before a time."""
         condition = "#status = :status"
-        values: dict[str, Any] = {":status": status.value}
+        values: dict[str, Any] = {":status": status}
         if before is not None:
             condition += " AND deadline < :before"
             values[":before"] = before.isoformat()
@@ -390,21 +655,24 @@ class JobTracker:
             "ExpressionAttributeNames": {"#status": "status"},
             "ExpressionAttributeValues": values,
         }
-        jobs: list[dict] = []
+        items: list[dict] = []
         while True:
-            page = self._table.query(**kwargs)
-            jobs.extend(_plain(item) for item in page["Items"])
+            page = self._call(self._table.query, **kwargs)
+            items.extend(_plain(item) for item in page["Items"])
             if "LastEvaluatedKey" not in page:
-                return jobs
+                return items
             kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
 
-    def _resource_transaction(self, items: list[dict[str, Any]]) -> None:
-        # The table resource's client serializes plain Python values itself.
-        self._client.transact_write_items(TransactItems=items)
+    def jobs_in_status(self, status: JobStatus, index_name: str, before: datetime | None = None) -> list[dict]:
+        return self.in_status(status.value, index_name, before)
 
-
-class UnknownJobError(LookupError):
-    pass
+    def shards_waiting_for_reduction(self, index_name: str, before: datetime) -> list[tuple[str, int]]:
+        """(job id, shard) of sealed shards whose last reduction attempt started before a time."""
+        waiting = []
+        for item in self.in_status(SHARD_REDUCING, index_name, before):
+            job_part, _, shard = item["pk"].removeprefix("JOB#").rpartition("#SHARD#")
+            waiting.append((job_part, int(shard)))
+        return waiting
 
 
 def _plain(item: dict[str, Any]) -> dict[str, Any]:

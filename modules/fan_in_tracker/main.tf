@@ -1,5 +1,13 @@
+data "aws_caller_identity" "current" {}
+data "aws_partition" "current" {}
+data "aws_region" "current" {}
+
 locals {
-  status_index = "by-status"
+  status_index      = "by-status"
+  consolidator_name = "${var.name}-consolidator"
+  # Built rather than referenced: the consolidator starts its own final merge,
+  # and its policy cannot depend on the function it grants.
+  consolidator_arn = "arn:${data.aws_partition.current.partition}:lambda:${data.aws_region.current.name}:${data.aws_caller_identity.current.account_id}:function:${local.consolidator_name}"
   environment = merge({
     POWERTOOLS_METRICS_NAMESPACE = "ServerlessPatterns/FanOut"
     POWERTOOLS_LOG_LEVEL         = var.log_level
@@ -8,7 +16,8 @@ locals {
 }
 
 ################################################################################
-# Tracker table: one partition per job (JOB, SHARD#n and TASK#id items)
+# Tracker table: a partition per job (its JOB item) and per shard of a job
+# (its SHARD, TASK and ERROR items), all expiring through TTL
 ################################################################################
 
 resource "aws_dynamodb_table" "tracker" {
@@ -54,6 +63,13 @@ resource "aws_dynamodb_table" "tracker" {
     enabled = var.point_in_time_recovery
   }
 
+  # The ventilator sets expires_at on every item: the job's deadline plus the
+  # fan_out module's job_retention_days.
+  ttl {
+    attribute_name = "expires_at"
+    enabled        = true
+  }
+
   tags = var.tags
 }
 
@@ -83,14 +99,15 @@ resource "aws_sns_topic_policy" "job_events" {
 
 data "aws_iam_policy_document" "consolidator" {
   statement {
-    sid       = "ReadAndFinishJobs"
-    actions   = ["dynamodb:GetItem", "dynamodb:Query", "dynamodb:UpdateItem"]
+    sid       = "ReduceAndFinishJobs"
+    actions   = ["dynamodb:GetItem", "dynamodb:BatchGetItem", "dynamodb:Query", "dynamodb:UpdateItem"]
     resources = [aws_dynamodb_table.tracker.arn]
   }
 
+  # Partial results in, shard results and staged job results out, all under partials/.
   statement {
-    sid       = "ReadPartialResults"
-    actions   = ["s3:GetObject"]
+    sid       = "ReduceShards"
+    actions   = ["s3:GetObject", "s3:PutObject"]
     resources = ["${var.job_bucket_arn}/partials/*"]
   }
 
@@ -98,6 +115,12 @@ data "aws_iam_policy_document" "consolidator" {
     sid       = "WriteResults"
     actions   = ["s3:PutObject"]
     resources = ["${var.job_bucket_arn}/results/*"]
+  }
+
+  statement {
+    sid       = "StartFinalMerge"
+    actions   = ["lambda:InvokeFunction"]
+    resources = [local.consolidator_arn]
   }
 
   statement {
@@ -116,8 +139,8 @@ module "consolidator" {
   alarm_topic_arn = var.alert_topic_arn
   runbook_url     = var.runbook_url
 
-  name               = "${var.name}-consolidator"
-  description        = "Merges a finished job's partial results into its final output"
+  name               = local.consolidator_name
+  description        = "Reduces a job's shards and merges them into its final output"
   package_path       = var.consolidator_package_path
   handler            = "fan_in_consolidator.handler.lambda_handler"
   timeout_seconds    = var.consolidator_timeout_seconds
@@ -128,10 +151,34 @@ module "consolidator" {
   tags               = var.tags
 
   environment_variables = merge(local.environment, {
-    JOB_BUCKET           = var.job_bucket_name
-    JOB_EVENTS_TOPIC_ARN = aws_sns_topic.job_events.arn
-    RESULT_MERGER        = var.result_merger
+    JOB_BUCKET                  = var.job_bucket_name
+    JOB_EVENTS_TOPIC_ARN        = aws_sns_topic.job_events.arn
+    RESULT_MERGER               = var.result_merger
+    CONSOLIDATOR_FUNCTION       = local.consolidator_name
+    CONSOLIDATION_MAX_ATTEMPTS  = tostring(var.consolidation_max_attempts)
+    CONSOLIDATION_GRACE_SECONDS = tostring(var.consolidation_grace_seconds)
   })
+}
+
+# A job whose consolidation failed consolidation_max_attempts times ends
+# FAILED; the consolidator counts it in ConsolidationsAbandoned.
+resource "aws_cloudwatch_metric_alarm" "consolidations_abandoned" {
+  count = var.create_function_alarms ? 1 : 0
+
+  alarm_name          = "${var.name}-consolidations-abandoned"
+  alarm_description   = "A job ended FAILED because its consolidation failed ${var.consolidation_max_attempts} times (error.field = consolidation in the job record and its job-finished event).${var.runbook_url == null ? "" : " Runbook: ${var.runbook_url}"}"
+  namespace           = local.environment.POWERTOOLS_METRICS_NAMESPACE
+  metric_name         = "ConsolidationsAbandoned"
+  dimensions          = { service = module.consolidator.function_name }
+  statistic           = "Sum"
+  period              = 60
+  evaluation_periods  = 1
+  threshold           = 0
+  comparison_operator = "GreaterThanThreshold"
+  treat_missing_data  = "notBreaching"
+  alarm_actions       = [var.alert_topic_arn]
+  ok_actions          = [var.alert_topic_arn]
+  tags                = var.tags
 }
 
 ################################################################################

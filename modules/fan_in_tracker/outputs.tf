@@ -33,6 +33,11 @@ output "job_events_topic_arn" {
   value       = aws_sns_topic.job_events.arn
 }
 
+output "consolidations_abandoned_alarm_arn" {
+  description = "ARN of the alarm on jobs ended FAILED because their consolidation kept failing (null without create_function_alarms)."
+  value       = one(aws_cloudwatch_metric_alarm.consolidations_abandoned[*].arn)
+}
+
 output "function_alarm_arns" {
   description = "ARNs of the consolidator's and sweeper's Errors and Throttles alarms (empty without create_function_alarms)."
   value       = { consolidator = module.consolidator.alarm_arns, sweeper = module.sweeper.alarm_arns }

@@ -34,7 +34,7 @@ variable "job_bucket_arn" {
 }
 
 variable "result_merger" {
-  description = "The consolidator's merge function, as \"package.module:function\" bundled in the consolidator zip: it takes an iterable of partial results (dicts) and returns the merged result."
+  description = "The consolidator's merge function, as \"package.module:function\" bundled in the consolidator zip: it takes an iterable of results (dicts) and returns the merged result, which it must also accept as an input (it merges each shard's partial results, then the shard results)."
   type        = string
   default     = "serverless_patterns.workloads.word_count:merge_counts"
   nullable    = false
@@ -46,7 +46,7 @@ variable "result_merger" {
 }
 
 variable "consolidator_timeout_seconds" {
-  description = "Timeout of the consolidator (it reads every partial result of a job)."
+  description = "Timeout of the consolidator (one invocation reduces one shard, or merges one result per shard)."
   type        = number
   default     = 300
   nullable    = false
@@ -82,7 +82,7 @@ variable "sweep_schedule_expression" {
 }
 
 variable "consolidation_grace_seconds" {
-  description = "How long a finished job may wait for its consolidator before the sweeper starts it again."
+  description = "How long after its last attempt a shard waiting for its reduction, or a job waiting for its final merge, is started again by the sweeper."
   type        = number
   default     = 900
   nullable    = false
@@ -95,6 +95,18 @@ variable "consolidation_grace_seconds" {
   validation {
     condition     = var.consolidation_grace_seconds > var.consolidator_timeout_seconds
     error_message = "consolidation_grace_seconds must exceed consolidator_timeout_seconds, or a running consolidation would be started again."
+  }
+}
+
+variable "consolidation_max_attempts" {
+  description = "Attempts at a shard's reduction or a job's final merge (timeouts and out-of-memory included) before the job ends FAILED with the ConsolidationsAbandoned alarm. Lambda makes 3 per trigger; the sweeper triggers again after consolidation_grace_seconds."
+  type        = number
+  default     = 5
+  nullable    = false
+
+  validation {
+    condition     = var.consolidation_max_attempts >= 1 && var.consolidation_max_attempts <= 100
+    error_message = "consolidation_max_attempts must be between 1 and 100."
   }
 }
 
@@ -120,7 +132,7 @@ variable "job_events_kms_master_key_id" {
 }
 
 variable "create_function_alarms" {
-  description = "Create Errors and Throttles alarms for the consolidator and the sweeper, notifying alert_topic_arn."
+  description = "Create Errors and Throttles alarms for the consolidator and the sweeper, and the ConsolidationsAbandoned alarm, notifying alert_topic_arn."
   type        = bool
   default     = false
   nullable    = false

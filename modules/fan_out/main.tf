@@ -19,6 +19,14 @@ locals {
   }, var.environment_variables)
 
   queue_kms_statements = var.queue.kms_master_key_id == null ? [] : [var.queue.kms_master_key_id]
+  min_shards           = coalesce(var.min_shards, ceil(var.worker_maximum_concurrency / 5))
+
+  # Expiring prefixes of the job bucket: partial results always, inputs and results when asked.
+  expiring_prefixes = merge(
+    { "partials/" = var.partials_expiration_days },
+    var.inputs_expiration_days == null ? {} : { "inputs/" = var.inputs_expiration_days, "incoming/" = var.inputs_expiration_days },
+    var.results_expiration_days == null ? {} : { "results/" = var.results_expiration_days },
+  )
 }
 
 ################################################################################
@@ -60,20 +68,23 @@ resource "aws_s3_bucket_versioning" "jobs" {
 resource "aws_s3_bucket_lifecycle_configuration" "jobs" {
   bucket = aws_s3_bucket.jobs.id
 
-  rule {
-    id     = "expire-partial-results"
-    status = "Enabled"
+  dynamic "rule" {
+    for_each = local.expiring_prefixes
+    content {
+      id     = "expire-${trimsuffix(rule.key, "/")}"
+      status = "Enabled"
 
-    filter {
-      prefix = "partials/"
-    }
+      filter {
+        prefix = rule.key
+      }
 
-    expiration {
-      days = var.partials_expiration_days
-    }
+      expiration {
+        days = rule.value
+      }
 
-    noncurrent_version_expiration {
-      noncurrent_days = 30
+      noncurrent_version_expiration {
+        noncurrent_days = min(rule.value, 30)
+      }
     }
   }
 
@@ -161,7 +172,7 @@ data "aws_iam_policy_document" "ventilator" {
 
   statement {
     sid       = "RegisterJobs"
-    actions   = ["dynamodb:PutItem", "dynamodb:GetItem"]
+    actions   = ["dynamodb:PutItem", "dynamodb:GetItem", "dynamodb:UpdateItem", "dynamodb:BatchWriteItem"]
     resources = [var.tracker_table_arn]
   }
 
@@ -213,9 +224,12 @@ module "ventilator" {
     MIN_CHUNK_SIZE_BYTES     = tostring(var.min_chunk_size_bytes)
     MAX_CHUNK_SIZE_BYTES     = tostring(var.max_chunk_size_bytes)
     MAX_SUBTASKS             = tostring(var.max_subtasks)
-    SHARD_THRESHOLD          = tostring(var.shard_threshold)
-    SHARDS_ABOVE_THRESHOLD   = tostring(var.shards_above_threshold)
+    SUBTASKS_PER_SHARD       = tostring(var.subtasks_per_shard)
+    MIN_SHARDS               = tostring(local.min_shards)
     JOB_TIMEOUT_SECONDS      = tostring(var.job_timeout_seconds)
+    JOB_RETENTION_DAYS       = tostring(var.job_retention_days)
+    # A repeated submission resumes a dispatch only once its ventilator is surely gone.
+    DISPATCH_STALE_SECONDS = tostring(var.ventilator_timeout_seconds + 60)
   })
 }
 

@@ -115,27 +115,38 @@ variable "max_line_bytes" {
   }
 }
 
-variable "shard_threshold" {
-  description = "Jobs with more subtasks than this spread their completion counter over shards_above_threshold shards."
+variable "subtasks_per_shard" {
+  description = "Most subtasks per tracker shard. Each shard has a partition key of its own and is reduced into one result when full; a job of N subtasks gets ceil(N / subtasks_per_shard) shards, at least min_shards and at most 1,000."
   type        = number
   default     = 1000
   nullable    = false
 
   validation {
-    condition     = var.shard_threshold >= 1
-    error_message = "shard_threshold must be at least 1."
+    condition     = var.subtasks_per_shard >= 1 && var.subtasks_per_shard <= 100000
+    error_message = "subtasks_per_shard must be between 1 and 100000 (a shard's reduction reads that many partial results)."
   }
 }
 
-variable "shards_above_threshold" {
-  description = "Counter shards of a large job (each takes total/N updates)."
+variable "min_shards" {
+  description = "Fewest tracker shards of a job (never more than its subtasks), so the concurrent completions of even a small job spread over partitions. null derives ceil(worker_maximum_concurrency / 5): about five workers per shard. See modules/fan_in_tracker/README.md for the per-shard ceiling."
   type        = number
-  default     = 10
+  default     = null
+
+  validation {
+    condition     = var.min_shards == null || try(var.min_shards >= 1 && var.min_shards <= 1000, false)
+    error_message = "min_shards must be between 1 and 1000, or null to derive it from worker_maximum_concurrency."
+  }
+}
+
+variable "job_retention_days" {
+  description = "Days the tracker keeps a job's items after its deadline; they then expire through the table's TTL (attribute expires_at)."
+  type        = number
+  default     = 30
   nullable    = false
 
   validation {
-    condition     = var.shards_above_threshold >= 1 && var.shards_above_threshold <= 50
-    error_message = "shards_above_threshold must be between 1 and 50 (the registration transaction holds every shard)."
+    condition     = var.job_retention_days >= 1 && var.job_retention_days <= 3650
+    error_message = "job_retention_days must be between 1 and 3650."
   }
 }
 
@@ -279,7 +290,7 @@ variable "bucket_versioning" {
 }
 
 variable "partials_expiration_days" {
-  description = "Days after which partial results are deleted (the consolidated result is kept)."
+  description = "Days after which partial results, shard results and staged results (under partials/) are deleted; a job must finish within them."
   type        = number
   default     = 14
   nullable    = false
@@ -287,6 +298,28 @@ variable "partials_expiration_days" {
   validation {
     condition     = var.partials_expiration_days >= 1
     error_message = "partials_expiration_days must be at least 1."
+  }
+}
+
+variable "inputs_expiration_days" {
+  description = "Days after which job inputs (objects under inputs/ and incoming/) are deleted. null keeps them."
+  type        = number
+  default     = null
+
+  validation {
+    condition     = var.inputs_expiration_days == null || try(var.inputs_expiration_days >= 1, false)
+    error_message = "inputs_expiration_days must be at least 1, or null to keep inputs."
+  }
+}
+
+variable "results_expiration_days" {
+  description = "Days after which consolidated results (objects under results/) are deleted. null keeps them."
+  type        = number
+  default     = null
+
+  validation {
+    condition     = var.results_expiration_days == null || try(var.results_expiration_days >= 1, false)
+    error_message = "results_expiration_days must be at least 1, or null to keep results."
   }
 }
 

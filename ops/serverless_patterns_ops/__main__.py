@@ -27,7 +27,10 @@ import boto3
 from serverless_patterns.job_tracker import JobStatus, JobTracker
 from serverless_patterns_ops.dashboard_doc import render_markdown
 from serverless_patterns_ops.fan_out_jobs import (
+    describe_job,
     fetch_result,
+    input_key,
+    is_final,
     progress_printer,
     render_progress,
     submit_job,
@@ -119,18 +122,21 @@ def main(argv: list[str] | None = None) -> int:
         if not args.file.is_file():
             parser.error(f"{args.file} is not a file")
         job_id = args.job_id or uuid.uuid4().hex
-        key = f"inputs/{job_id}/{args.file.name}"
+        key = input_key(args.file)
         boto3.client("s3").upload_file(str(args.file), stack["bucket_name"], key)
         spec: dict = {"job_id": job_id, "input": {"bucket": stack["bucket_name"], "key": key}}
         if args.chunk_size:
             spec["chunk_size_bytes"] = args.chunk_size
         answer = submit_job(boto3.client("lambda"), stack["ventilator_function_name"], spec)
         print(json.dumps(answer))
-        if answer.get("status") == "FAILED":
+        if "error" in answer:
+            error = answer["error"]
+            print(f"refused: {error['field']}: {error['message']} (fix: {error['fix']})", file=sys.stderr)
             return 1
         if args.no_wait:
             return 0
         job = wait_for_job(tracker, job_id, args.timeout, on_progress=progress_printer())
+        print("\n".join(describe_job(job)))
         return 0 if job["status"] == JobStatus.SUCCEEDED else 1
 
     if args.command == "status":
@@ -142,13 +148,15 @@ def main(argv: list[str] | None = None) -> int:
                 sys.exit(f"job {args.job_id} not found")
             print(render_progress(progress))
             job = progress.job
-        print(json.dumps({key: job[key] for key in ("job_id", "status", "total", "created_at") if key in job}))
+        print("\n".join(describe_job(job)))
         return 0
 
     if args.command == "result":
         job = tracker.get_job(args.job_id)
-        if job is None or "result" not in job:
+        if job is None or not is_final(job):
             sys.exit(f"job {args.job_id} has no result yet")
+        if "key" not in job.get("result", {}):
+            sys.exit("\n".join([f"job {args.job_id} ended without a result:", *describe_job(job)]))
         print(json.dumps(fetch_result(boto3.client("s3"), job), indent=2))
         return 0
 

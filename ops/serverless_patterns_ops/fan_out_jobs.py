@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import random
 import sys
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any, TextIO
 
-from serverless_patterns.job_tracker import FINAL_STATUSES, JobStatus, JobTracker, Progress
+from serverless_patterns.job_tracker import FINAL_STATUSES, JobTracker, Progress
 
 SAMPLE_WORDS = (
     "the",
@@ -62,8 +64,31 @@ def render_progress(progress: Progress, width: int = 40) -> str:
 
 
 def is_final(job: dict[str, Any]) -> bool:
-    status = job["status"]
-    return status in FINAL_STATUSES or (status == JobStatus.TIMED_OUT and "result" in job)
+    return job["status"] in FINAL_STATUSES
+
+
+def input_key(path: Path) -> str:
+    """Where the CLI uploads an input: named by its content, so no job's input is ever overwritten."""
+    digest = hashlib.sha256()
+    with path.open("rb") as stream:
+        while block := stream.read(1 << 20):
+            digest.update(block)
+    return f"inputs/{digest.hexdigest()[:32]}/{path.name}"
+
+
+def describe_job(job: dict[str, Any]) -> list[str]:
+    """The lines `status` prints under the progress bar: the outcome, and why subtasks or the job failed."""
+    lines = [json.dumps({key: job[key] for key in ("job_id", "status", "total", "created_at") if key in job})]
+    if "error" in job:
+        error = job["error"]
+        lines.append(f"  error: {error['field']}: {error['message']} (fix: {error['fix']})")
+    result = job.get("result") or {}
+    for failure in result.get("failures", []):
+        lines.append(f"  subtask {failure['subtask_id']} failed: {failure['type']}: {failure['message']}")
+    listed = len(result.get("failures", []))
+    if result.get("failed", 0) > listed:
+        lines.append(f"  ... {result['failed'] - listed} more failed subtasks: see `result` for every one")
+    return lines
 
 
 def wait_for_job(

@@ -104,6 +104,7 @@ def jobs(fan_out, tracker, sqs):
             key=f"inputs/{run}/text.txt",
             chunk_size_bytes=CHUNK_SIZE,
             object_size=len(text),
+            expires_at=registered["expires_at"],
         )
         for subtask_id in range(0, duplicated["total"], 3)
     ]
@@ -153,16 +154,17 @@ def test_duplicate_deliveries_are_counted_once(jobs, tracker):
     assert jobs["duplicates_injected"] >= 300
     assert job["status"] == JobStatus.SUCCEEDED
     assert (progress.succeeded, progress.failed) == (submitted["total"], 0)
-    assert len(list(tracker.subtasks(job["job_id"]))) == submitted["total"]
+    assert len(list(tracker.subtasks(job["job_id"], job["shard_count"]))) == submitted["total"]
     assert result["result"]["words"] == dict(jobs["expected"]["duplicated"])
 
 
-def test_poison_subtasks_end_the_job_partial_with_exactly_those_ids_failed(jobs):
+def test_poison_subtasks_end_the_job_partial_with_exactly_those_ids_failed_and_why(jobs):
     submitted, job = jobs["submitted"]["poisoned"], jobs["finished"]["poisoned"]
     result = fetch_result(jobs["s3"], job)
 
     assert job["status"] == JobStatus.PARTIAL
     assert result["failed_subtask_ids"] == sorted(jobs["poisoned_chunks"])
+    assert {failure["type"] for failure in result["failures"]} == {"UnicodeDecodeError"}
     assert result["succeeded"] + len(result["failed_subtask_ids"]) == submitted["total"]
     assert result["missing"] == 0
     assert result["result"]["words"] == dict(jobs["expected"]["poisoned"])

@@ -158,7 +158,27 @@ def tracker_table(aws):
     )
 
 
-def register(tracker, job_id="job-1", total=10, shards=1, timeout=3600):
+def register(tracker, job_id="job-1", total=10, shards=1, timeout=3600, fingerprint="fingerprint"):
+    """Register a job as the ventilator does; the Registration."""
     return tracker.register_job(
-        job_id, total, shards, correlation_id=f"corr-{job_id}", timeout_seconds=timeout, spec={}
+        job_id,
+        total,
+        shards,
+        correlation_id=f"corr-{job_id}",
+        timeout_seconds=timeout,
+        spec={},
+        fingerprint=fingerprint,
+        retention_seconds=86400,
     )
+
+
+def finish_job(tracker, job_id: str, status, result: dict) -> None:
+    """Walk a registered job whose subtasks are all recorded through its reductions to a final status."""
+    job = tracker.get_job(job_id)
+    for shard in range(job["shard_count"]):
+        if tracker.begin_reduction(job_id, shard) is not None:
+            tracker.record_reduction(job_id, shard, {"result_key": f"shard-{shard}", "succeeded": 0, "failed": 0})
+    assert tracker.start_completing(job_id)
+    assert tracker.begin_consolidation(job_id) == 1
+    assert tracker.record_result(job_id, {"status": status.value, **result})
+    assert tracker.finish(job_id, status)

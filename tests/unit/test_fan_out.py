@@ -16,14 +16,24 @@ from unit.conftest import STATUS_INDEX, sqs_event
 
 BUCKET = "jobs-bucket"
 TEXT = b"".join(f"alpha beta line{i % 7}\n".encode() for i in range(300))
+CHUNK = 512
+TOTAL = -(-len(TEXT) // CHUNK)  # 10 subtasks, in 4 shards of at most 3
+EXPECTED_WORDS = dict(Counter(word.lower() for word in TEXT.decode().split()))
 
 
 @pytest.fixture
 def fan_out_env(aws, tracker_table, monkeypatch):
     s3 = boto3.client("s3")
     s3.create_bucket(Bucket=BUCKET)
-    queue_url = boto3.client("sqs").create_queue(QueueName="subtasks")["QueueUrl"]
+    sqs = boto3.client("sqs")
+    queue_url = sqs.create_queue(QueueName="subtasks")["QueueUrl"]
     topic_arn = boto3.client("sns").create_topic(Name="job-events")["TopicArn"]
+    # Every job-finished event lands here, so tests can count them.
+    events_url = sqs.create_queue(QueueName="job-events")["QueueUrl"]
+    events_arn = sqs.get_queue_attributes(QueueUrl=events_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    boto3.client("sns").subscribe(
+        TopicArn=topic_arn, Protocol="sqs", Endpoint=events_arn, Attributes={"RawMessageDelivery": "true"}
+    )
     for name, value in {
         "JOB_BUCKET": BUCKET,
         "SUBTASK_QUEUE_URL": queue_url,
@@ -34,25 +44,67 @@ def fan_out_env(aws, tracker_table, monkeypatch):
         "MIN_CHUNK_SIZE_BYTES": "64",
         "DEFAULT_CHUNK_SIZE_BYTES": "512",
         "MAX_SUBTASKS": "1000",
-        "SHARD_THRESHOLD": "5",
-        "SHARDS_ABOVE_THRESHOLD": "4",
+        "SUBTASKS_PER_SHARD": "3",
+        "MIN_SHARDS": "1",
         "MAX_LINE_BYTES": "256",
+        "JOB_RETENTION_DAYS": "1",
+        "CONSOLIDATION_MAX_ATTEMPTS": "3",
+        "CONSOLIDATION_GRACE_SECONDS": "60",
     }.items():
         monkeypatch.setenv(name, value)
     s3.put_object(Bucket=BUCKET, Key="inputs/text.txt", Body=TEXT)
-    return {"s3": s3, "queue_url": queue_url, "table": tracker_table, "tracker": JobTracker(tracker_table)}
+    return {
+        "s3": s3,
+        "queue_url": queue_url,
+        "events_url": events_url,
+        "table": tracker_table,
+        "tracker": JobTracker(tracker_table),
+    }
 
 
 @pytest.fixture
 def consolidations(monkeypatch):
-    """Consolidator triggers, captured instead of invoking Lambda."""
+    """Consolidator triggers, captured instead of invoking Lambda: the events it would receive."""
+    from fan_in_consolidator import handler as consolidator
     from fan_in_sweeper import handler as sweeper
     from serverless_patterns import consolidation
 
-    started: list[str] = []
-    for module in (consolidation, sweeper):
-        monkeypatch.setattr(module, "trigger_consolidator", lambda job_id, correlation_id: started.append(job_id))
+    started: list[dict] = []
+
+    def capture(job_id, correlation_id, shard=None):
+        started.append({"job_id": job_id, **({"shard": shard} if shard is not None else {})})
+
+    for module in (consolidation, sweeper, consolidator):
+        monkeypatch.setattr(module, "trigger_consolidator", capture)
     return started
+
+
+def drive_consolidator(started: list[dict]) -> list[dict]:
+    """Run the consolidator on every captured trigger, and on those it triggers, until none is left."""
+    from fan_in_consolidator import handler as consolidator
+
+    answers = []
+    while started:
+        answers.append(consolidator.handle(started.pop(0)))
+    return answers
+
+
+def reduce_every_shard(started: list[dict]) -> None:
+    """Run the captured shard reductions; leave only the final merge they start in `started`."""
+    shard_events = [event for event in started if "shard" in event]
+    started.clear()
+    drive_consolidator(shard_events)
+    assert started == [{"job_id": "job-1"}]
+
+
+def job_events(events_url: str) -> list[dict]:
+    sqs = boto3.client("sqs")
+    events = []
+    while batch := sqs.receive_message(QueueUrl=events_url, MaxNumberOfMessages=10).get("Messages", []):
+        events.extend(json.loads(message["Body"]) for message in batch)
+        for message in batch:
+            sqs.delete_message(QueueUrl=events_url, ReceiptHandle=message["ReceiptHandle"])
+    return events
 
 
 def drain(queue_url: str) -> list[dict]:
@@ -82,21 +134,31 @@ def run_workers(bodies: list[str], lambda_context) -> dict:
     return {"failures": failures}
 
 
-def test_the_ventilator_registers_the_total_before_dispatching_every_subtask(fan_out_env, lambda_context):
-    result = submit(lambda_context, chunk_size_bytes=512)
+def subtask_bodies(queue_url: str) -> list[str]:
+    return sorted((m["Body"] for m in drain(queue_url)), key=lambda body: json.loads(body)["subtask_id"])
 
-    expected_total = -(-len(TEXT) // 512)
-    assert result == {
-        "job_id": "job-1",
-        "status": "RUNNING",
-        "total": expected_total,
-        "dispatched_until": expected_total,
-    }
-    job = fan_out_env["tracker"].get_job("job-1")
-    assert (job["total"], job["shard_count"], job["status"]) == (expected_total, 4, JobStatus.RUNNING)
+
+def stored_result(fan_out_env, job_id="job-1") -> dict:
+    return json.loads(fan_out_env["s3"].get_object(Bucket=BUCKET, Key=f"results/{job_id}.json")["Body"].read())
+
+
+def test_the_ventilator_registers_the_total_and_shards_before_dispatching_every_subtask(fan_out_env, lambda_context):
+    result = submit(lambda_context, chunk_size_bytes=CHUNK)
+
+    assert result == {"job_id": "job-1", "status": "RUNNING", "total": TOTAL, "dispatched_until": TOTAL}
+    tracker = fan_out_env["tracker"]
+    job = tracker.get_job("job-1")
+    assert (job["total"], job["shard_count"], job["status"], job["dispatched_until"]) == (
+        TOTAL,
+        4,
+        JobStatus.RUNNING,
+        TOTAL,
+    )
+    assert [shard["expected"] for shard in tracker.shards("job-1", 4)] == [3, 3, 2, 2]
     subtasks = [Subtask.from_message(message["Body"]) for message in drain(fan_out_env["queue_url"])]
-    assert sorted(subtask.subtask_id for subtask in subtasks) == list(range(expected_total))
-    assert {subtask.correlation_id for subtask in subtasks} == {"job-1"}
+    assert sorted(subtask.subtask_id for subtask in subtasks) == list(range(TOTAL))
+    assert {(subtask.correlation_id, subtask.expires_at) for subtask in subtasks} == {("job-1", job["expires_at"])}
+    assert job["expires_at"] > datetime.now(UTC).timestamp() + 86400  # deadline + retention
 
 
 @pytest.mark.parametrize(
@@ -144,8 +206,9 @@ def test_a_job_too_large_for_one_invocation_continues_in_another(fan_out_env, la
     monkeypatch.setattr(
         aws_clients, "client", lambda name, real=aws_clients.client: FakeLambda() if name == "lambda" else real(name)
     )
-    first = submit(lambda_context, chunk_size_bytes=512)
+    first = submit(lambda_context, chunk_size_bytes=CHUNK)
     assert first["dispatched_until"] == 5
+    assert fan_out_env["tracker"].get_job("job-1")["dispatched_until"] == 5
     [continuation] = invoked
 
     monkeypatch.setattr(lambda_context, "get_remaining_time_in_millis", lambda: 60_000)
@@ -156,101 +219,354 @@ def test_a_job_too_large_for_one_invocation_continues_in_another(fan_out_env, la
     assert ids == list(range(first["total"]))
 
 
-def test_workers_count_each_subtask_once_and_the_last_starts_the_consolidator(
+def test_workers_count_each_subtask_once_and_each_full_shard_starts_its_reduction(
     fan_out_env, lambda_context, consolidations
 ):
-    submit(lambda_context, chunk_size_bytes=512)
-    bodies = [message["Body"] for message in drain(fan_out_env["queue_url"])]
+    submit(lambda_context, chunk_size_bytes=CHUNK)
+    bodies = subtask_bodies(fan_out_env["queue_url"])
 
     result = run_workers(bodies + bodies[:7], lambda_context)  # 7 duplicate deliveries
 
     assert result["failures"] == []
     progress = fan_out_env["tracker"].progress("job-1")
-    assert (progress.succeeded, progress.failed) == (len(bodies), 0)
-    assert consolidations == ["job-1"]
+    assert (progress.succeeded, progress.failed) == (TOTAL, 0)
+    assert sorted(event["shard"] for event in consolidations) == [0, 1, 2, 3]
 
 
-def test_the_consolidator_merges_exactly_and_runs_safely_twice(fan_out_env, lambda_context, consolidations):
+def test_shards_are_reduced_then_merged_into_the_exact_result_with_one_event(
+    fan_out_env, lambda_context, consolidations
+):
     from fan_in_consolidator import handler as consolidator
 
-    submit(lambda_context, chunk_size_bytes=512)
-    run_workers([m["Body"] for m in drain(fan_out_env["queue_url"])], lambda_context)
+    submit(lambda_context, chunk_size_bytes=CHUNK)
+    run_workers(subtask_bodies(fan_out_env["queue_url"]), lambda_context)
 
-    first = consolidator.lambda_handler({"job_id": "job-1"}, lambda_context)
-    second = consolidator.lambda_handler({"job_id": "job-1"}, lambda_context)
+    answers = drive_consolidator(consolidations)
 
-    assert first == {"job_id": "job-1", "status": "SUCCEEDED", "consolidated": True}
-    assert second["consolidated"] is False
-    stored = json.loads(fan_out_env["s3"].get_object(Bucket=BUCKET, Key="results/job-1.json")["Body"].read())
-    expected = Counter(word.lower() for word in TEXT.decode().split())
-    assert stored["result"]["words"] == dict(expected)
+    assert sorted(answer["shard"] for answer in answers[:-1]) == [0, 1, 2, 3]  # four reductions,
+    assert "shard" not in answers[-1]  # then one final merge
+    assert answers[-1] == {"job_id": "job-1", "status": "SUCCEEDED", "consolidated": True}
+    stored = stored_result(fan_out_env)
+    assert stored["result"]["words"] == EXPECTED_WORDS
     assert stored["result"]["lines"] == 300
+    assert (stored["succeeded"], stored["failed"], stored["missing"]) == (TOTAL, 0, 0)
     job = fan_out_env["tracker"].get_job("job-1")
-    assert job["status"] == JobStatus.SUCCEEDED
-    assert job["result"]["key"] == "results/job-1.json"
-
-
-def test_exhausted_subtasks_make_the_job_partial_with_exactly_those_ids(fan_out_env, lambda_context, consolidations):
-    from fan_in_consolidator import handler as consolidator
-    from fan_out_dlq_handler import handler as dlq_handler
-
-    submit(lambda_context, chunk_size_bytes=512)
-    bodies = sorted(
-        (m["Body"] for m in drain(fan_out_env["queue_url"])), key=lambda body: json.loads(body)["subtask_id"]
+    assert (job["status"], job["shards_reduced"], job["result"]["key"]) == (
+        JobStatus.SUCCEEDED,
+        4,
+        "results/job-1.json",
     )
-    poisoned = {2, 5}
-    run_workers([b for b in bodies if json.loads(b)["subtask_id"] not in poisoned], lambda_context)
-    assert consolidations == []
+    [event] = job_events(fan_out_env["events_url"])
+    assert (event["event"], event["job_id"], event["status"], event["succeeded"]) == (
+        "job-finished",
+        "job-1",
+        "SUCCEEDED",
+        TOTAL,
+    )
 
-    dead = [b for b in bodies if json.loads(b)["subtask_id"] in poisoned]
-    response = dlq_handler.lambda_handler(sqs_event(*dead, dead[0]), lambda_context)  # one duplicate
-
-    assert response["batchItemFailures"] == []
-    assert consolidations == ["job-1"]
-    assert consolidator.lambda_handler({"job_id": "job-1"}, lambda_context)["status"] == "PARTIAL"
-    job = fan_out_env["tracker"].get_job("job-1")
-    assert job["result"]["failed_subtask_ids"] == sorted(poisoned)
-    assert job["result"]["failed"] == 2
-
-
-def test_a_subtask_whose_chunk_cannot_be_processed_is_a_batch_item_failure(fan_out_env, lambda_context):
-    fan_out_env["s3"].put_object(Bucket=BUCKET, Key="inputs/text.txt", Body=TEXT[:600] + b"\xff\xfe bad\n")
-    submit(lambda_context, chunk_size_bytes=512)
-    bodies = [m["Body"] for m in drain(fan_out_env["queue_url"])]
-
-    result = run_workers(bodies, lambda_context)
-
-    assert len(result["failures"]) == 1
+    # Duplicate triggers of every kind change nothing and announce nothing.
+    again = [consolidator.handle({"job_id": "job-1"}), consolidator.handle({"job_id": "job-1", "shard": 2})]
+    assert [answer["consolidated"] for answer in again] == [False, False]
+    assert job_events(fan_out_env["events_url"]) == []
+    assert stored_result(fan_out_env) == stored
 
 
-def test_the_sweeper_times_out_overdue_jobs_and_retries_lost_consolidations(
+def test_two_final_merges_at_once_record_one_result_and_publish_one_event(
     fan_out_env, lambda_context, consolidations, monkeypatch
+):
+    from fan_in_consolidator import handler as consolidator
+
+    submit(lambda_context, chunk_size_bytes=CHUNK)
+    run_workers(subtask_bodies(fan_out_env["queue_url"]), lambda_context)
+    reduce_every_shard(consolidations)
+    real_record = consolidator._record_result
+    rival: list[dict] = []
+    started: list[bool] = []
+
+    def record_after_a_rival(tracker, job):
+        # The rival attempt merges, stages and records first; this one merged the same job meanwhile.
+        if not started:
+            started.append(True)
+            rival.append(consolidator.finish(tracker, tracker.get_job("job-1")))
+        return real_record(tracker, job)
+
+    monkeypatch.setattr(consolidator, "_record_result", record_after_a_rival)
+    answer = consolidator.handle({"job_id": "job-1"})
+
+    assert rival[0]["consolidated"] is True
+    assert answer["consolidated"] is False
+    assert len(job_events(fan_out_env["events_url"])) == 1
+    assert stored_result(fan_out_env)["result"]["words"] == EXPECTED_WORDS
+
+
+def test_exhausted_subtasks_end_the_job_partial_with_exactly_those_ids_and_their_last_errors(
+    fan_out_env, lambda_context, consolidations, monkeypatch
+):
+    from fan_out_dlq_handler import handler as dlq_handler
+    from fan_out_worker import handler as worker
+
+    submit(lambda_context, chunk_size_bytes=CHUNK)
+    bodies = subtask_bodies(fan_out_env["queue_url"])
+    poisoned = {2, 5}
+
+    service_down = [False]
+
+    def flaky_service(chunk):
+        if service_down[0]:
+            raise ConnectionError("the remote service hung up")
+        return count_words(chunk)
+
+    monkeypatch.setattr(worker, "process_chunk", flaky_service)
+    healthy = [b for b in bodies if json.loads(b)["subtask_id"] not in poisoned]
+    assert run_workers(healthy, lambda_context)["failures"] == []
+    service_down[0] = True
+    for body in (bodies[i] for i in sorted(poisoned)):
+        # Every receive fails: the reason is kept for the DLQ handler.
+        for _ in range(2):
+            assert len(run_workers([body], lambda_context)["failures"]) == 1
+
+    dead = [bodies[i] for i in sorted(poisoned)]
+    response = dlq_handler.lambda_handler(sqs_event(*dead, dead[0]), lambda_context)  # one duplicate
+    assert response["batchItemFailures"] == []
+
+    answers = drive_consolidator(consolidations)
+    assert answers[-1]["status"] == "PARTIAL"
+    stored = stored_result(fan_out_env)
+    assert stored["failed_subtask_ids"] == sorted(poisoned)
+    assert {(f["subtask_id"], f["type"], f["message"], f["attempts"]) for f in stored["failures"]} == {
+        (2, "ConnectionError", "the remote service hung up", 2),
+        (5, "ConnectionError", "the remote service hung up", 2),
+    }
+    job = fan_out_env["tracker"].get_job("job-1")
+    assert job["result"]["failed"] == 2
+    assert [failure["type"] for failure in job["result"]["failures"]] == ["ConnectionError", "ConnectionError"]
+
+
+def test_input_the_processor_can_never_handle_fails_at_once_with_its_reason(
+    fan_out_env, lambda_context, consolidations
+):
+    line = b"alpha beta gamm\n"  # 16 bytes: 32 lines fill a chunk
+    not_utf8 = b"\xff\xfe not utf-8 !!\n"  # 16 bytes too
+    too_long = b"z" * 799 + b"\n"  # runs 288 bytes past its chunk (max_line_bytes 256)
+    # subtask 0: good lines; 1: bytes that are not UTF-8; 2: the long line; 3 and 4: good lines
+    text = line * 32 + not_utf8 + line * 31 + too_long + line * 32
+    fan_out_env["s3"].put_object(Bucket=BUCKET, Key="inputs/text.txt", Body=text)
+    submit(lambda_context, chunk_size_bytes=CHUNK)
+
+    result = run_workers(subtask_bodies(fan_out_env["queue_url"]), lambda_context)
+
+    assert result["failures"] == []  # no receive is spent on it: the message is done
+    answers = drive_consolidator(consolidations)
+    assert answers[-1]["status"] == "PARTIAL"
+    [unicode_failure, long_line] = stored_result(fan_out_env)["failures"]
+    assert (unicode_failure["subtask_id"], unicode_failure["type"]) == (1, "UnicodeDecodeError")
+    assert (long_line["subtask_id"], long_line["type"]) == (2, "LineTooLongError")
+    assert "max_line_bytes" in long_line["message"]
+
+
+def test_a_job_whose_every_subtask_failed_ends_failed(fan_out_env, lambda_context, consolidations):
+    fan_out_env["s3"].put_object(Bucket=BUCKET, Key="inputs/text.txt", Body=b"\xff\xfe\n" * 300)
+    submit(lambda_context, chunk_size_bytes=CHUNK)
+    run_workers(subtask_bodies(fan_out_env["queue_url"]), lambda_context)
+
+    answers = drive_consolidator(consolidations)
+
+    assert answers[-1]["status"] == "FAILED"
+    stored = stored_result(fan_out_env)
+    assert (stored["succeeded"], stored["failed"], stored["result"]) == (0, 2, None)
+    [event] = job_events(fan_out_env["events_url"])
+    assert event["status"] == "FAILED"
+
+
+def test_a_shard_reduction_that_keeps_failing_ends_the_job_failed_once_with_its_reason(
+    fan_out_env, lambda_context, consolidations, monkeypatch
+):
+    from fan_in_consolidator import handler as consolidator
+
+    def merge_out_of_memory(partials):
+        raise MemoryError("the merge ran out of memory")
+
+    monkeypatch.setattr(consolidator, "merge_results", merge_out_of_memory)
+    submit(lambda_context, chunk_size_bytes=CHUNK)
+    run_workers(subtask_bodies(fan_out_env["queue_url"]), lambda_context)
+    shard_zero = {"job_id": "job-1", "shard": 0}
+
+    for _ in range(3):  # CONSOLIDATION_MAX_ATTEMPTS
+        with pytest.raises(MemoryError):
+            consolidator.handle(shard_zero)
+    abandoned = consolidator.handle(shard_zero)
+    after = consolidator.handle(shard_zero)
+
+    assert abandoned == {"job_id": "job-1", "status": "FAILED", "consolidated": False}
+    job = fan_out_env["tracker"].get_job("job-1")
+    assert job["status"] == JobStatus.FAILED
+    assert job["error"]["field"] == "consolidation"
+    assert "shard 0 failed 3 times, last with MemoryError: the merge ran out of memory" in job["error"]["message"]
+    assert after["consolidated"] is False
+    [event] = job_events(fan_out_env["events_url"])
+    assert (event["status"], event["error"]["field"]) == ("FAILED", "consolidation")
+    assert fan_out_env["tracker"].shard("job-1", 0).get("status") is None  # out of the sweeper's sight
+
+
+def test_a_final_merge_that_keeps_failing_ends_the_job_failed(fan_out_env, lambda_context, consolidations, monkeypatch):
+    from fan_in_consolidator import handler as consolidator
+
+    submit(lambda_context, chunk_size_bytes=CHUNK)
+    run_workers(subtask_bodies(fan_out_env["queue_url"]), lambda_context)
+    reduce_every_shard(consolidations)
+
+    def broken(*args):
+        raise TimeoutError("S3 did not answer")
+
+    monkeypatch.setattr(consolidator, "consolidate", broken)
+    for _ in range(3):
+        with pytest.raises(TimeoutError):
+            consolidator.handle({"job_id": "job-1"})
+
+    assert consolidator.handle({"job_id": "job-1"})["status"] == "FAILED"
+    assert (
+        "the final merge failed 3 times, last with TimeoutError"
+        in fan_out_env["tracker"].get_job("job-1")["error"]["message"]
+    )
+
+
+def test_the_sweeper_times_out_overdue_jobs_and_retries_lost_work_once_per_grace_period(
+    fan_out_env, lambda_context, consolidations
 ):
     from fan_in_sweeper import handler as sweeper
 
-    tracker = fan_out_env["tracker"]
-    past = datetime.now(UTC) - timedelta(hours=2)
-    JobTracker(fan_out_env["table"], clock=lambda: past).register_job("overdue", 3, 1, "c1", 60, {})
-    tracker.register_job("healthy", 3, 1, "c2", 3600, {})
-    JobTracker(fan_out_env["table"], clock=lambda: past).register_job("stuck", 1, 1, "c3", 7200, {})
-    JobTracker(fan_out_env["table"], clock=lambda: past).record_completion("stuck", 0, 1, Outcome.SUCCEEDED)
+    table = fan_out_env["table"]
+    now = datetime.now(UTC)
+    two_hours_ago = JobTracker(table, clock=lambda: now - timedelta(hours=2))
+    fingerprint = {"fingerprint": "f", "retention_seconds": 86400, "spec": {}}
+    two_hours_ago.register_job("overdue", 3, 1, "c1", 60, **fingerprint)
+    fan_out_env["tracker"].register_job("healthy", 3, 1, "c2", 3600, **fingerprint)
+    # A job whose last shard was sealed two hours ago, and whose reduction was lost.
+    two_hours_ago.register_job("stuck", 2, 2, "c3", 10800, **fingerprint)
+    two_hours_ago.record_completion("stuck", 0, 2, Outcome.SUCCEEDED)
+    two_hours_ago.record_completion("stuck", 1, 2, Outcome.SUCCEEDED)
+    two_hours_ago.begin_reduction("stuck", 0)
+    two_hours_ago.record_reduction("stuck", 0, {"result_key": "k", "succeeded": 1, "failed": 0})
 
     swept = sweeper.lambda_handler({}, lambda_context)
 
-    assert swept == {"timed_out": ["overdue"], "consolidation_retried": ["stuck"]}
-    assert sorted(consolidations) == ["overdue", "stuck"]
-    assert tracker.get_job("overdue")["status"] == JobStatus.TIMED_OUT
-    assert tracker.get_job("healthy")["status"] == JobStatus.RUNNING
+    assert swept == {"timed_out": ["overdue"], "consolidation_retried": [], "reduction_retried": ["stuck#1"]}
+    assert consolidations == [{"job_id": "overdue"}, {"job_id": "stuck", "shard": 1}]
+    assert fan_out_env["tracker"].get_job("overdue")["status"] == JobStatus.COMPLETING
+    assert fan_out_env["tracker"].get_job("healthy")["status"] == JobStatus.RUNNING
+
+    # An attempt (here: the reduction starting) moves the clock forward: no retry within the grace period.
+    fan_out_env["tracker"].begin_reduction("stuck", 1)
+    consolidations.clear()
+    assert sweeper.lambda_handler({}, lambda_context)["reduction_retried"] == []
 
 
-def test_word_count_merge_is_the_count_of_the_whole():
+def test_a_timed_out_job_is_consolidated_on_what_finished(fan_out_env, lambda_context, consolidations):
+    from fan_in_sweeper import handler as sweeper
+
+    submit(lambda_context, chunk_size_bytes=CHUNK)
+    bodies = subtask_bodies(fan_out_env["queue_url"])
+    run_workers(bodies[:6], lambda_context)  # shards 0 to 3 each miss a subtask, or more
+    assert consolidations == []
+    fan_out_env["table"].update_item(
+        Key={"pk": "JOB#job-1", "sk": "JOB"},
+        UpdateExpression="SET deadline = :past",
+        ExpressionAttributeValues={":past": "2000-01-01T00:00:00+00:00"},
+    )
+
+    assert sweeper.lambda_handler({}, lambda_context)["timed_out"] == ["job-1"]
+    answers = drive_consolidator(consolidations)
+
+    assert answers[-1]["status"] == "TIMED_OUT"
+    stored = stored_result(fan_out_env)
+    assert (stored["succeeded"], stored["missing"]) == (6, TOTAL - 6)
+    # Subtasks 0 to 5 own the lines that start in their chunks: before byte 6 x CHUNK.
+    owned, offset = [], 0
+    for line in TEXT.splitlines(keepends=True):
+        if offset < 6 * CHUNK:
+            owned.append(line)
+        offset += len(line)
+    assert stored["result"]["words"] == dict(Counter(word.lower() for word in b"".join(owned).decode().split()))
+
+
+def test_the_same_spec_again_is_answered_without_dispatching_twice(fan_out_env, lambda_context, consolidations):
+    first = submit(lambda_context, chunk_size_bytes=CHUNK)
+    second = submit(lambda_context, chunk_size_bytes=CHUNK, correlation_id="a-retrying-client")
+
+    assert second == {**first, "repeated": True}
+    assert len(drain(fan_out_env["queue_url"])) == TOTAL
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"chunk_size_bytes": 1024}, "exists with another spec"),
+        ({"input": {"bucket": BUCKET, "key": "inputs/other.txt"}}, "exists with another spec"),
+    ],
+)
+def test_another_spec_under_a_job_id_is_refused_naming_the_fix(fan_out_env, lambda_context, change, message):
+    fan_out_env["s3"].put_object(Bucket=BUCKET, Key="inputs/other.txt", Body=TEXT)
+    submit(lambda_context, chunk_size_bytes=CHUNK)
+
+    answer = submit(lambda_context, **{"chunk_size_bytes": CHUNK, **change})
+
+    assert answer["status"] == "RUNNING"  # the job is untouched
+    assert answer["error"]["field"] == "job_id"
+    assert message in answer["error"]["message"]
+    assert "new job_id" in answer["error"]["fix"]
+    assert len(drain(fan_out_env["queue_url"])) == TOTAL
+
+
+def test_changed_input_content_under_the_same_job_id_is_refused(fan_out_env, lambda_context):
+    submit(lambda_context, chunk_size_bytes=CHUNK)
+    fan_out_env["s3"].put_object(Bucket=BUCKET, Key="inputs/text.txt", Body=TEXT + b"one more line\n")
+
+    assert submit(lambda_context, chunk_size_bytes=CHUNK)["error"]["field"] == "job_id"
+
+
+def test_a_finished_or_rejected_job_id_is_refused(fan_out_env, lambda_context, consolidations):
+    submit(lambda_context, chunk_size_bytes=CHUNK)
+    run_workers(subtask_bodies(fan_out_env["queue_url"]), lambda_context)
+    drive_consolidator(consolidations)
+    submit(lambda_context, chunk_size_bytes=10, job_id="rejected")
+
+    finished = submit(lambda_context, chunk_size_bytes=CHUNK)
+    rejected = submit(lambda_context, chunk_size_bytes=CHUNK, job_id="rejected")
+
+    assert (finished["status"], finished["error"]["field"]) == ("SUCCEEDED", "job_id")
+    assert "has finished (SUCCEEDED)" in finished["error"]["message"]
+    assert (rejected["status"], rejected["error"]["field"]) == ("FAILED", "job_id")
+    assert "was rejected" in rejected["error"]["message"]
+    assert drain(fan_out_env["queue_url"]) == []
+
+
+def test_a_stalled_dispatch_is_resumed_where_it_stopped(fan_out_env, lambda_context, monkeypatch):
+    from fan_out_ventilator import handler as ventilator
+
+    monkeypatch.setattr(ventilator, "WAVE", 4)
+    calls = iter([60_000, 1_000])  # one wave, then the invocation "dies" (its hand-over is lost)
+    monkeypatch.setattr(lambda_context, "get_remaining_time_in_millis", lambda: next(calls, 60_000))
+    monkeypatch.setattr(ventilator, "_continue_elsewhere", lambda plan, next_subtask, context: None)
+    assert submit(lambda_context, chunk_size_bytes=CHUNK)["dispatched_until"] == 4
+    fan_out_env["table"].update_item(
+        Key={"pk": "JOB#job-1", "sk": "JOB"},
+        UpdateExpression="SET dispatch_updated_at = :long_ago",
+        ExpressionAttributeValues={":long_ago": "2000-01-01T00:00:00+00:00"},
+    )
+
+    resumed = submit(lambda_context, chunk_size_bytes=CHUNK)
+
+    assert resumed["dispatched_until"] == TOTAL
+    ids = sorted(Subtask.from_message(m["Body"]).subtask_id for m in drain(fan_out_env["queue_url"]))
+    assert ids == list(range(TOTAL))  # each subtask sent once
+
+
+def test_word_count_merge_is_the_count_of_the_whole_and_merges_its_own_output():
     parts = [b"a b\n", b"B c\n"]
+    merged = merge_counts(count_words(part) for part in parts)
 
-    assert merge_counts(count_words(part) for part in parts) == {
-        "lines": 2,
-        "distinct_words": 3,
-        "words": {"a": 1, "b": 2, "c": 1},
-    }
+    assert merged == {"lines": 2, "distinct_words": 3, "words": {"a": 1, "b": 2, "c": 1}}
+    assert merge_counts([merged, count_words(b"c d\n")])["words"] == {"a": 1, "b": 2, "c": 2, "d": 1}
 
 
 def test_a_non_utf8_chunk_fails_the_word_count():
@@ -261,7 +577,7 @@ def test_a_non_utf8_chunk_fails_the_word_count():
 def test_every_worker_log_line_carries_the_correlation_id(fan_out_env, lambda_context, consolidations, monkeypatch):
     from fan_out_worker import handler as worker
 
-    submit(lambda_context, chunk_size_bytes=512, correlation_id="corr-42")
+    submit(lambda_context, chunk_size_bytes=CHUNK, correlation_id="corr-42")
     bodies = [m["Body"] for m in drain(fan_out_env["queue_url"])]
     log = io.StringIO()
     monkeypatch.setattr(worker.logger.registered_handler, "stream", log)
@@ -270,7 +586,7 @@ def test_every_worker_log_line_carries_the_correlation_id(fan_out_env, lambda_co
 
     records = [json.loads(line) for line in log.getvalue().splitlines()]
     subtask_records = [record for record in records if "subtask_id" in record]
-    assert len(subtask_records) == 4
+    assert len(subtask_records) >= 4
     assert {record["correlation_id"] for record in subtask_records} == {"corr-42"}
 
 
@@ -290,7 +606,7 @@ def test_only_the_entries_that_failed_are_sent_again(monkeypatch):
     sqs = FlakySqs()
     monkeypatch.setattr(aws_clients, "client", lambda name: sqs)
     monkeypatch.setattr(ventilator.time, "sleep", lambda seconds: None)
-    subtasks = [Subtask("j", i, 1, "c", "b", "k", 10, 100) for i in range(5)]
+    subtasks = [Subtask("j", i, 1, "c", "b", "k", 10, 100, 0) for i in range(5)]
 
     ventilator._send_batch("queue", subtasks)
 
@@ -308,17 +624,4 @@ def test_entries_that_keep_failing_fail_the_dispatch(monkeypatch):
     monkeypatch.setattr(ventilator.time, "sleep", lambda seconds: None)
 
     with pytest.raises(RuntimeError, match=r"could not send subtasks \['0'\]"):
-        ventilator._send_batch("queue", [Subtask("j", 0, 1, "c", "b", "k", 10, 100)])
-
-
-def test_a_resubmitted_job_keeps_its_registration_and_is_counted_once(fan_out_env, lambda_context, consolidations):
-    first = submit(lambda_context, chunk_size_bytes=512)
-    second = submit(lambda_context, chunk_size_bytes=512)
-
-    bodies = [m["Body"] for m in drain(fan_out_env["queue_url"])]
-    assert len(bodies) == first["total"] + second["total"]  # dispatched twice...
-    run_workers(bodies, lambda_context)
-
-    progress = fan_out_env["tracker"].progress("job-1")
-    assert (progress.total, progress.succeeded) == (first["total"], first["total"])  # ...counted once
-    assert consolidations == ["job-1"]
+        ventilator._send_batch("queue", [Subtask("j", 0, 1, "c", "b", "k", 10, 100, 0)])

@@ -7,7 +7,7 @@ import pytest
 from serverless_patterns.job_tracker import JobStatus, JobTracker, Outcome, Progress
 from serverless_patterns_ops import __main__ as cli
 from serverless_patterns_ops.fan_out_jobs import progress_printer, render_progress, wait_for_job
-from unit.conftest import STATUS_INDEX, register
+from unit.conftest import STATUS_INDEX, finish_job, register
 
 
 @pytest.fixture
@@ -37,7 +37,7 @@ def test_a_watched_job_is_followed_to_its_final_status(tracker_table):
         calls.append(progress)
         progress_printer(stream)(progress)
         if len(calls) == 2:
-            tracker.record_result("job-1", JobStatus.PARTIAL, {"bucket": "b", "key": "k"})
+            finish_job(tracker, "job-1", JobStatus.PARTIAL, {"bucket": "b", "key": "k"})
 
     job = wait_for_job(tracker, "job-1", timeout=10, interval=0, on_progress=finish_on_second_look)
 
@@ -53,25 +53,33 @@ def test_waiting_for_a_job_that_never_finishes_times_out(tracker_table):
         wait_for_job(tracker, "job-1", timeout=0, interval=0)
 
 
-def test_cli_submit_uploads_the_file_and_reports_a_rejected_spec(outputs_file, tmp_path, monkeypatch, capsys):
+def test_cli_submit_uploads_the_file_by_its_content_and_reports_a_refusal(outputs_file, tmp_path, monkeypatch, capsys):
     sent = []
 
     def fake_submit(lambda_client, ventilator, spec):
         sent.append((ventilator, spec))
-        return {"job_id": spec["job_id"], "status": "FAILED", "error": {"field": "chunk_size_bytes"}}
+        error = {"field": "job_id", "message": "job j1 exists with another spec", "fix": "use a new job_id"}
+        return {"job_id": spec["job_id"], "status": "RUNNING", "error": error}
 
     monkeypatch.setattr(cli, "submit_job", fake_submit)
-    data = tmp_path / "input.txt"
-    data.write_text("a b\n")
+    first, second = tmp_path / "a" / "input.txt", tmp_path / "b" / "input.txt"
+    for path, text in ((first, "a b\n"), (second, "c d\n")):
+        path.parent.mkdir()
+        path.write_text(text)
 
-    code = cli.main(["--outputs", str(outputs_file), "submit", str(data), "--job-id", "j1", "--chunk-size", "5"])
+    codes = [
+        cli.main(["--outputs", str(outputs_file), "submit", str(path), "--job-id", "j1", "--chunk-size", "5"])
+        for path in (first, second)
+    ]
 
-    assert code == 1
-    [(ventilator, spec)] = sent
-    assert ventilator == "ventilator"
-    assert spec == {"job_id": "j1", "input": {"bucket": "jobs", "key": "inputs/j1/input.txt"}, "chunk_size_bytes": 5}
-    assert boto3.client("s3").get_object(Bucket="jobs", Key="inputs/j1/input.txt")["Body"].read() == b"a b\n"
-    assert '"FAILED"' in capsys.readouterr().out
+    assert codes == [1, 1]
+    keys = [spec["input"]["key"] for _, spec in sent]
+    assert keys[0] != keys[1]  # same name, other content: another object, nothing overwritten
+    assert all(key.startswith("inputs/") and key.endswith("/input.txt") for key in keys)
+    assert sent[0][1] == {"job_id": "j1", "input": {"bucket": "jobs", "key": keys[0]}, "chunk_size_bytes": 5}
+    s3 = boto3.client("s3")
+    assert [s3.get_object(Bucket="jobs", Key=key)["Body"].read() for key in keys] == [b"a b\n", b"c d\n"]
+    assert "refused: job_id: job j1 exists with another spec (fix: use a new job_id)" in capsys.readouterr().err
 
 
 def test_cli_status_list_and_result(outputs_file, tracker_table, capsys):
@@ -79,7 +87,7 @@ def test_cli_status_list_and_result(outputs_file, tracker_table, capsys):
     register(tracker, "j1", total=1)
     tracker.record_completion("j1", 0, 1, Outcome.SUCCEEDED)
     boto3.client("s3").put_object(Bucket="jobs", Key="results/j1.json", Body=b'{"result": {"lines": 1}}')
-    tracker.record_result("j1", JobStatus.SUCCEEDED, {"bucket": "jobs", "key": "results/j1.json"})
+    finish_job(tracker, "j1", JobStatus.SUCCEEDED, {"bucket": "jobs", "key": "results/j1.json"})
 
     assert cli.main(["--outputs", str(outputs_file), "status", "j1"]) == 0
     assert cli.main(["--outputs", str(outputs_file), "list", "--status", "SUCCEEDED"]) == 0
@@ -90,6 +98,33 @@ def test_cli_status_list_and_result(outputs_file, tracker_table, capsys):
     assert "j1  SUCCEEDED" in out
     assert '"lines": 1' in out
     assert cli.STATUS_INDEX == STATUS_INDEX
+
+
+def test_cli_status_shows_why_subtasks_failed(outputs_file, tracker_table, capsys):
+    tracker = JobTracker(tracker_table)
+    register(tracker, "j2", total=2)
+    error = {"type": "LineTooLongError", "message": "raise max_line_bytes"}
+    tracker.record_completion("j2", 0, 1, Outcome.SUCCEEDED)
+    tracker.record_completion("j2", 1, 1, Outcome.FAILED, {"error": error})
+    finish_job(
+        tracker,
+        "j2",
+        JobStatus.PARTIAL,
+        {"key": "k", "failed": 1, "failures": [{"subtask_id": 1, **error}]},
+    )
+
+    assert cli.main(["--outputs", str(outputs_file), "status", "j2"]) == 0
+
+    assert "subtask 1 failed: LineTooLongError: raise max_line_bytes" in capsys.readouterr().out
+
+
+def test_cli_result_of_a_job_that_ended_without_one_says_why(outputs_file, tracker_table):
+    tracker = JobTracker(tracker_table)
+    register(tracker, "j3", total=1)
+    tracker.abandon("j3", {"field": "consolidation", "message": "failed 5 times", "fix": "see the runbook"})
+
+    with pytest.raises(SystemExit, match="error: consolidation: failed 5 times"):
+        cli.main(["--outputs", str(outputs_file), "result", "j3"])
 
 
 def test_cli_explains_a_missing_outputs_file(tmp_path):

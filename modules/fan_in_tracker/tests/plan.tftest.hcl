@@ -57,6 +57,26 @@ run "the_tracker_table_consolidator_and_sweeper_are_wired" {
     condition     = aws_cloudwatch_event_rule.sweep.schedule_expression == "rate(1 minute)" && aws_lambda_permission.sweep.principal == "events.amazonaws.com"
     error_message = "The sweeper must run on its schedule."
   }
+  assert {
+    condition     = one(aws_dynamodb_table.tracker.ttl).enabled && one(aws_dynamodb_table.tracker.ttl).attribute_name == "expires_at"
+    error_message = "Tracker items must expire through TTL on expires_at."
+  }
+  assert {
+    condition     = module.consolidator.environment_variables.CONSOLIDATION_MAX_ATTEMPTS == "5" && module.consolidator.environment_variables.CONSOLIDATOR_FUNCTION == "reports-consolidator"
+    error_message = "The consolidator must know its attempt cap and its own name (it starts the final merge)."
+  }
+  assert {
+    condition     = one([for s in data.aws_iam_policy_document.consolidator.statement : s.resources if s.sid == "StartFinalMerge"]) == toset(["arn:aws:lambda:eu-west-1:123456789012:function:reports-consolidator"])
+    error_message = "The consolidator may invoke itself only."
+  }
+  assert {
+    condition     = one([for s in data.aws_iam_policy_document.consolidator.statement : s.resources if s.sid == "ReduceShards"]) == toset(["arn:aws:s3:::reports-jobs/partials/*"])
+    error_message = "The consolidator reads and writes intermediate objects under partials/ only."
+  }
+  assert {
+    condition     = length(aws_cloudwatch_metric_alarm.consolidations_abandoned) == 0
+    error_message = "No alarm without create_function_alarms."
+  }
 }
 
 run "rejects_a_grace_period_shorter_than_a_consolidation" {
@@ -74,12 +94,13 @@ run "rejects_bad_settings" {
   command = plan
 
   variables {
-    job_bucket_arn            = "reports-jobs"
-    result_merger             = "not a function reference"
-    sweep_schedule_expression = "every minute"
+    job_bucket_arn             = "reports-jobs"
+    result_merger              = "not a function reference"
+    sweep_schedule_expression  = "every minute"
+    consolidation_max_attempts = 0
   }
 
-  expect_failures = [var.job_bucket_arn, var.result_merger, var.sweep_schedule_expression]
+  expect_failures = [var.job_bucket_arn, var.result_merger, var.sweep_schedule_expression, var.consolidation_max_attempts]
 }
 
 run "function_alarms_notify_the_given_topic" {
@@ -93,6 +114,15 @@ run "function_alarms_notify_the_given_topic" {
   assert {
     condition     = alltrue([for alarms in [module.consolidator.alarm_arns, module.sweeper.alarm_arns] : toset(keys(alarms)) == toset(["errors", "throttles"])])
     error_message = "Consolidator and sweeper must each have Errors and Throttles alarms."
+  }
+  assert {
+    condition = (
+      aws_cloudwatch_metric_alarm.consolidations_abandoned[0].metric_name == "ConsolidationsAbandoned"
+      && aws_cloudwatch_metric_alarm.consolidations_abandoned[0].dimensions.service == "reports-consolidator"
+      && aws_cloudwatch_metric_alarm.consolidations_abandoned[0].alarm_actions == toset(["arn:aws:sns:eu-west-1:123456789012:alerts"])
+      && aws_cloudwatch_metric_alarm.consolidations_abandoned[0].ok_actions == toset(["arn:aws:sns:eu-west-1:123456789012:alerts"])
+    )
+    error_message = "Abandoned consolidations must alarm the topic, on the consolidator's own metric."
   }
 }
 

@@ -97,14 +97,71 @@ run "rejects_inconsistent_chunk_limits_and_bad_sizes" {
     min_chunk_size_bytes       = 4096
     default_chunk_size_bytes   = 1024
     worker_maximum_concurrency = 1
-    shards_above_threshold     = 51
+    subtasks_per_shard         = 0
+    min_shards                 = 1001
+    job_retention_days         = 0
+    results_expiration_days    = 0
     subtask_processor          = "count_words"
   }
 
   expect_failures = [
     var.default_chunk_size_bytes,
     var.worker_maximum_concurrency,
-    var.shards_above_threshold,
+    var.subtasks_per_shard,
+    var.min_shards,
+    var.job_retention_days,
+    var.results_expiration_days,
     var.subtask_processor,
   ]
+}
+
+run "shards_follow_the_worker_concurrency_and_data_expires" {
+  command = plan
+
+  variables {
+    worker_maximum_concurrency = 100
+    job_retention_days         = 7
+    inputs_expiration_days     = 3
+    results_expiration_days    = 90
+  }
+
+  override_resource {
+    target          = aws_s3_bucket.jobs
+    values          = { arn = "arn:aws:s3:::reports-jobs-1", bucket = "reports-jobs-1", id = "reports-jobs-1" }
+    override_during = plan
+  }
+
+  assert {
+    condition     = module.ventilator.environment_variables.MIN_SHARDS == "20" && module.ventilator.environment_variables.SUBTASKS_PER_SHARD == "1000"
+    error_message = "A job must get at least one shard per five workers by default."
+  }
+  assert {
+    condition     = module.ventilator.environment_variables.JOB_RETENTION_DAYS == "7" && module.ventilator.environment_variables.DISPATCH_STALE_SECONDS == "360"
+    error_message = "The ventilator must know the tracker's retention and when a dispatch is stale."
+  }
+  assert {
+    condition = { for rule in aws_s3_bucket_lifecycle_configuration.jobs.rule : one(rule.filter).prefix => one(rule.expiration).days if length(rule.expiration) > 0 } == {
+      "partials/" = 14, "inputs/" = 3, "incoming/" = 3, "results/" = 90
+    }
+    error_message = "Partials, inputs and results must expire as configured."
+  }
+}
+
+run "inputs_and_results_are_kept_by_default" {
+  command = plan
+
+  override_resource {
+    target          = aws_s3_bucket.jobs
+    values          = { arn = "arn:aws:s3:::reports-jobs-1", bucket = "reports-jobs-1", id = "reports-jobs-1" }
+    override_during = plan
+  }
+
+  assert {
+    condition     = [for rule in aws_s3_bucket_lifecycle_configuration.jobs.rule : one(rule.filter).prefix if length(rule.expiration) > 0] == ["partials/"]
+    error_message = "Only partial results expire unless asked."
+  }
+  assert {
+    condition     = module.ventilator.environment_variables.MIN_SHARDS == "10"
+    error_message = "50 workers (the default) must give at least 10 shards."
+  }
 }
