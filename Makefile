@@ -205,10 +205,10 @@ test-integration: package ## Apply envs/local to the emulator and run the end-to
 .PHONY: test
 test: lint test-unit test-terraform test-integration ## Everything: lint, unit, terraform and integration tests
 
-BENCH ?= dispatch tracker end_to_end load_leveling cold_start infra_loop
+BENCH ?= dispatch tracker end_to_end load_leveling cold_start infra_loop consolidation
 .PHONY: bench
 bench: package $(BENCH_VENV)/.installed ## Run the benchmarks (not part of `make test`) and rewrite docs/benchmarks.md
-	PYTHONPATH=lambdas:ops:. scripts/with-emulator.sh $(BENCH_VENV)/bin/python -m bench --only $(BENCH)
+	PYTHONPATH=lambdas:ops:tests:. scripts/with-emulator.sh $(BENCH_VENV)/bin/python -m bench --only $(BENCH)
 
 .PHONY: clean
 clean: ## Remove build output (keeps the virtual environments)

@@ -12,7 +12,7 @@ import boto3
 
 from bench.common import Table, timed
 
-SIZES = (1_000, 10_000)
+SIZES = (1_000, 10_000, 100_000)
 WAITING_SUBTASKS = 1_000
 WAIT_MILLIS = 50
 SLOW_PROCESSOR = "serverless_patterns.workloads.simulated_io:count_words"
@@ -81,7 +81,7 @@ def run(stack: dict) -> Table:
         with workers:
             started = time.monotonic()
             answer = submit_job(boto3.client("lambda"), stack["ventilator_function_name"], spec)
-            job = wait_for_job(tracker, job_id, timeout=1200)
+            job = wait_for_job(tracker, job_id, timeout=3600, interval=5)
             distributed = time.monotonic() - started
         assert job["status"] == JobStatus.SUCCEEDED, f"job {job_id} ended {job['status']}"
         result = fetch_result(s3, job)["result"]

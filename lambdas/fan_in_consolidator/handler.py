@@ -11,10 +11,12 @@ Invoked asynchronously:
 Every attempt is counted on the tracker before it starts, so a consolidation
 that keeps failing, even by timeout or lack of memory, ends the job FAILED
 after CONSOLIDATION_MAX_ATTEMPTS with an alarm, instead of being retried
-forever. One result and one job-finished event per job: the result is staged
-under a key of its own, the tracker records the first attempt's, and only the
-attempt that recorded it (or, after a crash, the one that takes over once the
-grace period passed) copies it to results/<job_id>.json and publishes.
+forever; once a result is recorded, the job ends with it. One result and one
+job-finished event per job: the result is staged under a key of its own, the
+tracker records the first attempt's, and only the attempt that recorded it
+(or, if that one stopped, the one that takes over once the grace period
+passed) copies it to results/<job_id>.json, publishes (noting that it did)
+and sets the final status.
 """
 
 from __future__ import annotations
@@ -92,6 +94,10 @@ def abandon(tracker: JobTracker, job: dict[str, Any], what: str, attempts: int) 
 @tracer.capture_method
 def reduce(tracker: JobTracker, job: dict[str, Any], shard: int) -> dict[str, Any]:
     job_id = job["job_id"]
+    if job["status"] != JobStatus.RUNNING:
+        # A timed-out job: its final merge reduces what is left of every shard itself.
+        tracker.release_shard(job_id, shard)
+        return {"job_id": job_id, "shard": shard, "status": job["status"], "consolidated": False}
     attempt = tracker.begin_reduction(job_id, shard)
     if attempt is not None:
         if attempt > _max_attempts():
@@ -111,33 +117,40 @@ def reduce(tracker: JobTracker, job: dict[str, Any], shard: int) -> dict[str, An
 def finish(tracker: JobTracker, job: dict[str, Any]) -> dict[str, Any]:
     """The final merge of a COMPLETING job, its one result and its one event."""
     job_id = job["job_id"]
+    if "result" in job:
+        # Recorded by an earlier attempt that stopped before finishing the job: only the
+        # publication is left, taken over once that attempt's claim is older than the grace period.
+        grace = timedelta(seconds=settings.positive_number("CONSOLIDATION_GRACE_SECONDS", 900))
+        if not tracker.reclaim_publication(job_id, datetime.now(UTC) - grace):
+            return {"job_id": job_id, "status": job["status"], "consolidated": False}
+        return _publish_result(tracker, tracker.get_job(job_id) or job)
     attempt = tracker.begin_consolidation(job_id)
     if attempt is None:
         return {"job_id": job_id, "status": job["status"], "consolidated": False}
     if attempt > _max_attempts():
         return abandon(tracker, job, "the final merge", attempt)
-    grace = timedelta(seconds=settings.positive_number("CONSOLIDATION_GRACE_SECONDS", 900))
-    if "result" in job:
-        # An earlier attempt recorded the result and stopped before it finished the job.
-        if not tracker.reclaim_publication(job_id, datetime.now(UTC) - grace):
-            return {"job_id": job_id, "status": job["status"], "consolidated": False}
-    else:
-        recorded = _record_result(tracker, job)
-        if not recorded:
-            logger.info("another consolidation recorded the result first")
-            return {"job_id": job_id, "status": job["status"], "consolidated": False}
-    job = tracker.get_job(job_id) or job
-    result = job["result"]
+    if not _record_result(tracker, job):
+        logger.info("another consolidation recorded the result first")
+        return {"job_id": job_id, "status": job["status"], "consolidated": False}
+    return _publish_result(tracker, tracker.get_job(job_id) or job)
+
+
+def _publish_result(tracker: JobTracker, job: dict[str, Any]) -> dict[str, Any]:
+    """Copy the recorded result to its key, announce it (once), and set the job's final status."""
+    job_id, result = job["job_id"], job["result"]
     bucket = settings.required("JOB_BUCKET")
     aws_clients.client("s3").copy_object(
         Bucket=bucket, Key=result["key"], CopySource={"Bucket": bucket, "Key": result["staged_key"]}
     )
-    _publish(job)
+    if "published_at" not in job:
+        _publish(job)
+        tracker.mark_published(job_id)
     finished = tracker.finish(job_id, JobStatus(result["status"]))
     if finished:
         metrics.add_metric(name="JobsFinished", unit=MetricUnit.Count, value=1)
         metrics.add_metric(name="JobDuration", unit=MetricUnit.Seconds, value=result["duration_seconds"])
-    logger.info("job consolidated", extra={**result, "failed_subtask_ids": None, "recorded": finished})
+    summary = {key: result[key] for key in ("status", "key", "succeeded", "failed", "missing", "duration_seconds")}
+    logger.info("job consolidated", extra={**summary, "recorded": finished})
     return {"job_id": job_id, "status": result["status"], "consolidated": finished}
 
 

@@ -3,7 +3,8 @@
 Runs on a schedule and reads the sparse status index only, never healthy
 subtasks:
 - a RUNNING job past its deadline times out: it moves to COMPLETING and is
-  consolidated on what exists (its final status is TIMED_OUT);
+  consolidated on what exists (its final status is TIMED_OUT); one whose
+  shards are all reduced, though no reduction moved it on, is consolidated;
 - a COMPLETING job, or a sealed shard waiting for its reduction, whose last
   attempt started more than the grace period ago (its trigger was lost, or
   the attempt died) is started again. Every attempt moves that time forward
@@ -36,8 +37,13 @@ def sweep(now: datetime) -> dict[str, list[str]]:
     index = settings.required("STATUS_INDEX")
     stale = now - timedelta(seconds=settings.positive_number("CONSOLIDATION_GRACE_SECONDS", 900))
     timed_out, retried, shards_retried = [], [], []
-    for job in tracker.jobs_in_status(JobStatus.RUNNING, index, before=now):
-        if tracker.mark_timed_out(job["job_id"]):
+    for job in tracker.jobs_in_status(JobStatus.RUNNING, index):
+        if job.get("shards_reduced", 0) >= job["shard_count"] and tracker.start_completing(job["job_id"]):
+            # Every shard was reduced, but the reduction that should have said so stopped first.
+            logger.warning("job complete but not consolidating: final merge started", extra={"job_id": job["job_id"]})
+            trigger_consolidator(job["job_id"], job["correlation_id"])
+            retried.append(job["job_id"])
+        elif datetime.fromisoformat(job["deadline"]) < now and tracker.mark_timed_out(job["job_id"]):
             logger.warning("job timed out", extra={"job_id": job["job_id"], "correlation_id": job["correlation_id"]})
             trigger_consolidator(job["job_id"], job["correlation_id"])
             timed_out.append(job["job_id"])

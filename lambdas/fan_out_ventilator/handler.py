@@ -224,7 +224,12 @@ def _refusal(job: dict[str, Any], fingerprint: str) -> dict[str, str] | None:
 
 
 def _answer_repeat(tracker: JobTracker, job: dict[str, Any], plan: DispatchPlan, context) -> dict[str, Any]:
-    """The same spec again: report the job, and resume its dispatch only if its ventilator is gone."""
+    """The same spec again: report the job, and resume its dispatch only if its ventilator is gone.
+
+    It is gone when this is a retry of the invocation that dispatched (Lambda
+    retries a failed asynchronous invocation with its request id), or when it
+    stopped reporting progress for longer than a ventilator can run.
+    """
     answer = {
         "job_id": job["job_id"],
         "status": job["status"],
@@ -234,10 +239,11 @@ def _answer_repeat(tracker: JobTracker, job: dict[str, Any], plan: DispatchPlan,
     }
     last_report = datetime.fromisoformat(job["dispatch_updated_at"])
     stale = datetime.now(UTC) - last_report > timedelta(seconds=settings.positive_number("DISPATCH_STALE_SECONDS", 960))
-    if job["dispatched_until"] >= job["total"] or not stale:
+    retried = job.get("dispatcher") == context.aws_request_id
+    if job["dispatched_until"] >= job["total"] or not (stale or retried):
         logger.info("job already registered and dispatching or dispatched: nothing sent again")
         return answer
-    if not tracker.take_over_dispatch(job["job_id"], job["dispatch_updated_at"]):
+    if not tracker.take_over_dispatch(job["job_id"], job["dispatch_updated_at"], context.aws_request_id):
         return answer
     logger.warning("dispatch of this job had stopped: resuming it", extra={"from": job["dispatched_until"]})
     if not job.get("shards_ready"):
@@ -275,6 +281,7 @@ def start_job(document: dict[str, Any], context: LambdaContext) -> dict[str, Any
         spec.as_dict(),
         fingerprint,
         _retention_seconds(),
+        dispatcher=context.aws_request_id,
     )
     job = registration.job
     plan = DispatchPlan(spec, object_size, int(job["total"]), int(job["shard_count"]), int(job["expires_at"]))

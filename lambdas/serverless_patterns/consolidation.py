@@ -5,9 +5,13 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from aws_lambda_powertools import Logger
+
 from serverless_patterns import aws_clients, settings
 from serverless_patterns.fan_out import Subtask
 from serverless_patterns.job_tracker import Completion, JobTracker, Outcome
+
+logger = Logger(child=True)
 
 
 def tracker() -> JobTracker:
@@ -32,5 +36,12 @@ def complete_subtask(subtask: Subtask, outcome: Outcome, detail: dict[str, Any])
         subtask.job_id, subtask.subtask_id, subtask.shard_count, outcome, detail, subtask.expires_at
     )
     if completion.sealed_shard:
-        trigger_consolidator(subtask.job_id, subtask.correlation_id, completion.shard)
+        try:
+            trigger_consolidator(subtask.job_id, subtask.correlation_id, completion.shard)
+        except Exception:
+            # The subtask is counted and its shard sealed: failing it would only redeliver a
+            # duplicate, which starts nothing. The sweeper starts the reduction instead.
+            logger.exception(
+                "could not start the shard's reduction; the sweeper will", extra={"shard": completion.shard}
+            )
     return completion

@@ -182,6 +182,7 @@ class JobTracker:
         spec: dict[str, Any],
         fingerprint: str,
         retention_seconds: int,
+        dispatcher: str = "",
     ) -> Registration:
         """Create the job, then its shards, before any subtask is dispatched.
 
@@ -189,6 +190,8 @@ class JobTracker:
         repeated one gets the existing job back (to compare its spec). Shards
         are written after it, and `shards_ready` marks them done; nothing is
         dispatched before that, so no completion can meet a missing shard.
+        `dispatcher` names the invocation that dispatches (its request id): a
+        retry of that invocation may resume the dispatch at once.
         """
         if not 1 <= shard_count <= min(total, MAX_SHARDS):
             raise ValueError(f"need 1 <= shard_count <= min(total, {MAX_SHARDS})")
@@ -204,6 +207,7 @@ class JobTracker:
             "shards_reduced": 0,
             "dispatched_until": 0,
             "dispatch_updated_at": now.isoformat(),
+            "dispatcher": dispatcher,
             "correlation_id": correlation_id,
             "created_at": now.isoformat(),
             "deadline": deadline.isoformat(),
@@ -262,15 +266,16 @@ class JobTracker:
             ExpressionAttributeValues={":until": dispatched_until, ":now": self._timestamp()},
         )
 
-    def take_over_dispatch(self, job_id: str, seen_updated_at: str) -> bool:
-        """Claim a dispatch whose ventilator stopped reporting; True for the one caller that claimed it."""
+    def take_over_dispatch(self, job_id: str, seen_updated_at: str, dispatcher: str) -> bool:
+        """Claim a dispatch whose ventilator stopped; True for the one caller that claimed it."""
         return (
             self._conditional_update(
                 _job_key(job_id),
-                UpdateExpression="SET dispatch_updated_at = :now",
+                UpdateExpression="SET dispatch_updated_at = :now, dispatcher = :dispatcher",
                 ConditionExpression="dispatch_updated_at = :seen AND #status = :running",
                 ExpressionAttributeNames={"#status": "status"},
                 ExpressionAttributeValues={
+                    ":dispatcher": dispatcher,
                     ":now": self._timestamp(),
                     ":seen": seen_updated_at,
                     ":running": JobStatus.RUNNING.value,
@@ -578,7 +583,7 @@ class JobTracker:
         return (
             self._conditional_update(
                 _job_key(job_id),
-                UpdateExpression="SET publication_claimed_at = :now",
+                UpdateExpression="SET publication_claimed_at = :now, deadline = :now",
                 ConditionExpression="#status = :completing AND publication_claimed_at < :before",
                 ExpressionAttributeNames={"#status": "status"},
                 ExpressionAttributeValues={
@@ -588,6 +593,16 @@ class JobTracker:
                 },
             )
             is not None
+        )
+
+    def mark_published(self, job_id: str) -> None:
+        """Note that the job-finished event went out, so a takeover after a failure never sends it again."""
+        self._conditional_update(
+            _job_key(job_id),
+            UpdateExpression="SET published_at = :now",
+            ConditionExpression="#status = :completing",
+            ExpressionAttributeNames={"#status": "status"},
+            ExpressionAttributeValues={":now": self._timestamp(), ":completing": JobStatus.COMPLETING.value},
         )
 
     def finish(self, job_id: str, final_status: JobStatus) -> bool:
@@ -608,12 +623,15 @@ class JobTracker:
         )
 
     def abandon(self, job_id: str, error: dict[str, str]) -> dict[str, Any] | None:
-        """End a job whose consolidation keeps failing as FAILED; the job for the one caller that ended it."""
+        """End a job whose consolidation keeps failing as FAILED; the job for the one caller that ended it.
+
+        Never once a result is recorded: that job ends with its result.
+        """
         item = self._conditional_update(
             _job_key(job_id),
             UpdateExpression="SET #status = :failed, finished_at = :now, #error = :error",
-            ConditionExpression="#status IN (:running, :completing)",
-            ExpressionAttributeNames={"#status": "status", "#error": "error"},
+            ConditionExpression="#status IN (:running, :completing) AND attribute_not_exists(#result)",
+            ExpressionAttributeNames={"#status": "status", "#error": "error", "#result": "result"},
             ExpressionAttributeValues={
                 ":failed": JobStatus.FAILED.value,
                 ":now": self._timestamp(),

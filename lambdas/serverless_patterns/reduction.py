@@ -9,6 +9,7 @@ so the memory a merge needs is what it keeps, not the number of subtasks.
 
 from __future__ import annotations
 
+import collections
 import hashlib
 import itertools
 import json
@@ -50,12 +51,17 @@ class Reader:
 
 
 def merge_stream(merge: Merge, results: Iterable[dict[str, Any]]) -> dict[str, Any] | None:
-    """merge() over a stream, or None for an empty one (a merge need not handle nothing)."""
+    """merge() over a stream, or None for an empty one (a merge need not handle nothing).
+
+    The stream is read to its end even if the merge stops early: reading it counts the outcomes.
+    """
     stream = iter(results)
     first = next(stream, None)
     if first is None:
         return None
-    return merge(itertools.chain([first], stream))
+    merged = merge(itertools.chain([first], stream))
+    collections.deque(stream, maxlen=0)
+    return merged
 
 
 def failure_record(task: dict[str, Any]) -> dict[str, Any]:

@@ -47,7 +47,8 @@ resource "aws_dynamodb_table" "tracker" {
     type = "S"
   }
 
-  # Sparse: only job items carry status, so the sweeper reads jobs, never subtasks.
+  # Sparse: only job items and shards waiting for their reduction carry
+  # status, so the sweeper reads those, never subtasks.
   global_secondary_index {
     name            = local.status_index
     hash_key        = "status"

@@ -3,10 +3,11 @@
 The emulator answers one request at a time and never conflicts, throttles or
 fails, so the deployed worker, DLQ handler and consolidator are pointed at a
 fault-injecting proxy in front of it (tests/fault_injection.py) for one job of
-over 2,000 subtasks: at least 10% of the tracker's transactions are cancelled
-with TransactionConflict, 5% of S3 calls fail with a 5xx, and some DynamoDB
-reads and writes are throttled. The job must still succeed with the exact
-result, count every subtask once and announce itself once.
+over 2,000 subtasks, the ventilator too: at least 10% of the tracker's
+transactions are cancelled with TransactionConflict, 5% of S3 calls fail with
+a 5xx, some DynamoDB reads and writes are throttled and some SQS sends fail.
+The job must still succeed with the exact result, count every subtask once
+and announce itself once.
 """
 
 from __future__ import annotations
@@ -33,9 +34,11 @@ def fault_plan() -> FaultPlan:
     return (
         FaultPlan()
         .fail("dynamodb", "TransactionConflict", 0.15, TRANSACTIONS)
-        .fail("dynamodb", "ProvisionedThroughputExceeded", 0.03, {"GetItem", "UpdateItem", "Query", "BatchGetItem"})
+        .fail("dynamodb", "ProvisionedThroughputExceeded", 0.03, {"GetItem", "UpdateItem", "Query"})
+        .fail("dynamodb", "Throttling", 0.03, {"PutItem", "BatchWriteItem", "BatchGetItem"})
         .fail("s3", "InternalError", 0.04)
         .fail("s3", "SlowDown", 0.02)
+        .fail("sqs", "InternalError", 0.02)
     )
 
 
@@ -58,9 +61,10 @@ def fan_out(outputs) -> dict:
 
 @pytest.fixture(scope="module")
 def faults(fan_out):
-    """The fan-in functions call AWS through the fault proxy while this module runs."""
+    """The fan-out/fan-in functions call AWS through the fault proxy while this module runs."""
     lambda_client = boto3.client("lambda")
     functions = [
+        fan_out["ventilator_function_name"],
         fan_out["worker_function_name"],
         fan_out["dlq_handler_function_name"],
         fan_out["consolidator_function_name"],
@@ -148,6 +152,8 @@ def test_the_faults_were_injected_at_the_required_rates(faulty_job, faults):
     assert s3_calls >= 2 * faulty_job["job"]["total"]  # a read and a write per subtask, at least
     assert s3_failed >= 0.05 * s3_calls
     assert faults.failed("dynamodb", kind="ProvisionedThroughputExceeded") > 0
+    assert faults.failed("dynamodb", kind="Throttling") > 0
+    assert faults.failed("sqs", {"SendMessageBatch"}) > 0  # the ventilator's dispatch
 
 
 def test_the_job_is_announced_once_and_consolidating_again_changes_nothing(faulty_job, fan_out, job_events):

@@ -625,3 +625,96 @@ def test_entries_that_keep_failing_fail_the_dispatch(monkeypatch):
 
     with pytest.raises(RuntimeError, match=r"could not send subtasks \['0'\]"):
         ventilator._send_batch("queue", [Subtask("j", 0, 1, "c", "b", "k", 10, 100, 0)])
+
+
+def test_a_recorded_result_is_published_once_and_never_abandoned_when_finishing_fails(
+    fan_out_env, lambda_context, consolidations, monkeypatch
+):
+    from fan_in_consolidator import handler as consolidator
+
+    submit(lambda_context, chunk_size_bytes=CHUNK)
+    run_workers(subtask_bodies(fan_out_env["queue_url"]), lambda_context)
+    reduce_every_shard(consolidations)
+    tracker = fan_out_env["tracker"]
+    real_finish = JobTracker.finish
+
+    def unreachable_table(self, job_id, status):
+        raise ConnectionError("DynamoDB did not answer")
+
+    monkeypatch.setattr(JobTracker, "finish", unreachable_table)
+    with pytest.raises(ConnectionError):
+        consolidator.handle({"job_id": "job-1"})  # recorded, copied, published, then could not finish
+    monkeypatch.setattr(JobTracker, "finish", real_finish)
+    assert len(job_events(fan_out_env["events_url"])) == 1
+
+    # Retries within the grace period leave the publisher's claim alone, however many there are.
+    for _ in range(5):
+        assert consolidator.handle({"job_id": "job-1"})["consolidated"] is False
+    assert tracker.get_job("job-1")["status"] == JobStatus.COMPLETING
+    # After it, the sweeper's trigger takes over: it finishes the job with the recorded result, announced already.
+    fan_out_env["table"].update_item(
+        Key={"pk": "JOB#job-1", "sk": "JOB"},
+        UpdateExpression="SET publication_claimed_at = :long_ago",
+        ExpressionAttributeValues={":long_ago": "2000-01-01T00:00:00+00:00"},
+    )
+    assert consolidator.handle({"job_id": "job-1"}) == {"job_id": "job-1", "status": "SUCCEEDED", "consolidated": True}
+    assert job_events(fan_out_env["events_url"]) == []
+    assert stored_result(fan_out_env)["result"]["words"] == EXPECTED_WORDS
+
+
+def test_a_retried_ventilator_invocation_resumes_its_own_dispatch_at_once(fan_out_env, lambda_context, monkeypatch):
+    from fan_out_ventilator import handler as ventilator
+
+    monkeypatch.setattr(ventilator, "WAVE", 4)
+    real_send = ventilator._send_batch
+    sent = []
+
+    def sqs_down_after_one_wave(queue_url, subtasks):
+        if len(sent) >= 4:
+            raise RuntimeError("SQS is unavailable")
+        sent.extend(subtasks)
+        real_send(queue_url, subtasks)
+
+    monkeypatch.setattr(ventilator, "_send_batch", sqs_down_after_one_wave)
+    with pytest.raises(RuntimeError):
+        submit(lambda_context, chunk_size_bytes=CHUNK)
+    monkeypatch.setattr(ventilator, "_send_batch", real_send)
+    other_client = type(lambda_context)()  # a new request: the dispatch is not stale yet, so it is left alone
+    assert submit(other_client, chunk_size_bytes=CHUNK)["dispatched_until"] == 4
+
+    retried = submit(lambda_context, chunk_size_bytes=CHUNK)  # Lambda's retry: the same request id
+
+    assert retried["dispatched_until"] == TOTAL
+    ids = sorted(Subtask.from_message(m["Body"]).subtask_id for m in drain(fan_out_env["queue_url"]))
+    assert ids == list(range(TOTAL))
+
+
+def test_the_sweeper_completes_a_job_whose_shards_are_reduced_but_was_never_moved_on(
+    fan_out_env, lambda_context, consolidations, monkeypatch
+):
+    from fan_in_consolidator import handler as consolidator
+    from fan_in_sweeper import handler as sweeper
+
+    submit(lambda_context, chunk_size_bytes=CHUNK)
+    run_workers(subtask_bodies(fan_out_env["queue_url"]), lambda_context)
+    start_completing = JobTracker.start_completing
+    monkeypatch.setattr(JobTracker, "start_completing", lambda self, job_id: False)  # the last reduction stops there
+    drive_consolidator(consolidations)
+    monkeypatch.setattr(JobTracker, "start_completing", start_completing)
+    assert fan_out_env["tracker"].get_job("job-1")["status"] == JobStatus.RUNNING
+
+    assert sweeper.lambda_handler({}, lambda_context)["consolidation_retried"] == ["job-1"]
+    assert consolidator.handle(consolidations.pop())["status"] == "SUCCEEDED"
+
+
+def test_outcomes_are_counted_even_when_the_merge_stops_reading_early(fan_out_env, lambda_context, consolidations):
+    from serverless_patterns.reduction import Reader, reduce_tasks
+
+    submit(lambda_context, chunk_size_bytes=CHUNK)
+    run_workers(subtask_bodies(fan_out_env["queue_url"]), lambda_context)
+
+    reduction = reduce_tasks(
+        fan_out_env["tracker"], Reader(fan_out_env["s3"], BUCKET), lambda results: next(iter(results)), "job-1", 0
+    )
+
+    assert reduction["succeeded"] == 3

@@ -284,6 +284,18 @@ def test_an_abandoned_job_ends_failed_once(tracker):
     assert tracker.get_job("job-1")["error"] == error
 
 
+def test_a_job_with_a_recorded_result_is_never_abandoned(tracker):
+    register(tracker, total=1)
+    tracker.record_completion("job-1", 0, 1, Outcome.SUCCEEDED)
+    tracker.begin_reduction("job-1", 0)
+    tracker.record_reduction("job-1", 0, {"result_key": "k", "succeeded": 1, "failed": 0})
+    tracker.start_completing("job-1")
+    tracker.record_result("job-1", {"status": "SUCCEEDED"})
+
+    assert tracker.abandon("job-1", {"field": "consolidation", "message": "m", "fix": "f"}) is None
+    assert tracker.get_job("job-1")["status"] == JobStatus.COMPLETING
+
+
 def test_a_rejected_spec_is_recorded_but_never_overwrites_a_job(tracker):
     error = {"field": "chunk_size_bytes", "message": "too small", "fix": "raise it"}
     assert tracker.mark_rejected("bad", "corr", error, {}, 86400) is True
@@ -302,8 +314,9 @@ def test_dispatch_progress_only_moves_forward_and_a_stalled_dispatch_is_taken_ov
     job = tracker.get_job("job-1")
     assert job["dispatched_until"] == 50
 
-    assert tracker.take_over_dispatch("job-1", job["dispatch_updated_at"]) is True
-    assert tracker.take_over_dispatch("job-1", job["dispatch_updated_at"]) is False
+    assert tracker.take_over_dispatch("job-1", job["dispatch_updated_at"], "request-2") is True
+    assert tracker.take_over_dispatch("job-1", job["dispatch_updated_at"], "request-3") is False
+    assert tracker.get_job("job-1")["dispatcher"] == "request-2"
 
 
 def test_the_finish_job_helper_reaches_a_final_status(tracker):

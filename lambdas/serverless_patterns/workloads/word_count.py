@@ -1,8 +1,10 @@
 """Reference workload: count the words of a UTF-8 text, chunk by chunk.
 
 count_words is the per-subtask function (bytes in, JSON-able dict out);
-merge_counts is the consolidator's merge. A chunk that is not UTF-8 fails its
-subtask: it is retried, then reported as failed, and the job ends PARTIAL.
+merge_counts is the consolidator's merge, which also merges its own results
+(the consolidator merges shard by shard, then the shards). A chunk that is not
+UTF-8 fails its subtask at once (UnicodeDecodeError: no retry can fix it), and
+the job ends PARTIAL with the reason.
 """
 
 from __future__ import annotations
