@@ -35,7 +35,8 @@ def fault_plan() -> FaultPlan:
         FaultPlan()
         .fail("dynamodb", "TransactionConflict", 0.15, TRANSACTIONS)
         .fail("dynamodb", "ProvisionedThroughputExceeded", 0.03, {"GetItem", "UpdateItem", "Query"})
-        .fail("dynamodb", "Throttling", 0.03, {"PutItem", "BatchWriteItem", "BatchGetItem"})
+        # Few calls (the registration, the final merge), so a large share of them.
+        .fail("dynamodb", "Throttling", 0.5, {"PutItem", "BatchWriteItem", "BatchGetItem"})
         .fail("s3", "InternalError", 0.04)
         .fail("s3", "SlowDown", 0.02)
         .fail("sqs", "InternalError", 0.02)
