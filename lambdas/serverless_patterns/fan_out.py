@@ -17,7 +17,8 @@ from typing import Any
 from serverless_patterns.errors import FieldError
 
 JOB_ID_PATTERN = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
-PARTIALS_PREFIX = "partials"
+PARTIALS_PREFIX = "partials"  # written by the workers
+REDUCTIONS_PREFIX = "reductions"  # written by the consolidator: shard results and staged job results
 RESULTS_PREFIX = "results"
 
 
@@ -117,25 +118,25 @@ class Subtask:
 
     @property
     def partial_key(self) -> str:
-        return _work_key(self.job_id, f"{self.subtask_id:08d}.json")
+        return _work_key(PARTIALS_PREFIX, self.job_id, f"{self.subtask_id:08d}.json")
 
 
-def _work_key(job_id: str, name: str) -> str:
-    """A key under partials/ (expired by the bucket's lifecycle) for a job's intermediate objects.
+def _work_key(prefix: str, job_id: str, name: str) -> str:
+    """A key for a job's intermediate objects (the bucket's lifecycle expires them).
 
     A hashed first segment spreads the writes of a large job over many S3 prefixes.
     """
     spread = hashlib.sha256(f"{job_id}/{name}".encode()).hexdigest()[:4]
-    return f"{PARTIALS_PREFIX}/{spread}/{job_id}/{name}"
+    return f"{prefix}/{spread}/{job_id}/{name}"
 
 
 def shard_result_key(job_id: str, shard: int) -> str:
-    return _work_key(job_id, f"shard-{shard:04d}.json")
+    return _work_key(REDUCTIONS_PREFIX, job_id, f"shard-{shard:04d}.json")
 
 
 def staged_result_key(job_id: str, attempt: str) -> str:
     """Where one consolidation attempt writes the result before the tracker picks one attempt's."""
-    return _work_key(job_id, f"result-{attempt}.json")
+    return _work_key(REDUCTIONS_PREFIX, job_id, f"result-{attempt}.json")
 
 
 def result_key(job_id: str) -> str:

@@ -105,11 +105,17 @@ data "aws_iam_policy_document" "consolidator" {
     resources = [aws_dynamodb_table.tracker.arn]
   }
 
-  # Partial results in, shard results and staged job results out, all under partials/.
+  statement {
+    sid       = "ReadPartialResults"
+    actions   = ["s3:GetObject"]
+    resources = ["${var.job_bucket_arn}/partials/*"]
+  }
+
+  # Shard results and staged job results: the consolidator's own, which no worker may write.
   statement {
     sid       = "ReduceShards"
     actions   = ["s3:GetObject", "s3:PutObject"]
-    resources = ["${var.job_bucket_arn}/partials/*"]
+    resources = ["${var.job_bucket_arn}/reductions/*"]
   }
 
   statement {

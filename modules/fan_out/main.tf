@@ -21,9 +21,9 @@ locals {
   queue_kms_statements = var.queue.kms_master_key_id == null ? [] : [var.queue.kms_master_key_id]
   min_shards           = coalesce(var.min_shards, ceil(var.worker_maximum_concurrency / 5))
 
-  # Expiring prefixes of the job bucket: partial results always, inputs and results when asked.
+  # Expiring prefixes of the job bucket: intermediate results always, inputs and results when asked.
   expiring_prefixes = merge(
-    { "partials/" = var.partials_expiration_days },
+    { "partials/" = var.partials_expiration_days, "reductions/" = var.partials_expiration_days },
     var.inputs_expiration_days == null ? {} : { "inputs/" = var.inputs_expiration_days, "incoming/" = var.inputs_expiration_days },
     var.results_expiration_days == null ? {} : { "results/" = var.results_expiration_days },
   )

@@ -290,7 +290,7 @@ variable "bucket_versioning" {
 }
 
 variable "partials_expiration_days" {
-  description = "Days after which partial results, shard results and staged results (under partials/) are deleted; a job must finish within them."
+  description = "Days after which intermediate results (partial results under partials/, shard and staged results under reductions/) are deleted; a job must finish within them."
   type        = number
   default     = 14
   nullable    = false

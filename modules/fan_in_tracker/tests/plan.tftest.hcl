@@ -70,8 +70,8 @@ run "the_tracker_table_consolidator_and_sweeper_are_wired" {
     error_message = "The consolidator may invoke itself only."
   }
   assert {
-    condition     = one([for s in data.aws_iam_policy_document.consolidator.statement : s.resources if s.sid == "ReduceShards"]) == toset(["arn:aws:s3:::reports-jobs/partials/*"])
-    error_message = "The consolidator reads and writes intermediate objects under partials/ only."
+    condition     = one([for s in data.aws_iam_policy_document.consolidator.statement : s.resources if s.sid == "ReduceShards"]) == toset(["arn:aws:s3:::reports-jobs/reductions/*"]) && one([for s in data.aws_iam_policy_document.consolidator.statement : s.actions if s.sid == "ReadPartialResults"]) == toset(["s3:GetObject"])
+    error_message = "The consolidator reads partial results and writes its shard and staged results under reductions/ only."
   }
   assert {
     condition     = length(aws_cloudwatch_metric_alarm.consolidations_abandoned) == 0

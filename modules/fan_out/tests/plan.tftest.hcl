@@ -141,7 +141,7 @@ run "shards_follow_the_worker_concurrency_and_data_expires" {
   }
   assert {
     condition = { for rule in aws_s3_bucket_lifecycle_configuration.jobs.rule : one(rule.filter).prefix => one(rule.expiration).days if length(rule.expiration) > 0 } == {
-      "partials/" = 14, "inputs/" = 3, "incoming/" = 3, "results/" = 90
+      "partials/" = 14, "reductions/" = 14, "inputs/" = 3, "incoming/" = 3, "results/" = 90
     }
     error_message = "Partials, inputs and results must expire as configured."
   }
@@ -157,8 +157,8 @@ run "inputs_and_results_are_kept_by_default" {
   }
 
   assert {
-    condition     = [for rule in aws_s3_bucket_lifecycle_configuration.jobs.rule : one(rule.filter).prefix if length(rule.expiration) > 0] == ["partials/"]
-    error_message = "Only partial results expire unless asked."
+    condition     = [for rule in aws_s3_bucket_lifecycle_configuration.jobs.rule : one(rule.filter).prefix if length(rule.expiration) > 0] == ["partials/", "reductions/"]
+    error_message = "Only intermediate results expire unless asked."
   }
   assert {
     condition     = module.ventilator.environment_variables.MIN_SHARDS == "10"
