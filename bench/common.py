@@ -9,6 +9,7 @@ import statistics
 import subprocess
 import threading
 import time
+import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -122,6 +123,23 @@ def emulator() -> Iterator[None]:
         raise RuntimeError("AWS_ENDPOINT_URL is not set: run the benchmarks through `make bench`")
     _fresh_clients()
     yield
+
+
+def tracker_table(purpose: str) -> Any:
+    """A new table shaped like fan_in_tracker's (pk/sk) on the backend in use."""
+    import boto3
+
+    table = boto3.resource("dynamodb").create_table(
+        TableName=f"bench-{purpose}-{uuid.uuid4().hex[:8]}",
+        KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}],
+        AttributeDefinitions=[
+            {"AttributeName": "pk", "AttributeType": "S"},
+            {"AttributeName": "sk", "AttributeType": "S"},
+        ],
+        BillingMode="PAY_PER_REQUEST",
+    )
+    table.wait_until_exists()
+    return table
 
 
 class FakeContext:

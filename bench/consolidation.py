@@ -26,7 +26,7 @@ from typing import Any
 
 import boto3
 
-from bench.common import REPO_ROOT, Table, emulator
+from bench.common import REPO_ROOT, Table, emulator, tracker_table
 
 SIZES = (1_000, 10_000, 100_000)
 SUBTASKS_PER_SHARD = 1_000  # the fan_out module's default
@@ -40,20 +40,6 @@ def partial(subtask_id: int) -> dict[str, Any]:
     for word in rng.sample(VOCABULARY, WORDS_PER_PARTIAL):
         words[word] = rng.randint(1, 9)
     return {"lines": rng.randint(1, 20), "words": words}
-
-
-def _create_table() -> Any:
-    table = boto3.resource("dynamodb").create_table(
-        TableName=f"bench-consolidation-{uuid.uuid4().hex[:8]}",
-        KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}],
-        AttributeDefinitions=[
-            {"AttributeName": "pk", "AttributeType": "S"},
-            {"AttributeName": "sk", "AttributeType": "S"},
-        ],
-        BillingMode="PAY_PER_REQUEST",
-    )
-    table.wait_until_exists()
-    return table
 
 
 def seed(table: Any, bucket: str, total: int) -> dict[str, Any]:
@@ -121,11 +107,11 @@ def run() -> Table:
     with emulator():
         bucket = f"bench-consolidation-{uuid.uuid4().hex[:8]}"
         boto3.client("s3").create_bucket(Bucket=bucket)
-        tracker_table = _create_table()
-        idle = _probe("idle", tracker_table.name, bucket, "-", "0")
+        table_of_jobs = tracker_table("consolidation")
+        idle = _probe("idle", table_of_jobs.name, bucket, "-", "0")
         for total in SIZES:
-            job = seed(tracker_table, bucket, total)
-            common = (tracker_table.name, bucket, job["job_id"])
+            job = seed(table_of_jobs, bucket, total)
+            common = (table_of_jobs.name, bucket, job["job_id"])
             reductions = [_probe("reduce", *common, str(shard)) for shard in range(job["shards"])]
             final = _probe("final", *common, "0")
             baseline = _probe("baseline", *common, "0")

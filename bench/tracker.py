@@ -7,9 +7,7 @@ import uuid
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 
-import boto3
-
-from bench.common import Table, emulator, timed
+from bench.common import Table, emulator, timed, tracker_table
 from fault_injection import FaultPlan, inject
 
 WRITERS = (1, 8, 32)
@@ -20,22 +18,6 @@ SHARDS = 4  # one shard per ~5 of the 8 to 32 writers, the fan_out default ratio
 PER_SHARD_CEILING = 250  # completions/s: 1,000 WCU/s per partition / 4 WCU per completion
 CEILING_SHARDS = (1, 10, 100, 1000)
 BIG_JOB = 100_000
-
-
-def _tracker_table():
-    """A table shaped like fan_in_tracker's (pk/sk)."""
-    dynamodb = boto3.resource("dynamodb")
-    table = dynamodb.create_table(
-        TableName=f"bench-tracker-{uuid.uuid4().hex[:8]}",
-        KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}],
-        AttributeDefinitions=[
-            {"AttributeName": "pk", "AttributeType": "S"},
-            {"AttributeName": "sk", "AttributeType": "S"},
-        ],
-        BillingMode="PAY_PER_REQUEST",
-    )
-    table.wait_until_exists()
-    return table
 
 
 def _count_writes(client) -> Counter:
@@ -55,7 +37,7 @@ def _count_writes(client) -> Counter:
 def _completions(writers: int, conflict_share: float) -> dict:
     from serverless_patterns.job_tracker import JobTracker, Outcome
 
-    table = _tracker_table()
+    table = tracker_table("tracker")
     plan = FaultPlan().fail("dynamodb", "TransactionConflict", conflict_share, {"TransactWriteItems"})
     inject(table.meta.client, plan)
     tracker = JobTracker(table)
