@@ -120,6 +120,10 @@ def _shard_pk(job_id: str, shard: int) -> str:
     return f"JOB#{job_id}#SHARD#{shard:04d}"
 
 
+def _shard_number(shard_pk: str) -> int:
+    return int(shard_pk.rpartition("#SHARD#")[2])
+
+
 def _shard_key(job_id: str, shard: int) -> dict[str, str]:
     return {"pk": _shard_pk(job_id, shard), "sk": "SHARD"}
 
@@ -419,7 +423,7 @@ class JobTracker:
         return _plain(item) if item else None
 
     def shards(self, job_id: str, shard_count: int) -> list[dict[str, Any]]:
-        """Every shard item of a job that exists, in shard order (BatchGetItem, 100 at a time)."""
+        """Every shard item of a job that exists, with its number as `shard`, in shard order (BatchGetItem)."""
         found: list[dict[str, Any]] = []
         keys = [_shard_key(job_id, shard) for shard in range(shard_count)]
         for start in range(0, len(keys), BATCH_GET_LIMIT):
@@ -435,7 +439,9 @@ class JobTracker:
                 self.backoff.sleep(self.backoff.cap_seconds / 4)
             else:
                 raise RuntimeError(f"DynamoDB kept shard reads of job {job_id} unprocessed")
-        return sorted((_plain(item) for item in found), key=lambda item: item["pk"])
+        return sorted(
+            ({**_plain(item), "shard": _shard_number(item["pk"])} for item in found), key=lambda i: i["shard"]
+        )
 
     def shard_tasks(self, job_id: str, shard: int) -> Iterator[dict[str, Any]]:
         """The TASK items of one shard, page by page."""
@@ -686,11 +692,10 @@ class JobTracker:
 
     def shards_waiting_for_reduction(self, index_name: str, before: datetime) -> list[tuple[str, int]]:
         """(job id, shard) of sealed shards whose last reduction attempt started before a time."""
-        waiting = []
-        for item in self.in_status(SHARD_REDUCING, index_name, before):
-            job_part, _, shard = item["pk"].removeprefix("JOB#").rpartition("#SHARD#")
-            waiting.append((job_part, int(shard)))
-        return waiting
+        return [
+            (item["pk"].removeprefix("JOB#").rpartition("#SHARD#")[0], _shard_number(item["pk"]))
+            for item in self.in_status(SHARD_REDUCING, index_name, before)
+        ]
 
 
 def _plain(item: dict[str, Any]) -> dict[str, Any]:

@@ -117,13 +117,13 @@ def consolidate(tracker: JobTracker, reader: Reader, merge: Merge, job: dict[str
     on what they hold.
     """
     job_id, shard_count = job["job_id"], int(job["shard_count"])
-    reduced = {item["pk"]: item.get("reduced") for item in tracker.shards(job_id, shard_count)}
+    reduced = {item["shard"]: item.get("reduced") for item in tracker.shards(job_id, shard_count)}
     totals = {"succeeded": 0, "failed": 0}
     failed_ids: list[int] = []
     failures: list[dict[str, Any]] = []
 
     def shard_result(shard: int) -> dict[str, Any]:
-        summary = reduced.get(f"JOB#{job_id}#SHARD#{shard:04d}")
+        summary = reduced.get(shard)
         if summary:
             return reader.read(summary["result_key"])
         # Few threads each: several shards are read at once already.
