@@ -30,6 +30,7 @@ from bench.common import REPO_ROOT, Table, emulator, tracker_table
 
 SIZES = (1_000, 10_000, 100_000)
 SUBTASKS_PER_SHARD = 1_000  # the fan_out module's default
+PARALLEL_SHARDS = 10  # its default for 50 workers
 VOCABULARY = [f"w{i:05d}" for i in range(10_000)]
 WORDS_PER_PARTIAL = 60
 
@@ -45,20 +46,21 @@ def partial(subtask_id: int) -> dict[str, Any]:
 def seed(table: Any, bucket: str, total: int) -> dict[str, Any]:
     """A finished job of `total` subtasks, every shard sealed: what the workers leave for the consolidator."""
     from serverless_patterns.fan_out import Subtask
-    from serverless_patterns.job_tracker import JobTracker, shard_count_for, shard_of
+    from serverless_patterns.job_tracker import JobTracker, ShardLayout
     from serverless_patterns.streaming import bounded_map
 
     tracker = JobTracker(table)
     job_id = f"bench-{uuid.uuid4().hex[:8]}"
-    shards = shard_count_for(total, SUBTASKS_PER_SHARD, 1)
-    tracker.register_job(job_id, total, shards, job_id, 3600, {}, "bench", 86400)
+    layout = ShardLayout.plan(total, SUBTASKS_PER_SHARD, PARALLEL_SHARDS)
+    tracker.register_job(job_id, layout, job_id, 3600, {}, "bench", 86400)
     s3 = boto3.client("s3")
 
     def put(subtask_id: int) -> dict[str, Any]:
-        key = Subtask(job_id, subtask_id, shards, job_id, bucket, "input", 1, 1, 0).partial_key
+        shard = layout.shard_of(subtask_id)
+        key = Subtask(job_id, subtask_id, shard, job_id, bucket, "input", 1, 1, 0).partial_key
         s3.put_object(Bucket=bucket, Key=key, Body=json.dumps(partial(subtask_id)).encode())
         return {
-            "pk": f"JOB#{job_id}#SHARD#{shard_of(subtask_id, shards):04d}",
+            "pk": f"JOB#{job_id}#SHARD#{shard:04d}",
             "sk": f"TASK#{subtask_id:09d}",
             "subtask_id": subtask_id,
             "outcome": "SUCCEEDED",
@@ -68,13 +70,13 @@ def seed(table: Any, bucket: str, total: int) -> dict[str, Any]:
     with table.batch_writer() as batch:
         for task in bounded_map(put, range(total), workers=16, window=64):
             batch.put_item(Item=task)
-    for shard in range(shards):
+    for shard in range(layout.shard_count):
         table.update_item(
             Key={"pk": f"JOB#{job_id}#SHARD#{shard:04d}", "sk": "SHARD"},
             UpdateExpression="SET completed = expected, succeeded = expected, sealed = :true",
             ExpressionAttributeValues={":true": True},
         )
-    return {"job_id": job_id, "shards": shards}
+    return {"job_id": job_id, "shards": layout.shard_count}
 
 
 def _probe(*args: str) -> dict[str, Any]:

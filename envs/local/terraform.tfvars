@@ -28,10 +28,11 @@ load_leveler = {
 
 fan_out = {
   # Small chunks, so a few hundred kilobytes make a job of 1,000+ subtasks.
-  min_chunk_size_bytes       = 256
-  default_chunk_size_bytes   = 4096
-  max_line_bytes             = 1024
-  worker_timeout_seconds     = 5
+  min_chunk_size_bytes     = 256
+  default_chunk_size_bytes = 4096
+  max_line_bytes           = 1024
+  # Long enough for a batch of ten on an emulator loaded by a 100,000-subtask job.
+  worker_timeout_seconds     = 30
   worker_batch_size          = 10
   worker_maximum_concurrency = 8
   job_timeout_seconds        = 3600 # the benchmarks run a 100,000-subtask job here

@@ -145,7 +145,7 @@ module "fan_out" {
   worker_maximum_concurrency = var.fan_out.worker_maximum_concurrency
   job_timeout_seconds        = var.fan_out.job_timeout_seconds
   subtasks_per_shard         = var.fan_out.subtasks_per_shard
-  min_shards                 = var.fan_out.min_shards
+  parallel_shards            = var.fan_out.parallel_shards
   job_retention_days         = var.fan_out.job_retention_days
   inputs_expiration_days     = var.fan_out.inputs_expiration_days
   results_expiration_days    = var.fan_out.results_expiration_days

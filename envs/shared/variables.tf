@@ -153,7 +153,7 @@ variable "fan_out" {
     worker_maximum_concurrency = optional(number)
     job_timeout_seconds        = optional(number)
     subtasks_per_shard         = optional(number)
-    min_shards                 = optional(number)
+    parallel_shards            = optional(number)
     job_retention_days         = optional(number)
     inputs_expiration_days     = optional(number)
     results_expiration_days    = optional(number)

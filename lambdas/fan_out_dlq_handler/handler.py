@@ -29,7 +29,7 @@ processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failu
 def record_failure(record: SQSRecord) -> None:
     subtask = Subtask.from_message(record.body)
     with logger.append_context_keys(**subtask.log_keys):
-        error = tracker().last_error(subtask.job_id, subtask.subtask_id, subtask.shard_count) or {
+        error = tracker().last_error(subtask.job_id, subtask.subtask_id, subtask.shard) or {
             "type": "RetriesExhausted",
             "message": "every receive failed and no error was recorded (the worker timed out or ran out of memory?)",
         }

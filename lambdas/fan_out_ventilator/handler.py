@@ -42,7 +42,7 @@ from serverless_patterns.fan_out import (
     parse_spec,
     spec_fingerprint,
 )
-from serverless_patterns.job_tracker import FINAL_STATUSES, JobStatus, JobTracker, shard_count_for
+from serverless_patterns.job_tracker import FINAL_STATUSES, JobStatus, JobTracker, ShardLayout, layout_of
 
 logger = Logger()
 metrics = Metrics()
@@ -109,15 +109,18 @@ class DispatchPlan:
 
     spec: JobSpec
     object_size: int
-    total: int
-    shard_count: int
+    layout: ShardLayout
     expires_at: int
+
+    @property
+    def total(self) -> int:
+        return self.layout.total
 
     def subtask(self, subtask_id: int) -> Subtask:
         return Subtask(
             job_id=self.spec.job_id,
             subtask_id=subtask_id,
-            shard_count=self.shard_count,
+            shard=self.layout.shard_of(subtask_id),
             correlation_id=self.spec.correlation_id,
             bucket=self.spec.bucket,
             key=self.spec.key,
@@ -127,11 +130,11 @@ class DispatchPlan:
         )
 
     def as_dict(self) -> dict[str, Any]:
-        return {**asdict(self), "spec": self.spec.as_dict()}
+        return asdict(self)
 
     @classmethod
     def from_dict(cls, document: dict[str, Any]) -> DispatchPlan:
-        return cls(**{**document, "spec": JobSpec(**document["spec"])})
+        return cls(**{**document, "spec": JobSpec(**document["spec"]), "layout": ShardLayout(**document["layout"])})
 
 
 def _send_batch(queue_url: str, subtasks: list[Subtask]) -> None:
@@ -265,17 +268,15 @@ def start_job(document: dict[str, Any], context: LambdaContext) -> dict[str, Any
     except InvalidJobSpec as error:
         return _reject(tracker, document, error, context)
 
-    total = plan_chunks(object_size, spec.chunk_size_bytes)
-    shard_count = shard_count_for(
-        total,
+    layout = ShardLayout.plan(
+        plan_chunks(object_size, spec.chunk_size_bytes),
         int(settings.positive_number("SUBTASKS_PER_SHARD", 1000)),
-        int(settings.positive_number("MIN_SHARDS", 1)),
+        int(settings.positive_number("PARALLEL_SHARDS", 1)),
     )
     fingerprint = spec_fingerprint(spec, etag)
     registration = tracker.register_job(
         spec.job_id,
-        total,
-        shard_count,
+        layout,
         spec.correlation_id,
         int(settings.positive_number("JOB_TIMEOUT_SECONDS", 3600)),
         spec.as_dict(),
@@ -284,15 +285,17 @@ def start_job(document: dict[str, Any], context: LambdaContext) -> dict[str, Any
         dispatcher=context.aws_request_id,
     )
     job = registration.job
-    plan = DispatchPlan(spec, object_size, int(job["total"]), int(job["shard_count"]), int(job["expires_at"]))
     if not registration.created:
         refusal = _refusal(job, fingerprint)
         if refusal:
             logger.warning("submission refused", extra={"error": refusal})
             metrics.add_metric(name="SubmissionsRefused", unit=MetricUnit.Count, value=1)
             return {"job_id": spec.job_id, "status": job["status"], "error": refusal}
+    # The registered job's layout and expiry: a repeat keeps the first registration's.
+    plan = DispatchPlan(spec, object_size, layout_of(job), int(job["expires_at"]))
+    if not registration.created:
         return _answer_repeat(tracker, job, plan, context)
-    logger.info("job registered", extra={"total": total, "shard_count": shard_count, "object_size": object_size})
+    logger.info("job registered", extra={**asdict(layout), "object_size": object_size})
     return _dispatch_and_hand_over(tracker, plan, 0, context)
 
 

@@ -95,7 +95,7 @@ def _remember_error(subtask: Subtask, error: Exception) -> None:
     """Keep the reason of this attempt's failure for the DLQ handler; never hide the failure itself."""
     try:
         tracker().record_attempt_error(
-            subtask.job_id, subtask.subtask_id, subtask.shard_count, describe(error), subtask.expires_at
+            subtask.job_id, subtask.subtask_id, subtask.shard, describe(error), subtask.expires_at
         )
     except Exception:
         logger.exception("could not record the subtask's error")

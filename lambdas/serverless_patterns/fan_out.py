@@ -92,7 +92,7 @@ def parse_spec(document: Any, default_chunk_size: int, limits: Limits) -> JobSpe
 class Subtask:
     job_id: str
     subtask_id: int
-    shard_count: int
+    shard: int  # the tracker shard that counts it (ShardLayout.shard_of)
     correlation_id: str
     bucket: str
     key: str

@@ -1,9 +1,12 @@
 """The fan-in tracker: a job's progress in DynamoDB, counted exactly once, spread over partitions.
 
-A job of `total` subtasks has `shard_count` shards; subtask i belongs to shard
-i % shard_count. Every shard has a partition key of its own, so the counting
-load of a job spreads over `shard_count` partitions and its completion rate
-grows with them:
+A job of `total` subtasks has `shard_count` shards (ShardLayout): its subtasks
+go, in order, through rounds of `width` shards, and within a round subtask i
+counts in shard i mod width of it. Workers take subtasks roughly in dispatch
+order, so at any moment they write to about `width` shards at once, each with
+a partition key of its own: the counting load spreads over `width`
+partitions, and the completion rate grows with them. Each round's shards fill,
+seal and are reduced while the job goes on, not all at its end.
 
     pk = JOB#<id>                  sk = JOB          status, total, shard_count, spec, dispatch and
                                                       consolidation progress, result
@@ -94,18 +97,56 @@ class Progress:
         return self.succeeded + self.failed
 
 
-def shard_count_for(total: int, subtasks_per_shard: int, min_shards: int) -> int:
-    """Enough shards that none holds more than subtasks_per_shard subtasks, at least min_shards, at most MAX_SHARDS."""
-    wanted = max(min_shards, -(-total // subtasks_per_shard))
-    return max(1, min(total, MAX_SHARDS, wanted))
+@dataclass(frozen=True)
+class ShardLayout:
+    """Which shard counts which subtask: `rounds` consecutive runs of subtasks, `width` shards each.
+
+    Rounds differ by one subtask at most and hold at least `width` subtasks,
+    so no shard is ever empty (an empty shard would never be sealed).
+    """
+
+    total: int
+    shard_count: int  # a multiple of width
+    width: int  # shards written at once
+
+    @classmethod
+    def plan(cls, total: int, subtasks_per_shard: int, parallel_shards: int) -> ShardLayout:
+        """`parallel_shards` shards at a time (fewer for a smaller job), none over subtasks_per_shard
+        unless that takes more than MAX_SHARDS in all."""
+        width = max(1, min(parallel_shards, total, MAX_SHARDS))
+        shards_needed = _ceil_div(total, subtasks_per_shard)
+        rounds = max(1, min(_ceil_div(shards_needed, width), MAX_SHARDS // width, total // width))
+        return cls(total, width * rounds, width)
+
+    @property
+    def rounds(self) -> int:
+        return self.shard_count // self.width
+
+    def _round_size(self, round_index: int) -> int:
+        return self.total // self.rounds + (1 if round_index < self.total % self.rounds else 0)
+
+    def shard_of(self, subtask_id: int) -> int:
+        base, longer = divmod(self.total, self.rounds)  # the first `longer` rounds hold base + 1
+        if subtask_id < longer * (base + 1):
+            round_index, offset = divmod(subtask_id, base + 1)
+        else:
+            round_index, offset = divmod(subtask_id - longer * (base + 1), base)
+            round_index += longer
+        return round_index * self.width + offset % self.width
+
+    def expected(self, shard: int) -> int:
+        round_index, position = divmod(shard, self.width)
+        size = self._round_size(round_index)
+        return size // self.width + (1 if position < size % self.width else 0)
 
 
-def shard_of(subtask_id: int, shard_count: int) -> int:
-    return subtask_id % shard_count
+def _ceil_div(numerator: int, denominator: int) -> int:
+    return -(-numerator // denominator)
 
 
-def expected_in_shard(total: int, shard_count: int, shard: int) -> int:
-    return total // shard_count + (1 if shard < total % shard_count else 0)
+def layout_of(job: dict[str, Any]) -> ShardLayout:
+    """The shard layout a registered job was given."""
+    return ShardLayout(int(job["total"]), int(job["shard_count"]), int(job["shard_width"]))
 
 
 def _now() -> datetime:
@@ -179,8 +220,7 @@ class JobTracker:
     def register_job(
         self,
         job_id: str,
-        total: int,
-        shard_count: int,
+        layout: ShardLayout,
         correlation_id: str,
         timeout_seconds: int,
         spec: dict[str, Any],
@@ -197,16 +237,17 @@ class JobTracker:
         `dispatcher` names the invocation that dispatches (its request id): a
         retry of that invocation may resume the dispatch at once.
         """
-        if not 1 <= shard_count <= min(total, MAX_SHARDS):
-            raise ValueError(f"need 1 <= shard_count <= min(total, {MAX_SHARDS})")
+        if not 1 <= layout.shard_count <= min(layout.total, MAX_SHARDS) or layout.shard_count % layout.width:
+            raise ValueError(f"need 1 <= shard_count <= min(total, {MAX_SHARDS}), a multiple of width: {layout}")
         now = self._clock()
         deadline = now + timedelta(seconds=timeout_seconds)
         job = {
             **_job_key(job_id),
             "job_id": job_id,
             "status": JobStatus.RUNNING.value,
-            "total": total,
-            "shard_count": shard_count,
+            "total": layout.total,
+            "shard_count": layout.shard_count,
+            "shard_width": layout.width,
             "shards_ready": False,
             "shards_reduced": 0,
             "dispatched_until": 0,
@@ -230,17 +271,17 @@ class JobTracker:
 
     def create_shards(self, job: dict[str, Any]) -> None:
         """Write a registered job's shard items and mark them ready. Safe only before any dispatch."""
-        job_id, total, shard_count = job["job_id"], int(job["total"]), int(job["shard_count"])
+        job_id, layout = job["job_id"], layout_of(job)
         shards = [
             {
                 **_shard_key(job_id, shard),
-                "expected": expected_in_shard(total, shard_count, shard),
+                "expected": layout.expected(shard),
                 "completed": 0,
                 "succeeded": 0,
                 "failed": 0,
                 "expires_at": int(job["expires_at"]),
             }
-            for shard in range(shard_count)
+            for shard in range(layout.shard_count)
         ]
         for start in range(0, len(shards), BATCH_WRITE_LIMIT):
             self._batch_write(shards[start : start + BATCH_WRITE_LIMIT])
@@ -324,12 +365,12 @@ class JobTracker:
         self,
         job_id: str,
         subtask_id: int,
-        shard_count: int,
+        shard: int,
         outcome: Outcome,
         detail: dict[str, Any] | None = None,
         expires_at: int = 0,
     ) -> Completion:
-        shard = shard_of(subtask_id, shard_count)
+        """Count subtask `subtask_id` of shard `shard` (its ShardLayout.shard_of) once."""
         task = {
             **_task_key(job_id, shard, subtask_id),
             "subtask_id": subtask_id,
@@ -395,12 +436,12 @@ class JobTracker:
         )
 
     def record_attempt_error(
-        self, job_id: str, subtask_id: int, shard_count: int, error: dict[str, str], expires_at: int
+        self, job_id: str, subtask_id: int, shard: int, error: dict[str, str], expires_at: int
     ) -> None:
         """Keep the last error of a subtask that will be retried, for the record of its final failure."""
         self._call(
             self._table.update_item,
-            Key=_error_key(job_id, shard_of(subtask_id, shard_count), subtask_id),
+            Key=_error_key(job_id, shard, subtask_id),
             UpdateExpression="SET #error = :error, failed_at = :now, expires_at = :expires ADD attempts :one",
             ExpressionAttributeNames={"#error": "error"},
             ExpressionAttributeValues={
@@ -411,8 +452,8 @@ class JobTracker:
             },
         )
 
-    def last_error(self, job_id: str, subtask_id: int, shard_count: int) -> dict[str, Any] | None:
-        key = _error_key(job_id, shard_of(subtask_id, shard_count), subtask_id)
+    def last_error(self, job_id: str, subtask_id: int, shard: int) -> dict[str, Any] | None:
+        key = _error_key(job_id, shard, subtask_id)
         item = self._call(self._table.get_item, Key=key, ConsistentRead=True).get("Item")
         return {**item["error"], "attempts": int(item.get("attempts", 0))} if item else None
 

@@ -19,7 +19,7 @@ locals {
   }, var.environment_variables)
 
   queue_kms_statements = var.queue.kms_master_key_id == null ? [] : [var.queue.kms_master_key_id]
-  min_shards           = coalesce(var.min_shards, ceil(var.worker_maximum_concurrency / 5))
+  parallel_shards      = coalesce(var.parallel_shards, ceil(var.worker_maximum_concurrency / 5))
 
   # Expiring prefixes of the job bucket: intermediate results always, inputs and results when asked.
   expiring_prefixes = merge(
@@ -225,7 +225,7 @@ module "ventilator" {
     MAX_CHUNK_SIZE_BYTES     = tostring(var.max_chunk_size_bytes)
     MAX_SUBTASKS             = tostring(var.max_subtasks)
     SUBTASKS_PER_SHARD       = tostring(var.subtasks_per_shard)
-    MIN_SHARDS               = tostring(local.min_shards)
+    PARALLEL_SHARDS          = tostring(local.parallel_shards)
     JOB_TIMEOUT_SECONDS      = tostring(var.job_timeout_seconds)
     JOB_RETENTION_DAYS       = tostring(var.job_retention_days)
     # A repeated submission resumes a dispatch only once its ventilator is surely gone.

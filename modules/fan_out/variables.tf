@@ -116,7 +116,7 @@ variable "max_line_bytes" {
 }
 
 variable "subtasks_per_shard" {
-  description = "Most subtasks per tracker shard. Each shard has a partition key of its own and is reduced into one result when full; a job of N subtasks gets ceil(N / subtasks_per_shard) shards, at least min_shards and at most 1,000."
+  description = "Most subtasks per tracker shard (unless a job would need more than 1,000 shards). Each shard has a partition key of its own and is reduced into one result as soon as it is full."
   type        = number
   default     = 1000
   nullable    = false
@@ -127,14 +127,14 @@ variable "subtasks_per_shard" {
   }
 }
 
-variable "min_shards" {
-  description = "Fewest tracker shards of a job (never more than its subtasks), so the concurrent completions of even a small job spread over partitions. null derives ceil(worker_maximum_concurrency / 5): about five workers per shard. See modules/fan_in_tracker/README.md for the per-shard ceiling."
+variable "parallel_shards" {
+  description = "Tracker shards a job writes to at once: its subtasks go, in order, through rounds of this many shards, so concurrent completions spread over that many partitions while each round's shards fill and are reduced during the job. null derives ceil(worker_maximum_concurrency / 5): about five workers per shard. The per-job ceiling is 250 completions/s per parallel shard (modules/fan_in_tracker/README.md)."
   type        = number
   default     = null
 
   validation {
-    condition     = var.min_shards == null || try(var.min_shards >= 1 && var.min_shards <= 1000, false)
-    error_message = "min_shards must be between 1 and 1000, or null to derive it from worker_maximum_concurrency."
+    condition     = var.parallel_shards == null || try(var.parallel_shards >= 1 && var.parallel_shards <= 1000, false)
+    error_message = "parallel_shards must be between 1 and 1000, or null to derive it from worker_maximum_concurrency."
   }
 }
 

@@ -15,7 +15,7 @@ import boto3
 import pytest
 
 from serverless_patterns.fan_out import Subtask
-from serverless_patterns.job_tracker import JobStatus, JobTracker
+from serverless_patterns.job_tracker import JobStatus, JobTracker, layout_of
 from serverless_patterns_ops.fan_out_jobs import fetch_result, submit_job, wait_for_job
 from serverless_patterns_ops.load_leveling import wait_for
 
@@ -98,7 +98,7 @@ def jobs(fan_out, tracker, sqs):
         Subtask(
             job_id=duplicated["job_id"],
             subtask_id=subtask_id,
-            shard_count=registered["shard_count"],
+            shard=layout_of(registered).shard_of(subtask_id),
             correlation_id=duplicated["job_id"],
             bucket=fan_out["bucket_name"],
             key=f"inputs/{run}/text.txt",

@@ -159,11 +159,12 @@ def tracker_table(aws):
 
 
 def register(tracker, job_id="job-1", total=10, shards=1, timeout=3600, fingerprint="fingerprint"):
-    """Register a job as the ventilator does; the Registration."""
+    """Register a job as the ventilator does, in one round of `shards` shards (subtask i in shard i % shards)."""
+    from serverless_patterns.job_tracker import ShardLayout
+
     return tracker.register_job(
         job_id,
-        total,
-        shards,
+        ShardLayout(total, shards, shards),
         correlation_id=f"corr-{job_id}",
         timeout_seconds=timeout,
         spec={},

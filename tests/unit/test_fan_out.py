@@ -10,7 +10,7 @@ import pytest
 
 from serverless_patterns import aws_clients
 from serverless_patterns.fan_out import Subtask
-from serverless_patterns.job_tracker import JobStatus, JobTracker, Outcome
+from serverless_patterns.job_tracker import JobStatus, JobTracker, Outcome, ShardLayout
 from serverless_patterns.workloads.word_count import count_words, merge_counts
 from unit.conftest import STATUS_INDEX, sqs_event
 
@@ -45,7 +45,7 @@ def fan_out_env(aws, tracker_table, monkeypatch):
         "DEFAULT_CHUNK_SIZE_BYTES": "512",
         "MAX_SUBTASKS": "1000",
         "SUBTASKS_PER_SHARD": "3",
-        "MIN_SHARDS": "1",
+        "PARALLEL_SHARDS": "1",
         "MAX_LINE_BYTES": "256",
         "JOB_RETENTION_DAYS": "1",
         "CONSOLIDATION_MAX_ATTEMPTS": "3",
@@ -439,12 +439,12 @@ def test_the_sweeper_times_out_overdue_jobs_and_retries_lost_work_once_per_grace
     now = datetime.now(UTC)
     two_hours_ago = JobTracker(table, clock=lambda: now - timedelta(hours=2))
     fingerprint = {"fingerprint": "f", "retention_seconds": 86400, "spec": {}}
-    two_hours_ago.register_job("overdue", 3, 1, "c1", 60, **fingerprint)
-    fan_out_env["tracker"].register_job("healthy", 3, 1, "c2", 3600, **fingerprint)
+    two_hours_ago.register_job("overdue", ShardLayout(3, 1, 1), "c1", 60, **fingerprint)
+    fan_out_env["tracker"].register_job("healthy", ShardLayout(3, 1, 1), "c2", 3600, **fingerprint)
     # A job whose last shard was sealed two hours ago, and whose reduction was lost.
-    two_hours_ago.register_job("stuck", 2, 2, "c3", 10800, **fingerprint)
-    two_hours_ago.record_completion("stuck", 0, 2, Outcome.SUCCEEDED)
-    two_hours_ago.record_completion("stuck", 1, 2, Outcome.SUCCEEDED)
+    two_hours_ago.register_job("stuck", ShardLayout(2, 2, 2), "c3", 10800, **fingerprint)
+    two_hours_ago.record_completion("stuck", 0, 0, Outcome.SUCCEEDED)
+    two_hours_ago.record_completion("stuck", 1, 1, Outcome.SUCCEEDED)
     two_hours_ago.begin_reduction("stuck", 0)
     two_hours_ago.record_reduction("stuck", 0, {"result_key": "k", "succeeded": 1, "failed": 0})
 
@@ -466,7 +466,8 @@ def test_a_timed_out_job_is_consolidated_on_what_finished(fan_out_env, lambda_co
 
     submit(lambda_context, chunk_size_bytes=CHUNK)
     bodies = subtask_bodies(fan_out_env["queue_url"])
-    run_workers(bodies[:6], lambda_context)  # shards 0 to 3 each miss a subtask, or more
+    finished = [0, 1, 3, 4, 6, 8]  # shards {0, 1, 2}, {3, 4, 5}, {6, 7}, {8, 9} each miss one
+    run_workers([bodies[i] for i in finished], lambda_context)
     assert consolidations == []
     fan_out_env["table"].update_item(
         Key={"pk": "JOB#job-1", "sk": "JOB"},
@@ -480,10 +481,10 @@ def test_a_timed_out_job_is_consolidated_on_what_finished(fan_out_env, lambda_co
     assert answers[-1]["status"] == "TIMED_OUT"
     stored = stored_result(fan_out_env)
     assert (stored["succeeded"], stored["missing"]) == (6, TOTAL - 6)
-    # Subtasks 0 to 5 own the lines that start in their chunks: before byte 6 x CHUNK.
+    # A subtask owns the lines that start in its chunk.
     owned, offset = [], 0
     for line in TEXT.splitlines(keepends=True):
-        if offset < 6 * CHUNK:
+        if offset // CHUNK in finished:
             owned.append(line)
         offset += len(line)
     assert stored["result"]["words"] == dict(Counter(word.lower() for word in b"".join(owned).decode().split()))
@@ -606,7 +607,7 @@ def test_only_the_entries_that_failed_are_sent_again(monkeypatch):
     sqs = FlakySqs()
     monkeypatch.setattr(aws_clients, "client", lambda name: sqs)
     monkeypatch.setattr(ventilator.time, "sleep", lambda seconds: None)
-    subtasks = [Subtask("j", i, 1, "c", "b", "k", 10, 100, 0) for i in range(5)]
+    subtasks = [Subtask("j", i, 0, "c", "b", "k", 10, 100, 0) for i in range(5)]
 
     ventilator._send_batch("queue", subtasks)
 
@@ -624,7 +625,7 @@ def test_entries_that_keep_failing_fail_the_dispatch(monkeypatch):
     monkeypatch.setattr(ventilator.time, "sleep", lambda seconds: None)
 
     with pytest.raises(RuntimeError, match=r"could not send subtasks \['0'\]"):
-        ventilator._send_batch("queue", [Subtask("j", 0, 1, "c", "b", "k", 10, 100, 0)])
+        ventilator._send_batch("queue", [Subtask("j", 0, 0, "c", "b", "k", 10, 100, 0)])
 
 
 def test_a_recorded_result_is_published_once_and_never_abandoned_when_finishing_fails(

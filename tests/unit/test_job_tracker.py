@@ -1,5 +1,6 @@
 import random
 import threading
+from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 
@@ -13,9 +14,8 @@ from serverless_patterns.job_tracker import (
     JobStatus,
     JobTracker,
     Outcome,
+    ShardLayout,
     UnknownJobError,
-    expected_in_shard,
-    shard_count_for,
 )
 from serverless_patterns.retries import Backoff
 from unit.conftest import STATUS_INDEX, finish_job, register
@@ -26,19 +26,31 @@ def tracker(tracker_table):
     return JobTracker(tracker_table, backoff=Backoff(sleep=lambda seconds: None))
 
 
-def test_shard_sizes_add_up_to_the_total():
-    for total in (1, 7, 100, 1001):
-        for shards in (1, 3, 10):
-            assert sum(expected_in_shard(total, shards, shard) for shard in range(shards)) == total
+@pytest.mark.parametrize("total", [1, 2, 7, 100, 1001, 2100, 9_999])
+@pytest.mark.parametrize(("subtasks_per_shard", "parallel_shards"), [(1, 1), (3, 2), (250, 2), (1000, 10), (7, 200)])
+def test_every_subtask_has_one_shard_and_every_shard_its_expected_count(total, subtasks_per_shard, parallel_shards):
+    layout = ShardLayout.plan(total, subtasks_per_shard, parallel_shards)
+    counts = Counter(layout.shard_of(subtask) for subtask in range(total))
+
+    assert set(counts) == set(range(layout.shard_count))  # no shard is empty: each one gets sealed
+    assert all(counts[shard] == layout.expected(shard) for shard in range(layout.shard_count))
+    assert layout.shard_count % layout.width == 0
+    assert layout.shard_count <= min(total, MAX_SHARDS)
 
 
-def test_the_shard_count_bounds_the_subtasks_per_shard_and_the_objects_of_the_final_merge():
-    assert shard_count_for(total=1000, subtasks_per_shard=1000, min_shards=1) == 1
-    assert shard_count_for(total=1001, subtasks_per_shard=1000, min_shards=1) == 2
-    assert shard_count_for(total=100_000, subtasks_per_shard=1000, min_shards=4) == 100
-    assert shard_count_for(total=50, subtasks_per_shard=1000, min_shards=10) == 10  # small jobs spread too
-    assert shard_count_for(total=3, subtasks_per_shard=1000, min_shards=10) == 3  # never an empty shard
-    assert shard_count_for(total=10**7, subtasks_per_shard=100, min_shards=1) == MAX_SHARDS
+def test_the_layout_bounds_the_shards_written_at_once_and_the_objects_of_the_final_merge():
+    assert ShardLayout.plan(100_000, 1000, 10) == ShardLayout(100_000, 100, 10)  # 10 rounds of 10 shards of 1,000
+    assert ShardLayout.plan(1_000, 1000, 10) == ShardLayout(1_000, 10, 10)  # a small job still spreads its writes
+    assert ShardLayout.plan(3, 1000, 10) == ShardLayout(3, 3, 3)  # never an empty shard
+    assert ShardLayout.plan(10**7, 100, 10).shard_count == MAX_SHARDS  # shards grow past 100 rather than exceed it
+
+
+def test_subtasks_taken_in_order_write_to_a_round_of_shards_at_a_time():
+    layout = ShardLayout.plan(100_000, 1000, 10)
+
+    assert {layout.shard_of(subtask) for subtask in range(0, 5_000)} == set(range(10))
+    assert {layout.shard_of(subtask) for subtask in range(10_000, 15_000)} == set(range(10, 20))
+    assert layout.shard_of(99_999) // layout.width == layout.rounds - 1
 
 
 def test_registering_twice_keeps_the_first_registration_and_returns_it(tracker):
@@ -53,7 +65,7 @@ def test_registering_twice_keeps_the_first_registration_and_returns_it(tracker):
 def test_every_shard_has_a_partition_key_of_its_own(tracker, tracker_table):
     register(tracker, total=40, shards=8)
     for subtask in range(40):
-        tracker.record_completion("job-1", subtask, 8, Outcome.SUCCEEDED, expires_at=2_000_000_000)
+        tracker.record_completion("job-1", subtask, subtask % 8, Outcome.SUCCEEDED, expires_at=2_000_000_000)
 
     items = tracker_table.scan()["Items"]
     task_partitions = {item["pk"] for item in items if item["sk"].startswith("TASK#")}
@@ -66,7 +78,7 @@ def test_every_shard_has_a_partition_key_of_its_own(tracker, tracker_table):
 def test_only_the_completion_that_fills_a_shard_seals_it(tracker, shards):
     register(tracker, total=9, shards=shards)
 
-    sealed = [tracker.record_completion("job-1", i, shards, Outcome.SUCCEEDED).sealed_shard for i in range(9)]
+    sealed = [tracker.record_completion("job-1", i, i % shards, Outcome.SUCCEEDED).sealed_shard for i in range(9)]
 
     # Shard n holds subtasks n, n + shards, ...: its last one seals it.
     last_of_each_shard = {max(i for i in range(9) if i % shards == shard) for shard in range(shards)}
@@ -78,11 +90,11 @@ def test_only_the_completion_that_fills_a_shard_seals_it(tracker, shards):
 
 def test_a_duplicate_is_not_counted_and_cannot_seal_twice(tracker):
     register(tracker, total=2)
-    tracker.record_completion("job-1", 0, 1, Outcome.SUCCEEDED)
+    tracker.record_completion("job-1", 0, 0, Outcome.SUCCEEDED)
 
-    duplicate = tracker.record_completion("job-1", 0, 1, Outcome.FAILED)
-    last = tracker.record_completion("job-1", 1, 1, Outcome.SUCCEEDED)
-    late_duplicate = tracker.record_completion("job-1", 1, 1, Outcome.SUCCEEDED)
+    duplicate = tracker.record_completion("job-1", 0, 0, Outcome.FAILED)
+    last = tracker.record_completion("job-1", 1, 0, Outcome.SUCCEEDED)
+    late_duplicate = tracker.record_completion("job-1", 1, 0, Outcome.SUCCEEDED)
 
     assert (duplicate.first, duplicate.sealed_shard) == (False, False)
     assert (last.first, last.sealed_shard) == (True, True)
@@ -94,9 +106,9 @@ def test_a_duplicate_is_not_counted_and_cannot_seal_twice(tracker):
 def test_failed_subtasks_count_towards_completion_with_their_errors(tracker):
     register(tracker, total=3)
 
-    tracker.record_completion("job-1", 0, 1, Outcome.SUCCEEDED)
-    tracker.record_completion("job-1", 1, 1, Outcome.FAILED, {"error": {"type": "E", "message": "boom"}})
-    last = tracker.record_completion("job-1", 2, 1, Outcome.FAILED, {"error": {"type": "E", "message": "bang"}})
+    tracker.record_completion("job-1", 0, 0, Outcome.SUCCEEDED)
+    tracker.record_completion("job-1", 1, 0, Outcome.FAILED, {"error": {"type": "E", "message": "boom"}})
+    last = tracker.record_completion("job-1", 2, 0, Outcome.FAILED, {"error": {"type": "E", "message": "bang"}})
 
     assert last.sealed_shard
     failed = [
@@ -107,28 +119,28 @@ def test_failed_subtasks_count_towards_completion_with_their_errors(tracker):
 
 def test_a_completion_for_an_unknown_job_is_an_error(tracker):
     with pytest.raises(UnknownJobError, match="never registered"):
-        tracker.record_completion("nope", 0, 1, Outcome.SUCCEEDED)
+        tracker.record_completion("nope", 0, 0, Outcome.SUCCEEDED)
 
 
 def test_a_redelivery_seals_the_shard_of_a_worker_that_crashed_after_counting(tracker, monkeypatch):
     register(tracker, total=1)
     real_seal = tracker._seal_if_full
     monkeypatch.setattr(tracker, "_seal_if_full", lambda job_id, shard: False)  # the crash: counted, never sealed
-    assert tracker.record_completion("job-1", 0, 1, Outcome.SUCCEEDED).sealed_shard is False
+    assert tracker.record_completion("job-1", 0, 0, Outcome.SUCCEEDED).sealed_shard is False
     monkeypatch.setattr(tracker, "_seal_if_full", real_seal)
 
-    redelivery = tracker.record_completion("job-1", 0, 1, Outcome.SUCCEEDED)
+    redelivery = tracker.record_completion("job-1", 0, 0, Outcome.SUCCEEDED)
 
     assert (redelivery.first, redelivery.sealed_shard) == (False, True)
 
 
 def test_the_last_error_of_a_retried_subtask_is_kept(tracker):
     register(tracker, total=2, shards=2)
-    tracker.record_attempt_error("job-1", 1, 2, {"type": "TimeoutError", "message": "first"}, 2_000_000_000)
-    tracker.record_attempt_error("job-1", 1, 2, {"type": "ClientError", "message": "second"}, 2_000_000_000)
+    tracker.record_attempt_error("job-1", 1, 1, {"type": "TimeoutError", "message": "first"}, 2_000_000_000)
+    tracker.record_attempt_error("job-1", 1, 1, {"type": "ClientError", "message": "second"}, 2_000_000_000)
 
-    assert tracker.last_error("job-1", 1, 2) == {"type": "ClientError", "message": "second", "attempts": 2}
-    assert tracker.last_error("job-1", 0, 2) is None
+    assert tracker.last_error("job-1", 1, 1) == {"type": "ClientError", "message": "second", "attempts": 2}
+    assert tracker.last_error("job-1", 0, 0) is None
 
 
 @pytest.fixture
@@ -156,7 +168,9 @@ def test_concurrent_duplicate_completions_are_counted_exactly_once(tracker, shar
     random.Random(7).shuffle(deliveries)
 
     with ThreadPoolExecutor(max_workers=16) as pool:
-        results = list(pool.map(lambda i: tracker.record_completion("job-1", i, shards, Outcome.SUCCEEDED), deliveries))
+        results = list(
+            pool.map(lambda i: tracker.record_completion("job-1", i, i % shards, Outcome.SUCCEEDED), deliveries)
+        )
 
     assert sum(result.first for result in results) == total
     assert sum(result.sealed_shard for result in results) == shards
@@ -177,7 +191,7 @@ def test_conflicts_and_throttling_are_retried_and_every_subtask_is_counted_once(
     register(tracker, total=total, shards=shards)
 
     deliveries = list(range(total)) + list(range(0, total, 5))  # and some duplicates
-    results = [tracker.record_completion("job-1", i, shards, Outcome.SUCCEEDED) for i in deliveries]
+    results = [tracker.record_completion("job-1", i, i % shards, Outcome.SUCCEEDED) for i in deliveries]
 
     transactions = plan.called("dynamodb", {"TransactWriteItems"})
     assert plan.failed("dynamodb", {"TransactWriteItems"}, "TransactionConflict") >= 0.29 * transactions
@@ -190,16 +204,16 @@ def test_conflicts_and_throttling_are_retried_and_every_subtask_is_counted_once(
 
 def test_retries_are_bounded_and_a_failed_condition_is_never_retried(tracker, tracker_table):
     register(tracker, total=2)
-    tracker.record_completion("job-1", 0, 1, Outcome.SUCCEEDED)
+    tracker.record_completion("job-1", 0, 0, Outcome.SUCCEEDED)
     plan = FaultPlan()
     inject(tracker_table.meta.client, plan)
 
-    tracker.record_completion("job-1", 0, 1, Outcome.SUCCEEDED)  # a duplicate: its condition fails
+    tracker.record_completion("job-1", 0, 0, Outcome.SUCCEEDED)  # a duplicate: its condition fails
     assert plan.called("dynamodb", {"TransactWriteItems"}) == 1
 
     plan.fail("dynamodb", "TransactionConflict", 1.0, {"TransactWriteItems"})
     with pytest.raises(ClientError, match="TransactionConflict"):
-        tracker.record_completion("job-1", 1, 1, Outcome.SUCCEEDED)
+        tracker.record_completion("job-1", 1, 0, Outcome.SUCCEEDED)
     assert plan.called("dynamodb", {"TransactWriteItems"}) == 1 + tracker.backoff.attempts
 
 
@@ -218,7 +232,7 @@ def test_the_backoff_waits_grow_with_full_jitter_and_stay_under_the_cap():
 def test_a_job_completes_once_every_shard_is_reduced_and_finishes_once(tracker):
     register(tracker, total=4, shards=2)
     for i in range(4):
-        tracker.record_completion("job-1", i, 2, Outcome.SUCCEEDED)
+        tracker.record_completion("job-1", i, i % 2, Outcome.SUCCEEDED)
 
     assert tracker.begin_reduction("job-1", 0) == 1
     assert tracker.record_reduction("job-1", 0, {"result_key": "a", "succeeded": 2, "failed": 0})
@@ -246,8 +260,8 @@ def test_sealed_shards_wait_in_the_status_index_until_reduced(tracker_table):
     now = [start]
     tracker = JobTracker(tracker_table, clock=lambda: now[0])
     register(tracker, total=2, shards=2)
-    tracker.record_completion("job-1", 0, 2, Outcome.SUCCEEDED)
-    tracker.record_completion("job-1", 1, 2, Outcome.SUCCEEDED)
+    tracker.record_completion("job-1", 0, 0, Outcome.SUCCEEDED)
+    tracker.record_completion("job-1", 1, 1, Outcome.SUCCEEDED)
     now[0] = start + timedelta(minutes=10)
 
     assert tracker.shards_waiting_for_reduction(STATUS_INDEX, before=now[0]) == [("job-1", 0), ("job-1", 1)]
@@ -286,7 +300,7 @@ def test_an_abandoned_job_ends_failed_once(tracker):
 
 def test_a_job_with_a_recorded_result_is_never_abandoned(tracker):
     register(tracker, total=1)
-    tracker.record_completion("job-1", 0, 1, Outcome.SUCCEEDED)
+    tracker.record_completion("job-1", 0, 0, Outcome.SUCCEEDED)
     tracker.begin_reduction("job-1", 0)
     tracker.record_reduction("job-1", 0, {"result_key": "k", "succeeded": 1, "failed": 0})
     tracker.start_completing("job-1")
@@ -321,7 +335,7 @@ def test_dispatch_progress_only_moves_forward_and_a_stalled_dispatch_is_taken_ov
 
 def test_the_finish_job_helper_reaches_a_final_status(tracker):
     register(tracker, total=1)
-    tracker.record_completion("job-1", 0, 1, Outcome.SUCCEEDED)
+    tracker.record_completion("job-1", 0, 0, Outcome.SUCCEEDED)
 
     finish_job(tracker, "job-1", JobStatus.SUCCEEDED, {"key": "k"})
 

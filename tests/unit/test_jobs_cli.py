@@ -28,8 +28,8 @@ def test_the_progress_bar_shows_done_failed_and_open_subtasks():
 def test_a_watched_job_is_followed_to_its_final_status(tracker_table):
     tracker = JobTracker(tracker_table)
     register(tracker, total=2)
-    tracker.record_completion("job-1", 0, 1, Outcome.SUCCEEDED)
-    tracker.record_completion("job-1", 1, 1, Outcome.FAILED)
+    tracker.record_completion("job-1", 0, 0, Outcome.SUCCEEDED)
+    tracker.record_completion("job-1", 1, 0, Outcome.FAILED)
     stream = io.StringIO()
     calls = []
 
@@ -85,7 +85,7 @@ def test_cli_submit_uploads_the_file_by_its_content_and_reports_a_refusal(output
 def test_cli_status_list_and_result(outputs_file, tracker_table, capsys):
     tracker = JobTracker(tracker_table)
     register(tracker, "j1", total=1)
-    tracker.record_completion("j1", 0, 1, Outcome.SUCCEEDED)
+    tracker.record_completion("j1", 0, 0, Outcome.SUCCEEDED)
     boto3.client("s3").put_object(Bucket="jobs", Key="results/j1.json", Body=b'{"result": {"lines": 1}}')
     finish_job(tracker, "j1", JobStatus.SUCCEEDED, {"bucket": "jobs", "key": "results/j1.json"})
 
@@ -104,8 +104,8 @@ def test_cli_status_shows_why_subtasks_failed(outputs_file, tracker_table, capsy
     tracker = JobTracker(tracker_table)
     register(tracker, "j2", total=2)
     error = {"type": "LineTooLongError", "message": "raise max_line_bytes"}
-    tracker.record_completion("j2", 0, 1, Outcome.SUCCEEDED)
-    tracker.record_completion("j2", 1, 1, Outcome.FAILED, {"error": error})
+    tracker.record_completion("j2", 0, 0, Outcome.SUCCEEDED)
+    tracker.record_completion("j2", 1, 0, Outcome.FAILED, {"error": error})
     finish_job(
         tracker,
         "j2",

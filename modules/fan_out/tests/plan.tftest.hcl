@@ -98,7 +98,7 @@ run "rejects_inconsistent_chunk_limits_and_bad_sizes" {
     default_chunk_size_bytes   = 1024
     worker_maximum_concurrency = 1
     subtasks_per_shard         = 0
-    min_shards                 = 1001
+    parallel_shards            = 1001
     job_retention_days         = 0
     results_expiration_days    = 0
     subtask_processor          = "count_words"
@@ -108,7 +108,7 @@ run "rejects_inconsistent_chunk_limits_and_bad_sizes" {
     var.default_chunk_size_bytes,
     var.worker_maximum_concurrency,
     var.subtasks_per_shard,
-    var.min_shards,
+    var.parallel_shards,
     var.job_retention_days,
     var.results_expiration_days,
     var.subtask_processor,
@@ -132,8 +132,8 @@ run "shards_follow_the_worker_concurrency_and_data_expires" {
   }
 
   assert {
-    condition     = module.ventilator.environment_variables.MIN_SHARDS == "20" && module.ventilator.environment_variables.SUBTASKS_PER_SHARD == "1000"
-    error_message = "A job must get at least one shard per five workers by default."
+    condition     = module.ventilator.environment_variables.PARALLEL_SHARDS == "20" && module.ventilator.environment_variables.SUBTASKS_PER_SHARD == "1000"
+    error_message = "A job must write to one shard per five workers at once by default."
   }
   assert {
     condition     = module.ventilator.environment_variables.JOB_RETENTION_DAYS == "7" && module.ventilator.environment_variables.DISPATCH_STALE_SECONDS == "360"
@@ -161,7 +161,7 @@ run "inputs_and_results_are_kept_by_default" {
     error_message = "Only intermediate results expire unless asked."
   }
   assert {
-    condition     = module.ventilator.environment_variables.MIN_SHARDS == "10"
+    condition     = module.ventilator.environment_variables.PARALLEL_SHARDS == "10"
     error_message = "50 workers (the default) must give at least 10 shards."
   }
 }
