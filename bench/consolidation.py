@@ -132,8 +132,9 @@ def run() -> Table:
             )
     table.notes += [
         f"On the emulator, in fresh processes; an idle process with the same imports peaks at "
-        f"{idle['peak_mib']:.0f} MiB. Shards of {SUBTASKS_PER_SHARD:,} subtasks (the fan_out default), "
-        f"partials of {WORDS_PER_PARTIAL} words from a vocabulary of {len(VOCABULARY):,}.",
+        f"{idle['peak_mib']:.0f} MiB. At most {SUBTASKS_PER_SHARD:,} subtasks per shard, {PARALLEL_SHARDS} shards "
+        f"written at once (the fan_out defaults for 50 workers); partials of {WORDS_PER_PARTIAL} words from a "
+        f"vocabulary of {len(VOCABULARY):,}.",
         "One shard reduced: the largest peak over all shards of the job; on AWS every shard is its own "
         "consolidator invocation, and the shards of a job are reduced in parallel as they fill.",
         "Final merge: reads one object per shard (at most 1,000), streamed through the merge.",
