@@ -285,12 +285,10 @@ def start_job(document: dict[str, Any], context: LambdaContext) -> dict[str, Any
         dispatcher=context.aws_request_id,
     )
     job = registration.job
-    if not registration.created:
-        refusal = _refusal(job, fingerprint)
-        if refusal:
-            logger.warning("submission refused", extra={"error": refusal})
-            metrics.add_metric(name="SubmissionsRefused", unit=MetricUnit.Count, value=1)
-            return {"job_id": spec.job_id, "status": job["status"], "error": refusal}
+    if not registration.created and (refusal := _refusal(job, fingerprint)):
+        logger.warning("submission refused", extra={"error": refusal})
+        metrics.add_metric(name="SubmissionsRefused", unit=MetricUnit.Count, value=1)
+        return {"job_id": spec.job_id, "status": job["status"], "error": refusal}
     # The registered job's layout and expiry: a repeat keeps the first registration's.
     plan = DispatchPlan(spec, object_size, layout_of(job), int(job["expires_at"]))
     if not registration.created:
