@@ -52,7 +52,7 @@ locals {
     flatten([for alarms in values(module.load_leveler.function_alarm_arns) : values(alarms)]),
     flatten([for alarms in values(module.fan_out.function_alarm_arns) : values(alarms)]),
     flatten([for alarms in values(module.fan_in_tracker.function_alarm_arns) : values(alarms)]),
-    compact([module.fan_in_tracker.consolidations_abandoned_alarm_arn]),
+    compact([module.fan_in_tracker.consolidations_abandoned_alarm_arn, module.fan_out.messages_quarantined_alarm_arn]),
     values(module.alerts.alarm_arns),
   ))
 }

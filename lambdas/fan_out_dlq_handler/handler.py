@@ -3,11 +3,20 @@
 Runs on the fan-out dead-letter queue. Each failed subtask is counted once in
 the tracker with the last error its worker recorded (its message is kept in
 the TASK item for a later resubmission); if it was its shard's last open
-subtask, the shard's reduction starts. A message that is not a subtask is reported as failed and stays
-in the DLQ, where the DLQ alarm shows it.
+subtask, the shard's reduction starts.
+
+A message that can never be recorded (not a subtask, or a subtask of no
+registered job) is quarantined at once: kept in the job bucket under
+quarantine/ with the reason, counted in MessagesQuarantined (which alarms),
+and removed from the DLQ. One that fails for another reason is retried, and
+quarantined too after QUARANTINE_AFTER_RECEIVES receives, so no message circles
+in the DLQ, unseen, until its retention ends.
 """
 
 from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
 
 from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.metrics import MetricUnit
@@ -15,9 +24,11 @@ from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, pro
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
+from serverless_patterns import aws_clients, settings
 from serverless_patterns.consolidation import complete_subtask, tracker
-from serverless_patterns.fan_out import Subtask
-from serverless_patterns.job_tracker import Outcome
+from serverless_patterns.errors import describe
+from serverless_patterns.fan_out import QUARANTINE_PREFIX, InvalidSubtaskMessage, Subtask
+from serverless_patterns.job_tracker import Outcome, UnknownJobError
 
 logger = Logger()
 metrics = Metrics()
@@ -25,18 +36,58 @@ tracer = Tracer()
 processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
 
 
+def quarantine(record: SQSRecord, error: BaseException) -> str:
+    """Keep the message and why it could not be recorded in S3; the DLQ then lets it go."""
+    now = datetime.now(UTC)
+    key = f"{QUARANTINE_PREFIX}/{now:%Y-%m-%d}/{record.message_id}.json"
+    aws_clients.client("s3").put_object(
+        Bucket=settings.required("JOB_BUCKET"),
+        Key=key,
+        Body=json.dumps(
+            {
+                "message_id": record.message_id,
+                "body": record.body,
+                "receive_count": int(record.attributes.approximate_receive_count),
+                "sent_at": record.attributes.sent_timestamp,
+                "reason": describe(error),
+                "quarantined_at": now.isoformat(),
+            }
+        ).encode(),
+        ContentType="application/json",
+    )
+    logger.error("message quarantined", extra={"message_id": record.message_id, "key": key, "reason": describe(error)})
+    metrics.add_metric(name="MessagesQuarantined", unit=MetricUnit.Count, value=1)
+    return key
+
+
 @tracer.capture_method
 def record_failure(record: SQSRecord) -> None:
-    subtask = Subtask.from_message(record.body)
+    try:
+        subtask = Subtask.from_message(record.body)
+    except InvalidSubtaskMessage as error:
+        quarantine(record, error)
+        return
     with logger.append_context_keys(**subtask.log_keys):
-        error = tracker().last_error(subtask.job_id, subtask.subtask_id, subtask.shard) or {
-            "type": "RetriesExhausted",
-            "message": "every receive failed and no error was recorded (the worker timed out or ran out of memory?)",
-        }
-        completion = complete_subtask(subtask, Outcome.FAILED, {"error": error, "message": record.body})
-        if completion.first:
-            logger.warning("subtask failed for good")
-            metrics.add_metric(name="SubtasksFailed", unit=MetricUnit.Count, value=1)
+        try:
+            _record(subtask, record.body)
+        except UnknownJobError as error:
+            quarantine(record, error)
+        except Exception as error:
+            receives = int(record.attributes.approximate_receive_count)
+            if receives < settings.positive_number("QUARANTINE_AFTER_RECEIVES", 5):
+                raise
+            quarantine(record, error)
+
+
+def _record(subtask: Subtask, body: str) -> None:
+    error = tracker().last_error(subtask.job_id, subtask.subtask_id, subtask.shard) or {
+        "type": "RetriesExhausted",
+        "message": "every receive failed and no error was recorded (the worker timed out or ran out of memory?)",
+    }
+    completion = complete_subtask(subtask, Outcome.FAILED, {"error": error, "message": body})
+    if completion.first:
+        logger.warning("subtask failed for good")
+        metrics.add_metric(name="SubtasksFailed", unit=MetricUnit.Count, value=1)
 
 
 @logger.inject_lambda_context(clear_state=True)

@@ -41,6 +41,7 @@ from serverless_patterns.fan_out import (
     job_id_for_object,
     parse_spec,
     spec_fingerprint,
+    submitted_text,
 )
 from serverless_patterns.job_tracker import FINAL_STATUSES, JobStatus, JobTracker, ShardLayout, layout_of
 
@@ -86,8 +87,17 @@ def _inspect_input(spec: JobSpec, limits: Limits) -> tuple[int, str]:
     try:
         head = aws_clients.client("s3").head_object(Bucket=spec.bucket, Key=spec.key)
     except ClientError as error:
-        if error.response.get("Error", {}).get("Code") in {"404", "NoSuchKey", "NotFound"}:
+        code = error.response.get("Error", {}).get("Code")
+        if code in {"404", "NoSuchKey", "NotFound", "NoSuchBucket"}:
             raise InvalidJobSpec("input", f"s3://{spec.bucket}/{spec.key} does not exist", "upload it first") from None
+        if code in {"403", "AccessDenied", "Forbidden"}:
+            # The ventilator may list its own bucket, so S3 answers 404 there for a missing key: 403 is a refusal.
+            raise InvalidJobSpec(
+                "input",
+                f"the ventilator may not read s3://{spec.bucket}/{spec.key}",
+                "put the input in the job bucket under inputs/ (make submit does), or grant the ventilator and "
+                "worker roles s3:GetObject on it",
+            ) from None
         raise
     size = head["ContentLength"]
     if size == 0:
@@ -111,6 +121,7 @@ class DispatchPlan:
     object_size: int
     layout: ShardLayout
     expires_at: int
+    input_etag: str = ""
 
     @property
     def total(self) -> int:
@@ -127,6 +138,7 @@ class DispatchPlan:
             chunk_size_bytes=self.spec.chunk_size_bytes,
             object_size=self.object_size,
             expires_at=self.expires_at,
+            etag=self.input_etag,
         )
 
     def as_dict(self) -> dict[str, Any]:
@@ -194,7 +206,7 @@ def _reject(tracker: JobTracker, document: Any, error: InvalidJobSpec, context: 
     job_id = hint if isinstance(hint, str) and JOB_ID_PATTERN.match(hint) else "rejected-" + context.aws_request_id
     logger.warning("job spec rejected", extra={"job_id": job_id, "error": error.as_dict()})
     metrics.add_metric(name="JobsRejected", unit=MetricUnit.Count, value=1)
-    spec_record = document if isinstance(document, dict) else {"raw": str(document)[:1000]}
+    spec_record = {"submitted": submitted_text(document)}
     if not tracker.mark_rejected(job_id, job_id, error.as_dict(), spec_record, _retention_seconds()):
         existing = tracker.get_job(job_id) or {}
         logger.warning("the rejected spec named an existing job, which stays as it was")
@@ -290,7 +302,7 @@ def start_job(document: dict[str, Any], context: LambdaContext) -> dict[str, Any
         metrics.add_metric(name="SubmissionsRefused", unit=MetricUnit.Count, value=1)
         return {"job_id": spec.job_id, "status": job["status"], "error": refusal}
     # The registered job's layout and expiry: a repeat keeps the first registration's.
-    plan = DispatchPlan(spec, object_size, layout_of(job), int(job["expires_at"]))
+    plan = DispatchPlan(spec, object_size, layout_of(job), int(job["expires_at"]), etag)
     if not registration.created:
         return _answer_repeat(tracker, job, plan, context)
     logger.info("job registered", extra={**asdict(layout), "object_size": object_size})

@@ -27,7 +27,7 @@ from serverless_patterns import aws_clients, settings
 from serverless_patterns.chunks import read_chunk
 from serverless_patterns.consolidation import complete_subtask, tracker
 from serverless_patterns.errors import DETERMINISTIC_ERRORS, describe
-from serverless_patterns.fan_out import Subtask
+from serverless_patterns.fan_out import InvalidSubtaskMessage, Subtask
 from serverless_patterns.job_tracker import Outcome
 from serverless_patterns.plugins import load_function
 
@@ -49,6 +49,7 @@ def _succeed(subtask: Subtask) -> None:
         subtask.chunk_size_bytes,
         subtask.object_size,
         int(settings.positive_number("MAX_LINE_BYTES", 64 * 1024)),
+        subtask.etag,
     )
     partial: dict[str, Any] = process_chunk(chunk)
     aws_clients.client("s3").put_object(
@@ -70,7 +71,13 @@ def _succeed(subtask: Subtask) -> None:
 
 @tracer.capture_method
 def run_subtask(record: SQSRecord) -> None:
-    subtask = Subtask.from_message(record.body)
+    try:
+        subtask = Subtask.from_message(record.body)
+    except InvalidSubtaskMessage as error:
+        # Never counted: it goes back to SQS, then to the DLQ, whose handler quarantines it.
+        logger.error("malformed subtask message", extra={"message_id": record.message_id, "reason": str(error)})
+        metrics.add_metric(name="MalformedSubtasks", unit=MetricUnit.Count, value=1)
+        raise
     with logger.append_context_keys(**subtask.log_keys):
         try:
             _succeed(subtask)

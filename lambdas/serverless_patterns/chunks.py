@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from botocore.exceptions import ClientError
+
 from serverless_patterns.errors import PermanentSubtaskError
 
 
@@ -53,9 +55,25 @@ def owned_lines(buffer: bytes, buffer_start: int, start: int, end: int, object_s
     return buffer[first : last_newline + 1]
 
 
-def read_chunk(s3: Any, bucket: str, key: str, subtask: int, chunk_size: int, object_size: int, max_line: int) -> bytes:
+class InputChanged(PermanentSubtaskError):
+    """The input was overwritten after its job was dispatched: its chunks would mix two contents."""
+
+
+def read_chunk(
+    s3: Any, bucket: str, key: str, subtask: int, chunk_size: int, object_size: int, max_line: int, etag: str = ""
+) -> bytes:
+    """The lines subtask `subtask` owns, read from the input as it was at dispatch (its ETag) when given."""
     start, end = chunk_range(subtask, chunk_size, object_size)
     buffer_start = max(0, start - 1)
     buffer_end = min(object_size, end + max_line) - 1
-    body = s3.get_object(Bucket=bucket, Key=key, Range=f"bytes={buffer_start}-{buffer_end}")["Body"].read()
-    return owned_lines(body, buffer_start, start, end, object_size)
+    pinned = {"IfMatch": etag} if etag else {}
+    try:
+        response = s3.get_object(Bucket=bucket, Key=key, Range=f"bytes={buffer_start}-{buffer_end}", **pinned)
+    except ClientError as error:
+        if error.response.get("Error", {}).get("Code") in {"PreconditionFailed", "412"}:
+            raise InputChanged(
+                f"s3://{bucket}/{key} changed after the job was dispatched (ETag {etag} is gone): "
+                "submit the new content as a new job"
+            ) from None
+        raise
+    return owned_lines(response["Body"].read(), buffer_start, start, end, object_size)

@@ -139,6 +139,15 @@ class ShardLayout:
         size = self._round_size(round_index)
         return size // self.width + (1 if position < size % self.width else 0)
 
+    def first_of(self, shard: int) -> int:
+        """The shard's first subtask; the others follow it `width` apart."""
+        round_index, position = divmod(shard, self.width)
+        base, longer = divmod(self.total, self.rounds)
+        return round_index * base + min(round_index, longer) + position
+
+    def last_of(self, shard: int) -> int:
+        return self.first_of(shard) + (self.expected(shard) - 1) * self.width
+
 
 def _ceil_div(numerator: int, denominator: int) -> int:
     return -(-numerator // denominator)
@@ -276,6 +285,9 @@ class JobTracker:
             {
                 **_shard_key(job_id, shard),
                 "expected": layout.expected(shard),
+                # Bounds a completion must fall within: a subtask id outside the job is refused.
+                "first_subtask": layout.first_of(shard),
+                "last_subtask": layout.last_of(shard),
                 "completed": 0,
                 "succeeded": 0,
                 "failed": 0,
@@ -397,8 +409,11 @@ class JobTracker:
                             "TableName": self._table.name,
                             "Key": _shard_key(job_id, shard),
                             "UpdateExpression": f"ADD completed :one, {outcome_counter} :one",
-                            "ConditionExpression": "attribute_exists(pk)",
-                            "ExpressionAttributeValues": {":one": 1},
+                            "ConditionExpression": (
+                                "attribute_exists(pk) AND (attribute_not_exists(first_subtask)"
+                                " OR :subtask BETWEEN first_subtask AND last_subtask)"
+                            ),
+                            "ExpressionAttributeValues": {":one": 1, ":subtask": subtask_id},
                         }
                     },
                 ],
@@ -408,7 +423,10 @@ class JobTracker:
             if _failed_condition(error, 0):
                 first = False
             elif _failed_condition(error, 1):
-                raise UnknownJobError(f"job {job_id} has no shard {shard}: it was never registered") from None
+                raise UnknownJobError(
+                    f"job {job_id} has no shard {shard} holding subtask {subtask_id}: "
+                    "the job was never registered, or the message names a subtask outside it"
+                ) from None
             else:
                 raise
         return Completion(first=first, shard=shard, sealed_shard=self._seal_if_full(job_id, shard))

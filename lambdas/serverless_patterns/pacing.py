@@ -35,13 +35,17 @@ class TokenBucket:
         self._updated = clock()
         self._lock = threading.Lock()
 
-    def acquire(self) -> float:
-        """Take one token, sleeping until one is available; return the time slept."""
+    def acquire(self, cost: float = 1.0) -> float:
+        """Take `cost` tokens, sleeping until they are earned; return the time slept.
+
+        A cost above the capacity is a debt: the caller sleeps it off now, so
+        the rate holds over any window, whatever each write costs.
+        """
         with self._lock:
             now = self._clock()
             self._tokens = min(self.capacity, self._tokens + (now - self._updated) * self.rate)
             self._updated = now
-            self._tokens -= 1
+            self._tokens -= cost
             wait = -self._tokens / self.rate if self._tokens < 0 else 0.0
         if wait:
             self._sleep(wait)

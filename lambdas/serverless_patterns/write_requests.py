@@ -9,17 +9,20 @@ in the dead-letter queue.
 
 from __future__ import annotations
 
-import json
+import hashlib
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from decimal import Decimal
 from typing import Any
 
 from aws_lambda_powertools.utilities.validation import SchemaValidationError, validate
 
+from serverless_patterns import storable
 from serverless_patterns.errors import FieldError
 
+# A stored payload takes at most about twice the bytes of its JSON (a list of
+# one-digit numbers is the worst case), so this keeps every item far below
+# DynamoDB's 400 KB and every message below SQS's 1 MiB.
 MAX_BODY_BYTES = 64 * 1024
 REQUEST_ID_PATTERN = "^[A-Za-z0-9_.:-]{1,128}$"
 MESSAGE_VERSION = 1
@@ -38,7 +41,7 @@ MESSAGE_SCHEMA: dict[str, Any] = {
     "type": "object",
     "required": ["version", "request_id", "payload", "received_at"],
     "properties": {
-        "version": {"const": MESSAGE_VERSION},
+        "version": {"type": "number"},
         "request_id": {"type": "string", "pattern": REQUEST_ID_PATTERN},
         "payload": {"type": "object", "minProperties": 1},
         "received_at": {"type": "string", "minLength": 1},
@@ -62,22 +65,6 @@ class InvalidWriteRequest(FieldError):
         return {"error": "invalid_request", **super().as_dict()}
 
 
-def _exact_json_number(value: Any) -> int | float:
-    """JSON encoding of a Decimal that decodes back to the same Decimal."""
-    if not isinstance(value, Decimal):
-        raise TypeError(f"{type(value).__name__} is not JSON serializable")
-    if value == value.to_integral_value():
-        return int(value)
-    as_float = float(value)
-    if Decimal(repr(as_float)) != value:
-        raise InvalidWriteRequest(
-            "body.payload",
-            f"the number {value} has more significant digits than can be carried exactly",
-            "send it as a string, or with at most 17 significant digits",
-        )
-    return as_float
-
-
 @dataclass(frozen=True)
 class WriteRequest:
     request_id: str
@@ -85,16 +72,19 @@ class WriteRequest:
     received_at: str
 
     def to_message(self) -> str:
-        return json.dumps(
+        return storable.dumps(
             {
                 "version": MESSAGE_VERSION,
                 "request_id": self.request_id,
                 "payload": self.payload,
                 "received_at": self.received_at,
-            },
-            separators=(",", ":"),
-            default=_exact_json_number,
+            }
         )
+
+    @property
+    def payload_digest(self) -> str:
+        """The same for every spelling of the same payload, different for any other payload."""
+        return hashlib.sha256(storable.canonical(self.payload).encode()).hexdigest()
 
 
 def _validated(document: Any, schema: dict[str, Any], root: str) -> None:
@@ -106,36 +96,55 @@ def _validated(document: Any, schema: dict[str, Any], root: str) -> None:
         raise InvalidWriteRequest(field, message, _FIXES.get(error.rule or "", "see the API schema")) from None
 
 
-def _parse_json(raw: str | None, root: str) -> Any:
+def _parse_json(raw: str | bytes | None, root: str) -> Any:
+    if isinstance(raw, bytes):
+        try:
+            raw = raw.decode("utf-8")
+        except UnicodeDecodeError as error:
+            raise InvalidWriteRequest(
+                root, f"{root} is not valid UTF-8 (byte {error.start})", "send the body encoded as UTF-8"
+            ) from None
     if raw is None or not raw.strip():
         raise InvalidWriteRequest(root, f"{root} is empty", 'send a JSON object such as {"payload": {...}}')
     try:
-        # Decimal keeps numbers exact and is what the DynamoDB resource API expects.
-        return json.loads(raw, parse_float=Decimal)
-    except json.JSONDecodeError as error:
-        raise InvalidWriteRequest(root, f"{root} is not valid JSON ({error.msg})", "send a JSON object") from None
+        return storable.parse(raw, root)
+    except storable.UnstorableValue as error:
+        raise InvalidWriteRequest(error.field, error.message, error.fix) from None
 
 
-def from_api_body(raw_body: str | None, received_at: datetime | None = None) -> WriteRequest:
+def _storable_payload(document: dict[str, Any], root: str) -> dict[str, Any]:
+    try:
+        # The payload is one attribute of the stored item.
+        return storable.storable(document["payload"], f"{root}.payload")
+    except storable.UnstorableValue as error:
+        raise InvalidWriteRequest(error.field, error.message, error.fix) from None
+
+
+def from_api_body(raw_body: str | bytes | None, received_at: datetime | None = None) -> WriteRequest:
     """Validate an HTTP request body; the caller's request_id makes retries idempotent."""
-    if raw_body is not None and len(raw_body.encode()) > MAX_BODY_BYTES:
+    size = len(raw_body.encode("utf-8", "surrogatepass") if isinstance(raw_body, str) else raw_body or b"")
+    if size > MAX_BODY_BYTES:
         raise InvalidWriteRequest("body", f"body is larger than {MAX_BODY_BYTES} bytes", "send a smaller payload")
     document = _parse_json(raw_body, "body")
     _validated(document, REQUEST_SCHEMA, "body")
-    request = WriteRequest(
+    return WriteRequest(
         request_id=document.get("request_id") or str(uuid.uuid4()),
-        payload=document["payload"],
+        payload=_storable_payload(document, "body"),
         received_at=(received_at or datetime.now(UTC)).isoformat(),
     )
-    request.to_message()  # rejects, here, a payload the queue could not carry exactly
-    return request
 
 
 def from_message(raw_message: str) -> WriteRequest:
     document = _parse_json(raw_message, "message")
     _validated(document, MESSAGE_SCHEMA, "message")
+    if document["version"] != MESSAGE_VERSION:
+        raise InvalidWriteRequest(
+            "message.version",
+            f"message.version is {document['version']}, this consumer reads version {MESSAGE_VERSION}",
+            _FIXES["const"],
+        )
     return WriteRequest(
         request_id=document["request_id"],
-        payload=document["payload"],
+        payload=_storable_payload(document, "message"),
         received_at=document["received_at"],
     )

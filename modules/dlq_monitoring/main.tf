@@ -30,6 +30,7 @@ module "queue_policy" {
 
 resource "aws_sqs_queue" "dlq" {
   name                              = local.dlq_name
+  visibility_timeout_seconds        = var.dlq_visibility_timeout_seconds
   message_retention_seconds         = var.dlq_message_retention_seconds
   sqs_managed_sse_enabled           = var.kms_master_key_id == null ? true : null
   kms_master_key_id                 = var.kms_master_key_id

@@ -33,6 +33,11 @@ output "visibility_timeout_seconds" {
   value       = aws_sqs_queue.this.visibility_timeout_seconds
 }
 
+output "dlq_visibility_timeout_seconds" {
+  description = "Visibility timeout of the dead-letter queue."
+  value       = aws_sqs_queue.dlq.visibility_timeout_seconds
+}
+
 output "age_alarm_threshold_seconds" {
   description = "Threshold of the oldest-message-age alarm, given or derived from the retention period."
   value       = local.age_alarm_threshold_seconds

@@ -19,6 +19,18 @@ variable "visibility_timeout_seconds" {
   }
 }
 
+variable "dlq_visibility_timeout_seconds" {
+  description = "Visibility timeout of the dead-letter queue. When a function consumes the DLQ (as the fan-out DLQ handler does), set it to at least 6x that function's timeout."
+  type        = number
+  default     = 30
+  nullable    = false
+
+  validation {
+    condition     = var.dlq_visibility_timeout_seconds >= 0 && var.dlq_visibility_timeout_seconds <= 43200
+    error_message = "dlq_visibility_timeout_seconds must be between 0 and 43200 (12 hours)."
+  }
+}
+
 variable "message_retention_seconds" {
   description = "How long the source queue keeps a message."
   type        = number

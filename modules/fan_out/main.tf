@@ -8,7 +8,12 @@ locals {
   # large job over, and its policy cannot depend on the function it grants.
   ventilator_arn = "arn:${data.aws_partition.current.partition}:lambda:${data.aws_region.current.name}:${data.aws_caller_identity.current.account_id}:function:${local.ventilator_name}"
 
-  input_object_arns = concat(["${aws_s3_bucket.jobs.arn}/*"], [for arn in var.additional_input_bucket_arns : "${arn}/*"])
+  # Inputs are read only where they are put: inputs/ (make submit), incoming/ (S3-started jobs), or your own buckets.
+  input_object_arns = concat(
+    ["${aws_s3_bucket.jobs.arn}/inputs/*", "${aws_s3_bucket.jobs.arn}/${local.incoming_prefix}*"],
+    [for arn in var.additional_input_bucket_arns : "${arn}/*"],
+  )
+  input_bucket_arns = concat([aws_s3_bucket.jobs.arn], var.additional_input_bucket_arns)
   incoming_prefix   = "incoming/"
 
   environment = merge({
@@ -19,11 +24,15 @@ locals {
   }, var.environment_variables)
 
   queue_kms_statements = var.queue.kms_master_key_id == null ? [] : [var.queue.kms_master_key_id]
-  parallel_shards      = coalesce(var.parallel_shards, ceil(var.worker_maximum_concurrency / 5))
+
+  dlq_handler_timeout_seconds = 30
+  quarantine_prefix           = "quarantine/"
+  parallel_shards             = coalesce(var.parallel_shards, ceil(var.worker_maximum_concurrency / 5))
 
   # Expiring prefixes of the job bucket: intermediate results always, inputs and results when asked.
   expiring_prefixes = merge(
     { "partials/" = var.partials_expiration_days, "reductions/" = var.partials_expiration_days },
+    { (local.quarantine_prefix) = var.quarantine_expiration_days },
     var.inputs_expiration_days == null ? {} : { "inputs/" = var.inputs_expiration_days, "incoming/" = var.inputs_expiration_days },
     var.results_expiration_days == null ? {} : { "results/" = var.results_expiration_days },
   )
@@ -144,6 +153,7 @@ module "queue" {
 
   name                            = "${var.name}-subtasks"
   visibility_timeout_seconds      = coalesce(var.visibility_timeout_seconds, 6 * var.worker_timeout_seconds)
+  dlq_visibility_timeout_seconds  = 6 * local.dlq_handler_timeout_seconds
   message_retention_seconds       = var.queue.message_retention_seconds
   dlq_message_retention_seconds   = var.queue.dlq_message_retention_seconds
   max_receive_count               = var.queue.max_receive_count
@@ -168,6 +178,13 @@ data "aws_iam_policy_document" "ventilator" {
     sid       = "ReadInputs"
     actions   = ["s3:GetObject"]
     resources = local.input_object_arns
+  }
+
+  # Without it S3 answers 403 for a missing input, and a typo would read as a permission problem.
+  statement {
+    sid       = "TellMissingInputsFromForbiddenOnes"
+    actions   = ["s3:ListBucket"]
+    resources = local.input_bucket_arns
   }
 
   statement {
@@ -331,6 +348,12 @@ data "aws_iam_policy_document" "dlq_handler" {
     actions   = ["sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:GetQueueAttributes", "sqs:ChangeMessageVisibility"]
     resources = [module.queue.dlq_arn]
   }
+
+  statement {
+    sid       = "QuarantineUnrecordableMessages"
+    actions   = ["s3:PutObject"]
+    resources = ["${aws_s3_bucket.jobs.arn}/${local.quarantine_prefix}*"]
+  }
 }
 
 module "dlq_handler" {
@@ -346,15 +369,35 @@ module "dlq_handler" {
   description        = "Records subtasks that exhausted their retries as failed"
   package_path       = var.dlq_handler_package_path
   handler            = "fan_out_dlq_handler.handler.lambda_handler"
-  timeout_seconds    = 30
+  timeout_seconds    = local.dlq_handler_timeout_seconds
   policy_json        = data.aws_iam_policy_document.dlq_handler.json
   log_retention_days = var.log_retention_days
   tracing_mode       = var.tracing_mode
   tags               = var.tags
 
   environment_variables = merge(local.environment, {
-    CONSOLIDATOR_FUNCTION = var.consolidator_function_name
+    CONSOLIDATOR_FUNCTION     = var.consolidator_function_name
+    QUARANTINE_AFTER_RECEIVES = tostring(var.quarantine_after_receives)
   })
+}
+
+# A DLQ message the handler could not record is kept under quarantine/ and
+# leaves the DLQ: this alarm is how anyone learns of it.
+resource "aws_cloudwatch_metric_alarm" "messages_quarantined" {
+  alarm_name          = "${var.name}-messages-quarantined"
+  alarm_description   = "The DLQ handler could not record a dead subtask message and kept it in s3://${aws_s3_bucket.jobs.bucket}/${local.quarantine_prefix} with the reason.${var.runbook_url == null ? "" : " Runbook: ${var.runbook_url}"}"
+  namespace           = local.environment.POWERTOOLS_METRICS_NAMESPACE
+  metric_name         = "MessagesQuarantined"
+  dimensions          = { service = module.dlq_handler.function_name }
+  statistic           = "Sum"
+  period              = 60
+  evaluation_periods  = 1
+  threshold           = 0
+  comparison_operator = "GreaterThanThreshold"
+  treat_missing_data  = "notBreaching"
+  alarm_actions       = [module.queue.alert_topic_arn]
+  ok_actions          = [module.queue.alert_topic_arn]
+  tags                = var.tags
 }
 
 resource "aws_lambda_event_source_mapping" "dlq_handler" {

@@ -63,6 +63,16 @@ output "alarm_arns" {
   value       = module.queue.alarm_arns
 }
 
+output "messages_quarantined_alarm_arn" {
+  description = "ARN of the alarm on DLQ messages the DLQ handler could not record and quarantined."
+  value       = aws_cloudwatch_metric_alarm.messages_quarantined.arn
+}
+
+output "quarantine_prefix" {
+  description = "Prefix of the job bucket under which the DLQ handler keeps messages it could not record."
+  value       = local.quarantine_prefix
+}
+
 output "alert_topic_arn" {
   description = "SNS topic the alarms notify."
   value       = module.queue.alert_topic_arn

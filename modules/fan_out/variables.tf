@@ -269,10 +269,39 @@ variable "alert_topic_arn" {
 }
 
 variable "additional_input_bucket_arns" {
-  description = "Other buckets job inputs may be read from (the job bucket is always allowed)."
+  description = "Other buckets job inputs may be read from, any key (the job bucket is always allowed, under inputs/ and incoming/)."
   type        = list(string)
   default     = []
   nullable    = false
+
+  validation {
+    condition     = alltrue([for arn in var.additional_input_bucket_arns : can(regex("^arn:aws[a-z-]*:s3:::[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$", arn))])
+    error_message = "additional_input_bucket_arns must hold bucket ARNs such as arn:aws:s3:::my-bucket (no key, no /*)."
+  }
+}
+
+variable "quarantine_after_receives" {
+  description = "Receives after which the DLQ handler gives up recording a dead subtask message and quarantines it (kept under quarantine/ in the job bucket, alarmed). Messages that can never be recorded are quarantined at once."
+  type        = number
+  default     = 5
+  nullable    = false
+
+  validation {
+    condition     = var.quarantine_after_receives >= 1 && var.quarantine_after_receives <= 100 && floor(var.quarantine_after_receives) == var.quarantine_after_receives
+    error_message = "quarantine_after_receives must be a whole number between 1 and 100."
+  }
+}
+
+variable "quarantine_expiration_days" {
+  description = "Days after which quarantined DLQ messages (quarantine/ in the job bucket) are deleted."
+  type        = number
+  default     = 90
+  nullable    = false
+
+  validation {
+    condition     = var.quarantine_expiration_days >= 1 && floor(var.quarantine_expiration_days) == var.quarantine_expiration_days
+    error_message = "quarantine_expiration_days must be a whole number of days, at least 1."
+  }
 }
 
 variable "bucket_force_destroy" {

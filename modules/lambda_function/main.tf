@@ -64,6 +64,8 @@ resource "aws_lambda_function" "this" {
   timeout          = var.timeout_seconds
   memory_size      = var.memory_size
 
+  reserved_concurrent_executions = var.reserved_concurrent_executions
+
   environment {
     variables = merge(var.environment_variables, { POWERTOOLS_SERVICE_NAME = var.name })
   }

@@ -37,3 +37,8 @@ output "alarm_arns" {
   description = "ARNs of the function's alarms by kind (errors, throttles); empty without create_alarms."
   value       = { for kind, alarm in aws_cloudwatch_metric_alarm.this : kind => alarm.arn }
 }
+
+output "reserved_concurrent_executions" {
+  description = "Concurrency reserved for the function (-1: unreserved)."
+  value       = aws_lambda_function.this.reserved_concurrent_executions
+}

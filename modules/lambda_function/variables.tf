@@ -73,6 +73,18 @@ variable "memory_size" {
   }
 }
 
+variable "reserved_concurrent_executions" {
+  description = "Concurrency reserved for the function (taken from the account's pool, and its ceiling); -1 leaves it unreserved."
+  type        = number
+  default     = -1
+  nullable    = false
+
+  validation {
+    condition     = var.reserved_concurrent_executions >= -1 && floor(var.reserved_concurrent_executions) == var.reserved_concurrent_executions
+    error_message = "reserved_concurrent_executions must be a whole number: -1 (unreserved), 0 (stopped) or more."
+  }
+}
+
 variable "environment_variables" {
   description = "Environment variables of the function."
   type        = map(string)

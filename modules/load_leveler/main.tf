@@ -9,6 +9,17 @@ locals {
   # cap an SQS event source mapping accepts.
   derived_maximum_concurrency = min(1000, max(2, floor(var.downstream_write_capacity_units / var.writes_per_second_per_consumer)))
   maximum_concurrency         = coalesce(var.maximum_concurrency, local.derived_maximum_concurrency)
+  # Two consumers at the configured rate may already exceed a small downstream
+  # (or an overridden cap may): then each consumer is paced to its share.
+  paced_writes_per_second = min(var.writes_per_second_per_consumer, var.downstream_write_capacity_units / local.maximum_concurrency)
+  seconds_per_batch       = var.batch_size / local.paced_writes_per_second
+
+  # Each request makes three AWS calls (idempotency record, SendMessage, record
+  # completed); with their SDK timeouts and retries they end a second before the
+  # function does, so a slow queue is answered 503, never cut off as a 500.
+  producer_call_budget_seconds = floor((var.producer_timeout_seconds - 1) / 3)
+  producer_sdk_max_attempts    = local.producer_call_budget_seconds >= 5 ? 2 : 1
+  producer_sdk_read_timeout    = max(1, floor((local.producer_call_budget_seconds - (local.producer_sdk_max_attempts - 1)) / local.producer_sdk_max_attempts) - 1)
 
   visibility_timeout_seconds = coalesce(var.visibility_timeout_seconds, 6 * var.consumer_timeout_seconds + var.batching_window_seconds)
 
@@ -71,6 +82,31 @@ resource "aws_dynamodb_table" "downstream" {
   tags = var.tags
 }
 
+# The producer's memory of request ids (Powertools idempotency records): small,
+# short-lived items on demand, apart from the downstream's provisioned capacity.
+resource "aws_dynamodb_table" "request_ids" {
+  # checkov:skip=CKV_AWS_28:Records expire within idempotency_window_seconds; a backup of them restores nothing useful.
+  name         = "${var.name}-request-ids"
+  billing_mode = "PAY_PER_REQUEST"
+  hash_key     = "id"
+
+  attribute {
+    name = "id"
+    type = "S"
+  }
+
+  ttl {
+    attribute_name = "expiration"
+    enabled        = true
+  }
+
+  server_side_encryption {
+    enabled = true
+  }
+
+  tags = var.tags
+}
+
 ################################################################################
 # Functions, each with its own role and least-privilege policy
 ################################################################################
@@ -80,6 +116,12 @@ data "aws_iam_policy_document" "producer" {
     sid       = "Enqueue"
     actions   = ["sqs:SendMessage"]
     resources = [module.queue.queue_arn]
+  }
+
+  statement {
+    sid       = "RememberRequestIds"
+    actions   = ["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem"]
+    resources = [aws_dynamodb_table.request_ids.arn]
   }
 
   dynamic "statement" {
@@ -101,7 +143,7 @@ data "aws_iam_policy_document" "consumer" {
 
   statement {
     sid       = "WriteDownstream"
-    actions   = ["dynamodb:PutItem"]
+    actions   = ["dynamodb:PutItem", "dynamodb:GetItem"]
     resources = [local.table_arn]
   }
 
@@ -137,8 +179,15 @@ module "producer" {
   tracing_mode       = var.tracing_mode
   tags               = var.tags
 
+  reserved_concurrent_executions = var.producer_reserved_concurrency
+
   environment_variables = merge(local.common_environment, {
-    QUEUE_URL = module.queue.queue_url
+    QUEUE_URL                   = module.queue.queue_url
+    IDEMPOTENCY_TABLE_NAME      = aws_dynamodb_table.request_ids.name
+    IDEMPOTENCY_WINDOW_SECONDS  = tostring(var.idempotency_window_seconds)
+    SDK_CONNECT_TIMEOUT_SECONDS = "1"
+    SDK_READ_TIMEOUT_SECONDS    = tostring(local.producer_sdk_read_timeout)
+    SDK_MAX_ATTEMPTS            = tostring(local.producer_sdk_max_attempts)
   })
 }
 
@@ -164,9 +213,11 @@ module "consumer" {
   tracing_mode       = var.tracing_mode
   tags               = var.tags
 
+  reserved_concurrent_executions = var.consumer_reserved_concurrency
+
   environment_variables = merge(local.common_environment, {
     TABLE_NAME                     = local.table_name
-    WRITES_PER_SECOND_PER_CONSUMER = tostring(var.writes_per_second_per_consumer)
+    WRITES_PER_SECOND_PER_CONSUMER = tostring(local.paced_writes_per_second)
   })
 }
 
@@ -182,6 +233,17 @@ resource "aws_lambda_event_source_mapping" "consumer" {
   }
 
   tags = var.tags
+
+  lifecycle {
+    precondition {
+      condition     = local.seconds_per_batch <= 0.8 * var.consumer_timeout_seconds
+      error_message = "A batch of ${var.batch_size} records paced at ${local.paced_writes_per_second} writes/s takes ${local.seconds_per_batch} s, more than 80% of consumer_timeout_seconds (${var.consumer_timeout_seconds}): lower batch_size to at most ${floor(0.8 * var.consumer_timeout_seconds * local.paced_writes_per_second)} or raise consumer_timeout_seconds."
+    }
+    precondition {
+      condition     = var.consumer_reserved_concurrency == -1 || var.consumer_reserved_concurrency >= local.maximum_concurrency
+      error_message = "consumer_reserved_concurrency (${var.consumer_reserved_concurrency}) is below the event source mapping's maximum concurrency (${local.maximum_concurrency}): raise it to at least ${local.maximum_concurrency}, or leave it at -1."
+    }
+  }
 }
 
 ################################################################################
@@ -231,6 +293,12 @@ resource "aws_apigatewayv2_stage" "default" {
   api_id      = aws_apigatewayv2_api.this[0].id
   name        = "$default"
   auto_deploy = true
+
+  # Past these, callers get 429 from API Gateway before the producer runs.
+  default_route_settings {
+    throttling_burst_limit = var.api_throttling_burst_limit
+    throttling_rate_limit  = var.api_throttling_rate_limit
+  }
 
   access_log_settings {
     destination_arn = aws_cloudwatch_log_group.api_access[0].arn

@@ -49,8 +49,18 @@ output "maximum_concurrency" {
 }
 
 output "writes_per_second_per_consumer" {
-  description = "Rate each consumer instance is paced to."
-  value       = var.writes_per_second_per_consumer
+  description = "Write capacity units per second each consumer instance is paced to: the configured rate, or downstream_write_capacity_units / maximum_concurrency when that is lower."
+  value       = local.paced_writes_per_second
+}
+
+output "idempotency_table_name" {
+  description = "Name of the table in which the producer remembers request ids and their payload digests."
+  value       = aws_dynamodb_table.request_ids.name
+}
+
+output "idempotency_table_arn" {
+  description = "ARN of the producer's request-id table."
+  value       = aws_dynamodb_table.request_ids.arn
 }
 
 output "queue_url" {

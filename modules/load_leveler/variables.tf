@@ -59,8 +59,8 @@ variable "producer_timeout_seconds" {
   nullable    = false
 
   validation {
-    condition     = var.producer_timeout_seconds >= 1 && var.producer_timeout_seconds <= 29
-    error_message = "producer_timeout_seconds must be between 1 and 29 (API Gateway's integration timeout is 30 s)."
+    condition     = var.producer_timeout_seconds >= 7 && var.producer_timeout_seconds <= 29
+    error_message = "producer_timeout_seconds must be between 7 (three AWS calls of at least 2 s each, then the answer) and 29 (API Gateway's integration timeout is 30 s)."
   }
 }
 
@@ -153,7 +153,7 @@ variable "downstream_read_capacity_units" {
 }
 
 variable "writes_per_second_per_consumer" {
-  description = "Writes per second one consumer instance is paced to. Maximum concurrency is derived as floor(downstream_write_capacity_units / writes_per_second_per_consumer), at least 2."
+  description = "Write capacity units per second one consumer instance is paced to (an item of up to 1 KB costs one, larger ones one per started KB). Maximum concurrency is derived as floor(downstream_write_capacity_units / writes_per_second_per_consumer), at least 2; when 2 consumers at this rate would exceed the downstream, each is paced to downstream_write_capacity_units / maximum_concurrency instead (output writes_per_second_per_consumer)."
   type        = number
   default     = 10
   nullable    = false
@@ -172,6 +172,66 @@ variable "maximum_concurrency" {
   validation {
     condition     = var.maximum_concurrency == null || try(var.maximum_concurrency >= 2 && var.maximum_concurrency <= 1000, false)
     error_message = "maximum_concurrency must be between 2 and 1000 (the SQS event source limits), or null to derive it."
+  }
+}
+
+variable "producer_reserved_concurrency" {
+  description = "Concurrency reserved for the producer (its ceiling too); -1 leaves it unreserved. API throttling (api_throttling_*) is the first limit on callers."
+  type        = number
+  default     = -1
+  nullable    = false
+
+  validation {
+    condition     = var.producer_reserved_concurrency >= -1 && floor(var.producer_reserved_concurrency) == var.producer_reserved_concurrency
+    error_message = "producer_reserved_concurrency must be a whole number: -1 (unreserved), or the executions to reserve."
+  }
+}
+
+variable "consumer_reserved_concurrency" {
+  description = "Concurrency reserved for the consumer; -1 leaves it unreserved. When set, it must be at least the event source mapping's maximum concurrency, or the mapping's invocations are throttled."
+  type        = number
+  default     = -1
+  nullable    = false
+
+  validation {
+    condition     = var.consumer_reserved_concurrency >= -1 && floor(var.consumer_reserved_concurrency) == var.consumer_reserved_concurrency
+    error_message = "consumer_reserved_concurrency must be a whole number: -1 (unreserved), or the executions to reserve."
+  }
+}
+
+variable "idempotency_window_seconds" {
+  description = "How long the producer remembers a request_id and its payload digest: the same request again within it is answered 202 without a second message, another payload 409. After it, the consumer still refuses a different payload for a stored request_id (into the DLQ)."
+  type        = number
+  default     = 86400
+  nullable    = false
+
+  validation {
+    condition     = var.idempotency_window_seconds >= 60 && var.idempotency_window_seconds <= 2592000
+    error_message = "idempotency_window_seconds must be between 60 and 2592000 (30 days)."
+  }
+}
+
+variable "api_throttling_rate_limit" {
+  description = "Steady requests per second the HTTP API accepts before answering 429 (stage default route settings)."
+  type        = number
+  default     = 1000
+  nullable    = false
+
+  validation {
+    condition     = var.api_throttling_rate_limit > 0
+    error_message = "api_throttling_rate_limit must be greater than 0 (requests per second)."
+  }
+}
+
+variable "api_throttling_burst_limit" {
+  description = "Requests the HTTP API accepts in a burst above the steady rate before answering 429."
+  type        = number
+  default     = 2000
+  nullable    = false
+
+  validation {
+    condition     = var.api_throttling_burst_limit >= 1 && floor(var.api_throttling_burst_limit) == var.api_throttling_burst_limit
+    error_message = "api_throttling_burst_limit must be a whole number of at least 1."
   }
 }
 

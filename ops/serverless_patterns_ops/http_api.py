@@ -12,6 +12,7 @@ for stacks without an HTTP API (LocalStack Community has none).
 
 from __future__ import annotations
 
+import base64
 import http.client
 import json
 import os
@@ -34,6 +35,8 @@ class JsonResponse:
 
 class JsonPoster(Protocol):
     def post_json(self, path: str, document: Any) -> JsonResponse: ...
+
+    def post_raw(self, path: str, payload: bytes) -> JsonResponse: ...
 
 
 def _decoded(raw: bytes | str) -> Any:
@@ -99,7 +102,10 @@ class HttpApiClient:
         return dict(request.headers.items())
 
     def post_json(self, path: str, document: Any) -> JsonResponse:
-        payload = json.dumps(document).encode()
+        return self.post_raw(path, json.dumps(document).encode())
+
+    def post_raw(self, path: str, payload: bytes) -> JsonResponse:
+        """POST these bytes as they are, whether or not they are JSON."""
         headers = self._headers(f"{self._base_path}{path}", payload)
         for attempt in (1, 2):
             connection = self._connection()
@@ -125,6 +131,13 @@ class DirectInvokeClient:
         self._function_name = function_name
 
     def post_json(self, path: str, document: Any) -> JsonResponse:
+        return self._invoke(path, json.dumps(document), is_base64_encoded=False)
+
+    def post_raw(self, path: str, payload: bytes) -> JsonResponse:
+        """Send these bytes as API Gateway sends a body it does not treat as text: base64-encoded."""
+        return self._invoke(path, base64.b64encode(payload).decode(), is_base64_encoded=True)
+
+    def _invoke(self, path: str, body: str, is_base64_encoded: bool) -> JsonResponse:
         event = {
             "version": "2.0",
             "routeKey": f"POST {path}",
@@ -137,8 +150,8 @@ class DirectInvokeClient:
                 "routeKey": f"POST {path}",
                 "stage": "$default",
             },
-            "body": json.dumps(document),
-            "isBase64Encoded": False,
+            "body": body,
+            "isBase64Encoded": is_base64_encoded,
         }
         invoked = self._lambda.invoke(FunctionName=self._function_name, Payload=json.dumps(event).encode())
         response = json.loads(invoked["Payload"].read())

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import uuid
+from decimal import Decimal
 
 import boto3
 import pytest
@@ -88,28 +89,61 @@ def test_consumer_concurrency_never_exceeded_the_cap(burst, stack):
     assert 1 <= peak <= stack["maximum_concurrency"]
 
 
-def test_a_duplicate_delivery_is_stored_once(stack, producer, sqs, dynamodb):
+def test_a_retried_request_is_stored_once_and_a_reused_id_is_refused(stack, producer, sqs, dynamodb):
     request_id = f"dup-{uuid.uuid4().hex[:8]}"
     body = {"request_id": request_id, "payload": {"attempt": 1}}
 
-    # A client retry of the same request and a second copy of the same message.
+    # A client retry of the same request, then the same id with another payload.
     assert producer.post_json("/requests", body).status == 202
-    assert producer.post_json("/requests", {**body, "payload": {"attempt": 2}}).status == 202
+    assert producer.post_json("/requests", body).status == 202
+    conflict = producer.post_json("/requests", {**body, "payload": {"attempt": 2}})
 
+    assert conflict.status == 409
+    assert conflict.body["field"] == "body.request_id"
     table = dynamodb.Table(stack["table_name"])
     assert wait_for(lambda: queue_depth(sqs, stack["queue_url"]) == 0, timeout=120)
     items = [item for item in scan_items(table) if item["request_id"] == request_id]
-    assert len(items) == 1
-    assert items[0]["payload"]["attempt"] in (1, 2)
+    assert [item["payload"] for item in items] == [{"attempt": 1}]
 
 
-def test_bad_input_is_answered_400_naming_the_field_and_nothing_is_queued(stack, producer, sqs):
-    response = producer.post_json("/requests", {"payload": "not an object"})
+@pytest.mark.parametrize(
+    ("raw", "field"),
+    [
+        (b'{"payload": {"a": 1', "body"),
+        (b"\xff\xfe not utf-8", "body"),
+        (b'{"payload": {"n": NaN}}', "body"),
+        (b'{"payload": {"n": 1, "n": 2}}', "body"),
+        (b'{"payload": {"s": "\\udc00"}}', "body.payload.s"),
+        (b'{"payload": {"n": 1E+126}}', "body.payload.n"),
+        (b'{"payload": {"n": 0.1234567890123456789012345678901234567891}}', "body.payload.n"),
+        (b'{"payload": ' + b'{"a": ' * 40 + b"1" + b"}" * 41, "body.payload" + ".a" * 31),
+        (b"[" * 30000 + b"]" * 30000, "body"),
+    ],
+)
+def test_a_body_the_downstream_cannot_store_is_400_never_queued(stack, producer, sqs, raw, field):
+    response = producer.post_raw("/requests", raw)
 
-    assert response.status == 400
-    assert response.body["field"] == "body.payload"
+    assert response.status == 400, response
+    assert response.body["field"] == field
     assert response.body["fix"]
     assert queue_depth(sqs, stack["queue_url"]) == 0
+
+
+def test_numbers_at_dynamodbs_limits_are_stored_exactly(stack, producer, sqs, dynamodb):
+    request_id = f"limits-{uuid.uuid4().hex[:8]}"
+    deep = '{"a": ' * 30 + "1" + "}" * 30
+    raw = (
+        f'{{"request_id": "{request_id}", "payload": {{"digits38": 0.12345678901234567890123456789012345678,'
+        ' "largest": 9.9999999999999999999999999999999999999E+125, "smallest": 1E-130,'
+        f' "zeros": 1{"0" * 60}, "deep": {deep}}}}}'
+    ).encode()
+
+    assert producer.post_raw("/requests", raw).status == 202
+
+    table = dynamodb.Table(stack["table_name"])
+    assert wait_for(lambda: table.get_item(Key={"request_id": request_id}).get("Item"), timeout=120)
+    stored = table.get_item(Key={"request_id": request_id})["Item"]["payload"]
+    assert stored == json.loads(raw, parse_float=Decimal, parse_int=Decimal)["payload"]
 
 
 @pytest.fixture

@@ -69,6 +69,19 @@ def queue_url(aws, monkeypatch) -> str:
 
 
 @pytest.fixture
+def idempotency_table(aws, monkeypatch) -> str:
+    """The producer's request-id records, shaped as modules/load_leveler creates them."""
+    boto3.client("dynamodb").create_table(
+        TableName="request-ids",
+        KeySchema=[{"AttributeName": "id", "KeyType": "HASH"}],
+        AttributeDefinitions=[{"AttributeName": "id", "AttributeType": "S"}],
+        BillingMode="PAY_PER_REQUEST",
+    )
+    monkeypatch.setenv("IDEMPOTENCY_TABLE_NAME", "request-ids")
+    return "request-ids"
+
+
+@pytest.fixture
 def table(aws, monkeypatch):
     resource = boto3.resource("dynamodb")
     created = resource.create_table(

@@ -105,13 +105,39 @@ def test_a_throttled_write_is_reported_as_a_batch_item_failure_never_dropped(tab
     assert set(stored(table)) == {"r1", "r2", "r3"}
 
 
-def test_every_write_waits_for_the_pacer(table, lambda_context, monkeypatch):
+def test_writes_are_paced_in_capacity_units_not_requests(table, lambda_context, monkeypatch):
     acquired = []
-    monkeypatch.setattr(consumer.write_pacer, "acquire", lambda: acquired.append(1) or 0.0)
+    monkeypatch.setattr(consumer.write_pacer, "acquire", lambda units=1.0: acquired.append(units) or 0.0)
 
-    consumer.lambda_handler(sqs_event(message("r1"), message("r2")), lambda_context)
+    consumer.lambda_handler(sqs_event(message("small"), message("large", blob="x" * 5000)), lambda_context)
 
-    assert len(acquired) == 2
+    # About 300 bytes cost one unit; 5 KB of payload, five started KB plus the rest of the item: six.
+    assert acquired == [1, 6]
+
+
+def test_units_consumed_beyond_the_estimate_are_paid_before_the_next_write(table, lambda_context, monkeypatch):
+    acquired = []
+    monkeypatch.setattr(consumer.write_pacer, "acquire", lambda units=1.0: acquired.append(units) or 0.0)
+    real_put = table.put_item
+
+    def put_reporting_more(**kwargs):
+        response = real_put(**kwargs)
+        return {**response, "ConsumedCapacity": {"TableName": "requests", "CapacityUnits": 4.0}}
+
+    monkeypatch.setattr(aws_clients.dynamodb_table("requests"), "put_item", put_reporting_more)
+
+    consumer.lambda_handler(sqs_event(message("r1")), lambda_context)
+
+    assert acquired == [1, 3.0]
+
+
+def test_the_same_request_id_with_another_payload_is_refused_and_never_overwrites(table, lambda_context):
+    consumer.lambda_handler(sqs_event(message("r1", n=1)), lambda_context)
+
+    response = consumer.lambda_handler(sqs_event(message("r1", n=2), message_ids=["m2"]), lambda_context)
+
+    assert failures(response) == ["m2"]
+    assert stored(table)["r1"]["payload"] == {"n": 1}
 
 
 def test_other_downstream_errors_fail_the_record(table, lambda_context, monkeypatch):

@@ -166,8 +166,23 @@ def test_the_ventilator_registers_the_total_and_shards_before_dispatching_every_
     [
         ({"chunk_size_bytes": 10}, "chunk_size_bytes"),
         ({"chunk_size_bytes": "big"}, "chunk_size_bytes"),
+        ({"chunk_size_bytes": 4096.0}, "chunk_size_bytes"),
+        ({"chunk_size_bytes": True}, "chunk_size_bytes"),
         ({"input": {"bucket": BUCKET, "key": "missing.txt"}}, "input"),
-        ({"input": {"bucket": BUCKET}}, "input"),
+        ({"input": {"bucket": "no-such-bucket", "key": "x.txt"}}, "input"),
+        ({"input": {"bucket": BUCKET}}, "input.key"),
+        ({"input": {"bucket": BUCKET, "key": ""}}, "input.key"),
+        ({"input": {"bucket": BUCKET, "key": ["a"]}}, "input.key"),
+        ({"input": {"bucket": BUCKET, "key": "k" * 1025}}, "input.key"),
+        ({"input": {"bucket": BUCKET, "key": "bad-\ud800"}}, "input.key"),
+        ({"input": {"bucket": ["b"], "key": "x"}}, "input.bucket"),
+        ({"input": {"bucket": "Not_A_Bucket", "key": "x"}}, "input.bucket"),
+        ({"input": {"bucket": BUCKET, "key": "x", "version": 1}}, "input.version"),
+        ({"input": "s3://jobs-bucket/x"}, "input"),
+        ({"chunk_size": 4096}, "chunk_size"),
+        ({"correlation_id": 42}, "correlation_id"),
+        ({"correlation_id": "c" * 10_000}, "correlation_id"),
+        ({"correlation_id": {"nested": [1.5, {"deep": None}]}}, "correlation_id"),
         ({"chunk_size_bytes": 64, "input": {"bucket": BUCKET, "key": "inputs/big.txt"}}, "chunk_size_bytes"),
     ],
 )
@@ -181,6 +196,40 @@ def test_a_bad_spec_fails_the_job_with_a_clear_error_and_dispatches_nothing(fan_
     assert result["error"]["fix"]
     assert fan_out_env["tracker"].get_job("job-1")["status"] == JobStatus.FAILED
     assert drain(fan_out_env["queue_url"]) == []
+
+
+def test_a_bad_job_id_fails_under_a_generated_id_whatever_the_spec_holds(fan_out_env, lambda_context):
+    from fan_out_ventilator import handler as ventilator
+
+    document = {"job_id": {"x": 1.5}, "input": {"bucket": BUCKET, "key": "inputs/text.txt"}, "blob": "x" * 500_000}
+
+    result = ventilator.lambda_handler(document, lambda_context)
+
+    assert result["status"] == "FAILED"
+    assert result["error"]["field"] == "blob"
+    assert result["job_id"] == f"rejected-{lambda_context.aws_request_id}"
+    stored = fan_out_env["tracker"].get_job(result["job_id"])
+    assert stored["status"] == JobStatus.FAILED
+    assert len(stored["spec"]["submitted"]) <= 2000
+
+
+def test_an_input_the_ventilator_may_not_read_is_told_apart_from_a_missing_one(
+    fan_out_env, lambda_context, monkeypatch
+):
+    from botocore.exceptions import ClientError
+
+    from serverless_patterns import aws_clients
+
+    def forbidden(**_):
+        raise ClientError({"Error": {"Code": "403", "Message": "Forbidden"}}, "HeadObject")
+
+    monkeypatch.setattr(aws_clients.client("s3"), "head_object", forbidden)
+
+    result = submit(lambda_context)
+
+    assert result["status"] == "FAILED"
+    assert "may not read" in result["error"]["message"]
+    assert "s3:GetObject" in result["error"]["fix"]
 
 
 def test_an_empty_input_is_rejected(fan_out_env, lambda_context):
@@ -231,6 +280,54 @@ def test_workers_count_each_subtask_once_and_each_full_shard_starts_its_reductio
     progress = fan_out_env["tracker"].progress("job-1")
     assert (progress.succeeded, progress.failed) == (TOTAL, 0)
     assert sorted(event["shard"] for event in consolidations) == [0, 1, 2, 3]
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        {"subtask_id": TOTAL},  # past the job's last chunk
+        {"subtask_id": -1},
+        {"subtask_id": "3"},
+        {"shard": True},
+        {"job_id": "../other"},
+    ],
+)
+def test_a_subtask_message_no_ventilator_sent_is_never_counted(fan_out_env, lambda_context, change):
+    submit(lambda_context, chunk_size_bytes=CHUNK)
+    [body, *_] = subtask_bodies(fan_out_env["queue_url"])
+
+    result = run_workers([json.dumps({**json.loads(body), **change}), "not json"], lambda_context)
+
+    assert len(result["failures"]) == 2
+    assert fan_out_env["tracker"].progress("job-1").completed == 0
+
+
+def test_a_subtask_outside_its_shard_is_refused_by_the_tracker(fan_out_env, lambda_context):
+    submit(lambda_context, chunk_size_bytes=CHUNK)
+    [body, *_] = subtask_bodies(fan_out_env["queue_url"])
+    message = json.loads(body)
+    # A consistent message for the shard layout of a job that does not exist: subtask 0 in shard 3.
+    forged = {**message, "subtask_id": 0, "shard": 3}
+
+    result = run_workers([json.dumps(forged)], lambda_context)
+
+    assert len(result["failures"]) == 1
+    assert fan_out_env["tracker"].progress("job-1").completed == 0
+
+
+def test_an_input_overwritten_during_the_job_fails_its_subtasks_at_once_without_mixing(fan_out_env, lambda_context):
+    submit(lambda_context, chunk_size_bytes=CHUNK)
+    bodies = subtask_bodies(fan_out_env["queue_url"])
+    fan_out_env["s3"].put_object(Bucket=BUCKET, Key="inputs/text.txt", Body=b"other content\n" * 500)
+
+    result = run_workers(bodies[:3], lambda_context)
+
+    assert result["failures"] == []  # failed for good, at once: no retry can bring the old content back
+    progress = fan_out_env["tracker"].progress("job-1")
+    assert (progress.succeeded, progress.failed) == (0, 3)
+    errors = [task["error"] for task in fan_out_env["tracker"].shard_tasks("job-1", 0) if "error" in task]
+    assert errors
+    assert errors[0]["type"] == "InputChanged"
 
 
 def test_shards_are_reduced_then_merged_into_the_exact_result_with_one_event(
@@ -340,6 +437,48 @@ def test_exhausted_subtasks_end_the_job_partial_with_exactly_those_ids_and_their
     job = fan_out_env["tracker"].get_job("job-1")
     assert job["result"]["failed"] == 2
     assert [failure["type"] for failure in job["result"]["failures"]] == ["ConnectionError", "ConnectionError"]
+
+
+def quarantined(fan_out_env) -> list[dict]:
+    listed = fan_out_env["s3"].list_objects_v2(Bucket=BUCKET, Prefix="quarantine/").get("Contents", [])
+    return [json.loads(fan_out_env["s3"].get_object(Bucket=BUCKET, Key=o["Key"])["Body"].read()) for o in listed]
+
+
+def test_a_dead_message_that_can_never_be_recorded_is_quarantined_at_once(fan_out_env, lambda_context):
+    from fan_out_dlq_handler import handler as dlq_handler
+
+    submit(lambda_context, chunk_size_bytes=CHUNK)
+    [body, *_] = subtask_bodies(fan_out_env["queue_url"])
+    of_no_job = json.dumps({**json.loads(body), "job_id": "never-registered"})
+
+    response = dlq_handler.lambda_handler(sqs_event("not a subtask", of_no_job), lambda_context)
+
+    assert response["batchItemFailures"] == []  # both leave the DLQ, kept in S3 with the reason
+    kept = sorted(quarantined(fan_out_env), key=lambda entry: entry["body"])
+    assert [entry["body"] for entry in kept] == sorted(["not a subtask", of_no_job])
+    assert {entry["reason"]["type"] for entry in kept} == {"InvalidSubtaskMessage", "UnknownJobError"}
+    assert fan_out_env["tracker"].progress("job-1").completed == 0
+
+
+def test_a_dead_message_that_keeps_failing_is_quarantined_after_its_receives(fan_out_env, lambda_context, monkeypatch):
+    from fan_out_dlq_handler import handler as dlq_handler
+
+    submit(lambda_context, chunk_size_bytes=CHUNK)
+    [body, *_] = subtask_bodies(fan_out_env["queue_url"])
+
+    def tracker_down(*args, **kwargs):
+        raise ConnectionError("tracker unreachable")
+
+    monkeypatch.setattr(dlq_handler, "complete_subtask", tracker_down)
+
+    early = dlq_handler.lambda_handler(sqs_event(body, receive_count=4, message_ids=["m1"]), lambda_context)
+    late = dlq_handler.lambda_handler(sqs_event(body, receive_count=5, message_ids=["m1"]), lambda_context)
+
+    assert [failure["itemIdentifier"] for failure in early["batchItemFailures"]] == ["m1"]  # retried first
+    assert late["batchItemFailures"] == []
+    [kept] = quarantined(fan_out_env)
+    assert kept["reason"] == {"type": "ConnectionError", "message": "tracker unreachable"}
+    assert kept["receive_count"] == 5
 
 
 def test_input_the_processor_can_never_handle_fails_at_once_with_its_reason(

@@ -34,6 +34,13 @@ def test_every_subtask_has_one_shard_and_every_shard_its_expected_count(total, s
 
     assert set(counts) == set(range(layout.shard_count))  # no shard is empty: each one gets sealed
     assert all(counts[shard] == layout.expected(shard) for shard in range(layout.shard_count))
+    members: dict[int, list[int]] = {}
+    for subtask in range(total):
+        members.setdefault(layout.shard_of(subtask), []).append(subtask)
+    assert all(
+        members[shard] == list(range(layout.first_of(shard), layout.last_of(shard) + 1, layout.width))
+        for shard in range(layout.shard_count)
+    )
     assert layout.shard_count % layout.width == 0
     assert layout.shard_count <= min(total, MAX_SHARDS)
 
@@ -51,6 +58,16 @@ def test_subtasks_taken_in_order_write_to_a_round_of_shards_at_a_time():
     assert {layout.shard_of(subtask) for subtask in range(0, 5_000)} == set(range(10))
     assert {layout.shard_of(subtask) for subtask in range(10_000, 15_000)} == set(range(10, 20))
     assert layout.shard_of(99_999) // layout.width == layout.rounds - 1
+
+
+@pytest.mark.parametrize("subtask_id", [10, 11, 10**9])
+def test_a_subtask_outside_the_job_is_never_counted(tracker, subtask_id):
+    register(tracker, total=10, shards=2)
+
+    with pytest.raises(UnknownJobError, match="outside"):
+        tracker.record_completion("job-1", subtask_id, subtask_id % 2, Outcome.SUCCEEDED)
+
+    assert sum(int(shard["completed"]) for shard in tracker.shards("job-1", 2)) == 0
 
 
 def test_registering_twice_keeps_the_first_registration_and_returns_it(tracker):

@@ -75,3 +75,13 @@ def test_by_default_no_one_second_window_sees_more_than_the_rate_even_after_idli
 
     busiest_window = max(sum(1 for stamp in stamps if start <= stamp < start + 1.0) for start in stamps)
     assert busiest_window <= 25
+
+
+def test_a_costly_acquire_is_a_debt_paid_by_sleeping():
+    clock = FakeClock()
+    bucket = TokenBucket(rate_per_second=10, clock=clock, sleep=clock.sleep)
+
+    bucket.acquire(5)  # one token in hand, four owed
+    bucket.acquire(1)
+
+    assert clock.now - 100.0 == pytest.approx(0.5)

@@ -82,12 +82,46 @@ def test_a_message_that_did_not_come_from_the_producer_is_poison(message, field)
     assert raised.value.field == field
 
 
-def test_rejects_a_number_that_json_cannot_carry_exactly():
-    with pytest.raises(InvalidWriteRequest) as raised:
-        from_api_body('{"payload": {"amount": 0.12345678901234567890123}}')
+def test_a_number_of_38_significant_digits_travels_exactly():
+    thirty_eight = "0.12345678901234567890123456789012345678"
 
-    assert raised.value.field == "body.payload"
+    restored = from_message(from_api_body('{"payload": {"amount": ' + thirty_eight + "}}").to_message())
+
+    assert restored.payload["amount"] == Decimal(thirty_eight)
+
+
+@pytest.mark.parametrize(
+    ("number", "message"),
+    [
+        ("0.123456789012345678901234567890123456789", "39 significant digits"),
+        ("1E+126", "range"),
+        ("-1E-131", "range"),
+    ],
+)
+def test_refuses_a_number_dynamodb_would_not_store(number, message):
+    with pytest.raises(InvalidWriteRequest) as raised:
+        from_api_body('{"payload": {"amount": ' + number + "}}")
+
+    assert raised.value.field == "body.payload.amount"
+    assert message in raised.value.message
     assert "string" in raised.value.fix
+
+
+def test_trailing_zeros_do_not_count_as_digits():
+    request = from_api_body('{"payload": {"n": 1' + "0" * 60 + ', "x": 2.' + "0" * 60 + "}}")
+
+    assert from_message(request.to_message()).payload == {"n": Decimal("1E+60"), "x": 2}
+
+
+def test_nesting_follows_dynamodbs_32_levels_with_the_payload_as_the_first():
+    deepest = '{"payload": ' + '{"a": ' * 30 + "{}" + "}" * 30 + "}"
+    too_deep = '{"payload": ' + '{"a": ' * 31 + "{}" + "}" * 31 + "}"
+
+    assert from_api_body(deepest).payload
+    with pytest.raises(InvalidWriteRequest) as raised:
+        from_api_body(too_deep)
+    assert "32 levels" in raised.value.message
+    assert raised.value.field == "body.payload" + ".a" * 31
 
 
 def test_large_integers_and_exponents_travel_exactly():

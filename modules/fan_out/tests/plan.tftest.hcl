@@ -77,6 +77,35 @@ run "the_job_bucket_queue_and_functions_are_wired" {
     condition     = alltrue([for alarms in [module.ventilator.alarm_arns, module.worker.alarm_arns, module.dlq_handler.alarm_arns] : toset(keys(alarms)) == toset(["errors", "throttles"])])
     error_message = "Every fan-out function must have Errors and Throttles alarms."
   }
+  assert {
+    condition     = module.queue.dlq_visibility_timeout_seconds == 6 * 30
+    error_message = "The DLQ, consumed by the DLQ handler (30 s), must hide a message for 6 x its timeout."
+  }
+  assert {
+    condition = (
+      one([for s in data.aws_iam_policy_document.dlq_handler.statement : s.resources if s.sid == "QuarantineUnrecordableMessages"]) == toset(["arn:aws:s3:::reports-jobs-1/quarantine/*"]) &&
+      aws_cloudwatch_metric_alarm.messages_quarantined.metric_name == "MessagesQuarantined" &&
+      aws_cloudwatch_metric_alarm.messages_quarantined.dimensions.service == "reports-dlq-handler"
+    )
+    error_message = "The DLQ handler may write under quarantine/ only, and its quarantines must alarm."
+  }
+  assert {
+    condition = (
+      one([for s in data.aws_iam_policy_document.ventilator.statement : s.resources if s.sid == "ReadInputs"]) == toset(["arn:aws:s3:::reports-jobs-1/inputs/*", "arn:aws:s3:::reports-jobs-1/incoming/*"]) &&
+      one([for s in data.aws_iam_policy_document.ventilator.statement : s.resources if s.sid == "TellMissingInputsFromForbiddenOnes"]) == toset(["arn:aws:s3:::reports-jobs-1"])
+    )
+    error_message = "The ventilator may read inputs/ and incoming/ only, and list its bucket to tell a missing input from a forbidden one."
+  }
+}
+
+run "input_buckets_must_be_bucket_arns" {
+  command = plan
+
+  variables {
+    additional_input_bucket_arns = ["arn:aws:s3:::ok-bucket", "arn:aws:s3:::data/*"]
+  }
+
+  expect_failures = [var.additional_input_bucket_arns]
 }
 
 run "rejects_a_visibility_timeout_under_six_worker_timeouts" {
@@ -141,7 +170,7 @@ run "shards_follow_the_worker_concurrency_and_data_expires" {
   }
   assert {
     condition = { for rule in aws_s3_bucket_lifecycle_configuration.jobs.rule : one(rule.filter).prefix => one(rule.expiration).days if length(rule.expiration) > 0 } == {
-      "partials/" = 14, "reductions/" = 14, "inputs/" = 3, "incoming/" = 3, "results/" = 90
+      "partials/" = 14, "reductions/" = 14, "quarantine/" = 90, "inputs/" = 3, "incoming/" = 3, "results/" = 90
     }
     error_message = "Partials, inputs and results must expire as configured."
   }
@@ -157,8 +186,8 @@ run "inputs_and_results_are_kept_by_default" {
   }
 
   assert {
-    condition     = [for rule in aws_s3_bucket_lifecycle_configuration.jobs.rule : one(rule.filter).prefix if length(rule.expiration) > 0] == ["partials/", "reductions/"]
-    error_message = "Only intermediate results expire unless asked."
+    condition     = [for rule in aws_s3_bucket_lifecycle_configuration.jobs.rule : one(rule.filter).prefix if length(rule.expiration) > 0] == ["partials/", "quarantine/", "reductions/"]
+    error_message = "Only intermediate results and quarantined messages expire unless asked."
   }
   assert {
     condition     = module.ventilator.environment_variables.PARALLEL_SHARDS == "10"

@@ -22,6 +22,11 @@ run "defaults_wire_queue_consumer_and_provisioned_table" {
     values          = { arn = "arn:aws:dynamodb:eu-west-1:123456789012:table/orders-requests" }
     override_during = plan
   }
+  override_resource {
+    target          = aws_dynamodb_table.request_ids
+    values          = { arn = "arn:aws:dynamodb:eu-west-1:123456789012:table/orders-request-ids" }
+    override_during = plan
+  }
 
   assert {
     condition     = module.queue.visibility_timeout_seconds == 6 * 30 + 1
@@ -44,6 +49,11 @@ run "defaults_wire_queue_consumer_and_provisioned_table" {
     error_message = "Each consumer must be paced to writes_per_second_per_consumer."
   }
   assert {
+    # A 10 s producer makes each of its three calls once, within 1 s + 2 s.
+    condition     = module.producer.environment_variables.SDK_MAX_ATTEMPTS == "1" && module.producer.environment_variables.SDK_READ_TIMEOUT_SECONDS == "2"
+    error_message = "The producer's SDK budget must fit its 10 s timeout."
+  }
+  assert {
     condition = (
       aws_dynamodb_table.downstream[0].billing_mode == "PROVISIONED" &&
       aws_dynamodb_table.downstream[0].write_capacity == 50 &&
@@ -59,6 +69,10 @@ run "defaults_wire_queue_consumer_and_provisioned_table" {
   assert {
     condition     = one([for s in data.aws_iam_policy_document.producer.statement : s.resources if s.sid == "Enqueue"]) == toset(["arn:aws:sqs:eu-west-1:123456789012:orders-requests"])
     error_message = "The producer may send to its queue only."
+  }
+  assert {
+    condition     = one([for s in data.aws_iam_policy_document.producer.statement : s.resources if s.sid == "RememberRequestIds"]) == toset(["arn:aws:dynamodb:eu-west-1:123456789012:table/orders-request-ids"])
+    error_message = "The producer may keep request ids in its own table only."
   }
   assert {
     condition = alltrue(flatten([
@@ -86,7 +100,7 @@ run "defaults_wire_queue_consumer_and_provisioned_table" {
   }
 }
 
-run "concurrency_is_at_least_two_and_can_be_overridden" {
+run "concurrency_is_at_least_two_and_each_consumer_gets_its_share" {
   command = plan
 
   variables {
@@ -98,18 +112,99 @@ run "concurrency_is_at_least_two_and_can_be_overridden" {
     condition     = output.maximum_concurrency == 2
     error_message = "The derived cap must not fall below 2, the SQS event source minimum."
   }
+  assert {
+    condition     = output.writes_per_second_per_consumer == 2.5 && module.consumer.environment_variables.WRITES_PER_SECOND_PER_CONSUMER == "2.5"
+    error_message = "Two consumers on 5 WCU must each be paced to 2.5 units/s, not the configured 10."
+  }
 }
 
-run "an_explicit_concurrency_cap_wins" {
+run "an_explicit_concurrency_cap_wins_without_exceeding_the_downstream" {
   command = plan
 
   variables {
-    maximum_concurrency = 7
+    maximum_concurrency = 10
   }
 
   assert {
-    condition     = aws_lambda_event_source_mapping.consumer.scaling_config[0].maximum_concurrency == 7
+    condition     = aws_lambda_event_source_mapping.consumer.scaling_config[0].maximum_concurrency == 10
     error_message = "maximum_concurrency must override the derived cap."
+  }
+  assert {
+    condition     = output.writes_per_second_per_consumer == 5
+    error_message = "Ten consumers on 50 WCU must each be paced to 5 units/s."
+  }
+}
+
+run "a_batch_that_cannot_be_written_within_the_timeout_fails_the_plan" {
+  command = plan
+
+  variables {
+    batch_size              = 1000
+    batching_window_seconds = 1
+  }
+
+  expect_failures = [aws_lambda_event_source_mapping.consumer]
+}
+
+run "reserved_consumer_concurrency_below_the_cap_fails_the_plan" {
+  command = plan
+
+  variables {
+    consumer_reserved_concurrency = 3
+  }
+
+  expect_failures = [aws_lambda_event_source_mapping.consumer]
+}
+
+run "a_producer_timeout_too_short_for_its_three_calls_is_refused" {
+  command = plan
+
+  variables {
+    producer_timeout_seconds = 5
+  }
+
+  expect_failures = [var.producer_timeout_seconds]
+}
+
+run "the_producer_remembers_request_ids_within_an_sdk_budget_and_the_api_is_throttled" {
+  command = plan
+
+  variables {
+    producer_timeout_seconds      = 29
+    producer_reserved_concurrency = 50
+  }
+
+  assert {
+    condition = (
+      aws_dynamodb_table.request_ids.billing_mode == "PAY_PER_REQUEST" &&
+      aws_dynamodb_table.request_ids.ttl[0].enabled && aws_dynamodb_table.request_ids.ttl[0].attribute_name == "expiration" &&
+      aws_dynamodb_table.request_ids.server_side_encryption[0].enabled
+    )
+    error_message = "The request-id table must be on demand, expire its records and be encrypted."
+  }
+  assert {
+    condition     = module.producer.environment_variables.IDEMPOTENCY_WINDOW_SECONDS == "86400"
+    error_message = "The producer must remember request ids for idempotency_window_seconds."
+  }
+  assert {
+    # Three calls of at most 2 attempts x (1 s connect + 3 s read) + 1 s backoff = 27 s, within 29 s.
+    condition = (
+      module.producer.environment_variables.SDK_MAX_ATTEMPTS == "2" &&
+      module.producer.environment_variables.SDK_CONNECT_TIMEOUT_SECONDS == "1" &&
+      module.producer.environment_variables.SDK_READ_TIMEOUT_SECONDS == "3"
+    )
+    error_message = "The producer's SDK budget must fit its timeout."
+  }
+  assert {
+    condition     = module.producer.reserved_concurrent_executions == 50
+    error_message = "producer_reserved_concurrency must reach the function."
+  }
+  assert {
+    condition = (
+      aws_apigatewayv2_stage.default[0].default_route_settings[0].throttling_rate_limit == 1000 &&
+      aws_apigatewayv2_stage.default[0].default_route_settings[0].throttling_burst_limit == 2000
+    )
+    error_message = "The HTTP API stage must be throttled by default."
   }
 }
 
