@@ -56,7 +56,7 @@ package: setup ## Build one reproducible zip per Lambda into build/lambda
 	$(BIN)/python scripts/package.py --build-dir $(BUILD)
 
 .PHONY: up
-up: ## Start the embedded emulator (MiniStack) on 127.0.0.1:4566
+up: ## Start the embedded emulator (MiniStack) on 127.0.0.1:EMULATOR_PORT (default 4566)
 	scripts/emulator.sh up
 
 .PHONY: down
@@ -78,6 +78,18 @@ else
 TF_ENV = $(TERRAFORM) -chdir=envs/$(ENV)
 endif
 TF_OFFLINE = TF_DATA_DIR=$(TF_DATA)/offline/$$dir $(TERRAFORM) -chdir=$$dir
+
+# envs/local is the stack `make demo` deploys, on the emulator at EMULATOR_PORT:
+# plan, apply and destroy ENV=local act on that one state, never on an empty one.
+EMULATOR_PORT ?= 4566
+ifeq ($(ENV),local)
+LOCAL_STATE ?= $(abspath $(BUILD))/demo/terraform.tfstate
+LOCAL_TF_DATA ?= $(abspath $(BUILD))/demo/tfdata
+export TF_VAR_name ?= sp-demo
+export TF_VAR_aws_endpoint_url ?= http://127.0.0.1:$(EMULATOR_PORT)
+TF_ENV = TF_DATA_DIR=$(LOCAL_TF_DATA) $(TERRAFORM) -chdir=envs/local
+TF_STATE = -state=$(LOCAL_STATE)
+endif
 
 .PHONY: init
 init: setup ## terraform init of envs/$(ENV), with its S3 backend for dev and prod
@@ -103,7 +115,7 @@ validate: setup ## Validate envs/$(ENV) (offline: no backend, no AWS credentials
 
 .PHONY: plan
 plan: validate init ## Validate and plan envs/$(ENV) (dev/prod: AWS credentials, or AWS_ENDPOINT_URL for an emulator)
-	$(TF_ENV) plan -input=false
+	$(TF_ENV) plan -input=false $(TF_STATE)
 
 .PHONY: plan-on-emulator
 plan-on-emulator: ## Plan envs/$(ENV) against the embedded emulator (started if needed): no AWS account needed
@@ -112,11 +124,11 @@ plan-on-emulator: ## Plan envs/$(ENV) against the embedded emulator (started if 
 .PHONY: apply
 apply: package init ## Apply envs/$(ENV) (local: starts the emulator first)
 	$(if $(filter local,$(ENV)),scripts/emulator.sh up)
-	$(TF_ENV) apply -input=false -auto-approve
+	$(TF_ENV) apply -input=false -auto-approve $(TF_STATE)
 
 .PHONY: destroy
 destroy: init ## Destroy envs/$(ENV)
-	$(TF_ENV) destroy -input=false -auto-approve
+	$(TF_ENV) destroy -input=false -auto-approve $(TF_STATE)
 
 .PHONY: demo
 demo: package ## Run a 1,200-subtask fan-out job and a load-leveling burst end to end on the emulator
@@ -127,15 +139,15 @@ JOBS_CLI = PYTHONPATH=lambdas:ops AWS_ACCESS_KEY_ID=$${AWS_ACCESS_KEY_ID:-test} 
 
 .PHONY: job-submit
 job-submit: setup ## Submit FILE as a fan-out job and follow it (CHUNK_SIZE=bytes optional)
-	$(JOBS_CLI) submit $(FILE) $(if $(CHUNK_SIZE),--chunk-size $(CHUNK_SIZE))
+	$(JOBS_CLI) submit "$(FILE)" $(if $(CHUNK_SIZE),--chunk-size "$(CHUNK_SIZE)")
 
 .PHONY: job-status
 job-status: setup ## Follow job JOB to its end
-	$(JOBS_CLI) status $(JOB) --watch
+	$(JOBS_CLI) status "$(JOB)" --watch
 
 .PHONY: job-result
 job-result: setup ## Print the consolidated result of job JOB
-	$(JOBS_CLI) result $(JOB)
+	$(JOBS_CLI) result "$(JOB)"
 
 .PHONY: jobs
 jobs: setup ## List the jobs of the demo stack
@@ -143,11 +155,11 @@ jobs: setup ## List the jobs of the demo stack
 
 .PHONY: redrive
 redrive: setup ## Move DLQ QUEUE's messages back to their source (RATE=msgs/s, DRY_RUN=1 optional)
-	$(JOBS_CLI) redrive --queue $(QUEUE) $(if $(RATE),--max-per-second $(RATE)) $(if $(DRY_RUN),--dry-run)
+	$(JOBS_CLI) redrive --queue "$(QUEUE)" $(if $(RATE),--max-per-second "$(RATE)") $(if $(DRY_RUN),--dry-run)
 
 .PHONY: dlq-export
 dlq-export: setup ## Write DLQ QUEUE's messages to OUT (default build/dlq-export.jsonl), leaving them
-	$(JOBS_CLI) export --queue $(QUEUE) $(if $(OUT),--output $(OUT))
+	$(JOBS_CLI) export --queue "$(QUEUE)" $(if $(OUT),--output "$(OUT)")
 
 .PHONY: lint
 lint: setup ## terraform fmt and validate of every module and env, ruff, module README tables, checkov

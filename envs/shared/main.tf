@@ -52,7 +52,11 @@ locals {
     flatten([for alarms in values(module.load_leveler.function_alarm_arns) : values(alarms)]),
     flatten([for alarms in values(module.fan_out.function_alarm_arns) : values(alarms)]),
     flatten([for alarms in values(module.fan_in_tracker.function_alarm_arns) : values(alarms)]),
-    compact([module.fan_in_tracker.consolidations_abandoned_alarm_arn, module.fan_out.messages_quarantined_alarm_arn]),
+    compact([
+      module.fan_in_tracker.consolidations_abandoned_alarm_arn,
+      module.fan_out.messages_quarantined_alarm_arn,
+      module.fan_out.failed_invocations_alarm_arn,
+    ]),
     values(module.alerts.alarm_arns),
   ))
 }
@@ -110,6 +114,9 @@ module "fan_in_tracker" {
   job_bucket_arn            = module.fan_out.bucket_arn
   create_function_alarms    = true
   alert_topic_arn           = module.alerts.topic_arn
+
+  keep_failed_async_invocations = true
+  async_failure_destination_arn = module.fan_out.failed_invocations_queue_arn
 
   consolidator_timeout_seconds = var.fan_in.consolidator_timeout_seconds
   consolidation_grace_seconds  = var.fan_in.consolidation_grace_seconds

@@ -157,6 +157,9 @@ module "consolidator" {
   tracing_mode       = var.tracing_mode
   tags               = var.tags
 
+  keep_failed_async_invocations    = var.keep_failed_async_invocations
+  async_on_failure_destination_arn = var.async_failure_destination_arn
+
   environment_variables = merge(local.environment, {
     JOB_BUCKET                  = var.job_bucket_name
     JOB_EVENTS_TOPIC_ARN        = aws_sns_topic.job_events.arn

@@ -131,6 +131,19 @@ variable "job_events_kms_master_key_id" {
   nullable    = false
 }
 
+variable "keep_failed_async_invocations" {
+  description = "Keep consolidator invocations that failed every attempt in async_failure_destination_arn (and alarm on dropped ones). false lets Lambda drop them; the sweeper still retries the consolidation."
+  type        = bool
+  default     = false
+  nullable    = false
+}
+
+variable "async_failure_destination_arn" {
+  description = "SQS queue or SNS topic for keep_failed_async_invocations: fan_out's failed_invocations_queue_arn."
+  type        = string
+  default     = null
+}
+
 variable "create_function_alarms" {
   description = "Create Errors and Throttles alarms for the consolidator and the sweeper, and the ConsolidationsAbandoned alarm, notifying alert_topic_arn."
   type        = bool

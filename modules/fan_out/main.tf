@@ -215,6 +215,42 @@ data "aws_iam_policy_document" "ventilator" {
   }
 }
 
+# Asynchronous invocations (of the ventilator here, of the consolidator when
+# fan_in_tracker is given this queue) that failed every attempt: each message
+# holds the request that failed, so a job never disappears silently.
+resource "aws_sqs_queue" "failed_invocations" {
+  name                      = "${var.name}-failed-invocations"
+  message_retention_seconds = 1209600
+  sqs_managed_sse_enabled   = var.queue.kms_master_key_id == null ? true : null
+  kms_master_key_id         = var.queue.kms_master_key_id
+  policy                    = module.failed_invocations_policy.json
+  tags                      = var.tags
+}
+
+module "failed_invocations_policy" {
+  source = "../deny_insecure_transport"
+
+  actions   = ["sqs:*"]
+  resources = ["arn:${data.aws_partition.current.partition}:sqs:${data.aws_region.current.name}:${data.aws_caller_identity.current.account_id}:${var.name}-failed-invocations"]
+}
+
+resource "aws_cloudwatch_metric_alarm" "failed_invocations" {
+  alarm_name          = "${var.name}-failed-invocations"
+  alarm_description   = "An asynchronous invocation (a job submission, a hand-over or a consolidation) failed every attempt and was kept in ${var.name}-failed-invocations.${var.runbook_url == null ? "" : " Runbook: ${var.runbook_url}"}"
+  namespace           = "AWS/SQS"
+  metric_name         = "ApproximateNumberOfMessagesVisible"
+  dimensions          = { QueueName = aws_sqs_queue.failed_invocations.name }
+  statistic           = "Maximum"
+  period              = 60
+  evaluation_periods  = 1
+  threshold           = 0
+  comparison_operator = "GreaterThanThreshold"
+  treat_missing_data  = "notBreaching"
+  alarm_actions       = [module.queue.alert_topic_arn]
+  ok_actions          = [module.queue.alert_topic_arn]
+  tags                = var.tags
+}
+
 module "ventilator" {
   source = "../lambda_function"
 
@@ -234,6 +270,10 @@ module "ventilator" {
   log_retention_days = var.log_retention_days
   tracing_mode       = var.tracing_mode
   tags               = var.tags
+
+  # S3 notifications and hand-overs are asynchronous: one that fails every attempt is kept, not dropped.
+  keep_failed_async_invocations    = true
+  async_on_failure_destination_arn = aws_sqs_queue.failed_invocations.arn
 
   environment_variables = merge(local.environment, {
     SUBTASK_QUEUE_URL        = module.queue.queue_url

@@ -108,3 +108,18 @@ output "max_receive_count" {
   description = "Receives after which a message moves to the DLQ."
   value       = module.queue.max_receive_count
 }
+
+output "failed_invocations_queue_arn" {
+  description = "ARN of the queue that keeps asynchronous invocations which failed every attempt (pass it to fan_in_tracker's async_failure_destination_arn)."
+  value       = aws_sqs_queue.failed_invocations.arn
+}
+
+output "failed_invocations_queue_url" {
+  description = "URL of the queue of failed asynchronous invocations."
+  value       = aws_sqs_queue.failed_invocations.url
+}
+
+output "failed_invocations_alarm_arn" {
+  description = "ARN of the alarm on failed asynchronous invocations."
+  value       = aws_cloudwatch_metric_alarm.failed_invocations.arn
+}

@@ -1,6 +1,17 @@
 # One Lambda function with its own role, log group and least-privilege policy:
 # the building block the pattern modules create their functions with.
 
+data "aws_region" "current" {}
+
+locals {
+  # Role names are global to the account: the region keeps two deployments of one stack apart.
+  region    = data.aws_region.current.name
+  role_name = "${trimsuffix(substr(var.name, 0, 63 - length(local.region)), "-")}-${local.region}"
+
+  # The service is read from the ARN's text, known at plan even when the ARN is not.
+  async_destination_service = var.keep_failed_async_invocations ? (strcontains(coalesce(var.async_on_failure_destination_arn, "-"), ":sns:") ? "sns" : "sqs") : null
+}
+
 data "aws_iam_policy_document" "assume_role" {
   statement {
     actions = ["sts:AssumeRole"]
@@ -23,10 +34,19 @@ data "aws_iam_policy_document" "runtime" {
     actions   = ["xray:PutTraceSegments", "xray:PutTelemetryRecords"]
     resources = ["*"] # X-Ray has no resource-level permissions for these actions.
   }
+
+  dynamic "statement" {
+    for_each = local.async_destination_service == null ? [] : [local.async_destination_service]
+    content {
+      sid       = "KeepFailedAsyncInvocations"
+      actions   = [statement.value == "sqs" ? "sqs:SendMessage" : "sns:Publish"]
+      resources = [var.async_on_failure_destination_arn]
+    }
+  }
 }
 
 resource "aws_iam_role" "this" {
-  name                 = var.name
+  name                 = local.role_name
   assume_role_policy   = data.aws_iam_policy_document.assume_role.json
   permissions_boundary = var.permissions_boundary_arn
   tags                 = var.tags
@@ -80,16 +100,34 @@ resource "aws_lambda_function" "this" {
   depends_on = [aws_iam_role_policy.runtime, aws_iam_role_policy.access, aws_cloudwatch_log_group.this]
 }
 
-resource "aws_cloudwatch_metric_alarm" "this" {
-  for_each = var.create_alarms ? {
-    errors    = "Invocations of ${var.name} failed (errors, timeouts or out-of-memory): check its log group ${aws_cloudwatch_log_group.this.name}."
-    throttles = "Invocations of ${var.name} were throttled: raise its concurrency or lower the load sent to it."
-  } : {}
+resource "aws_lambda_function_event_invoke_config" "this" {
+  count = var.keep_failed_async_invocations ? 1 : 0
 
-  alarm_name          = "${var.name}-${each.key}"
+  function_name          = aws_lambda_function.this.function_name
+  maximum_retry_attempts = var.async_maximum_retry_attempts
+
+  destination_config {
+    on_failure {
+      destination = var.async_on_failure_destination_arn
+    }
+  }
+}
+
+resource "aws_cloudwatch_metric_alarm" "this" {
+  for_each = var.create_alarms ? merge(
+    {
+      errors    = "Invocations of ${var.name} failed (errors, timeouts or out-of-memory): check its log group ${aws_cloudwatch_log_group.this.name}."
+      throttles = "Invocations of ${var.name} were throttled: raise its concurrency or lower the load sent to it."
+    },
+    !var.keep_failed_async_invocations ? {} : {
+      async_events_dropped = "Asynchronous invocations of ${var.name} were dropped (too old, or the on-failure destination ${var.async_on_failure_destination_arn} refused them): the work they asked for will not happen."
+    },
+  ) : {}
+
+  alarm_name          = "${var.name}-${replace(each.key, "_", "-")}"
   alarm_description   = "${each.value}${var.runbook_url == null ? "" : " Runbook: ${var.runbook_url}"}"
   namespace           = "AWS/Lambda"
-  metric_name         = title(each.key)
+  metric_name         = replace(title(replace(each.key, "_", " ")), " ", "")
   dimensions          = { FunctionName = aws_lambda_function.this.function_name }
   statistic           = "Sum"
   period              = 60

@@ -85,6 +85,41 @@ variable "reserved_concurrent_executions" {
   }
 }
 
+variable "async_on_failure_destination_arn" {
+  description = "SQS queue or SNS topic that receives asynchronous invocations (S3 notifications, hand-overs, Event invokes) that failed every attempt, instead of Lambda dropping them, with keep_failed_async_invocations = true (which also adds an alarm on AsyncEventsDropped)."
+  type        = string
+  default     = null
+
+  validation {
+    condition     = var.async_on_failure_destination_arn == null || can(regex("^arn:aws[a-z-]*:(sqs|sns):[a-z0-9-]+:[0-9]{12}:[A-Za-z0-9_.-]+$", var.async_on_failure_destination_arn))
+    error_message = "async_on_failure_destination_arn must be the ARN of an SQS queue or SNS topic (arn:aws:sqs:<region>:<account>:<name>), or null."
+  }
+
+  validation {
+    condition     = !var.keep_failed_async_invocations || var.async_on_failure_destination_arn != null
+    error_message = "keep_failed_async_invocations needs async_on_failure_destination_arn: pass the queue or topic that keeps them."
+  }
+}
+
+variable "keep_failed_async_invocations" {
+  description = "Send asynchronous invocations that failed every attempt to async_on_failure_destination_arn. A separate flag because that ARN is often unknown until apply."
+  type        = bool
+  default     = false
+  nullable    = false
+}
+
+variable "async_maximum_retry_attempts" {
+  description = "Retries Lambda makes of a failed asynchronous invocation (0-2) before sending it to the on-failure destination."
+  type        = number
+  default     = 2
+  nullable    = false
+
+  validation {
+    condition     = contains([0, 1, 2], var.async_maximum_retry_attempts)
+    error_message = "async_maximum_retry_attempts must be 0, 1 or 2."
+  }
+}
+
 variable "environment_variables" {
   description = "Environment variables of the function."
   type        = map(string)

@@ -18,11 +18,14 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import uuid
 from pathlib import Path
 
 import boto3
+from botocore.config import Config
+from botocore.exceptions import ClientError, EndpointConnectionError, NoCredentialsError
 
 from serverless_patterns.job_tracker import JobStatus, JobTracker
 from serverless_patterns_ops.dashboard_doc import render_markdown
@@ -36,10 +39,55 @@ from serverless_patterns_ops.fan_out_jobs import (
     submit_job,
     wait_for_job,
 )
-from serverless_patterns_ops.redrive import RedriveSummary, export_to_file, redrive
+from serverless_patterns_ops.redrive import RedriveError, RedriveSummary, export_to_file, in_flight, redrive
 
 DEFAULT_OUTPUTS = Path("build/demo/outputs.json")
 STATUS_INDEX = "by-status"
+# The ventilator answers within its timeout (at most 15 minutes). One attempt only:
+# a read that timed out must never invoke it a second time.
+SUBMIT_CONFIG = Config(read_timeout=960, connect_timeout=10, retries={"total_max_attempts": 1})
+MISSING_CODES = {
+    "QueueDoesNotExist",
+    "AWS.SimpleQueueService.NonExistentQueue",
+    "ResourceNotFoundException",
+    "NoSuchBucket",
+    "NoSuchKey",
+    "ResourceNotFound",
+}
+
+
+def _positive(kind: type[int] | type[float]):
+    """An argparse type that refuses 0 and below rather than letting them mean something else."""
+
+    def parse(text: str) -> int | float:
+        try:
+            value = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not a {kind.__name__}") from None
+        if value <= 0:
+            raise argparse.ArgumentTypeError(f"{text} must be greater than 0")
+        return value
+
+    return parse
+
+
+def _one_line(error: Exception) -> str:
+    """What went wrong and what to run, for the errors an operator meets; never a traceback."""
+    endpoint = os.environ.get("AWS_ENDPOINT_URL", "AWS")
+    if isinstance(error, EndpointConnectionError):
+        return f"cannot reach {endpoint}: start the emulator (make up, or make demo) or check AWS_ENDPOINT_URL"
+    if isinstance(error, NoCredentialsError):
+        return "no AWS credentials: configure them (aws configure), or point AWS_ENDPOINT_URL at the emulator"
+    if isinstance(error, ClientError):
+        code = error.response.get("Error", {}).get("Code", "")
+        message = error.response.get("Error", {}).get("Message", "")
+        if code in MISSING_CODES:
+            return (
+                f"{message or code}: the resource does not exist at {endpoint}; check the name, "
+                "or deploy again (make demo) if the emulator was restarted"
+            )
+        return f"{error.operation_name} refused by {endpoint}: {code}: {message}"
+    return str(error)
 
 
 def _stack(path: Path) -> dict:
@@ -63,23 +111,37 @@ def _redrive(args: argparse.Namespace) -> int:
         on_progress=show,
     )
     print(json.dumps(summary.as_dict()))
+    if summary.in_flight:
+        print(
+            f"{summary.in_flight} more are in flight (being received right now) and were not counted or moved: "
+            "run redrive again once they return to the DLQ",
+            file=sys.stderr,
+        )
     return 0 if summary.dry_run or summary.moved == summary.found else 1
 
 
 def main(argv: list[str] | None = None) -> int:
+    try:
+        return _main(argv)
+    except (ClientError, EndpointConnectionError, NoCredentialsError, RedriveError, LookupError, TimeoutError) as error:
+        print(f"error: {_one_line(error)}", file=sys.stderr)
+        return 1
+
+
+def _main(argv: list[str] | None) -> int:
     parser = argparse.ArgumentParser(prog="python -m serverless_patterns_ops", description=__doc__.splitlines()[0])
     parser.add_argument("--outputs", type=Path, default=DEFAULT_OUTPUTS, help="terraform output -json of the stack")
     commands = parser.add_subparsers(dest="command", required=True)
     submit = commands.add_parser("submit", help="upload a text file and start a job")
     submit.add_argument("file", type=Path)
-    submit.add_argument("--chunk-size", type=int, help="bytes per subtask (default: the stack's)")
+    submit.add_argument("--chunk-size", type=_positive(int), help="bytes per subtask (default: the stack's)")
     submit.add_argument("--job-id")
     submit.add_argument("--no-wait", action="store_true", help="return once the job is dispatched")
-    submit.add_argument("--timeout", type=float, default=1800)
+    submit.add_argument("--timeout", type=_positive(float), default=1800)
     status = commands.add_parser("status", help="show a job's progress")
     status.add_argument("job_id")
     status.add_argument("--watch", action="store_true", help="follow it until it finishes")
-    status.add_argument("--timeout", type=float, default=1800)
+    status.add_argument("--timeout", type=_positive(float), default=1800)
     result = commands.add_parser("result", help="print a finished job's consolidated result")
     result.add_argument("job_id")
     listing = commands.add_parser("list", help="list jobs by status")
@@ -87,7 +149,7 @@ def main(argv: list[str] | None = None) -> int:
     moving = commands.add_parser("redrive", help="move a DLQ's messages back to their source queue")
     moving.add_argument("--queue", required=True, help="the dead-letter queue (name or URL)")
     moving.add_argument("--to", help="destination queue (default: the DLQ's source queue)")
-    moving.add_argument("--max-per-second", type=float, help="move at most this many messages per second")
+    moving.add_argument("--max-per-second", type=_positive(float), help="move at most this many messages per second")
     moving.add_argument("--dry-run", action="store_true", help="count what would move, move nothing")
     moving.add_argument("--method", choices=["auto", "move-task", "copy"], default="auto")
     exporting = commands.add_parser("export", help="write a DLQ's messages to a JSON-lines file, leaving them")
@@ -102,8 +164,14 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "redrive":
         return _redrive(args)
     if args.command == "export":
-        count = export_to_file(boto3.client("sqs"), args.queue, args.output)
+        sqs = boto3.client("sqs")
+        count = export_to_file(sqs, args.queue, args.output)
         print(f"exported {count} messages from {args.queue} to {args.output} (left in the queue)")
+        if waiting := in_flight(sqs, args.queue):
+            print(
+                f"{waiting} more are in flight (being received right now) and were not exported: "
+                "they return to the queue after its visibility timeout unless processed; run export again then"
+            )
         return 0
 
     if args.command == "dashboard":
@@ -127,7 +195,7 @@ def main(argv: list[str] | None = None) -> int:
         spec: dict = {"job_id": job_id, "input": {"bucket": stack["bucket_name"], "key": key}}
         if args.chunk_size:
             spec["chunk_size_bytes"] = args.chunk_size
-        answer = submit_job(boto3.client("lambda"), stack["ventilator_function_name"], spec)
+        answer = submit_job(boto3.client("lambda", config=SUBMIT_CONFIG), stack["ventilator_function_name"], spec)
         print(json.dumps(answer))
         if "error" in answer:
             error = answer["error"]
@@ -145,7 +213,7 @@ def main(argv: list[str] | None = None) -> int:
         else:
             progress = tracker.progress(args.job_id)
             if progress is None:
-                sys.exit(f"job {args.job_id} not found")
+                sys.exit(f"job {args.job_id} not found: `list` shows the jobs this stack knows")
             print(render_progress(progress))
             job = progress.job
         print("\n".join(describe_job(job)))

@@ -42,6 +42,7 @@ class RedriveError(RuntimeError):
 class RedriveSummary:
     method: str
     found: int
+    in_flight: int = 0  # received by someone when counted: neither found nor moved
     moved: int = 0
     failed_ids: list[str] = field(default_factory=list)
     dry_run: bool = False
@@ -51,6 +52,7 @@ class RedriveSummary:
         return {
             "method": self.method,
             "found": self.found,
+            "in_flight": self.in_flight,
             "moved": self.moved,
             "failed": len(self.failed_ids),
             "failed_message_ids": self.failed_ids,
@@ -88,7 +90,12 @@ def source_of(sqs: Any, dlq_url: str) -> str:
         if error.response.get("Error", {}).get("Code") not in UNSUPPORTED_CODES:
             raise
         sources = _sources_by_redrive_policy(sqs, dlq_url)
-    if len(sources) != 1:
+    if not sources:
+        raise RedriveError(
+            f"{dlq_url} is not the dead-letter queue of any queue: check the name (a DLQ ends in -dlq), "
+            "or name the destination with --to"
+        )
+    if len(sources) > 1:
         raise RedriveError(
             f"{dlq_url} is the dead-letter queue of {len(sources)} queues: name the destination with --to"
         )
@@ -97,6 +104,13 @@ def source_of(sqs: Any, dlq_url: str) -> str:
 
 def _visible(sqs: Any, url: str) -> int:
     return int(_attributes(sqs, url, "ApproximateNumberOfMessages")["ApproximateNumberOfMessages"])
+
+
+def in_flight(sqs: Any, queue: str) -> int:
+    """Messages received by someone and not yet deleted: invisible to a receive until their timeout."""
+    url = queue_url(sqs, queue)
+    attribute = "ApproximateNumberOfMessagesNotVisible"
+    return int(_attributes(sqs, url, attribute)[attribute])
 
 
 def redrive(
@@ -114,7 +128,9 @@ def redrive(
     started = time.monotonic()
     dlq_url = queue_url(sqs, dlq)
     destination_url = queue_url(sqs, destination) if destination else source_of(sqs, dlq_url)
-    summary = RedriveSummary(method=method, found=_visible(sqs, dlq_url), dry_run=dry_run)
+    summary = RedriveSummary(
+        method=method, found=_visible(sqs, dlq_url), in_flight=in_flight(sqs, dlq_url), dry_run=dry_run
+    )
     if dry_run or summary.found == 0:
         summary.seconds = time.monotonic() - started
         return summary

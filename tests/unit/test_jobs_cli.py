@@ -130,3 +130,80 @@ def test_cli_result_of_a_job_that_ended_without_one_says_why(outputs_file, track
 def test_cli_explains_a_missing_outputs_file(tmp_path):
     with pytest.raises(SystemExit, match="make demo"):
         cli.main(["--outputs", str(tmp_path / "nope.json"), "list"])
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["submit", "input.txt", "--chunk-size", "0"],
+        ["submit", "input.txt", "--chunk-size", "-5"],
+        ["submit", "input.txt", "--timeout", "0"],
+        ["redrive", "--queue", "q-dlq", "--max-per-second", "0"],
+        ["redrive", "--queue", "q-dlq", "--max-per-second", "-1"],
+        ["redrive", "--queue", "q-dlq", "--max-per-second", "fast"],
+    ],
+)
+def test_values_out_of_range_are_refused_not_replaced(argv, capsys):
+    with pytest.raises(SystemExit) as exited:
+        cli.main(argv)
+
+    assert exited.value.code == 2
+    error = capsys.readouterr().err
+    assert "must be greater than 0" in error or "is not a float" in error
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["redrive", "--queue", "no-such-dlq"],
+        ["export", "--queue", "no-such-dlq"],
+        ["redrive", "--queue", "https://sqs.us-east-1.amazonaws.com/123456789012/no-such-dlq"],
+    ],
+)
+def test_a_missing_queue_is_one_line_saying_what_to_run(aws, argv, capsys):
+    assert cli.main(argv) == 1
+
+    error = capsys.readouterr().err
+    assert error.startswith("error: ")
+    assert "make demo" in error
+    assert "Traceback" not in error
+
+
+def test_a_queue_that_is_not_a_dlq_is_one_line(aws, capsys):
+    boto3.client("sqs").create_queue(QueueName="plain")
+
+    assert cli.main(["redrive", "--queue", "plain"]) == 1
+
+    assert "is not the dead-letter queue of any queue" in capsys.readouterr().err
+
+
+def test_an_emulator_that_is_down_is_one_line(monkeypatch, capsys):
+    monkeypatch.setenv("AWS_ENDPOINT_URL", "http://127.0.0.1:9")  # nothing listens on the discard port
+
+    assert cli.main(["export", "--queue", "orders-dlq"]) == 1
+
+    error = capsys.readouterr().err
+    assert "cannot reach http://127.0.0.1:9" in error
+    assert "make up" in error
+
+
+def test_an_unknown_job_is_one_line(outputs_file, tracker_table, capsys):
+    with pytest.raises(SystemExit, match="not found"):
+        cli.main(["--outputs", str(outputs_file), "status", "no-such-job"])
+    assert cli.main(["--outputs", str(outputs_file), "status", "no-such-job", "--watch", "--timeout", "1"]) == 1
+    assert "no-such-job is not in the tracker" in capsys.readouterr().err
+
+
+def test_submit_never_invokes_the_ventilator_twice_when_a_read_times_out(outputs_file, tmp_path, monkeypatch):
+    used = []
+    monkeypatch.setattr(
+        cli, "submit_job", lambda client, name, spec: used.append(client.meta.config) or {"job_id": "j"}
+    )
+    path = tmp_path / "input.txt"
+    path.write_text("a b\n")
+
+    cli.main(["--outputs", str(outputs_file), "submit", str(path), "--no-wait"])
+
+    [config] = used
+    assert config.retries["total_max_attempts"] == 1
+    assert config.read_timeout >= 900  # longer than the longest ventilator run

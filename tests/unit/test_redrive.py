@@ -196,3 +196,17 @@ def test_the_source_is_found_by_redrive_policy_where_the_endpoint_cannot_list_it
 
     assert redrive(NoSourceListing(sqs), dlq_url, method="copy").moved == 25
     assert bodies(sqs, source_url) == list(range(25))
+
+
+def test_in_flight_messages_are_counted_and_said_so(queues, capsys):
+    from serverless_patterns_ops import __main__ as cli
+
+    sqs, _, dlq_url = queues
+    sqs.receive_message(QueueUrl=dlq_url, MaxNumberOfMessages=3, VisibilityTimeout=300)  # a consumer holds 3
+
+    summary = redrive(sqs, dlq_url, dry_run=True)
+    exit_code = cli.main(["export", "--queue", dlq_url, "--output", "/dev/null"])
+
+    assert (summary.found, summary.in_flight) == (22, 3)
+    assert exit_code == 0
+    assert "3 more are in flight" in capsys.readouterr().out

@@ -74,8 +74,17 @@ run "the_job_bucket_queue_and_functions_are_wired" {
     error_message = "The subtask queue must have its depth, age, growth and DLQ alarms."
   }
   assert {
-    condition     = alltrue([for alarms in [module.ventilator.alarm_arns, module.worker.alarm_arns, module.dlq_handler.alarm_arns] : toset(keys(alarms)) == toset(["errors", "throttles"])])
+    condition     = alltrue([for alarms in [module.worker.alarm_arns, module.dlq_handler.alarm_arns] : toset(keys(alarms)) == toset(["errors", "throttles"])])
     error_message = "Every fan-out function must have Errors and Throttles alarms."
+  }
+  assert {
+    condition = (
+      toset(keys(module.ventilator.alarm_arns)) == toset(["errors", "throttles", "async_events_dropped"]) &&
+      aws_sqs_queue.failed_invocations.name == "reports-failed-invocations" &&
+      aws_sqs_queue.failed_invocations.sqs_managed_sse_enabled &&
+      aws_cloudwatch_metric_alarm.failed_invocations.dimensions.QueueName == "reports-failed-invocations"
+    )
+    error_message = "The ventilator's failed asynchronous invocations must be kept in an encrypted queue that alarms, and its dropped events alarm."
   }
   assert {
     condition     = module.queue.dlq_visibility_timeout_seconds == 6 * 30

@@ -28,8 +28,8 @@ run "a_function_gets_its_own_role_log_group_and_policies" {
     error_message = "The function may write to its own log group only."
   }
   assert {
-    condition     = aws_iam_role_policy.access[0].policy == var.policy_json && aws_iam_role.this.name == "orders-worker"
-    error_message = "The caller's policy must be attached to the function's own role."
+    condition     = aws_iam_role_policy.access[0].policy == var.policy_json && aws_iam_role.this.name == "orders-worker-eu-west-1"
+    error_message = "The caller's policy must be attached to the function's own role, named for its region (role names are global)."
   }
   assert {
     condition     = aws_lambda_function.this.environment[0].variables.POWERTOOLS_SERVICE_NAME == "orders-worker"
@@ -64,6 +64,66 @@ run "errors_and_throttles_alarm_the_topic" {
     condition     = aws_cloudwatch_metric_alarm.this["throttles"].metric_name == "Throttles" && aws_cloudwatch_metric_alarm.this["errors"].alarm_name == "orders-worker-errors"
     error_message = "Alarm names and metrics must follow <function>-<kind>."
   }
+}
+
+run "failed_async_invocations_go_to_their_destination_and_drops_alarm" {
+  command = plan
+
+  variables {
+    create_alarms                    = true
+    alarm_topic_arn                  = "arn:aws:sns:eu-west-1:123456789012:alerts"
+    keep_failed_async_invocations    = true
+    async_on_failure_destination_arn = "arn:aws:sqs:eu-west-1:123456789012:orders-failed-invocations"
+  }
+
+  assert {
+    condition = (
+      aws_lambda_function_event_invoke_config.this[0].destination_config[0].on_failure[0].destination == var.async_on_failure_destination_arn &&
+      aws_lambda_function_event_invoke_config.this[0].maximum_retry_attempts == 2
+    )
+    error_message = "Failed asynchronous invocations must go to the on-failure destination after two retries."
+  }
+  assert {
+    condition     = one([for s in data.aws_iam_policy_document.runtime.statement : s.actions if s.sid == "KeepFailedAsyncInvocations"]) == toset(["sqs:SendMessage"])
+    error_message = "The role must be allowed to send to its on-failure queue."
+  }
+  assert {
+    condition     = aws_cloudwatch_metric_alarm.this["async_events_dropped"].metric_name == "AsyncEventsDropped" && aws_cloudwatch_metric_alarm.this["async_events_dropped"].alarm_name == "orders-worker-async-events-dropped"
+    error_message = "Dropped asynchronous events must alarm."
+  }
+}
+
+run "a_long_name_keeps_its_role_name_within_64_characters" {
+  command = plan
+
+  variables {
+    name = "a-function-name-of-exactly-sixty-four-characters-abcdefghijklmno"
+  }
+
+  assert {
+    condition     = length(aws_iam_role.this.name) <= 64 && endswith(aws_iam_role.this.name, "-eu-west-1")
+    error_message = "Role names must stay within IAM's 64 characters and keep the region."
+  }
+}
+
+run "rejects_an_on_failure_destination_that_is_not_a_queue_or_topic" {
+  command = plan
+
+  variables {
+    async_on_failure_destination_arn = "arn:aws:s3:::bucket"
+  }
+
+  expect_failures = [var.async_on_failure_destination_arn]
+}
+
+run "rejects_keeping_failed_invocations_without_a_destination" {
+  command = plan
+
+  variables {
+    keep_failed_async_invocations = true
+  }
+
+  expect_failures = [var.async_on_failure_destination_arn]
 }
 
 run "rejects_alarms_without_a_topic" {
