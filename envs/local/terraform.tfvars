@@ -21,9 +21,10 @@ load_leveler = {
   batch_size                      = 10
   batching_window_seconds         = 0
   consumer_timeout_seconds        = 5
-  # Low, with short function timeouts (visibility = 6 x timeout), so a poison
-  # message reaches the DLQ within about a minute.
-  queue = { max_receive_count = 2 }
+  # The fewest receives for a queue a function consumes (5); with a 5 s
+  # function timeout (visibility 30 s) a poison message reaches the DLQ in
+  # about two and a half minutes.
+  queue = { max_receive_count = 5 }
 }
 
 fan_out = {
@@ -44,7 +45,7 @@ fan_out = {
   partials_expiration_days = 1
   # Input that can never be processed fails without retries; these receives
   # are for faults that pass (the fault-injection test makes many).
-  queue = { max_receive_count = 4 }
+  queue = { max_receive_count = 5 }
 }
 
 fan_in = {

@@ -56,6 +56,8 @@ locals {
       module.fan_in_tracker.consolidations_abandoned_alarm_arn,
       module.fan_out.messages_quarantined_alarm_arn,
       module.fan_out.failed_invocations_alarm_arn,
+      module.fan_out.subtasks_failed_alarm_arn,
+      module.load_leveler.writes_throttled_alarm_arn,
     ]),
     values(module.alerts.alarm_arns),
   ))

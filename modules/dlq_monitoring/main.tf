@@ -11,8 +11,10 @@ locals {
   dlq_arn          = "${local.queue_arn_prefix}:${local.dlq_name}"
 
   age_alarm_threshold_seconds = coalesce(var.age_alarm_threshold_seconds, floor(var.message_retention_seconds * var.age_alarm_retention_fraction))
-  alert_topic_arn             = var.create_alert_topic ? module.alert_topic[0].topic_arn : var.alert_topic_arn
-  alarm_actions               = var.alarm_actions_enabled ? [local.alert_topic_arn] : []
+  # A message keeps its first enqueue time in the DLQ, so it expires there once that age reaches the DLQ's retention.
+  dlq_age_alarm_threshold_seconds = floor(var.dlq_message_retention_seconds * var.age_alarm_retention_fraction)
+  alert_topic_arn                 = var.create_alert_topic ? module.alert_topic[0].topic_arn : var.alert_topic_arn
+  alarm_actions                   = var.alarm_actions_enabled ? [local.alert_topic_arn] : []
 
   runbook_suffix = var.runbook_url == null ? "" : " Runbook: ${var.runbook_url}"
 }
@@ -166,6 +168,23 @@ resource "aws_cloudwatch_metric_alarm" "dlq_messages" {
   period              = var.alarm_period_seconds
   evaluation_periods  = 1
   threshold           = 0
+  comparison_operator = "GreaterThanThreshold"
+  treat_missing_data  = "notBreaching"
+  alarm_actions       = local.alarm_actions
+  ok_actions          = local.alarm_actions
+  tags                = var.tags
+}
+
+resource "aws_cloudwatch_metric_alarm" "dlq_oldest_message_age" {
+  alarm_name          = "${var.name}-dlq-oldest-message-age"
+  alarm_description   = "The oldest message in ${local.dlq_name} is older than ${local.dlq_age_alarm_threshold_seconds}s (counted from its first enqueue); it expires at ${var.dlq_message_retention_seconds}s. Export it (make dlq-export) or redrive it before then.${local.runbook_suffix}"
+  namespace           = "AWS/SQS"
+  metric_name         = "ApproximateAgeOfOldestMessage"
+  dimensions          = { QueueName = aws_sqs_queue.dlq.name }
+  statistic           = "Maximum"
+  period              = var.alarm_period_seconds
+  evaluation_periods  = 1
+  threshold           = local.dlq_age_alarm_threshold_seconds
   comparison_operator = "GreaterThanThreshold"
   treat_missing_data  = "notBreaching"
   alarm_actions       = local.alarm_actions

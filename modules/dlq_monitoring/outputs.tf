@@ -44,12 +44,13 @@ output "age_alarm_threshold_seconds" {
 }
 
 output "alarm_arns" {
-  description = "ARNs of the alarms, by kind: depth, oldest_message_age, growth, dlq_messages."
+  description = "ARNs of the alarms, by kind: depth, oldest_message_age, growth, dlq_messages, dlq_oldest_message_age."
   value = {
-    depth              = aws_cloudwatch_metric_alarm.depth.arn
-    oldest_message_age = aws_cloudwatch_metric_alarm.oldest_message_age.arn
-    growth             = aws_cloudwatch_metric_alarm.growth.arn
-    dlq_messages       = aws_cloudwatch_metric_alarm.dlq_messages.arn
+    depth                  = aws_cloudwatch_metric_alarm.depth.arn
+    oldest_message_age     = aws_cloudwatch_metric_alarm.oldest_message_age.arn
+    growth                 = aws_cloudwatch_metric_alarm.growth.arn
+    dlq_messages           = aws_cloudwatch_metric_alarm.dlq_messages.arn
+    dlq_oldest_message_age = aws_cloudwatch_metric_alarm.dlq_oldest_message_age.arn
   }
 }
 

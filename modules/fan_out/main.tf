@@ -3,6 +3,19 @@ data "aws_partition" "current" {}
 data "aws_region" "current" {}
 
 locals {
+  # The settings in force: the given ones over the module's defaults.
+  queue = merge({
+    message_retention_seconds       = 345600
+    dlq_message_retention_seconds   = 1209600
+    max_receive_count               = 5
+    depth_alarm_threshold           = 100000
+    depth_alarm_evaluation_periods  = 15
+    age_alarm_threshold_seconds     = null
+    growth_alarm_threshold          = 500
+    growth_alarm_evaluation_periods = 5
+    kms_master_key_id               = null
+  }, { for key, value in var.queue : key => value if value != null })
+
   ventilator_name = "${var.name}-ventilator"
   # Built rather than referenced: the ventilator may invoke itself to hand a
   # large job over, and its policy cannot depend on the function it grants.
@@ -23,7 +36,7 @@ locals {
     JOB_BUCKET                   = aws_s3_bucket.jobs.bucket
   }, var.environment_variables)
 
-  queue_kms_statements = var.queue.kms_master_key_id == null ? [] : [var.queue.kms_master_key_id]
+  queue_kms_statements = local.queue.kms_master_key_id == null ? [] : [local.queue.kms_master_key_id]
 
   dlq_handler_timeout_seconds = 30
   quarantine_prefix           = "quarantine/"
@@ -151,19 +164,20 @@ resource "aws_s3_bucket_notification" "incoming" {
 module "queue" {
   source = "../dlq_monitoring"
 
-  name                            = "${var.name}-subtasks"
-  visibility_timeout_seconds      = coalesce(var.visibility_timeout_seconds, 6 * var.worker_timeout_seconds)
-  dlq_visibility_timeout_seconds  = 6 * local.dlq_handler_timeout_seconds
-  message_retention_seconds       = var.queue.message_retention_seconds
-  dlq_message_retention_seconds   = var.queue.dlq_message_retention_seconds
-  max_receive_count               = var.queue.max_receive_count
-  depth_alarm_threshold           = var.queue.depth_alarm_threshold
-  depth_alarm_evaluation_periods  = var.queue.depth_alarm_evaluation_periods
-  age_alarm_threshold_seconds     = var.queue.age_alarm_threshold_seconds
-  growth_alarm_threshold          = var.queue.growth_alarm_threshold
-  growth_alarm_evaluation_periods = var.queue.growth_alarm_evaluation_periods
+  name                           = "${var.name}-subtasks"
+  visibility_timeout_seconds     = coalesce(var.visibility_timeout_seconds, 6 * var.worker_timeout_seconds)
+  dlq_visibility_timeout_seconds = 6 * local.dlq_handler_timeout_seconds
+  message_retention_seconds      = local.queue.message_retention_seconds
+  dlq_message_retention_seconds  = local.queue.dlq_message_retention_seconds
+  max_receive_count              = local.queue.max_receive_count
+  depth_alarm_threshold          = local.queue.depth_alarm_threshold
+  depth_alarm_evaluation_periods = local.queue.depth_alarm_evaluation_periods
+  # A subtask waiting as long as its job may run makes the job time out.
+  age_alarm_threshold_seconds     = coalesce(local.queue.age_alarm_threshold_seconds, min(var.job_timeout_seconds, local.queue.message_retention_seconds - 60))
+  growth_alarm_threshold          = local.queue.growth_alarm_threshold
+  growth_alarm_evaluation_periods = local.queue.growth_alarm_evaluation_periods
   runbook_url                     = var.runbook_url
-  kms_master_key_id               = var.queue.kms_master_key_id
+  kms_master_key_id               = local.queue.kms_master_key_id
   create_alert_topic              = var.create_alert_topic
   alert_topic_arn                 = var.alert_topic_arn
   tags                            = var.tags
@@ -221,8 +235,8 @@ data "aws_iam_policy_document" "ventilator" {
 resource "aws_sqs_queue" "failed_invocations" {
   name                      = "${var.name}-failed-invocations"
   message_retention_seconds = 1209600
-  sqs_managed_sse_enabled   = var.queue.kms_master_key_id == null ? true : null
-  kms_master_key_id         = var.queue.kms_master_key_id
+  sqs_managed_sse_enabled   = local.queue.kms_master_key_id == null ? true : null
+  kms_master_key_id         = local.queue.kms_master_key_id
   policy                    = module.failed_invocations_policy.json
   tags                      = var.tags
 }
@@ -438,6 +452,41 @@ resource "aws_cloudwatch_metric_alarm" "messages_quarantined" {
   alarm_actions       = [module.queue.alert_topic_arn]
   ok_actions          = [module.queue.alert_topic_arn]
   tags                = var.tags
+}
+
+# Subtasks that failed for good (at once, or after their receives) make a job
+# PARTIAL or FAILED: worth knowing before anyone reads the result.
+resource "aws_cloudwatch_metric_alarm" "subtasks_failed" {
+  alarm_name          = "${var.name}-subtasks-failed"
+  alarm_description   = "Subtasks failed for good (the worker gave up on input it can never process, or the DLQ handler recorded one that exhausted its receives): their jobs end PARTIAL or FAILED with each failure's last error.${var.runbook_url == null ? "" : " Runbook: ${var.runbook_url}"}"
+  evaluation_periods  = 1
+  threshold           = var.failed_subtasks_alarm_threshold
+  comparison_operator = "GreaterThanThreshold"
+  treat_missing_data  = "notBreaching"
+  alarm_actions       = [module.queue.alert_topic_arn]
+  ok_actions          = [module.queue.alert_topic_arn]
+  tags                = var.tags
+
+  metric_query {
+    id          = "failed"
+    expression  = "FILL(at_once, 0) + FILL(after_receives, 0)"
+    label       = "Subtasks failed"
+    return_data = true
+  }
+
+  dynamic "metric_query" {
+    for_each = { at_once = module.worker.function_name, after_receives = module.dlq_handler.function_name }
+    content {
+      id = metric_query.key
+      metric {
+        namespace   = local.environment.POWERTOOLS_METRICS_NAMESPACE
+        metric_name = "SubtasksFailed"
+        dimensions  = { service = metric_query.value }
+        stat        = "Sum"
+        period      = 60
+      }
+    }
+  }
 }
 
 resource "aws_lambda_event_source_mapping" "dlq_handler" {

@@ -123,3 +123,8 @@ output "failed_invocations_alarm_arn" {
   description = "ARN of the alarm on failed asynchronous invocations."
   value       = aws_cloudwatch_metric_alarm.failed_invocations.arn
 }
+
+output "subtasks_failed_alarm_arn" {
+  description = "ARN of the alarm on subtasks that failed for good."
+  value       = aws_cloudwatch_metric_alarm.subtasks_failed.arn
+}

@@ -234,20 +234,30 @@ variable "visibility_timeout_seconds" {
 }
 
 variable "queue" {
-  description = "Settings passed to dlq_monitoring for the subtask queue: message_retention_seconds, dlq_message_retention_seconds, max_receive_count, depth_alarm_threshold, depth_alarm_evaluation_periods, age_alarm_threshold_seconds, growth_alarm_threshold, growth_alarm_evaluation_periods, kms_master_key_id."
-  type = object({
-    message_retention_seconds       = optional(number, 345600)
-    dlq_message_retention_seconds   = optional(number, 1209600)
-    max_receive_count               = optional(number, 3)
-    depth_alarm_threshold           = optional(number, 100000)
-    depth_alarm_evaluation_periods  = optional(number, 15)
-    age_alarm_threshold_seconds     = optional(number)
-    growth_alarm_threshold          = optional(number, 500)
-    growth_alarm_evaluation_periods = optional(number, 5)
-    kms_master_key_id               = optional(string)
-  })
-  default  = {}
-  nullable = false
+  description = "Settings passed to dlq_monitoring for the subtask queue (see its README): message_retention_seconds, dlq_message_retention_seconds, max_receive_count, depth_alarm_threshold, depth_alarm_evaluation_periods, age_alarm_threshold_seconds, growth_alarm_threshold, growth_alarm_evaluation_periods, kms_master_key_id. A key that is not one of these fails the plan. Defaults as load_leveler's, except the depth alarm (100,000 for 15 minutes: a job fills the queue by design) and the age alarm (job_timeout_seconds: a subtask waiting that long makes its job time out)."
+  type        = any
+  default     = {}
+  nullable    = false
+
+  validation {
+    condition     = can(keys(var.queue)) && length(setsubtract(keys(var.queue), ["message_retention_seconds", "dlq_message_retention_seconds", "max_receive_count", "depth_alarm_threshold", "depth_alarm_evaluation_periods", "age_alarm_threshold_seconds", "growth_alarm_threshold", "growth_alarm_evaluation_periods", "kms_master_key_id"])) == 0
+    error_message = "queue takes only message_retention_seconds, dlq_message_retention_seconds, max_receive_count, depth_alarm_threshold, depth_alarm_evaluation_periods, age_alarm_threshold_seconds, growth_alarm_threshold, growth_alarm_evaluation_periods, kms_master_key_id: ${try(join(", ", setsubtract(keys(var.queue), ["message_retention_seconds", "dlq_message_retention_seconds", "max_receive_count", "depth_alarm_threshold", "depth_alarm_evaluation_periods", "age_alarm_threshold_seconds", "growth_alarm_threshold", "growth_alarm_evaluation_periods", "kms_master_key_id"])), "it must be an object")} is not one of them (check the spelling)."
+  }
+
+  validation {
+    condition     = alltrue([for key, value in try(var.queue, {}) : value == null || (key == "kms_master_key_id" ? can(tostring(value)) : can(tonumber(value)))])
+    error_message = "queue settings are numbers, apart from kms_master_key_id (a KMS key ARN)."
+  }
+
+  validation {
+    condition     = try(var.queue.max_receive_count, null) == null || try(tonumber(var.queue.max_receive_count) >= 5, false)
+    error_message = "queue.max_receive_count must be at least 5 for a queue a Lambda function consumes: fewer sends messages to the DLQ when the function is only throttled (AWS's recommendation)."
+  }
+
+  validation {
+    condition     = try(var.queue.kms_master_key_id, null) == null || can(regex("^arn:aws[a-z-]*:kms:[a-z0-9-]+:[0-9]{12}:key/[A-Za-z0-9-]+$", var.queue.kms_master_key_id))
+    error_message = "queue.kms_master_key_id must be a KMS key ARN (arn:aws:kms:<region>:<account>:key/<id>): the functions' IAM policies grant that key, and an alias or key id in a policy Resource grants nothing."
+  }
 }
 
 variable "create_alert_topic" {
@@ -277,6 +287,18 @@ variable "additional_input_bucket_arns" {
   validation {
     condition     = alltrue([for arn in var.additional_input_bucket_arns : can(regex("^arn:aws[a-z-]*:s3:::[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$", arn))])
     error_message = "additional_input_bucket_arns must hold bucket ARNs such as arn:aws:s3:::my-bucket (no key, no /*)."
+  }
+}
+
+variable "failed_subtasks_alarm_threshold" {
+  description = "Alarm when more subtasks than this fail for good in a minute (0: any)."
+  type        = number
+  default     = 0
+  nullable    = false
+
+  validation {
+    condition     = var.failed_subtasks_alarm_threshold >= 0
+    error_message = "failed_subtasks_alarm_threshold must be 0 or more."
   }
 }
 

@@ -1,6 +1,19 @@
 data "aws_partition" "current" {}
 
 locals {
+  # The settings in force: the given ones over the module's defaults.
+  queue = merge({
+    message_retention_seconds       = 345600
+    dlq_message_retention_seconds   = 1209600
+    max_receive_count               = 5
+    depth_alarm_threshold           = 1000
+    depth_alarm_evaluation_periods  = 5
+    age_alarm_threshold_seconds     = null
+    growth_alarm_threshold          = 500
+    growth_alarm_evaluation_periods = 5
+    kms_master_key_id               = null
+  }, { for key, value in var.queue : key => value if value != null })
+
   producer_name = "${var.name}-producer"
   consumer_name = "${var.name}-consumer"
 
@@ -37,16 +50,16 @@ module "queue" {
 
   name                            = "${var.name}-requests"
   visibility_timeout_seconds      = local.visibility_timeout_seconds
-  message_retention_seconds       = var.queue.message_retention_seconds
-  dlq_message_retention_seconds   = var.queue.dlq_message_retention_seconds
-  max_receive_count               = var.queue.max_receive_count
-  depth_alarm_threshold           = var.queue.depth_alarm_threshold
-  depth_alarm_evaluation_periods  = var.queue.depth_alarm_evaluation_periods
-  age_alarm_threshold_seconds     = var.queue.age_alarm_threshold_seconds
-  growth_alarm_threshold          = var.queue.growth_alarm_threshold
-  growth_alarm_evaluation_periods = var.queue.growth_alarm_evaluation_periods
+  message_retention_seconds       = local.queue.message_retention_seconds
+  dlq_message_retention_seconds   = local.queue.dlq_message_retention_seconds
+  max_receive_count               = local.queue.max_receive_count
+  depth_alarm_threshold           = local.queue.depth_alarm_threshold
+  depth_alarm_evaluation_periods  = local.queue.depth_alarm_evaluation_periods
+  age_alarm_threshold_seconds     = local.queue.age_alarm_threshold_seconds
+  growth_alarm_threshold          = local.queue.growth_alarm_threshold
+  growth_alarm_evaluation_periods = local.queue.growth_alarm_evaluation_periods
   runbook_url                     = var.runbook_url
-  kms_master_key_id               = var.queue.kms_master_key_id
+  kms_master_key_id               = local.queue.kms_master_key_id
   create_alert_topic              = var.create_alert_topic
   alert_topic_arn                 = var.alert_topic_arn
   tags                            = var.tags
@@ -125,7 +138,7 @@ data "aws_iam_policy_document" "producer" {
   }
 
   dynamic "statement" {
-    for_each = var.queue.kms_master_key_id == null ? [] : [var.queue.kms_master_key_id]
+    for_each = local.queue.kms_master_key_id == null ? [] : [local.queue.kms_master_key_id]
     content {
       sid       = "EncryptQueueMessages"
       actions   = ["kms:GenerateDataKey", "kms:Decrypt"]
@@ -148,7 +161,7 @@ data "aws_iam_policy_document" "consumer" {
   }
 
   dynamic "statement" {
-    for_each = var.queue.kms_master_key_id == null ? [] : [var.queue.kms_master_key_id]
+    for_each = local.queue.kms_master_key_id == null ? [] : [local.queue.kms_master_key_id]
     content {
       sid       = "DecryptQueueMessages"
       actions   = ["kms:Decrypt"]
@@ -244,6 +257,25 @@ resource "aws_lambda_event_source_mapping" "consumer" {
       error_message = "consumer_reserved_concurrency (${var.consumer_reserved_concurrency}) is below the event source mapping's maximum concurrency (${local.maximum_concurrency}): raise it to at least ${local.maximum_concurrency}, or leave it at -1."
     }
   }
+}
+
+# The consumers' pace should keep the downstream from ever throttling them; a
+# throttled write (retried by SQS, never lost) says the pace or capacity is off.
+resource "aws_cloudwatch_metric_alarm" "writes_throttled" {
+  alarm_name          = "${var.name}-writes-throttled"
+  alarm_description   = "The downstream table throttled consumer writes: SQS delivers them again, but the pace (writes_per_second_per_consumer x maximum_concurrency) exceeds what the table takes. Lower it or raise the table's capacity.${var.runbook_url == null ? "" : " Runbook: ${var.runbook_url}"}"
+  namespace           = local.common_environment.POWERTOOLS_METRICS_NAMESPACE
+  metric_name         = "WritesThrottled"
+  dimensions          = { service = module.consumer.function_name }
+  statistic           = "Sum"
+  period              = 60
+  evaluation_periods  = 1
+  threshold           = 0
+  comparison_operator = "GreaterThanThreshold"
+  treat_missing_data  = "notBreaching"
+  alarm_actions       = [module.queue.alert_topic_arn]
+  ok_actions          = [module.queue.alert_topic_arn]
+  tags                = var.tags
 }
 
 ################################################################################

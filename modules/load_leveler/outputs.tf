@@ -138,3 +138,8 @@ output "max_receive_count" {
   description = "Receives after which a message moves to the DLQ."
   value       = module.queue.max_receive_count
 }
+
+output "writes_throttled_alarm_arn" {
+  description = "ARN of the alarm on downstream writes the table throttled."
+  value       = aws_cloudwatch_metric_alarm.writes_throttled.arn
+}

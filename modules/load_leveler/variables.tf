@@ -293,20 +293,30 @@ variable "api_authorization_type" {
 }
 
 variable "queue" {
-  description = "Settings passed to the dlq_monitoring module for the request queue (see its README): message_retention_seconds, dlq_message_retention_seconds, max_receive_count, depth_alarm_threshold, age_alarm_threshold_seconds, growth_alarm_threshold, growth_alarm_evaluation_periods, kms_master_key_id."
-  type = object({
-    message_retention_seconds       = optional(number, 345600)
-    dlq_message_retention_seconds   = optional(number, 1209600)
-    max_receive_count               = optional(number, 5)
-    depth_alarm_threshold           = optional(number, 1000)
-    depth_alarm_evaluation_periods  = optional(number, 5)
-    age_alarm_threshold_seconds     = optional(number)
-    growth_alarm_threshold          = optional(number, 500)
-    growth_alarm_evaluation_periods = optional(number, 5)
-    kms_master_key_id               = optional(string)
-  })
-  default  = {}
-  nullable = false
+  description = "Settings passed to dlq_monitoring for the request queue (see its README): message_retention_seconds, dlq_message_retention_seconds, max_receive_count, depth_alarm_threshold, depth_alarm_evaluation_periods, age_alarm_threshold_seconds, growth_alarm_threshold, growth_alarm_evaluation_periods, kms_master_key_id. A key that is not one of these fails the plan. Defaults: retention 4 days (DLQ 14), max_receive_count 5, depth alarm at 1,000 for 5 minutes, age alarm at half the retention, growth alarm at 500 for 5 minutes."
+  type        = any
+  default     = {}
+  nullable    = false
+
+  validation {
+    condition     = can(keys(var.queue)) && length(setsubtract(keys(var.queue), ["message_retention_seconds", "dlq_message_retention_seconds", "max_receive_count", "depth_alarm_threshold", "depth_alarm_evaluation_periods", "age_alarm_threshold_seconds", "growth_alarm_threshold", "growth_alarm_evaluation_periods", "kms_master_key_id"])) == 0
+    error_message = "queue takes only message_retention_seconds, dlq_message_retention_seconds, max_receive_count, depth_alarm_threshold, depth_alarm_evaluation_periods, age_alarm_threshold_seconds, growth_alarm_threshold, growth_alarm_evaluation_periods, kms_master_key_id: ${try(join(", ", setsubtract(keys(var.queue), ["message_retention_seconds", "dlq_message_retention_seconds", "max_receive_count", "depth_alarm_threshold", "depth_alarm_evaluation_periods", "age_alarm_threshold_seconds", "growth_alarm_threshold", "growth_alarm_evaluation_periods", "kms_master_key_id"])), "it must be an object")} is not one of them (check the spelling)."
+  }
+
+  validation {
+    condition     = alltrue([for key, value in try(var.queue, {}) : value == null || (key == "kms_master_key_id" ? can(tostring(value)) : can(tonumber(value)))])
+    error_message = "queue settings are numbers, apart from kms_master_key_id (a KMS key ARN)."
+  }
+
+  validation {
+    condition     = try(var.queue.max_receive_count, null) == null || try(tonumber(var.queue.max_receive_count) >= 5, false)
+    error_message = "queue.max_receive_count must be at least 5 for a queue a Lambda function consumes: fewer sends messages to the DLQ when the function is only throttled (AWS's recommendation)."
+  }
+
+  validation {
+    condition     = try(var.queue.kms_master_key_id, null) == null || can(regex("^arn:aws[a-z-]*:kms:[a-z0-9-]+:[0-9]{12}:key/[A-Za-z0-9-]+$", var.queue.kms_master_key_id))
+    error_message = "queue.kms_master_key_id must be a KMS key ARN (arn:aws:kms:<region>:<account>:key/<id>): the functions' IAM policies grant that key, and an alias or key id in a policy Resource grants nothing."
+  }
 }
 
 variable "create_alert_topic" {

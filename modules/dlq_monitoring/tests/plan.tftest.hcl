@@ -50,8 +50,16 @@ run "defaults_give_an_encrypted_queue_and_dlq_with_every_alarm" {
     error_message = "Any message in the DLQ must raise the DLQ alarm."
   }
   assert {
+    condition = (
+      aws_cloudwatch_metric_alarm.dlq_oldest_message_age.dimensions.QueueName == "orders-dlq" &&
+      aws_cloudwatch_metric_alarm.dlq_oldest_message_age.metric_name == "ApproximateAgeOfOldestMessage" &&
+      aws_cloudwatch_metric_alarm.dlq_oldest_message_age.threshold == 1209600 / 2
+    )
+    error_message = "The DLQ must alarm when its oldest message has lived half the DLQ's retention (it keeps its first enqueue time)."
+  }
+  assert {
     condition = alltrue([
-      for alarm in [aws_cloudwatch_metric_alarm.depth, aws_cloudwatch_metric_alarm.oldest_message_age, aws_cloudwatch_metric_alarm.growth, aws_cloudwatch_metric_alarm.dlq_messages] :
+      for alarm in [aws_cloudwatch_metric_alarm.depth, aws_cloudwatch_metric_alarm.oldest_message_age, aws_cloudwatch_metric_alarm.growth, aws_cloudwatch_metric_alarm.dlq_messages, aws_cloudwatch_metric_alarm.dlq_oldest_message_age] :
       alarm.alarm_actions == toset(["arn:aws:sns:eu-west-1:123456789012:orders-alerts"]) && alarm.ok_actions == alarm.alarm_actions
     ])
     error_message = "Every alarm must notify the alert topic on ALARM and on OK."
@@ -83,7 +91,7 @@ run "alarm_descriptions_link_the_runbook" {
 
   assert {
     condition = alltrue([
-      for alarm in [aws_cloudwatch_metric_alarm.depth, aws_cloudwatch_metric_alarm.oldest_message_age, aws_cloudwatch_metric_alarm.growth, aws_cloudwatch_metric_alarm.dlq_messages] :
+      for alarm in [aws_cloudwatch_metric_alarm.depth, aws_cloudwatch_metric_alarm.oldest_message_age, aws_cloudwatch_metric_alarm.growth, aws_cloudwatch_metric_alarm.dlq_messages, aws_cloudwatch_metric_alarm.dlq_oldest_message_age] :
       endswith(alarm.alarm_description, "Runbook: https://example.com/runbook.md")
     ])
     error_message = "Every alarm description must end with the runbook link."

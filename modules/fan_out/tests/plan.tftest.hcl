@@ -70,7 +70,7 @@ run "the_job_bucket_queue_and_functions_are_wired" {
     error_message = "Workers must know their processor and the consolidator."
   }
   assert {
-    condition     = toset(keys(module.queue.alarm_arns)) == toset(["depth", "oldest_message_age", "growth", "dlq_messages"])
+    condition     = toset(keys(module.queue.alarm_arns)) == toset(["depth", "oldest_message_age", "growth", "dlq_messages", "dlq_oldest_message_age"])
     error_message = "The subtask queue must have its depth, age, growth and DLQ alarms."
   }
   assert {
@@ -104,6 +104,72 @@ run "the_job_bucket_queue_and_functions_are_wired" {
       one([for s in data.aws_iam_policy_document.ventilator.statement : s.resources if s.sid == "TellMissingInputsFromForbiddenOnes"]) == toset(["arn:aws:s3:::reports-jobs-1"])
     )
     error_message = "The ventilator may read inputs/ and incoming/ only, and list its bucket to tell a missing input from a forbidden one."
+  }
+}
+
+run "failed_subtasks_and_a_job_length_wait_alarm" {
+  command = plan
+
+  variables {
+    job_timeout_seconds = 7200
+  }
+
+  assert {
+    condition = (
+      toset([for query in aws_cloudwatch_metric_alarm.subtasks_failed.metric_query : one(query.metric).dimensions.service if length(query.metric) > 0]) == toset(["reports-worker", "reports-dlq-handler"]) &&
+      aws_cloudwatch_metric_alarm.subtasks_failed.threshold == 0
+    )
+    error_message = "Subtasks failed by the workers or the DLQ handler must alarm."
+  }
+  assert {
+    condition     = module.queue.age_alarm_threshold_seconds == 7200
+    error_message = "The subtask queue's age alarm must follow the job timeout."
+  }
+}
+
+run "queue_settings_are_checked_by_name_type_and_limits" {
+  command = plan
+
+  variables {
+    queue = { max_recieve_count = 9 }
+  }
+
+  expect_failures = [var.queue]
+}
+
+run "max_receive_count_below_five_is_refused" {
+  command = plan
+
+  variables {
+    queue = { max_receive_count = 2 }
+  }
+
+  expect_failures = [var.queue]
+}
+
+run "a_kms_alias_is_refused_where_iam_needs_a_key_arn" {
+  command = plan
+
+  variables {
+    queue = { kms_master_key_id = "alias/my-key" }
+  }
+
+  expect_failures = [var.queue]
+}
+
+run "a_kms_key_arn_reaches_the_queue_and_the_policies" {
+  command = plan
+
+  variables {
+    queue = { kms_master_key_id = "arn:aws:kms:eu-west-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab", max_receive_count = "7" }
+  }
+
+  assert {
+    condition = (
+      one([for s in data.aws_iam_policy_document.ventilator.statement : s.resources if s.sid == "EncryptSubtasks"]) == toset([var.queue.kms_master_key_id]) &&
+      module.queue.max_receive_count == 7
+    )
+    error_message = "A key ARN must reach the IAM statements, and numbers given as strings must be read as numbers."
   }
 }
 

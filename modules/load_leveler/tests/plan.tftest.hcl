@@ -91,7 +91,7 @@ run "defaults_wire_queue_consumer_and_provisioned_table" {
     error_message = "POST /requests must require SigV4-signed (IAM) requests by default."
   }
   assert {
-    condition     = toset(keys(module.queue.alarm_arns)) == toset(["depth", "oldest_message_age", "growth", "dlq_messages"])
+    condition     = toset(keys(module.queue.alarm_arns)) == toset(["depth", "oldest_message_age", "growth", "dlq_messages", "dlq_oldest_message_age"])
     error_message = "The request queue must have its depth, age, growth and DLQ alarms."
   }
   assert {
