@@ -52,8 +52,8 @@ setup: $(VENV)/.installed ## Create .venv with the pinned test dependencies
 	@mkdir -p $(TF_PLUGIN_CACHE_DIR)
 
 .PHONY: package
-package: setup ## Build one reproducible zip per Lambda into build/lambda
-	$(BIN)/python scripts/package.py --build-dir $(BUILD)
+package: setup ## Build one reproducible zip per Lambda into build/lambda (ARCHITECTURE=arm64 for Graviton)
+	$(BIN)/python scripts/package.py --build-dir $(BUILD) --architecture $(ARCHITECTURE)
 
 .PHONY: up
 up: ## Start the embedded emulator (MiniStack) on 127.0.0.1:EMULATOR_PORT (default 4566)
@@ -82,6 +82,9 @@ TF_OFFLINE = TF_DATA_DIR=$(TF_DATA)/offline/$$dir $(TERRAFORM) -chdir=$$dir
 # envs/local is the stack `make demo` deploys, on the emulator at EMULATOR_PORT:
 # plan, apply and destroy ENV=local act on that one state, never on an empty one.
 EMULATOR_PORT ?= 4566
+# The functions' instruction set: `make package` builds for it, the envs deploy it.
+ARCHITECTURE ?= x86_64
+export TF_VAR_architecture ?= $(ARCHITECTURE)
 ifeq ($(ENV),local)
 LOCAL_STATE ?= $(abspath $(BUILD))/demo/terraform.tfstate
 LOCAL_TF_DATA ?= $(abspath $(BUILD))/demo/tfdata

@@ -29,7 +29,8 @@ REQUIREMENTS = REPO_ROOT / "requirements" / "lambda.txt"
 # The Lambda runtime the zips target; wheels are chosen for it, not for the
 # interpreter running this script.
 LAMBDA_PYTHON_VERSION = "3.12"
-LAMBDA_PLATFORM = "manylinux2014_x86_64"
+PLATFORMS = {"x86_64": "manylinux2014_x86_64", "arm64": "manylinux2014_aarch64"}
+ARCHITECTURE_FILE = "ARCHITECTURE"  # in build/lambda: what the zips were built for
 
 FIXED_DATE_TIME = (1980, 1, 1, 0, 0, 0)
 FILE_MODE = 0o100644
@@ -45,10 +46,10 @@ def function_packages() -> list[str]:
     )
 
 
-def install_dependencies(build_dir: Path) -> Path:
-    """Install requirements/lambda.txt once per distinct requirements file."""
+def install_dependencies(build_dir: Path, architecture: str) -> Path:
+    """Install requirements/lambda.txt once per distinct requirements file and architecture."""
     digest = hashlib.sha256(REQUIREMENTS.read_bytes()).hexdigest()[:16]
-    deps_dir = build_dir / "deps" / digest
+    deps_dir = build_dir / "deps" / f"{digest}-{architecture}"
     marker = deps_dir / ".complete"
     if marker.is_file():
         return deps_dir
@@ -66,7 +67,7 @@ def install_dependencies(build_dir: Path) -> Path:
             "--no-compile",
             "--only-binary=:all:",
             "--platform",
-            LAMBDA_PLATFORM,
+            PLATFORMS[architecture],
             "--python-version",
             LAMBDA_PYTHON_VERSION,
             "--implementation",
@@ -108,10 +109,13 @@ def write_zip(destination: Path, entries: dict[str, Path]) -> None:
         temporary.replace(destination)
 
 
-def build(build_dir: Path) -> dict[str, str]:
+def build(build_dir: Path, architecture: str = "x86_64") -> dict[str, str]:
+    """Build every zip for `architecture` (x86_64 or arm64: the wheels of compiled dependencies differ)."""
+    if architecture not in PLATFORMS:
+        raise ValueError(f"architecture must be one of {', '.join(PLATFORMS)}, not {architecture!r}")
     output_dir = build_dir / "lambda"
     output_dir.mkdir(parents=True, exist_ok=True)
-    deps_dir = install_dependencies(build_dir)
+    deps_dir = install_dependencies(build_dir, architecture)
     shared = dict(iter_files(deps_dir))
     shared.update(iter_files(LAMBDAS_DIR / SHARED_PACKAGE, f"{SHARED_PACKAGE}/"))
     hashes = {}
@@ -121,14 +125,20 @@ def build(build_dir: Path) -> dict[str, str]:
         destination = output_dir / f"{name}.zip"
         write_zip(destination, entries)
         hashes[name] = hashlib.sha256(destination.read_bytes()).hexdigest()
+    marker = output_dir / ARCHITECTURE_FILE
+    if not marker.is_file() or marker.read_text().strip() != architecture:
+        marker.write_text(architecture + "\n")
     return hashes
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--build-dir", type=Path, default=REPO_ROOT / "build")
+    parser.add_argument(
+        "--architecture", choices=sorted(PLATFORMS), default="x86_64", help="the functions' instruction set"
+    )
     args = parser.parse_args()
-    for name, digest in build(args.build_dir.resolve()).items():
+    for name, digest in build(args.build_dir.resolve(), args.architecture).items():
         print(f"{digest}  {args.build_dir}/lambda/{name}.zip")
 
 

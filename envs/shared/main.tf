@@ -28,6 +28,8 @@ locals {
 module "alerts" {
   source = "../../modules/dlq_monitoring/modules/alert_topic"
 
+  architecture = var.architecture
+
   name                         = "${local.name}-alerts"
   email_addresses              = var.alerts.email_addresses
   https_endpoints              = var.alerts.https_endpoints
@@ -80,6 +82,8 @@ module "dashboard" {
 module "load_leveler" {
   source = "../../modules/load_leveler"
 
+  architecture = var.architecture
+
   name                  = "${local.name}-ll"
   producer_package_path = "${local.lambda_build_dir}/load_leveler_producer.zip"
   consumer_package_path = "${local.lambda_build_dir}/load_leveler_consumer.zip"
@@ -109,6 +113,8 @@ module "load_leveler" {
 module "fan_in_tracker" {
   source = "../../modules/fan_in_tracker"
 
+  architecture = var.architecture
+
   name                      = "${local.name}-fo"
   consolidator_package_path = "${local.lambda_build_dir}/fan_in_consolidator.zip"
   sweeper_package_path      = "${local.lambda_build_dir}/fan_in_sweeper.zip"
@@ -136,6 +142,8 @@ module "fan_in_tracker" {
 
 module "fan_out" {
   source = "../../modules/fan_out"
+
+  architecture = var.architecture
 
   name                       = "${local.name}-fo"
   ventilator_package_path    = "${local.lambda_build_dir}/fan_out_ventilator.zip"

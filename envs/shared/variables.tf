@@ -181,3 +181,15 @@ variable "environment_variables" {
   default     = {}
   nullable    = false
 }
+
+variable "architecture" {
+  description = "Instruction set of every function, x86_64 or arm64 (Graviton). `make package ARCHITECTURE=arm64` builds the zips for arm64 and make passes it here (TF_VAR_architecture)."
+  type        = string
+  default     = "x86_64"
+  nullable    = false
+
+  validation {
+    condition     = contains(["x86_64", "arm64"], var.architecture)
+    error_message = "architecture must be x86_64 or arm64, matching the zips in lambda_build_dir (build/lambda/ARCHITECTURE says which)."
+  }
+}

@@ -150,6 +150,7 @@ module "consolidator" {
   description        = "Reduces a job's shards and merges them into its final output"
   package_path       = var.consolidator_package_path
   handler            = "fan_in_consolidator.handler.lambda_handler"
+  architecture       = var.architecture
   timeout_seconds    = var.consolidator_timeout_seconds
   memory_size        = var.consolidator_memory_size
   policy_json        = data.aws_iam_policy_document.consolidator.json
@@ -228,6 +229,7 @@ module "sweeper" {
   description        = "Times out overdue jobs and restarts lost consolidations"
   package_path       = var.sweeper_package_path
   handler            = "fan_in_sweeper.handler.lambda_handler"
+  architecture       = var.architecture
   timeout_seconds    = 60
   policy_json        = data.aws_iam_policy_document.sweeper.json
   log_retention_days = var.log_retention_days

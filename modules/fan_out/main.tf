@@ -278,6 +278,7 @@ module "ventilator" {
   description        = "Splits a job into subtasks, registers it and fans the subtasks out"
   package_path       = var.ventilator_package_path
   handler            = "fan_out_ventilator.handler.lambda_handler"
+  architecture       = var.architecture
   timeout_seconds    = var.ventilator_timeout_seconds
   memory_size        = 512
   policy_json        = data.aws_iam_policy_document.ventilator.json
@@ -366,6 +367,7 @@ module "worker" {
   description        = "Processes one chunk per subtask and records its completion"
   package_path       = var.worker_package_path
   handler            = "fan_out_worker.handler.lambda_handler"
+  architecture       = var.architecture
   timeout_seconds    = var.worker_timeout_seconds
   memory_size        = var.worker_memory_size
   policy_json        = data.aws_iam_policy_document.worker.json
@@ -423,6 +425,7 @@ module "dlq_handler" {
   description        = "Records subtasks that exhausted their retries as failed"
   package_path       = var.dlq_handler_package_path
   handler            = "fan_out_dlq_handler.handler.lambda_handler"
+  architecture       = var.architecture
   timeout_seconds    = local.dlq_handler_timeout_seconds
   policy_json        = data.aws_iam_policy_document.dlq_handler.json
   log_retention_days = var.log_retention_days

@@ -41,13 +41,13 @@ variable "runtime" {
 }
 
 variable "architecture" {
-  description = "Instruction set; `make package` builds x86_64 wheels."
+  description = "Instruction set, x86_64 or arm64 (Graviton): build the zips for it with `make package ARCHITECTURE=...`."
   type        = string
   default     = "x86_64"
 
   validation {
-    condition     = var.architecture == "x86_64"
-    error_message = "architecture must be x86_64: `make package` builds x86_64 wheels."
+    condition     = contains(["x86_64", "arm64"], var.architecture)
+    error_message = "architecture must be x86_64 or arm64, matching the zips (`make package ARCHITECTURE=arm64` builds for arm64)."
   }
 }
 

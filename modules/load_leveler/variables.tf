@@ -41,14 +41,14 @@ variable "runtime" {
 }
 
 variable "architecture" {
-  description = "Instruction set of both functions."
+  description = "Instruction set of both functions, x86_64 or arm64 (Graviton): build the zips for it with `make package ARCHITECTURE=...`."
   type        = string
   default     = "x86_64"
   nullable    = false
 
   validation {
-    condition     = contains(["x86_64"], var.architecture)
-    error_message = "architecture must be x86_64: `make package` builds x86_64 wheels."
+    condition     = contains(["x86_64", "arm64"], var.architecture)
+    error_message = "architecture must be x86_64 or arm64, matching the zips (`make package ARCHITECTURE=arm64` builds for arm64)."
   }
 }
 

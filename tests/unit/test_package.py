@@ -69,3 +69,27 @@ def test_zip_bundles_the_handler_shared_package_and_powertools_but_not_boto3(fir
     assert {"load_leveler_producer", "serverless_patterns", "aws_lambda_powertools"} <= top_level
     assert "load_leveler_consumer" not in top_level
     assert not top_level & {"boto3", "botocore"}
+
+
+def _elf_machines(zip_path: Path) -> set[int]:
+    """The e_machine field of every ELF shared object in a zip (62: x86-64, 183: AArch64)."""
+    machines = set()
+    with zipfile.ZipFile(zip_path) as archive:
+        for name in archive.namelist():
+            if name.endswith(".so"):
+                header = archive.read(name)[:20]
+                if header[:4] == b"\x7fELF":
+                    machines.add(int.from_bytes(header[18:20], "little"))
+    return machines
+
+
+def test_zips_are_built_for_the_architecture_asked(first_build, package_module, tmp_path):
+    build_dir, _ = first_build
+
+    package_module.build(tmp_path, "arm64")
+
+    assert _elf_machines(build_dir / "lambda" / "fan_out_worker.zip") == {62}
+    assert _elf_machines(tmp_path / "lambda" / "fan_out_worker.zip") == {183}
+    assert (tmp_path / "lambda" / "ARCHITECTURE").read_text() == "arm64\n"
+    with pytest.raises(ValueError, match="x86_64, arm64"):
+        package_module.build(tmp_path, "sparc")

@@ -132,6 +132,7 @@ module "chat_forwarder" {
   description        = "Posts ${var.name} alarm notifications to chat webhooks"
   package_path       = var.chat_forwarder_package_path
   handler            = "alert_chat_forwarder.handler.lambda_handler"
+  architecture       = var.architecture
   runtime            = var.runtime
   timeout_seconds    = 10
   memory_size        = 128
