@@ -67,9 +67,14 @@ def _default_chunk_size() -> int:
     return int(settings.positive_number("DEFAULT_CHUNK_SIZE_BYTES", 1024 * 1024))
 
 
-def _specs_from_event(event: dict[str, Any]) -> list[dict[str, Any]]:
-    """Job specs from an S3 notification, or the directly submitted spec."""
-    if "Records" not in event:
+def _is_s3_notification(event: Any) -> bool:
+    records = event.get("Records") if isinstance(event, dict) else None
+    return isinstance(records, list) and all(isinstance(record, dict) and "s3" in record for record in records)
+
+
+def _specs_from_event(event: Any) -> list[Any]:
+    """Job specs from an S3 notification, or the directly submitted spec (checked by parse_spec, whatever it is)."""
+    if not _is_s3_notification(event):
         return [event]
     specs = []
     for record in event["Records"]:
@@ -270,7 +275,7 @@ def _retention_seconds() -> int:
     return int(settings.positive_number("JOB_RETENTION_DAYS", 30) * 86400)
 
 
-def start_job(document: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+def start_job(document: Any, context: LambdaContext) -> dict[str, Any]:
     tracker = JobTracker(aws_clients.dynamodb_table(settings.required("TRACKER_TABLE")))
     limits = _limits()
     try:
@@ -319,8 +324,8 @@ def continue_job(continuation: dict[str, Any], context: LambdaContext) -> dict[s
 @logger.inject_lambda_context(clear_state=True)
 @metrics.log_metrics
 @tracer.capture_lambda_handler
-def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any] | list[dict[str, Any]]:
+def lambda_handler(event: Any, context: LambdaContext) -> dict[str, Any] | list[dict[str, Any]]:
     if isinstance(event, dict) and "continuation" in event:
         return continue_job(event["continuation"], context)
     results = [start_job(document, context) for document in _specs_from_event(event)]
-    return results[0] if len(results) == 1 and "Records" not in event else results
+    return results if _is_s3_notification(event) else results[0]

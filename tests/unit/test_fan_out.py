@@ -7,6 +7,8 @@ from datetime import UTC, datetime, timedelta
 
 import boto3
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from serverless_patterns import aws_clients
 from serverless_patterns.fan_out import Subtask
@@ -858,3 +860,56 @@ def test_outcomes_are_counted_even_when_the_merge_stops_reading_early(fan_out_en
     )
 
     assert reduction["succeeded"] == 3
+
+
+# Any JSON document a caller may send as a job spec: right and wrong fields, any types, any sizes.
+_json_scalars = st.one_of(
+    st.none(),
+    st.booleans(),
+    st.integers(),
+    st.floats(allow_nan=False),
+    st.text(st.characters(exclude_categories=()), max_size=40),
+)
+_json_values = st.recursive(
+    _json_scalars,
+    lambda children: st.one_of(
+        st.lists(children, max_size=3), st.dictionaries(st.text(max_size=8), children, max_size=3)
+    ),
+    max_leaves=12,
+)
+_spec_fields = st.fixed_dictionaries(
+    {},
+    optional={
+        "input": st.one_of(
+            _json_values,
+            st.fixed_dictionaries(
+                {
+                    "bucket": st.one_of(st.just(BUCKET), _json_values),
+                    "key": st.one_of(st.just("inputs/text.txt"), _json_values),
+                }
+            ),
+        ),
+        "chunk_size_bytes": st.one_of(st.integers(-10, 10**12), _json_values),
+        "job_id": st.one_of(st.from_regex(r"[A-Za-z0-9_.-]{1,64}", fullmatch=True), _json_values),
+        "correlation_id": _json_values,
+        "unexpected": _json_values,
+    },
+)
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(document=st.one_of(_spec_fields, _json_values))
+def test_whatever_spec_is_submitted_the_answer_is_a_job_or_a_refusal_naming_the_field(
+    fan_out_env, lambda_context, document
+):
+    from fan_out_ventilator import handler as ventilator
+
+    answer = ventilator.lambda_handler(document, lambda_context)
+
+    if "error" in answer:
+        assert answer["error"]["field"]
+        assert answer["error"]["fix"]
+        assert fan_out_env["tracker"].get_job(answer["job_id"]) is not None  # recorded, never lost
+    else:
+        assert answer["status"] == "RUNNING"
+        assert answer["total"] >= 1
