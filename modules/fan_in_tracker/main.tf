@@ -135,6 +135,16 @@ data "aws_iam_policy_document" "consolidator" {
     actions   = ["sns:Publish"]
     resources = [aws_sns_topic.job_events.arn]
   }
+
+  # A customer managed key must let the publisher encrypt; AWS's own key needs no grant.
+  dynamic "statement" {
+    for_each = var.job_events_kms_master_key_id == "alias/aws/sns" ? [] : [var.job_events_kms_master_key_id]
+    content {
+      sid       = "EncryptJobEvents"
+      actions   = ["kms:GenerateDataKey", "kms:Decrypt"]
+      resources = [statement.value]
+    }
+  }
 }
 
 module "consolidator" {

@@ -125,10 +125,15 @@ variable "deletion_protection" {
 }
 
 variable "job_events_kms_master_key_id" {
-  description = "KMS key encrypting the job-finished topic."
+  description = "KMS key encrypting the job-finished topic: alias/aws/sns (AWS's key), or the ARN of your own key, which the consolidator's policy then grants."
   type        = string
   default     = "alias/aws/sns"
   nullable    = false
+
+  validation {
+    condition     = var.job_events_kms_master_key_id == "alias/aws/sns" || can(regex("^arn:aws[a-z-]*:kms:[a-z0-9-]+:[0-9]{12}:key/[A-Za-z0-9-]+$", var.job_events_kms_master_key_id))
+    error_message = "job_events_kms_master_key_id must be alias/aws/sns or a KMS key ARN (arn:aws:kms:<region>:<account>:key/<id>): the consolidator's IAM policy must name the key, and an alias there grants nothing."
+  }
 }
 
 variable "keep_failed_async_invocations" {

@@ -61,6 +61,15 @@ resource "aws_s3_bucket" "jobs" {
   tags          = var.tags
 }
 
+# ACLs off: every object belongs to the bucket's account, whoever wrote it.
+resource "aws_s3_bucket_ownership_controls" "jobs" {
+  bucket = aws_s3_bucket.jobs.id
+
+  rule {
+    object_ownership = "BucketOwnerEnforced"
+  }
+}
+
 resource "aws_s3_bucket_public_access_block" "jobs" {
   bucket                  = aws_s3_bucket.jobs.id
   block_public_acls       = true

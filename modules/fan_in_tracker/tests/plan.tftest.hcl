@@ -135,3 +135,26 @@ run "rejects_function_alarms_without_a_topic" {
 
   expect_failures = [var.alert_topic_arn]
 }
+
+run "a_customer_key_for_job_events_is_granted_to_the_consolidator" {
+  command = plan
+
+  variables {
+    job_events_kms_master_key_id = "arn:aws:kms:eu-west-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab"
+  }
+
+  assert {
+    condition     = one([for s in data.aws_iam_policy_document.consolidator.statement : s.resources if s.sid == "EncryptJobEvents"]) == toset([var.job_events_kms_master_key_id])
+    error_message = "The consolidator must be allowed to encrypt with the topic's own key."
+  }
+}
+
+run "an_alias_for_job_events_other_than_aws_managed_is_refused" {
+  command = plan
+
+  variables {
+    job_events_kms_master_key_id = "alias/my-key"
+  }
+
+  expect_failures = [var.job_events_kms_master_key_id]
+}

@@ -50,6 +50,10 @@ run "the_job_bucket_queue_and_functions_are_wired" {
     error_message = "The job bucket must block public access."
   }
   assert {
+    condition     = one(aws_s3_bucket_ownership_controls.jobs.rule).object_ownership == "BucketOwnerEnforced"
+    error_message = "The job bucket must disable ACLs (bucket owner enforced)."
+  }
+  assert {
     condition     = one(one(aws_s3_bucket_server_side_encryption_configuration.jobs.rule).apply_server_side_encryption_by_default).sse_algorithm == "AES256"
     error_message = "The job bucket must be encrypted."
   }
