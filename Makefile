@@ -118,6 +118,7 @@ validate: setup ## Validate envs/$(ENV) (offline: no backend, no AWS credentials
 
 .PHONY: plan
 plan: validate init ## Validate and plan envs/$(ENV) (dev/prod: AWS credentials, or AWS_ENDPOINT_URL for an emulator)
+	$(if $(filter local,$(ENV)),scripts/emulator.sh up)
 	$(TF_ENV) plan -input=false $(TF_STATE)
 
 .PHONY: plan-on-emulator

@@ -36,7 +36,9 @@ output "fan_out" {
 output "monitoring" {
   description = "The queue inventory, the dashboard and the alert topic of the stack."
   value = {
-    queues                       = local.queue_inventory
+    queues = local.queue_inventory
+    # Queues no function consumes: they keep what failed (alarmed, never drained on their own).
+    holding_queue_names          = [module.fan_out.failed_invocations_queue_name]
     function_names               = local.function_names
     alarm_arns                   = local.alarm_arns
     alert_topic_arn              = module.alerts.topic_arn

@@ -73,10 +73,16 @@ def record_failure(record: SQSRecord) -> None:
         except UnknownJobError as error:
             quarantine(record, error)
         except Exception as error:
-            receives = int(record.attributes.approximate_receive_count)
-            if receives < settings.positive_number("QUARANTINE_AFTER_RECEIVES", 5):
+            if _receives_in_dlq(record) < settings.positive_number("QUARANTINE_AFTER_RECEIVES", 5):
                 raise
             quarantine(record, error)
+
+
+def _receives_in_dlq(record: SQSRecord) -> int:
+    """Receives since the message reached the DLQ: SQS keeps counting the source queue's (max_receive_count) there."""
+    receives = int(record.attributes.approximate_receive_count)
+    source_receives = int(settings.positive_number("SOURCE_MAX_RECEIVE_COUNT", 1))
+    return receives - source_receives if receives > source_receives else receives
 
 
 def _record(subtask: Subtask, body: str) -> None:

@@ -67,9 +67,16 @@ def _default_chunk_size() -> int:
     return int(settings.positive_number("DEFAULT_CHUNK_SIZE_BYTES", 1024 * 1024))
 
 
+def _is_s3_record(record: Any) -> bool:
+    try:
+        return all(isinstance(value, str) for value in (record["s3"]["bucket"]["name"], record["s3"]["object"]["key"]))
+    except (TypeError, KeyError):
+        return False
+
+
 def _is_s3_notification(event: Any) -> bool:
     records = event.get("Records") if isinstance(event, dict) else None
-    return isinstance(records, list) and all(isinstance(record, dict) and "s3" in record for record in records)
+    return isinstance(records, list) and bool(records) and all(_is_s3_record(record) for record in records)
 
 
 def _specs_from_event(event: Any) -> list[Any]:
@@ -326,6 +333,18 @@ def continue_job(continuation: dict[str, Any], context: LambdaContext) -> dict[s
 @tracer.capture_lambda_handler
 def lambda_handler(event: Any, context: LambdaContext) -> dict[str, Any] | list[dict[str, Any]]:
     if isinstance(event, dict) and "continuation" in event:
-        return continue_job(event["continuation"], context)
+        try:
+            return continue_job(event["continuation"], context)
+        except (TypeError, KeyError, ValueError) as error:
+            # Only a ventilator hands a job over; anything else under this key is refused, not retried.
+            logger.error("malformed continuation refused", extra={"reason": repr(error)[:500]})
+            return {
+                "status": "FAILED",
+                "error": {
+                    "field": "continuation",
+                    "message": "is not a hand-over written by the ventilator",
+                    "fix": "submit a job spec (without continuation)",
+                },
+            }
     results = [start_job(document, context) for document in _specs_from_event(event)]
     return results if _is_s3_notification(event) else results[0]

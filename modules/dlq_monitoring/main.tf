@@ -11,8 +11,10 @@ locals {
   dlq_arn          = "${local.queue_arn_prefix}:${local.dlq_name}"
 
   age_alarm_threshold_seconds = coalesce(var.age_alarm_threshold_seconds, floor(var.message_retention_seconds * var.age_alarm_retention_fraction))
-  # A message keeps its first enqueue time in the DLQ, so it expires there once that age reaches the DLQ's retention.
-  dlq_age_alarm_threshold_seconds = floor(var.dlq_message_retention_seconds * var.age_alarm_retention_fraction)
+  # A DLQ expires a message by its first enqueue time, but its age metric counts
+  # from the move. A message may have spent message_retention_seconds in the
+  # source first, so it is sure to live dlq - source retention in the DLQ.
+  dlq_age_alarm_threshold_seconds = floor((var.dlq_message_retention_seconds - var.message_retention_seconds) * var.age_alarm_retention_fraction)
   alert_topic_arn                 = var.create_alert_topic ? module.alert_topic[0].topic_arn : var.alert_topic_arn
   alarm_actions                   = var.alarm_actions_enabled ? [local.alert_topic_arn] : []
 
@@ -177,7 +179,7 @@ resource "aws_cloudwatch_metric_alarm" "dlq_messages" {
 
 resource "aws_cloudwatch_metric_alarm" "dlq_oldest_message_age" {
   alarm_name          = "${var.name}-dlq-oldest-message-age"
-  alarm_description   = "The oldest message in ${local.dlq_name} is older than ${local.dlq_age_alarm_threshold_seconds}s (counted from its first enqueue); it expires at ${var.dlq_message_retention_seconds}s. Export it (make dlq-export) or redrive it before then.${local.runbook_suffix}"
+  alarm_description   = "A message has been in ${local.dlq_name} for more than ${local.dlq_age_alarm_threshold_seconds}s; it expires ${var.dlq_message_retention_seconds}s after it was first sent to ${var.name}, possibly ${var.dlq_message_retention_seconds - var.message_retention_seconds}s after it arrived here. Export it (make dlq-export) or redrive it before then.${local.runbook_suffix}"
   namespace           = "AWS/SQS"
   metric_name         = "ApproximateAgeOfOldestMessage"
   dimensions          = { QueueName = aws_sqs_queue.dlq.name }

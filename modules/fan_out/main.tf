@@ -244,10 +244,11 @@ data "aws_iam_policy_document" "ventilator" {
 resource "aws_sqs_queue" "failed_invocations" {
   name                      = "${var.name}-failed-invocations"
   message_retention_seconds = 1209600
-  sqs_managed_sse_enabled   = local.queue.kms_master_key_id == null ? true : null
-  kms_master_key_id         = local.queue.kms_master_key_id
-  policy                    = module.failed_invocations_policy.json
-  tags                      = var.tags
+  # SQS-managed keys: the functions that send here (this module's and the
+  # consolidator) then need no grant on a customer key.
+  sqs_managed_sse_enabled = true
+  policy                  = module.failed_invocations_policy.json
+  tags                    = var.tags
 }
 
 module "failed_invocations_policy" {
@@ -444,6 +445,7 @@ module "dlq_handler" {
   environment_variables = merge(local.environment, {
     CONSOLIDATOR_FUNCTION     = var.consolidator_function_name
     QUARANTINE_AFTER_RECEIVES = tostring(var.quarantine_after_receives)
+    SOURCE_MAX_RECEIVE_COUNT  = tostring(local.queue.max_receive_count)
   })
 }
 

@@ -114,6 +114,11 @@ output "failed_invocations_queue_arn" {
   value       = aws_sqs_queue.failed_invocations.arn
 }
 
+output "failed_invocations_queue_name" {
+  description = "Name of the queue of failed asynchronous invocations."
+  value       = aws_sqs_queue.failed_invocations.name
+}
+
 output "failed_invocations_queue_url" {
   description = "URL of the queue of failed asynchronous invocations."
   value       = aws_sqs_queue.failed_invocations.url

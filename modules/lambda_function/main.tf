@@ -8,7 +8,7 @@ locals {
   region    = data.aws_region.current.name
   role_name = "${trimsuffix(substr(var.name, 0, 63 - length(local.region)), "-")}-${local.region}"
 
-  # The service is read from the ARN's text, known at plan even when the ARN is not.
+  # SNS when the ARN says so, else SQS: a queue ARN unknown until apply still gets the SQS grant.
   async_destination_service = var.keep_failed_async_invocations ? (strcontains(coalesce(var.async_on_failure_destination_arn, "-"), ":sns:") ? "sns" : "sqs") : null
 }
 

@@ -98,10 +98,10 @@ resource "aws_dynamodb_table" "downstream" {
 # The producer's memory of request ids (Powertools idempotency records): small,
 # short-lived items on demand, apart from the downstream's provisioned capacity.
 resource "aws_dynamodb_table" "request_ids" {
-  # checkov:skip=CKV_AWS_28:Records expire within idempotency_window_seconds; a backup of them restores nothing useful.
-  name         = "${var.name}-request-ids"
-  billing_mode = "PAY_PER_REQUEST"
-  hash_key     = "id"
+  name                        = "${var.name}-request-ids"
+  billing_mode                = "PAY_PER_REQUEST"
+  hash_key                    = "id"
+  deletion_protection_enabled = var.table_deletion_protection
 
   attribute {
     name = "id"
@@ -115,6 +115,10 @@ resource "aws_dynamodb_table" "request_ids" {
 
   server_side_encryption {
     enabled = true
+  }
+
+  point_in_time_recovery {
+    enabled = var.table_point_in_time_recovery
   }
 
   tags = var.tags

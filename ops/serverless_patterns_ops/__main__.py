@@ -25,7 +25,14 @@ from pathlib import Path
 
 import boto3
 from botocore.config import Config
-from botocore.exceptions import ClientError, EndpointConnectionError, NoCredentialsError
+from botocore.exceptions import (
+    BotoCoreError,
+    ClientError,
+    ConnectTimeoutError,
+    EndpointConnectionError,
+    NoCredentialsError,
+    ReadTimeoutError,
+)
 
 from serverless_patterns.job_tracker import JobStatus, JobTracker
 from serverless_patterns_ops.dashboard_doc import render_markdown
@@ -76,6 +83,11 @@ def _one_line(error: Exception) -> str:
     endpoint = os.environ.get("AWS_ENDPOINT_URL", "AWS")
     if isinstance(error, EndpointConnectionError):
         return f"cannot reach {endpoint}: start the emulator (make up, or make demo) or check AWS_ENDPOINT_URL"
+    if isinstance(error, ReadTimeoutError | ConnectTimeoutError):
+        return (
+            f"{endpoint} did not answer in time ({error}); nothing was retried: a job being submitted may have "
+            "started, `status <job id>` tells"
+        )
     if isinstance(error, NoCredentialsError):
         return "no AWS credentials: configure them (aws configure), or point AWS_ENDPOINT_URL at the emulator"
     if isinstance(error, ClientError):
@@ -123,7 +135,7 @@ def _redrive(args: argparse.Namespace) -> int:
 def main(argv: list[str] | None = None) -> int:
     try:
         return _main(argv)
-    except (ClientError, EndpointConnectionError, NoCredentialsError, RedriveError, LookupError, TimeoutError) as error:
+    except (ClientError, BotoCoreError, RedriveError, LookupError, TimeoutError, RuntimeError) as error:
         print(f"error: {_one_line(error)}", file=sys.stderr)
         return 1
 

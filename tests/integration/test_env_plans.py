@@ -20,7 +20,13 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 ENVIRONMENTS = ("local", "dev", "prod")
 # Which function consumes each kind of source queue (by name suffix): the
 # visibility timeout must cover 6 x its timeout. A new queue must be added here.
-CONSUMER_BY_QUEUE_SUFFIX = {"-ll-requests": "-ll-consumer", "-fo-subtasks": "-fo-worker"}
+CONSUMER_BY_QUEUE_SUFFIX = {
+    "-ll-requests": "-ll-consumer",
+    "-fo-subtasks": "-fo-worker",
+    "-fo-subtasks-dlq": "-fo-dlq-handler",
+}
+# Queues no function consumes: they keep failed asynchronous invocations, and alarm.
+HOLDING_QUEUE_SUFFIXES = ("-fo-failed-invocations",)
 REQUIRED_TAGS = {"project", "environment", "owner", "cost-center", "module"}
 
 
@@ -80,9 +86,13 @@ def test_every_queue_has_a_dlq_and_every_alarm(plans, env_name):
     queues = {queue["name"]: queue for queue in planned_resources(plan, "aws_sqs_queue")}
     alarms = planned_resources(plan, "aws_cloudwatch_metric_alarm")
     watched = set().union(*(alarm_watches(alarm) for alarm in alarms))
-    sources = [name for name in queues if not name.endswith("-dlq")]
+    holding = [name for name in queues if name.endswith(HOLDING_QUEUE_SUFFIXES)]
+    sources = [name for name in queues if not name.endswith("-dlq") and name not in holding]
 
     assert len(sources) == 2, f"{env_name}: expected the request and subtask queues, found {sorted(queues)}"
+    assert len(holding) == 1, f"{env_name}: expected the failed-invocations queue, found {sorted(queues)}"
+    for name in holding:
+        assert ("ApproximateNumberOfMessagesVisible", name) in watched, f"{env_name}: no alarm watches {name}"
     for name in sources:
         dlq = queues.get(f"{name}-dlq")
         assert dlq is not None, f"{env_name}: {name} has no dead-letter queue"
@@ -129,7 +139,9 @@ def test_visibility_timeouts_cover_six_consumer_timeouts(plans, env_name):
         function["function_name"]: function["timeout"] for function in planned_resources(plan, "aws_lambda_function")
     }
     for queue in planned_resources(plan, "aws_sqs_queue"):
-        if queue["name"].endswith("-dlq"):
+        if queue["name"].endswith("-dlq") and not queue["name"].endswith(tuple(CONSUMER_BY_QUEUE_SUFFIX)):
+            continue  # a DLQ no function consumes
+        if queue["name"].endswith(HOLDING_QUEUE_SUFFIXES):
             continue
         suffix = next((suffix for suffix in CONSUMER_BY_QUEUE_SUFFIX if queue["name"].endswith(suffix)), None)
         assert suffix, f"{env_name}: {queue['name']} is not in CONSUMER_BY_QUEUE_SUFFIX: say which function consumes it"

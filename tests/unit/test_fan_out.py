@@ -472,15 +472,17 @@ def test_a_dead_message_that_keeps_failing_is_quarantined_after_its_receives(fan
         raise ConnectionError("tracker unreachable")
 
     monkeypatch.setattr(dlq_handler, "complete_subtask", tracker_down)
+    monkeypatch.setenv("SOURCE_MAX_RECEIVE_COUNT", "5")
 
-    early = dlq_handler.lambda_handler(sqs_event(body, receive_count=4, message_ids=["m1"]), lambda_context)
-    late = dlq_handler.lambda_handler(sqs_event(body, receive_count=5, message_ids=["m1"]), lambda_context)
+    # SQS keeps counting the source queue's 5 receives in the DLQ: 6 is the DLQ's first.
+    early = dlq_handler.lambda_handler(sqs_event(body, receive_count=9, message_ids=["m1"]), lambda_context)
+    late = dlq_handler.lambda_handler(sqs_event(body, receive_count=10, message_ids=["m1"]), lambda_context)
 
     assert [failure["itemIdentifier"] for failure in early["batchItemFailures"]] == ["m1"]  # retried first
     assert late["batchItemFailures"] == []
     [kept] = quarantined(fan_out_env)
     assert kept["reason"] == {"type": "ConnectionError", "message": "tracker unreachable"}
-    assert kept["receive_count"] == 5
+    assert kept["receive_count"] == 10
 
 
 def test_input_the_processor_can_never_handle_fails_at_once_with_its_reason(
@@ -913,3 +915,16 @@ def test_whatever_spec_is_submitted_the_answer_is_a_job_or_a_refusal_naming_the_
     else:
         assert answer["status"] == "RUNNING"
         assert answer["total"] >= 1
+
+
+@pytest.mark.parametrize(
+    "event",
+    [{"continuation": 5}, {"continuation": {"plan": "x"}}, {"Records": [{"s3": 1}]}, {"Records": []}, None, "text"],
+)
+def test_events_that_are_neither_specs_nor_hand_overs_are_refused_in_an_answer(fan_out_env, lambda_context, event):
+    from fan_out_ventilator import handler as ventilator
+
+    answer = ventilator.lambda_handler(event, lambda_context)
+
+    assert answer["status"] == "FAILED"
+    assert answer["error"]["field"] in {"continuation", "spec", "Records"}

@@ -115,3 +115,7 @@ def test_the_deepest_payload_accepted_is_stored(queue_url, idempotency_table, ta
     accepted = producer.lambda_handler(http_api_event(body), lambda_context)
 
     assert accepted["statusCode"] == (202 if depth == 31 else 400)
+    if depth == 31:
+        [message] = boto3.client("sqs").receive_message(QueueUrl=queue_url)["Messages"]
+        assert consumer.lambda_handler(sqs_event(message["Body"]), lambda_context) == {"batchItemFailures": []}
+        assert stored_item(f"deep-{depth}")["payload"] == json.loads(body, parse_int=Decimal)["payload"]

@@ -53,9 +53,9 @@ run "defaults_give_an_encrypted_queue_and_dlq_with_every_alarm" {
     condition = (
       aws_cloudwatch_metric_alarm.dlq_oldest_message_age.dimensions.QueueName == "orders-dlq" &&
       aws_cloudwatch_metric_alarm.dlq_oldest_message_age.metric_name == "ApproximateAgeOfOldestMessage" &&
-      aws_cloudwatch_metric_alarm.dlq_oldest_message_age.threshold == 1209600 / 2
+      aws_cloudwatch_metric_alarm.dlq_oldest_message_age.threshold == (1209600 - 345600) / 2
     )
-    error_message = "The DLQ must alarm when its oldest message has lived half the DLQ's retention (it keeps its first enqueue time)."
+    error_message = "The DLQ must alarm when a message has been in it for half the time it is sure to stay (DLQ retention - source retention)."
   }
   assert {
     condition = alltrue([
