@@ -73,9 +73,9 @@ EMULATOR_BACKEND := $(abspath $(BUILD))/backend-emulator-$(ENV).hcl
 TF_DATA := $(abspath $(BUILD))/terraform-data
 ifdef AWS_ENDPOINT_URL
 export TF_VAR_aws_endpoint_url ?= $(AWS_ENDPOINT_URL)
-TF_ENV = TF_DATA_DIR=$(TF_DATA)/$(ENV)-emulator $(TERRAFORM) -chdir=envs/$(ENV)
+TF_ENV = TF_DATA_DIR=$(TF_DATA)/$(ENV)-emulator TF_VAR_architecture=$(ARCHITECTURE) $(TERRAFORM) -chdir=envs/$(ENV)
 else
-TF_ENV = $(TERRAFORM) -chdir=envs/$(ENV)
+TF_ENV = TF_VAR_architecture=$(ARCHITECTURE) $(TERRAFORM) -chdir=envs/$(ENV)
 endif
 TF_OFFLINE = TF_DATA_DIR=$(TF_DATA)/offline/$$dir $(TERRAFORM) -chdir=$$dir
 
@@ -84,13 +84,12 @@ TF_OFFLINE = TF_DATA_DIR=$(TF_DATA)/offline/$$dir $(TERRAFORM) -chdir=$$dir
 EMULATOR_PORT ?= 4566
 # The functions' instruction set: `make package` builds for it, the envs deploy it.
 ARCHITECTURE ?= x86_64
-export TF_VAR_architecture ?= $(ARCHITECTURE)
 ifeq ($(ENV),local)
+LOCAL_NAME ?= sp-demo
 LOCAL_STATE ?= $(abspath $(BUILD))/demo/terraform.tfstate
 LOCAL_TF_DATA ?= $(abspath $(BUILD))/demo/tfdata
-export TF_VAR_name ?= sp-demo
-export TF_VAR_aws_endpoint_url ?= http://127.0.0.1:$(EMULATOR_PORT)
-TF_ENV = TF_DATA_DIR=$(LOCAL_TF_DATA) $(TERRAFORM) -chdir=envs/local
+LOCAL_ENDPOINT = $(or $(AWS_ENDPOINT_URL),http://127.0.0.1:$(EMULATOR_PORT))
+TF_ENV = TF_DATA_DIR=$(LOCAL_TF_DATA) TF_VAR_name=$(LOCAL_NAME) TF_VAR_aws_endpoint_url=$(LOCAL_ENDPOINT) TF_VAR_architecture=$(ARCHITECTURE) $(TERRAFORM) -chdir=envs/local
 TF_STATE = -state=$(LOCAL_STATE)
 endif
 

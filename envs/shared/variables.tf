@@ -183,7 +183,7 @@ variable "environment_variables" {
 }
 
 variable "architecture" {
-  description = "Instruction set of every function, x86_64 or arm64 (Graviton). `make package ARCHITECTURE=arm64` builds the zips for arm64 and make passes it here (TF_VAR_architecture)."
+  description = "Instruction set of every function, x86_64 or arm64 (Graviton). `make package ARCHITECTURE=arm64` builds the zips for arm64, and `make plan/apply ARCHITECTURE=arm64` passes it here."
   type        = string
   default     = "x86_64"
   nullable    = false

@@ -30,7 +30,7 @@ def test_make_plan_env_local_plans_the_applied_stack_not_an_empty_state(local, s
             "ENV=local",
             f"LOCAL_STATE={runner.state_path}",
             f"LOCAL_TF_DATA={runner.work_dir}",
-            f"TF_VAR_name={stack_name}",
+            f"LOCAL_NAME={stack_name}",
         ],
         cwd=repo,
         env={**os.environ, "TF_IN_AUTOMATION": "1"},
