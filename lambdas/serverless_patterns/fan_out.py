@@ -70,7 +70,7 @@ def spec_fingerprint(spec: JobSpec, input_etag: str) -> str:
 def _unknown_field(document: dict[str, Any], known: tuple[str, ...], prefix: str) -> None:
     for name in document:
         if name not in known:
-            shown = name if isinstance(name, str) and len(name) <= 64 else "(a long name)"
+            shown = '""' if name == "" else name if isinstance(name, str) and len(name) <= 64 else "(a long name)"
             raise InvalidJobSpec(
                 f"{prefix}{shown}", "is not a field of a job spec", f"use only {', '.join(prefix + k for k in known)}"
             )

@@ -25,9 +25,17 @@ from dataclasses import dataclass, field  # noqa: E402
 
 import boto3  # noqa: E402
 import pytest  # noqa: E402
+from hypothesis import settings  # noqa: E402
 from moto import mock_aws  # noqa: E402
 
 from serverless_patterns import aws_clients  # noqa: E402
+
+# Property tests draw the same examples on every run, so `make test` never
+# flips on a fresh draw; HYPOTHESIS_PROFILE=explore searches anew (and keeps
+# what it finds in .hypothesis/, replayed by later runs).
+settings.register_profile("repeatable", derandomize=True)
+settings.register_profile("explore", derandomize=False)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "repeatable"))
 
 
 @dataclass

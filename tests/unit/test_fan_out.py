@@ -182,6 +182,7 @@ def test_the_ventilator_registers_the_total_and_shards_before_dispatching_every_
         ({"input": {"bucket": BUCKET, "key": "x", "version": 1}}, "input.version"),
         ({"input": "s3://jobs-bucket/x"}, "input"),
         ({"chunk_size": 4096}, "chunk_size"),
+        ({"": None}, '""'),
         ({"correlation_id": 42}, "correlation_id"),
         ({"correlation_id": "c" * 10_000}, "correlation_id"),
         ({"correlation_id": {"nested": [1.5, {"deep": None}]}}, "correlation_id"),
