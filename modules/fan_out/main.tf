@@ -453,7 +453,7 @@ module "dlq_handler" {
 # leaves the DLQ: this alarm is how anyone learns of it.
 resource "aws_cloudwatch_metric_alarm" "messages_quarantined" {
   alarm_name          = "${var.name}-messages-quarantined"
-  alarm_description   = "The DLQ handler could not record a dead subtask message and kept it in s3://${aws_s3_bucket.jobs.bucket}/${local.quarantine_prefix} with the reason.${var.runbook_url == null ? "" : " Runbook: ${var.runbook_url}"}"
+  alarm_description   = "The DLQ handler could not record a dead subtask message and kept it under ${local.quarantine_prefix} in the job bucket (${var.name}-jobs-*) with the reason.${var.runbook_url == null ? "" : " Runbook: ${var.runbook_url}"}"
   namespace           = local.environment.POWERTOOLS_METRICS_NAMESPACE
   metric_name         = "MessagesQuarantined"
   dimensions          = { service = module.dlq_handler.function_name }

@@ -120,7 +120,7 @@ resource "aws_cloudwatch_metric_alarm" "this" {
       throttles = "Invocations of ${var.name} were throttled: raise its concurrency or lower the load sent to it."
     },
     !var.keep_failed_async_invocations ? {} : {
-      async_events_dropped = "Asynchronous invocations of ${var.name} were dropped (too old, or the on-failure destination ${var.async_on_failure_destination_arn} refused them): the work they asked for will not happen."
+      async_events_dropped = "Asynchronous invocations of ${var.name} were dropped (too old, or its on-failure destination refused them): the work they asked for will not happen."
     },
   ) : {}
 

@@ -43,7 +43,7 @@ os.environ.update(
 
 # Resources MiniStack reports back incompletely, so Terraform plans an update
 # right after apply. Listed in README.md under "Emulator quirks".
-MINISTACK_PLAN_DRIFT = {"aws_cloudwatch_metric_alarm"}
+MINISTACK_PLAN_DRIFT = {"aws_cloudwatch_metric_alarm", "aws_lambda_function_event_invoke_config"}
 
 
 def _emulator_is_healthy() -> bool:

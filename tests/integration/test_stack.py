@@ -33,7 +33,7 @@ def test_make_plan_env_local_plans_the_applied_stack_not_an_empty_state(local, s
             f"LOCAL_NAME={stack_name}",
         ],
         cwd=repo,
-        env={**os.environ, "TF_IN_AUTOMATION": "1"},
+        env={**os.environ, "TF_IN_AUTOMATION": "1", "TF_CLI_ARGS_plan": "-no-color"},
         capture_output=True,
         text=True,
         check=False,
