@@ -115,7 +115,10 @@ def load_leveling_demo(stack: dict, requests: int, clients: int) -> bool:
     print(f"  accepted             {len(accepted)} in {burst.seconds:.1f} s")
     print(f"  stored               {len(stored & accepted)} (missing {len(accepted - stored)})")
     print(f"  in DLQ               {queue_depth(sqs, stack['dlq_url'])} (the poison message)")
-    print(f"  time to drain        {drain_seconds:.1f} s after the burst (the poison message waits out its receives: max_receive_count 5)")
+    print(
+        f"  time to drain        {drain_seconds:.1f} s after the burst"
+        " (the poison message waits out its receives: max_receive_count 5)"
+    )
     print(f"  peak consumers       {peak_concurrency(items)} (cap {stack['maximum_concurrency']})")
     return drained and not accepted - stored
 
