@@ -39,6 +39,7 @@ processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failu
 def quarantine(record: SQSRecord, error: BaseException) -> str:
     """Keep the message and why it could not be recorded in S3; the DLQ then lets it go."""
     now = datetime.now(UTC)
+    reason = describe(error)
     key = f"{QUARANTINE_PREFIX}/{now:%Y-%m-%d}/{record.message_id}.json"
     aws_clients.client("s3").put_object(
         Bucket=settings.required("JOB_BUCKET"),
@@ -49,13 +50,13 @@ def quarantine(record: SQSRecord, error: BaseException) -> str:
                 "body": record.body,
                 "receive_count": int(record.attributes.approximate_receive_count),
                 "sent_at": record.attributes.sent_timestamp,
-                "reason": describe(error),
+                "reason": reason,
                 "quarantined_at": now.isoformat(),
             }
         ).encode(),
         ContentType="application/json",
     )
-    logger.error("message quarantined", extra={"message_id": record.message_id, "key": key, "reason": describe(error)})
+    logger.error("message quarantined", extra={"message_id": record.message_id, "key": key, "reason": reason})
     metrics.add_metric(name="MessagesQuarantined", unit=MetricUnit.Count, value=1)
     return key
 

@@ -14,6 +14,7 @@ import uuid
 from dataclasses import asdict, dataclass
 from typing import Any
 
+from serverless_patterns.chunks import plan_chunks
 from serverless_patterns.errors import FieldError
 
 JOB_ID_PATTERN = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
@@ -181,7 +182,7 @@ class Subtask:
                 raise InvalidSubtaskMessage(f"not a subtask message: {name} must be a string")
         if not JOB_ID_PATTERN.match(self.job_id):
             raise InvalidSubtaskMessage("not a subtask message: job_id is not a job id")
-        total = -(-self.object_size // self.chunk_size_bytes)
+        total = plan_chunks(self.object_size, self.chunk_size_bytes)
         if self.subtask_id >= total:
             raise InvalidSubtaskMessage(
                 f"subtask {self.subtask_id} is outside its job: {self.object_size} bytes in chunks of "
