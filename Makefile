@@ -53,7 +53,8 @@ setup: $(VENV)/.installed ## Create .venv with the pinned test dependencies
 
 .PHONY: package
 package: setup ## Build one reproducible zip per Lambda into build/lambda (ARCHITECTURE=arm64 for Graviton)
-	$(BIN)/python scripts/package.py --build-dir $(BUILD) --architecture $(ARCHITECTURE)
+	$(BIN)/python scripts/package.py --build-dir $(BUILD) --architecture $(ARCHITECTURE) \
+		$(foreach workload,$(WORKLOADS),--workload "$(workload)")
 
 .PHONY: up
 up: ## Start the embedded emulator (MiniStack) on 127.0.0.1:EMULATOR_PORT (default 4566)
@@ -84,6 +85,8 @@ TF_OFFLINE = TF_DATA_DIR=$(TF_DATA)/offline/$$dir $(TERRAFORM) -chdir=$$dir
 EMULATOR_PORT ?= 4566
 # The functions' instruction set: `make package` builds for it, the envs deploy it.
 ARCHITECTURE ?= x86_64
+# Workload packages bundled into the worker and consolidator zips (yours: WORKLOADS="path/to/pkg ...").
+WORKLOADS ?= examples/workloads/csv_totals examples/workloads/object_stats
 ifeq ($(ENV),local)
 LOCAL_NAME ?= sp-demo
 LOCAL_STATE ?= $(abspath $(BUILD))/demo/terraform.tfstate

@@ -5,6 +5,10 @@ build/lambda/<function>.zip holding the function package, the shared
 serverless_patterns package and the pinned third-party dependencies of
 requirements/lambda.txt. boto3 is left out: the Lambda runtime provides it.
 
+Workload packages (your own, outside lambdas/: --workload path/to/package,
+repeatable) are bundled into the zips of the functions that import them: the
+fan-out worker and the consolidator.
+
 The zips are byte-identical across runs and machines: entries are sorted,
 timestamps and permissions are fixed and nothing machine-specific (bytecode,
 absolute paths) is included, so Terraform's source_code_hash only changes
@@ -36,6 +40,24 @@ FIXED_DATE_TIME = (1980, 1, 1, 0, 0, 0)
 FILE_MODE = 0o100644
 EXCLUDED_DIR_NAMES = {"__pycache__", "bin", ".pytest_cache"}
 EXCLUDED_SUFFIXES = {".pyc", ".pyo"}
+WORKLOAD_FUNCTIONS = ("fan_out_worker", "fan_in_consolidator")  # the functions that import workloads
+
+
+class PackagingError(ValueError):
+    pass
+
+
+def check_workload(path: Path) -> Path:
+    """A workload is a Python package: a folder with __init__.py, named as it is imported."""
+    path = path.resolve()
+    if not (path / "__init__.py").is_file():
+        raise PackagingError(f"WORKLOADS: {path} is not a Python package (a folder with __init__.py): point at one")
+    if not path.name.isidentifier():
+        raise PackagingError(f"WORKLOADS: {path.name} is not an importable package name: rename the folder")
+    taken = {SHARED_PACKAGE, *function_packages()}
+    if path.name in taken:
+        raise PackagingError(f"WORKLOADS: {path.name} is a package of this project already: rename yours")
+    return path
 
 
 def function_packages() -> list[str]:
@@ -109,8 +131,11 @@ def write_zip(destination: Path, entries: dict[str, Path]) -> None:
         temporary.replace(destination)
 
 
-def build(build_dir: Path, architecture: str = "x86_64") -> dict[str, str]:
+def build(build_dir: Path, architecture: str = "x86_64", workloads: tuple[Path, ...] = ()) -> dict[str, str]:
     """Build every zip for `architecture` (x86_64 or arm64: the wheels of compiled dependencies differ)."""
+    workload_paths = [check_workload(path) for path in workloads]
+    if len({path.name for path in workload_paths}) != len(workload_paths):
+        raise PackagingError("WORKLOADS: two workload packages have the same name: rename one")
     if architecture not in PLATFORMS:
         raise ValueError(f"architecture must be one of {', '.join(PLATFORMS)}, not {architecture!r}")
     output_dir = build_dir / "lambda"
@@ -122,6 +147,9 @@ def build(build_dir: Path, architecture: str = "x86_64") -> dict[str, str]:
     for name in function_packages():
         entries = dict(shared)
         entries.update(iter_files(LAMBDAS_DIR / name, f"{name}/"))
+        if name in WORKLOAD_FUNCTIONS:
+            for path in workload_paths:
+                entries.update(iter_files(path, f"{path.name}/"))
         destination = output_dir / f"{name}.zip"
         write_zip(destination, entries)
         hashes[name] = hashlib.sha256(destination.read_bytes()).hexdigest()
@@ -137,8 +165,15 @@ def main() -> None:
     parser.add_argument(
         "--architecture", choices=sorted(PLATFORMS), default="x86_64", help="the functions' instruction set"
     )
+    parser.add_argument(
+        "--workload", type=Path, action="append", default=[], help="a workload package to bundle (repeatable)"
+    )
     args = parser.parse_args()
-    for name, digest in build(args.build_dir.resolve(), args.architecture).items():
+    try:
+        hashes = build(args.build_dir.resolve(), args.architecture, tuple(args.workload))
+    except PackagingError as error:
+        parser.exit(2, f"package: {error}\n")
+    for name, digest in hashes.items():
         print(f"{digest}  {args.build_dir}/lambda/{name}.zip")
 
 

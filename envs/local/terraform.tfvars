@@ -48,6 +48,21 @@ fan_out = {
   queue = { max_receive_count = 5 }
 }
 
+# The example workloads (examples/workloads), which `make package` bundles by default.
+workloads = {
+  word_count = {
+    process = "serverless_patterns.workloads.word_count:process"
+    merge   = "serverless_patterns.workloads.word_count:merge_counts"
+  }
+  csv_totals = {
+    process = "csv_totals.workload:process"
+    merge   = "csv_totals.workload:merge"
+  }
+  object_stats = {
+    process = "object_stats.workload:process"
+  }
+}
+
 fan_in = {
   consolidator_timeout_seconds = 60
   consolidation_grace_seconds  = 120

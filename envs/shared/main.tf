@@ -126,6 +126,7 @@ module "fan_in_tracker" {
   keep_failed_async_invocations = true
   async_failure_destination_arn = module.fan_out.failed_invocations_queue_arn
 
+  workloads                    = var.workloads
   consolidator_timeout_seconds = var.fan_in.consolidator_timeout_seconds
   consolidation_grace_seconds  = var.fan_in.consolidation_grace_seconds
   consolidation_max_attempts   = var.fan_in.consolidation_max_attempts
@@ -154,6 +155,7 @@ module "fan_out" {
   consolidator_function_name = module.fan_in_tracker.consolidator_function_name
   consolidator_function_arn  = module.fan_in_tracker.consolidator_function_arn
 
+  workloads                  = var.workloads
   min_chunk_size_bytes       = var.fan_out.min_chunk_size_bytes
   default_chunk_size_bytes   = var.fan_out.default_chunk_size_bytes
   max_line_bytes             = var.fan_out.max_line_bytes

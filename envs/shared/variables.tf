@@ -164,6 +164,21 @@ variable "fan_out" {
   nullable = false
 }
 
+variable "workloads" {
+  description = "The fan-out workloads the stack runs (see modules/fan_out): name => { process, merge? } functions bundled by `make package WORKLOADS=...`. The first is the default of jobs that name none."
+  type = map(object({
+    process = string
+    merge   = optional(string)
+  }))
+  default = {
+    word_count = {
+      process = "serverless_patterns.workloads.word_count:process"
+      merge   = "serverless_patterns.workloads.word_count:merge_counts"
+    }
+  }
+  nullable = false
+}
+
 variable "fan_in" {
   description = "Settings of the fan_in_tracker module (see its README); unset ones keep the module's defaults."
   type = object({

@@ -6,7 +6,8 @@ Invoked asynchronously:
   merged into one shard result; the reduction that completes the job's set
   moves it to COMPLETING and starts the final merge;
 - {"job_id"} for the final merge (or by the sweeper, for a timed-out job or a
-  lost final merge): the shard results are merged into results/<job_id>.json.
+  lost final merge): the shard results are merged into results/<job_id>/:
+  manifest.json, and result.json when the job's workload has a merge.
 
 Every attempt is counted on the tracker before it starts, so a consolidation
 that keeps failing, even by timeout or lack of memory, ends the job FAILED
@@ -15,14 +16,13 @@ forever; once a result is recorded, the job ends with it. One result and one
 job-finished event per job: the result is staged under a key of its own, the
 tracker records the first attempt's, and only the attempt that recorded it
 (or, if that one stopped, the one that takes over once the grace period
-passed) copies it to results/<job_id>.json, publishes (noting that it did)
+passed) copies it to results/<job_id>/, publishes (noting that it did)
 and sets the final status.
 """
 
 from __future__ import annotations
 
 import json
-import os
 import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -35,24 +35,27 @@ from serverless_patterns import aws_clients, settings
 from serverless_patterns.consolidation import tracker as job_tracker
 from serverless_patterns.consolidation import trigger_consolidator
 from serverless_patterns.errors import describe
-from serverless_patterns.fan_out import result_key, staged_result_key
+from serverless_patterns.fan_out import manifest_key, result_key, staged_result_key
 from serverless_patterns.job_tracker import FINAL_STATUSES, JobStatus, JobTracker
-from serverless_patterns.plugins import load_function
 from serverless_patterns.reduction import (
     MAX_FAILED_IDS_IN_RECORD,
     MAX_FAILURES_IN_RECORD,
+    Merge,
     Reader,
     consolidate,
     digest,
     reduce_shard,
 )
+from serverless_patterns.workload_registry import workload
 
 logger = Logger()
 metrics = Metrics()
 tracer = Tracer()
-merge_results = load_function(
-    os.environ.get("RESULT_MERGER", "serverless_patterns.workloads.word_count:merge_counts"), "RESULT_MERGER"
-)
+
+
+def merge_results(job: dict[str, Any]) -> Merge | None:
+    """The merge of the job's workload, or None: its results are then written, not merged."""
+    return workload(job.get("workload", "")).merge
 
 
 def _max_attempts() -> int:
@@ -65,7 +68,7 @@ def _reader() -> Reader:
 
 
 def _publish(job: dict[str, Any]) -> None:
-    summary = {key: value for key, value in job["result"].items() if key != "staged_key"}
+    summary = {key: value for key, value in job["result"].items() if not key.startswith("staged")}
     aws_clients.client("sns").publish(
         TopicArn=settings.required("JOB_EVENTS_TOPIC_ARN"),
         Message=json.dumps({"event": "job-finished", "job_id": job["job_id"], **summary}),
@@ -102,7 +105,7 @@ def reduce(tracker: JobTracker, job: dict[str, Any], shard: int) -> dict[str, An
     if attempt is not None:
         if attempt > _max_attempts():
             return abandon(tracker, job, f"the reduction of shard {shard}", attempt)
-        summary = reduce_shard(tracker, _reader(), merge_results, job_id, shard)
+        summary = reduce_shard(tracker, _reader(), merge_results(job), job_id, shard)
         if tracker.record_reduction(job_id, shard, summary):
             logger.info("shard reduced", extra={"shard": shard, **summary})
             metrics.add_metric(name="ShardsReduced", unit=MetricUnit.Count, value=1)
@@ -139,9 +142,13 @@ def _publish_result(tracker: JobTracker, job: dict[str, Any]) -> dict[str, Any]:
     """Copy the recorded result to its key, announce it (once), and set the job's final status."""
     job_id, result = job["job_id"], job["result"]
     bucket = settings.required("JOB_BUCKET")
-    aws_clients.client("s3").copy_object(
-        Bucket=bucket, Key=result["key"], CopySource={"Bucket": bucket, "Key": result["staged_key"]}
-    )
+    s3 = aws_clients.client("s3")
+    if "result_key" in result:
+        s3.copy_object(
+            Bucket=bucket, Key=result["result_key"], CopySource={"Bucket": bucket, "Key": result["staged_result"]}
+        )
+    # The manifest last: once it exists, everything it names does.
+    s3.copy_object(Bucket=bucket, Key=result["key"], CopySource={"Bucket": bucket, "Key": result["staged_key"]})
     if "published_at" not in job:
         _publish(job)
         tracker.mark_published(job_id)
@@ -149,7 +156,7 @@ def _publish_result(tracker: JobTracker, job: dict[str, Any]) -> dict[str, Any]:
     if finished:
         metrics.add_metric(name="JobsFinished", unit=MetricUnit.Count, value=1)
         metrics.add_metric(name="JobDuration", unit=MetricUnit.Seconds, value=result["duration_seconds"])
-    summary = {key: result[key] for key in ("status", "key", "succeeded", "failed", "missing", "duration_seconds")}
+    summary = {key: result[key] for key in ("status", "key", "succeeded", "failed", "skipped", "duration_seconds")}
     logger.info("job consolidated", extra={**summary, "recorded": finished})
     return {"job_id": job_id, "status": result["status"], "consolidated": finished}
 
@@ -157,21 +164,33 @@ def _publish_result(tracker: JobTracker, job: dict[str, Any]) -> dict[str, Any]:
 def _record_result(tracker: JobTracker, job: dict[str, Any]) -> bool:
     job_id = job["job_id"]
     reader = _reader()
-    document = consolidate(tracker, reader, merge_results, job)
-    staged_key = staged_result_key(job_id, uuid.uuid4().hex)
-    body = reader.write(staged_key, document)
+    merge = merge_results(job)
+    manifest, merged = consolidate(tracker, reader, merge, job)
+    attempt = uuid.uuid4().hex
+    staged: dict[str, str] = {}
+    if merge is not None:
+        manifest["result_key"] = result_key(job_id)
+        staged = {"result_key": result_key(job_id), "staged_result": staged_result_key(job_id, f"{attempt}-result")}
+        reader.write(staged["staged_result"], merged)
+    staged_key = staged_result_key(job_id, attempt)
+    body = reader.write(staged_key, manifest)
     created = datetime.fromisoformat(job["created_at"])
     summary = {
         "bucket": reader.bucket,
-        "key": result_key(job_id),
+        "key": manifest_key(job_id),
         "staged_key": staged_key,
+        **staged,
         "digest": digest(body),
-        "status": document["status"],
-        "succeeded": document["succeeded"],
-        "failed": document["failed"],
-        "missing": document["missing"],
-        "failed_subtask_ids": document["failed_subtask_ids"][:MAX_FAILED_IDS_IN_RECORD],
-        "failures": document["failures"][:MAX_FAILURES_IN_RECORD],
+        "status": manifest["status"],
+        "succeeded": manifest["succeeded"],
+        "failed": manifest["failed"],
+        "skipped": manifest["skipped"],
+        "missing": manifest["missing"],
+        "failed_subtask_ids": manifest["failed_subtask_ids"][:MAX_FAILED_IDS_IN_RECORD],
+        "failures": [
+            {key: value for key, value in failure.items() if key != "item"}
+            for failure in manifest["failures"][:MAX_FAILURES_IN_RECORD]
+        ],
         "duration_seconds": round((datetime.now(created.tzinfo) - created).total_seconds(), 3),
     }
     return tracker.record_result(job_id, summary)

@@ -29,6 +29,7 @@ from serverless_patterns.consolidation import complete_subtask, tracker
 from serverless_patterns.errors import describe
 from serverless_patterns.fan_out import QUARANTINE_PREFIX, InvalidSubtaskMessage, Subtask
 from serverless_patterns.job_tracker import Outcome, UnknownJobError
+from serverless_patterns.sources import item_name
 
 logger = Logger()
 metrics = Metrics()
@@ -91,7 +92,8 @@ def _record(subtask: Subtask, body: str) -> None:
         "type": "RetriesExhausted",
         "message": "every receive failed and no error was recorded (the worker timed out or ran out of memory?)",
     }
-    completion = complete_subtask(subtask, Outcome.FAILED, {"error": error, "message": body})
+    detail = {"error": error, "item": item_name(subtask.work), "message": body}
+    completion = complete_subtask(subtask, Outcome.FAILED, detail)
     if completion.first:
         logger.warning("subtask failed for good")
         metrics.add_metric(name="SubtasksFailed", unit=MetricUnit.Count, value=1)

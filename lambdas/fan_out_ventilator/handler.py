@@ -1,42 +1,48 @@
-"""Ventilator: split a job into subtasks, register it, fan the subtasks out over SQS.
+"""Ventilator: plan a job into subtasks, register it, fan the subtasks out over SQS.
 
 Started by an S3 upload under the incoming/ prefix, or invoked with a job spec
-{"input": {"bucket", "key"}, "chunk_size_bytes"?, "job_id"?}. The job and its
-total are registered in the tracker before the first subtask is sent, so no
-worker can finish before the total exists. Subtasks go out with
-SendMessageBatch (10 per call) from parallel senders, and the tracker records
-how far dispatch got; a job too large to dispatch within one invocation
-continues in a new asynchronous invocation.
+{"source": {...}, "workload"?, "tolerated_failure_*"?, "job_id"?} (see
+serverless_patterns.sources; the first format {"input": {"bucket", "key"},
+"chunk_size_bytes"?} is a `lines` source). The plan is made first (a listing
+of millions of objects may take several invocations, each handing the rest
+over), then the job and its total are registered in the tracker before the
+first subtask is sent, so no worker can finish before the total exists.
+Subtasks go out with SendMessageBatch (10 per call, 1 MiB at most) from
+parallel senders, and the tracker records how far dispatch got; a job too
+large to dispatch within one invocation continues in a new asynchronous
+invocation.
 
-A job id names one job: the same spec again (same input, same content, same
-chunk size) is answered with the job's status and dispatches nothing twice
-(it resumes a dispatch only when its ventilator stopped reporting); another
-spec under the id, or the id of a finished or rejected job, is refused with an
-error naming the fix.
+A job id names one job: the same spec again (same source, same content, same
+cut and workload) is answered with the job's status and dispatches nothing
+twice (it resumes a dispatch only when its ventilator stopped reporting);
+another spec under the id, or the id of a finished or rejected job, is refused
+with an error naming the fix.
 """
 
 from __future__ import annotations
 
 import json
 import time
+from collections.abc import Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime, timedelta
+from functools import cache
 from typing import Any
 from urllib.parse import unquote_plus
 
 from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
-from botocore.exceptions import ClientError
 
-from serverless_patterns import aws_clients, settings
-from serverless_patterns.chunks import plan_chunks
+from serverless_patterns import aws_clients, planning, settings, workload_registry
+from serverless_patterns.consolidation import trigger_consolidator
 from serverless_patterns.fan_out import (
     JOB_ID_PATTERN,
     InvalidJobSpec,
     JobSpec,
     Limits,
+    in_first_format,
     Subtask,
     job_id_for_object,
     parse_spec,
@@ -44,12 +50,14 @@ from serverless_patterns.fan_out import (
     submitted_text,
 )
 from serverless_patterns.job_tracker import FINAL_STATUSES, JobStatus, JobTracker, ShardLayout, layout_of
+from serverless_patterns.planning import Listing, ManifestWriter, Plan
 
 logger = Logger()
 metrics = Metrics()
 tracer = Tracer()
 
 SQS_BATCH = 10
+SQS_BATCH_BYTES = 1024 * 1024
 SEND_ATTEMPTS = 5
 WAVE = 500  # subtasks dispatched between two looks at the remaining time
 RESERVED_MILLIS = 15_000  # kept back to hand the rest of the job over
@@ -94,80 +102,97 @@ def _specs_from_event(event: Any) -> list[Any]:
     return specs
 
 
-def _inspect_input(spec: JobSpec, limits: Limits) -> tuple[int, str]:
-    """The input's size and ETag; a missing, empty or too large input is a bad spec."""
-    try:
-        head = aws_clients.client("s3").head_object(Bucket=spec.bucket, Key=spec.key)
-    except ClientError as error:
-        code = error.response.get("Error", {}).get("Code")
-        if code in {"404", "NoSuchKey", "NotFound", "NoSuchBucket"}:
-            raise InvalidJobSpec("input", f"s3://{spec.bucket}/{spec.key} does not exist", "upload it first") from None
-        if code in {"403", "AccessDenied", "Forbidden"}:
-            # The ventilator may list its own bucket, so S3 answers 404 there for a missing key: 403 is a refusal.
-            raise InvalidJobSpec(
-                "input",
-                f"the ventilator may not read s3://{spec.bucket}/{spec.key}",
-                "put the input in the job bucket under inputs/ (make submit does), or grant the ventilator and "
-                "worker roles s3:GetObject on it",
-            ) from None
-        raise
-    size = head["ContentLength"]
-    if size == 0:
-        raise InvalidJobSpec("input", f"s3://{spec.bucket}/{spec.key} is empty", "submit a non-empty object")
-    subtasks = plan_chunks(size, spec.chunk_size_bytes)
-    if subtasks > limits.max_subtasks:
-        raise InvalidJobSpec(
-            "chunk_size_bytes",
-            f"{size} bytes in chunks of {spec.chunk_size_bytes} make {subtasks} subtasks "
-            f"(at most {limits.max_subtasks})",
-            f"use chunks of at least {-(-size // limits.max_subtasks)} bytes",
-        )
-    return size, head.get("ETag", "")
-
-
 @dataclass(frozen=True)
 class DispatchPlan:
     """Everything needed to send a registered job's subtasks, in this invocation or the next."""
 
-    spec: JobSpec
-    object_size: int
+    job_id: str
+    correlation_id: str
+    workload: str
+    plan: Plan
     layout: ShardLayout
     expires_at: int
-    input_etag: str = ""
+    run: int = 0
+
+    @classmethod
+    def of_job(cls, job: dict[str, Any]) -> DispatchPlan:
+        """The plan of a registered job, as the tracker holds it."""
+        return cls(
+            job_id=job["job_id"],
+            correlation_id=job["correlation_id"],
+            workload=job.get("workload", ""),
+            plan=Plan.from_dict(job["plan"]),
+            layout=layout_of(job),
+            expires_at=int(job["expires_at"]),
+            run=int(job.get("run", 0)),
+        )
 
     @property
     def total(self) -> int:
         return self.layout.total
 
-    def subtask(self, subtask_id: int) -> Subtask:
-        return Subtask(
-            job_id=self.spec.job_id,
-            subtask_id=subtask_id,
-            shard=self.layout.shard_of(subtask_id),
-            correlation_id=self.spec.correlation_id,
-            bucket=self.spec.bucket,
-            key=self.spec.key,
-            chunk_size_bytes=self.spec.chunk_size_bytes,
-            object_size=self.object_size,
-            expires_at=self.expires_at,
-            etag=self.input_etag,
-        )
+    def subtasks(self, ids: Iterable[int]) -> list[Subtask]:
+        read_part = cache(planning.read_part(aws_clients.client("s3"), settings.required("JOB_BUCKET")))
+        return [
+            Subtask(
+                job_id=self.job_id,
+                subtask_id=subtask_id,
+                shard=self.layout.shard_of(subtask_id),
+                correlation_id=self.correlation_id,
+                expires_at=self.expires_at,
+                work=work,
+                workload=self.workload,
+                run=self.run,
+            )
+            for run_start, run_end in _runs(ids)
+            for subtask_id, work in enumerate(self.plan.works(run_start, run_end, read_part), start=run_start)
+        ]
 
     def as_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        return {**asdict(self), "plan": self.plan.as_dict()}
 
     @classmethod
     def from_dict(cls, document: dict[str, Any]) -> DispatchPlan:
-        return cls(**{**document, "spec": JobSpec(**document["spec"]), "layout": ShardLayout(**document["layout"])})
+        return cls(
+            **{**document, "plan": Plan.from_dict(document["plan"]), "layout": ShardLayout(**document["layout"])}
+        )
 
 
-def _send_batch(queue_url: str, subtasks: list[Subtask]) -> None:
+def _runs(ids: Iterable[int]) -> Iterator[tuple[int, int]]:
+    """Consecutive ids as [start, end) ranges: 3,4,5,9 -> (3, 6), (9, 10)."""
+    start = end = None
+    for subtask_id in ids:
+        if start is not None and subtask_id == end:
+            end += 1
+            continue
+        if start is not None:
+            yield start, end
+        start, end = subtask_id, subtask_id + 1
+    if start is not None:
+        yield start, end
+
+
+def _batches(subtasks: list[Subtask]) -> list[list[tuple[Subtask, str]]]:
+    """Groups of at most 10 messages and 1 MiB, SendMessageBatch's limits."""
+    batches: list[list[tuple[Subtask, str]]] = []
+    size = 0
+    for subtask in subtasks:
+        body = subtask.to_message()
+        if not batches or len(batches[-1]) == SQS_BATCH or size + len(body.encode()) > SQS_BATCH_BYTES:
+            batches.append([])
+            size = 0
+        batches[-1].append((subtask, body))
+        size += len(body.encode())
+    return batches
+
+
+def _send_batch(queue_url: str, batch: list[tuple[Subtask, str]]) -> None:
     """Send up to 10 subtasks, retrying only the entries that failed."""
-    pending = {str(subtask.subtask_id): subtask for subtask in subtasks}
+    pending = {str(subtask.subtask_id): body for subtask, body in batch}
     for attempt in range(SEND_ATTEMPTS):
         response = aws_clients.client("sqs").send_message_batch(
             QueueUrl=queue_url,
-            Entries=[{"Id": entry_id, "MessageBody": subtask.to_message()} for entry_id, subtask in pending.items()],
+            Entries=[{"Id": entry_id, "MessageBody": body} for entry_id, body in pending.items()],
         )
         pending = {failure["Id"]: pending[failure["Id"]] for failure in response.get("Failed", [])}
         if not pending:
@@ -186,14 +211,26 @@ def dispatch(tracker: JobTracker, plan: DispatchPlan, first: int, context: Lambd
         while next_subtask < plan.total:
             if context.get_remaining_time_in_millis() < RESERVED_MILLIS:
                 break
+            if tracker.stop_of(plan.job_id, plan.run):
+                return _skip_the_rest(tracker, plan, next_subtask)
             wave_end = min(plan.total, next_subtask + WAVE)
-            wave = [plan.subtask(subtask_id) for subtask_id in range(next_subtask, wave_end)]
-            batches = [wave[i : i + SQS_BATCH] for i in range(0, len(wave), SQS_BATCH)]
-            list(pool.map(lambda batch: _send_batch(queue_url, batch), batches))
-            tracker.record_dispatch(plan.spec.job_id, wave_end)
+            wave = plan.subtasks(range(next_subtask, wave_end))
+            list(pool.map(lambda batch: _send_batch(queue_url, batch), _batches(wave)))
+            tracker.record_dispatch(plan.job_id, wave_end)
             metrics.add_metric(name="SubtasksDispatched", unit=MetricUnit.Count, value=len(wave))
             next_subtask = wave_end
     return next_subtask
+
+
+def _skip_the_rest(tracker: JobTracker, plan: DispatchPlan, first: int) -> int:
+    """A stopped job dispatches nothing more: what was not sent is counted as skipped, so the job still ends."""
+    logger.info("job stopped: the subtasks not sent yet are skipped", extra={"from": first})
+    sealed = tracker.skip_subtasks(plan.job_id, plan.layout, first, plan.expires_at)
+    tracker.record_dispatch(plan.job_id, plan.total)
+    metrics.add_metric(name="SubtasksSkipped", unit=MetricUnit.Count, value=plan.total - first)
+    for shard in sealed:
+        trigger_consolidator(plan.job_id, plan.correlation_id, shard)
+    return plan.total
 
 
 def _continue_elsewhere(plan: DispatchPlan, next_subtask: int, context: LambdaContext) -> None:
@@ -209,7 +246,7 @@ def _dispatch_and_hand_over(tracker: JobTracker, plan: DispatchPlan, first: int,
     next_subtask = dispatch(tracker, plan, first, context)
     if next_subtask < plan.total:
         _continue_elsewhere(plan, next_subtask, context)
-    return {"job_id": plan.spec.job_id, "status": "RUNNING", "total": plan.total, "dispatched_until": next_subtask}
+    return {"job_id": plan.job_id, "status": "RUNNING", "total": plan.total, "dispatched_until": next_subtask}
 
 
 def _reject(tracker: JobTracker, document: Any, error: InvalidJobSpec, context: LambdaContext) -> dict[str, Any]:
@@ -238,7 +275,8 @@ def _refusal(job: dict[str, Any], fingerprint: str) -> dict[str, str] | None:
     if job.get("fingerprint") != fingerprint:
         return {
             "field": "job_id",
-            "message": f"job {job_id} exists with another spec (another input, input content or chunk size)",
+            "message": f"job {job_id} exists with another spec "
+            "(another source, source content, cut, workload or failure tolerance)",
             "fix": "submit under a new job_id, or resubmit exactly the spec and input of that job",
         }
     if status in FINAL_STATUSES:
@@ -282,48 +320,141 @@ def _retention_seconds() -> int:
     return int(settings.positive_number("JOB_RETENTION_DAYS", 30) * 86400)
 
 
+def _plan(tracker: JobTracker, spec: JobSpec, limits: Limits, context: LambdaContext) -> Plan | None:
+    """The job's plan, or None when a listing goes on in another invocation."""
+    s3, bucket = aws_clients.client("s3"), settings.required("JOB_BUCKET")
+    writer = ManifestWriter(s3, bucket, planning.manifest_prefix(spec.job_id, context.aws_request_id))
+    if spec.source.type == "items":
+        return planning.plan_items(spec.source, limits, writer)
+    if spec.source.type == "objects":
+        return _list(spec, Listing(manifest=writer.prefix), limits, context)
+    return planning.plan_object(s3, spec.source, limits, writer)
+
+
+def _list(spec: JobSpec, listing: Listing, limits: Limits, context: LambdaContext) -> Plan | None:
+    """List the source's prefix until done, or hand the listing over before this invocation's time runs out."""
+    listing = planning.list_objects(
+        aws_clients.client("s3"),
+        spec.source,
+        limits,
+        listing,
+        settings.required("JOB_BUCKET"),
+        lambda: context.get_remaining_time_in_millis() > RESERVED_MILLIS,
+    )
+    if listing.done:
+        return planning.listing_plan(spec.source, listing)
+    aws_clients.client("lambda").invoke(
+        FunctionName=context.invoked_function_arn,
+        InvocationType="Event",
+        Payload=json.dumps({"listing": {"spec": spec.as_dict(), "state": listing.as_dict()}}).encode(),
+    )
+    logger.info("listing handed over to a new invocation", extra={"objects_in_subtasks": listing.count})
+    return None
+
+
 def start_job(document: Any, context: LambdaContext) -> dict[str, Any]:
     tracker = JobTracker(aws_clients.dynamodb_table(settings.required("TRACKER_TABLE")))
     limits = _limits()
     try:
-        spec = parse_spec(document, _default_chunk_size(), limits)
+        spec = parse_spec(document, _default_chunk_size(), limits, workload_registry.names())
         logger.append_keys(job_id=spec.job_id, correlation_id=spec.correlation_id)
-        object_size, etag = _inspect_input(spec, limits)
+        plan = _plan(tracker, spec, limits, context)
     except InvalidJobSpec as error:
-        return _reject(tracker, document, error, context)
+        first_format = isinstance(document, dict) and "input" in document and "source" not in document
+        return _reject(tracker, document, in_first_format(error) if first_format else error, context)
+    if plan is None:
+        return {"job_id": spec.job_id, "status": "LISTING"}
+    return register_and_dispatch(tracker, spec, plan, context)
 
+
+def continue_listing(handover: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    spec = JobSpec.from_dict(handover["spec"])
+    logger.append_keys(job_id=spec.job_id, correlation_id=spec.correlation_id)
+    tracker = JobTracker(aws_clients.dynamodb_table(settings.required("TRACKER_TABLE")))
+    try:
+        plan = _list(spec, Listing(**handover["state"]), _limits(), context)
+    except InvalidJobSpec as error:
+        return _reject(tracker, spec.as_dict(), error, context)
+    if plan is None:
+        return {"job_id": spec.job_id, "status": "LISTING"}
+    return register_and_dispatch(tracker, spec, plan, context)
+
+
+def register_and_dispatch(tracker: JobTracker, spec: JobSpec, plan: Plan, context: LambdaContext) -> dict[str, Any]:
     layout = ShardLayout.plan(
-        plan_chunks(object_size, spec.chunk_size_bytes),
+        plan.total,
         int(settings.positive_number("SUBTASKS_PER_SHARD", 1000)),
         int(settings.positive_number("PARALLEL_SHARDS", 1)),
     )
-    fingerprint = spec_fingerprint(spec, etag)
+    fingerprint = spec_fingerprint(spec, plan.identity)
     registration = tracker.register_job(
         spec.job_id,
         layout,
         spec.correlation_id,
         int(settings.positive_number("JOB_TIMEOUT_SECONDS", 3600)),
-        spec.as_dict(),
+        spec.as_record(),
         fingerprint,
         _retention_seconds(),
         dispatcher=context.aws_request_id,
+        details={"plan": plan.as_dict(), "workload": spec.workload, "failure_limit": spec.failure_limit(plan.total)},
     )
     job = registration.job
     if not registration.created and (refusal := _refusal(job, fingerprint)):
         logger.warning("submission refused", extra={"error": refusal})
         metrics.add_metric(name="SubmissionsRefused", unit=MetricUnit.Count, value=1)
         return {"job_id": spec.job_id, "status": job["status"], "error": refusal}
-    # The registered job's layout and expiry: a repeat keeps the first registration's.
-    plan = DispatchPlan(spec, object_size, layout_of(job), int(job["expires_at"]), etag)
+    # The registered job's plan, layout and expiry: a repeat keeps the first registration's.
+    dispatch_plan = DispatchPlan.of_job(job)
     if not registration.created:
-        return _answer_repeat(tracker, job, plan, context)
-    logger.info("job registered", extra={**asdict(layout), "object_size": object_size})
-    return _dispatch_and_hand_over(tracker, plan, 0, context)
+        return _answer_repeat(tracker, job, dispatch_plan, context)
+    logger.info("job registered", extra={**asdict(layout), "source": spec.source.type})
+    return _dispatch_and_hand_over(tracker, dispatch_plan, 0, context)
+
+
+def redrive(request: Any, context: LambdaContext) -> dict[str, Any]:
+    """Run the failed and skipped subtasks of a PARTIAL or FAILED job again, as its next run."""
+    job_id = request.get("job_id") if isinstance(request, dict) else None
+    if not isinstance(job_id, str) or not JOB_ID_PATTERN.match(job_id):
+        return _refused("redrive.job_id", "is not a job id", 'send {"redrive": {"job_id": "..."}}')
+    logger.append_keys(job_id=job_id)
+    tracker = JobTracker(aws_clients.dynamodb_table(settings.required("TRACKER_TABLE")))
+    job = tracker.get_job(job_id)
+    if job is None:
+        return _refused("redrive.job_id", f"job {job_id} does not exist", "name a job the tracker holds")
+    if job["status"] != JobStatus.REDRIVING:
+        max_redrives = int(settings.positive_number("MAX_REDRIVES", 3))
+        claimed = tracker.begin_redrive(
+            job_id, max_redrives, int(settings.positive_number("JOB_TIMEOUT_SECONDS", 3600))
+        )
+        if claimed is None:
+            if job["status"] in (JobStatus.PARTIAL, JobStatus.FAILED) and "result" in job:
+                message = f"job {job_id} was redriven {job.get('redrives', 0)} times, the most a job may be"
+                fix = "submit the failed items as a new job (results/<job>/failed/ names them)"
+            else:
+                message = f"job {job_id} is {job['status']}: only a finished PARTIAL or FAILED job can be redriven"
+                fix = "wait for the job to finish, or submit it again if it was rejected"
+            return _refused("redrive.job_id", message, fix)
+        job = claimed
+    open_ids = tracker.reopen_for_redrive(job)
+    plan = DispatchPlan.of_job(job)
+    queue_url = settings.required("SUBTASK_QUEUE_URL")
+    with ThreadPoolExecutor(max_workers=int(settings.positive_number("SENDER_THREADS", 8))) as pool:
+        for start in range(0, len(open_ids), WAVE):
+            wave = plan.subtasks(open_ids[start : start + WAVE])
+            list(pool.map(lambda batch: _send_batch(queue_url, batch), _batches(wave)))
+    logger.info("job redriven", extra={"run": plan.run, "subtasks": len(open_ids)})
+    metrics.add_metric(name="JobsRedriven", unit=MetricUnit.Count, value=1)
+    return {"job_id": job_id, "status": JobStatus.RUNNING.value, "run": plan.run, "redriven": len(open_ids)}
+
+
+def _refused(field: str, message: str, fix: str) -> dict[str, Any]:
+    logger.warning("request refused", extra={"field": field, "reason": message})
+    return {"status": "REFUSED", "error": {"field": field, "message": message, "fix": fix}}
 
 
 def continue_job(continuation: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     plan = DispatchPlan.from_dict(continuation["plan"])
-    logger.append_keys(job_id=plan.spec.job_id, correlation_id=plan.spec.correlation_id)
+    logger.append_keys(job_id=plan.job_id, correlation_id=plan.correlation_id)
     tracker = JobTracker(aws_clients.dynamodb_table(settings.required("TRACKER_TABLE")))
     return _dispatch_and_hand_over(tracker, plan, continuation["next_subtask"], context)
 
@@ -332,8 +463,12 @@ def continue_job(continuation: dict[str, Any], context: LambdaContext) -> dict[s
 @metrics.log_metrics
 @tracer.capture_lambda_handler
 def lambda_handler(event: Any, context: LambdaContext) -> dict[str, Any] | list[dict[str, Any]]:
-    if isinstance(event, dict) and "continuation" in event:
+    if isinstance(event, dict) and "redrive" in event:
+        return redrive(event["redrive"], context)
+    if isinstance(event, dict) and ("continuation" in event or "listing" in event):
         try:
+            if "listing" in event:
+                return continue_listing(event["listing"], context)
             return continue_job(event["continuation"], context)
         except (TypeError, KeyError, ValueError) as error:
             # Only a ventilator hands a job over; anything else under this key is refused, not retried.

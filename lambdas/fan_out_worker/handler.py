@@ -1,4 +1,4 @@
-"""Worker: process one chunk per subtask, store the partial result, record the completion.
+"""Worker: run the job's workload on one subtask, store its result, record the completion.
 
 Runs on an SQS event source mapping with ReportBatchItemFailures. The partial
 result goes to S3 first (same key on every attempt, so a retry overwrites
@@ -14,7 +14,6 @@ its reason is kept for the DLQ handler, which records it with the subtask.
 from __future__ import annotations
 
 import json
-import os
 from typing import Any
 
 from aws_lambda_powertools import Logger, Metrics, Tracer
@@ -24,38 +23,33 @@ from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from serverless_patterns import aws_clients, settings
-from serverless_patterns.chunks import read_chunk
-from serverless_patterns.consolidation import complete_subtask, tracker
+from serverless_patterns.consolidation import complete_subtask, is_stopped, tracker
 from serverless_patterns.errors import DETERMINISTIC_ERRORS, describe
 from serverless_patterns.fan_out import InvalidSubtaskMessage, Subtask
+from serverless_patterns.inputs import read_input
 from serverless_patterns.job_tracker import Outcome
-from serverless_patterns.plugins import load_function
+from serverless_patterns.sources import item_name
+from serverless_patterns.workload_registry import workload
 
 logger = Logger()
 metrics = Metrics()
 tracer = Tracer()
 processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
-process_chunk = load_function(
-    os.environ.get("SUBTASK_PROCESSOR", "serverless_patterns.workloads.word_count:count_words"), "SUBTASK_PROCESSOR"
-)
 
 
 def _succeed(subtask: Subtask) -> None:
-    chunk = read_chunk(
+    task = read_input(
         aws_clients.client("s3"),
-        subtask.bucket,
-        subtask.key,
+        subtask.job_id,
         subtask.subtask_id,
-        subtask.chunk_size_bytes,
-        subtask.object_size,
+        subtask.work,
         int(settings.positive_number("MAX_LINE_BYTES", 64 * 1024)),
-        subtask.etag,
     )
-    partial: dict[str, Any] = process_chunk(chunk)
+    result: Any = workload(subtask.workload).process(task)
     aws_clients.client("s3").put_object(
         Bucket=settings.required("JOB_BUCKET"),
         Key=subtask.partial_key,
-        Body=json.dumps(partial, separators=(",", ":")).encode(),
+        Body=json.dumps({"item": item_name(subtask.work), "result": result}, separators=(",", ":")).encode(),
         ContentType="application/json",
     )
     completion = complete_subtask(subtask, Outcome.SUCCEEDED, {"result_key": subtask.partial_key})
@@ -79,6 +73,12 @@ def run_subtask(record: SQSRecord) -> None:
         metrics.add_metric(name="MalformedSubtasks", unit=MetricUnit.Count, value=1)
         raise
     with logger.append_context_keys(**subtask.log_keys):
+        if is_stopped(subtask):
+            # Cancelled, or failed past its tolerance: counted as skipped, so the job still ends, exactly.
+            if complete_subtask(subtask, Outcome.SKIPPED, {}).first:
+                logger.info("job stopped: subtask skipped")
+                metrics.add_metric(name="SubtasksSkipped", unit=MetricUnit.Count, value=1)
+            return
         try:
             _succeed(subtask)
         except DETERMINISTIC_ERRORS as error:
@@ -86,7 +86,8 @@ def run_subtask(record: SQSRecord) -> None:
             logger.warning(
                 "subtask input cannot be processed: failed without retries", extra={"error": describe(error)}
             )
-            complete_subtask(subtask, Outcome.FAILED, {"error": {**describe(error), "attempts": 1}})
+            detail = {"error": {**describe(error), "attempts": 1}, "item": item_name(subtask.work)}
+            complete_subtask(subtask, Outcome.FAILED, detail)
             metrics.add_metric(name="SubtasksFailed", unit=MetricUnit.Count, value=1)
         except Exception as error:
             logger.exception(

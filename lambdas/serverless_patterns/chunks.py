@@ -59,16 +59,11 @@ class InputChanged(PermanentSubtaskError):
     """The input was overwritten after its job was dispatched: its chunks would mix two contents."""
 
 
-def read_chunk(
-    s3: Any, bucket: str, key: str, subtask: int, chunk_size: int, object_size: int, max_line: int, etag: str = ""
-) -> bytes:
-    """The lines subtask `subtask` owns, read from the input as it was at dispatch (its ETag) when given."""
-    start, end = chunk_range(subtask, chunk_size, object_size)
-    buffer_start = max(0, start - 1)
-    buffer_end = min(object_size, end + max_line) - 1
+def get_range(s3: Any, bucket: str, key: str, first: int, last: int, etag: str = "") -> bytes:
+    """Bytes first..last (inclusive) of the input as it was at dispatch (its ETag) when given."""
     pinned = {"IfMatch": etag} if etag else {}
     try:
-        response = s3.get_object(Bucket=bucket, Key=key, Range=f"bytes={buffer_start}-{buffer_end}", **pinned)
+        response = s3.get_object(Bucket=bucket, Key=key, Range=f"bytes={first}-{last}", **pinned)
     except ClientError as error:
         if error.response.get("Error", {}).get("Code") in {"PreconditionFailed", "412"}:
             raise InputChanged(
@@ -76,4 +71,23 @@ def read_chunk(
                 "submit the new content as a new job"
             ) from None
         raise
-    return owned_lines(response["Body"].read(), buffer_start, start, end, object_size)
+    return response["Body"].read()
+
+
+def read_lines(
+    s3: Any, bucket: str, key: str, start: int, end: int, object_size: int, max_line: int, etag: str = ""
+) -> bytes:
+    """The lines starting in [start, end): read from start - 1 to up to max_line bytes past end."""
+    buffer_start = max(0, start - 1)
+    buffer_end = min(object_size, end + max_line) - 1
+    return owned_lines(
+        get_range(s3, bucket, key, buffer_start, buffer_end, etag), buffer_start, start, end, object_size
+    )
+
+
+def read_chunk(
+    s3: Any, bucket: str, key: str, subtask: int, chunk_size: int, object_size: int, max_line: int, etag: str = ""
+) -> bytes:
+    """The lines chunk `subtask` of an object cut in chunk_size bytes owns."""
+    start, end = chunk_range(subtask, chunk_size, object_size)
+    return read_lines(s3, bucket, key, start, end, object_size, max_line, etag)

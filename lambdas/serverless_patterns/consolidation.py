@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 from typing import Any
 
 from aws_lambda_powertools import Logger
@@ -16,6 +17,25 @@ logger = Logger(child=True)
 
 def tracker() -> JobTracker:
     return JobTracker(aws_clients.dynamodb_table(settings.required("TRACKER_TABLE")))
+
+
+_stops: dict[tuple[str, int], tuple[float, bool]] = {}
+
+
+def is_stopped(subtask: Subtask) -> bool:
+    """Whether the subtask's job was cancelled or failed past its tolerance, in the run that sent it.
+
+    Read at most once per STOP_CHECK_SECONDS per job and container, not once
+    per subtask: a stop reaches every worker within that time.
+    """
+    key, now = (subtask.job_id, subtask.run), time.monotonic()
+    cached = _stops.get(key)
+    if cached is None or now - cached[0] >= settings.positive_number("STOP_CHECK_SECONDS", 5):
+        stopped = tracker().stop_of(subtask.job_id, subtask.run) is not None
+        if len(_stops) > 1000:
+            _stops.clear()
+        cached = _stops[key] = (now, stopped)
+    return cached[1]
 
 
 def trigger_consolidator(job_id: str, correlation_id: str, shard: int | None = None) -> None:

@@ -14,15 +14,31 @@ import uuid
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from serverless_patterns.chunks import plan_chunks
-from serverless_patterns.errors import FieldError
+from serverless_patterns.sources import (
+    SOURCE_FIELDS,
+    InvalidJobSpec,
+    Limits,
+    Source,
+    check_bucket,
+    check_key,
+    parse_source,
+    submitted,
+    unknown_field,
+)
 
 JOB_ID_PATTERN = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
 CORRELATION_ID_PATTERN = re.compile(r"^[A-Za-z0-9_.:/@+=-]{1,128}$")
-# S3's bucket naming rules (general purpose buckets).
-BUCKET_PATTERN = re.compile(r"^(?!xn--)(?!.*\.\.)[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
-MAX_KEY_BYTES = 1024
-SPEC_FIELDS = ("input", "chunk_size_bytes", "job_id", "correlation_id")
+WORKLOAD_PATTERN = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+SPEC_FIELDS = (
+    "source",
+    "input",
+    "chunk_size_bytes",
+    "workload",
+    "tolerated_failure_count",
+    "tolerated_failure_percentage",
+    "job_id",
+    "correlation_id",
+)
 INPUT_FIELDS = ("bucket", "key")
 PARTIALS_PREFIX = "partials"  # written by the workers
 REDUCTIONS_PREFIX = "reductions"  # written by the consolidator: shard results and staged job results
@@ -30,27 +46,35 @@ RESULTS_PREFIX = "results"
 QUARANTINE_PREFIX = "quarantine"  # DLQ messages that could not be recorded, with the reason
 
 
-class InvalidJobSpec(FieldError):
-    """A job spec that is rejected before any subtask exists."""
-
-
-@dataclass(frozen=True)
-class Limits:
-    min_chunk_size_bytes: int
-    max_chunk_size_bytes: int
-    max_subtasks: int
-
-
 @dataclass(frozen=True)
 class JobSpec:
     job_id: str
-    bucket: str
-    key: str
-    chunk_size_bytes: int
+    source: Source
     correlation_id: str
+    workload: str = ""
+    tolerated_failure_count: int | None = None
+    tolerated_failure_percentage: float | None = None
 
     def as_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        return {**asdict(self), "source": self.source.as_dict()}
+
+    def as_record(self) -> dict[str, Any]:
+        """The spec as the tracker keeps it (inline items hashed, not copied)."""
+        record = {name: value for name, value in asdict(self).items() if value is not None}
+        return {**record, "source": self.source.as_record()}
+
+    @classmethod
+    def from_dict(cls, document: dict[str, Any]) -> JobSpec:
+        return cls(**{**document, "source": Source(**document["source"])})
+
+    def failure_limit(self, total: int) -> int | None:
+        """The most failed subtasks the job tolerates, or None when it sets no tolerance."""
+        limits = []
+        if self.tolerated_failure_count is not None:
+            limits.append(self.tolerated_failure_count)
+        if self.tolerated_failure_percentage is not None:
+            limits.append(int(total * self.tolerated_failure_percentage / 100))
+        return min(limits) if limits else None
 
 
 def job_id_for_object(bucket: str, key: str, etag: str, sequencer: str) -> str:
@@ -62,74 +86,90 @@ def job_id_for_object(bucket: str, key: str, etag: str, sequencer: str) -> str:
     return hashlib.sha256(f"{bucket}/{key}/{etag}/{sequencer}".encode()).hexdigest()[:32]
 
 
-def spec_fingerprint(spec: JobSpec, input_etag: str) -> str:
-    """What makes two submissions the same job: the same input, at the same content, cut the same way."""
-    identity = {"bucket": spec.bucket, "key": spec.key, "etag": input_etag, "chunk_size_bytes": spec.chunk_size_bytes}
+def spec_fingerprint(spec: JobSpec, content_identity: str) -> str:
+    """What makes two submissions the same job: the same source, at the same content, cut and processed alike."""
+    identity = {
+        "source": spec.source.as_record(),
+        "content": content_identity,
+        "workload": spec.workload,
+        "tolerated_failure_count": spec.tolerated_failure_count,
+        "tolerated_failure_percentage": spec.tolerated_failure_percentage,
+    }
     return hashlib.sha256(json.dumps(identity, sort_keys=True).encode()).hexdigest()
 
 
-def _unknown_field(document: dict[str, Any], known: tuple[str, ...], prefix: str) -> None:
-    for name in document:
-        if name not in known:
-            shown = '""' if name == "" else name if isinstance(name, str) and len(name) <= 64 else "(a long name)"
-            raise InvalidJobSpec(
-                f"{prefix}{shown}", "is not a field of a job spec", f"use only {', '.join(prefix + k for k in known)}"
-            )
+def _legacy_source(document: dict[str, Any]) -> dict[str, Any]:
+    """The first spec format, {"input": {"bucket", "key"}, "chunk_size_bytes"}: a `lines` source."""
+    source = document["input"]
+    if not isinstance(source, dict):
+        raise InvalidJobSpec("input", "must name the input object", 'send "input": {"bucket": "...", "key": "..."}')
+    unknown_field(source, INPUT_FIELDS, "input.")
+    check_bucket(source.get("bucket"), "input.bucket")
+    check_key(source.get("key"), "input.key")
+    cut = {"chunk_size_bytes": document["chunk_size_bytes"]} if "chunk_size_bytes" in document else {}
+    return {"type": "lines", **source, **cut}
 
 
-def _input_key(source: dict[str, Any]) -> str:
-    key = source.get("key")
-    if not isinstance(key, str) or not key:
-        raise InvalidJobSpec("input.key", "must be the input object's key, a non-empty string", 'send "key": "..."')
-    try:
-        size = len(key.encode("utf-8"))
-    except UnicodeEncodeError:
-        raise InvalidJobSpec("input.key", "is not valid Unicode", "send the key as S3 shows it") from None
-    if size > MAX_KEY_BYTES:
-        raise InvalidJobSpec("input.key", f"is {size} bytes; S3 keys have at most {MAX_KEY_BYTES}", "fix the key")
-    return key
+def in_first_format(error: InvalidJobSpec) -> InvalidJobSpec:
+    """An error about a `source`, named as the first spec format ("input", "chunk_size_bytes") names its fields."""
+    if not error.field.startswith("source."):
+        return error
+    if error.field == "source.chunk_size_bytes":
+        return InvalidJobSpec("chunk_size_bytes", error.message, error.fix)
+    if error.field in ("source.key", "source.bucket"):
+        return InvalidJobSpec("input", error.message, error.fix)
+    return InvalidJobSpec("input." + error.field.removeprefix("source."), error.message, error.fix)
 
 
-def _input_bucket(source: dict[str, Any]) -> str:
-    bucket = source.get("bucket")
-    if not isinstance(bucket, str) or not BUCKET_PATTERN.match(bucket):
-        raise InvalidJobSpec(
-            "input.bucket", "is not an S3 bucket name", "send the bucket's name (3-63 characters: a-z 0-9 . -)"
-        )
-    return bucket
+def _tolerance(document: dict[str, Any]) -> tuple[int | None, float | None]:
+    count = document.get("tolerated_failure_count")
+    if count is not None and (not isinstance(count, int) or isinstance(count, bool) or count < 0):
+        raise InvalidJobSpec("tolerated_failure_count", "must be a whole number >= 0", "send e.g. 10")
+    percentage = document.get("tolerated_failure_percentage")
+    if percentage is not None and (
+        not isinstance(percentage, int | float) or isinstance(percentage, bool) or not 0 <= percentage <= 100
+    ):
+        raise InvalidJobSpec("tolerated_failure_percentage", "must be a number from 0 to 100", "send e.g. 5")
+    return count, None if percentage is None else float(percentage)
 
 
-def parse_spec(document: Any, default_chunk_size: int, limits: Limits) -> JobSpec:
-    """A submitted job spec: {"input": {"bucket", "key"}, "chunk_size_bytes"?, "job_id"?, "correlation_id"?}.
+def parse_spec(document: Any, default_chunk_size: int, limits: Limits, workloads: tuple[str, ...] = ()) -> JobSpec:
+    """A submitted job spec: {"source": {...}} (or the first format, {"input": {"bucket", "key"}}), with
+    "workload"?, "tolerated_failure_count"?, "tolerated_failure_percentage"?, "job_id"?, "correlation_id"?.
 
     Any other document, whatever its types or size, is refused naming the field and the fix.
     """
     if not isinstance(document, dict):
-        raise InvalidJobSpec("spec", "must be a JSON object", 'send {"input": {"bucket": ..., "key": ...}}')
-    _unknown_field(document, SPEC_FIELDS, "")
-    source = document.get("input")
-    if not isinstance(source, dict):
-        raise InvalidJobSpec("input", "must name the input object", 'send "input": {"bucket": "...", "key": "..."}')
-    _unknown_field(source, INPUT_FIELDS, "input.")
-    bucket, key = _input_bucket(source), _input_key(source)
+        raise InvalidJobSpec("spec", "must be a JSON object", 'send {"source": {"type": ..., ...}}')
+    unknown_field(document, SPEC_FIELDS, "")
+    if ("source" in document) == ("input" in document):
+        raise InvalidJobSpec(
+            "source",
+            "is missing" if "source" not in document else "cannot be combined with input",
+            'send "source": {"type": "lines", "bucket": "...", "key": "..."} (or the older "input")',
+        )
+    if "source" in document and "chunk_size_bytes" in document:
+        raise InvalidJobSpec("chunk_size_bytes", "belongs inside source", 'send "source": {..., "chunk_size_bytes": n}')
+    if "source" in document:
+        source = parse_source(document["source"], default_chunk_size, limits)
+    else:
+        try:
+            source = parse_source(_legacy_source(document), default_chunk_size, limits)
+        except InvalidJobSpec as error:
+            raise in_first_format(error) from None
     job_id = document.get("job_id", uuid.uuid4().hex)
     if not isinstance(job_id, str) or not JOB_ID_PATTERN.match(job_id):
         raise InvalidJobSpec("job_id", "is not a valid job id", "use 1-64 characters from A-Z a-z 0-9 _ . -")
-    chunk_size = document.get("chunk_size_bytes", default_chunk_size)
-    if not isinstance(chunk_size, int) or isinstance(chunk_size, bool):
-        raise InvalidJobSpec("chunk_size_bytes", "must be a whole number of bytes", "send an integer")
-    if not limits.min_chunk_size_bytes <= chunk_size <= limits.max_chunk_size_bytes:
-        raise InvalidJobSpec(
-            "chunk_size_bytes",
-            f"{chunk_size} is outside {limits.min_chunk_size_bytes}..{limits.max_chunk_size_bytes}",
-            "choose a chunk size within the module's limits",
-        )
     correlation_id = document.get("correlation_id", job_id)
     if not isinstance(correlation_id, str) or not CORRELATION_ID_PATTERN.match(correlation_id):
         raise InvalidJobSpec(
             "correlation_id", "is not a valid correlation id", "use 1-128 characters from A-Z a-z 0-9 _ . : / @ + = -"
         )
-    return JobSpec(job_id=job_id, bucket=bucket, key=key, chunk_size_bytes=chunk_size, correlation_id=correlation_id)
+    workload = document.get("workload", workloads[0] if workloads else "")
+    if workloads and workload not in workloads:
+        raise InvalidJobSpec("workload", f"is {submitted(workload)}", f"use one of {', '.join(workloads)}")
+    count, percentage = _tolerance(document)
+    return JobSpec(job_id, source, correlation_id, workload, count, percentage)
 
 
 def submitted_text(document: Any, limit: int = 2000) -> str:
@@ -151,12 +191,10 @@ class Subtask:
     subtask_id: int
     shard: int  # the tracker shard that counts it (ShardLayout.shard_of)
     correlation_id: str
-    bucket: str
-    key: str
-    chunk_size_bytes: int
-    object_size: int
     expires_at: int  # when the tracker's TTL may delete what this subtask records
-    etag: str = ""  # the input's ETag at dispatch: every range read is pinned to it
+    work: dict[str, Any]  # what to read: see serverless_patterns.sources
+    workload: str = ""
+    run: int = 0  # 0, then 1, 2... for each redrive of the job's failed subtasks
 
     def to_message(self) -> str:
         return json.dumps(asdict(self), separators=(",", ":"))
@@ -172,22 +210,17 @@ class Subtask:
         return subtask
 
     def _check(self) -> None:
-        whole = {"subtask_id": 0, "shard": 0, "chunk_size_bytes": 1, "object_size": 1, "expires_at": 0}
-        for name, minimum in whole.items():
+        for name, minimum in {"subtask_id": 0, "shard": 0, "expires_at": 0, "run": 0}.items():
             value = getattr(self, name)
             if not isinstance(value, int) or isinstance(value, bool) or value < minimum:
                 raise InvalidSubtaskMessage(f"not a subtask message: {name} must be a whole number >= {minimum}")
-        for name in ("job_id", "correlation_id", "bucket", "key", "etag"):
+        for name in ("job_id", "correlation_id", "workload"):
             if not isinstance(getattr(self, name), str):
                 raise InvalidSubtaskMessage(f"not a subtask message: {name} must be a string")
         if not JOB_ID_PATTERN.match(self.job_id):
             raise InvalidSubtaskMessage("not a subtask message: job_id is not a job id")
-        total = plan_chunks(self.object_size, self.chunk_size_bytes)
-        if self.subtask_id >= total:
-            raise InvalidSubtaskMessage(
-                f"subtask {self.subtask_id} is outside its job: {self.object_size} bytes in chunks of "
-                f"{self.chunk_size_bytes} make subtasks 0..{total - 1}"
-            )
+        if problem := work_problem(self.work):
+            raise InvalidSubtaskMessage(f"not a subtask message: work {problem}")
 
     @property
     def log_keys(self) -> dict[str, Any]:
@@ -196,10 +229,42 @@ class Subtask:
 
     @property
     def partial_key(self) -> str:
-        return _work_key(PARTIALS_PREFIX, self.job_id, f"{self.subtask_id:08d}.json")
+        return work_key(PARTIALS_PREFIX, self.job_id, f"{self.subtask_id:08d}.json")
 
 
-def _work_key(prefix: str, job_id: str, name: str) -> str:
+def _is_count(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value >= 0
+
+
+def work_problem(work: Any) -> str | None:
+    """What is wrong with a work document, or None: a worker reads nothing a ventilator did not plan."""
+    if not isinstance(work, dict) or work.get("type") not in SOURCE_FIELDS:
+        return "has no known type"
+    kind = work["type"]
+    if kind == "items":
+        ok = isinstance(work.get("items"), list) and _is_count(work.get("first_item"))
+        return None if ok else "must hold items and first_item"
+    if not isinstance(work.get("bucket"), str):
+        return "has no bucket"
+    if kind == "objects":
+        objects = work.get("objects")
+        ok = isinstance(objects, list) and all(
+            isinstance(entry, dict) and isinstance(entry.get("key"), str) and _is_count(entry.get("size"))
+            for entry in objects
+        )
+        return None if ok else "must list objects with key and size"
+    if not isinstance(work.get("key"), str) or not isinstance(work.get("etag", ""), str):
+        return "has no key"
+    if not (_is_count(work.get("start")) and _is_count(work.get("end")) and work["start"] <= work["end"]):
+        return "must hold a byte range start <= end"
+    if work.get("line_aligned") and not _is_count(work.get("object_size")):
+        return "must hold object_size"
+    if kind == "csv" and not (isinstance(work.get("header"), list) and work["header"]):
+        return "must hold the CSV header"
+    return None
+
+
+def work_key(prefix: str, job_id: str, name: str) -> str:
     """A key for a job's intermediate objects (the bucket's lifecycle expires them).
 
     A hashed first segment spreads the writes of a large job over many S3 prefixes.
@@ -209,13 +274,26 @@ def _work_key(prefix: str, job_id: str, name: str) -> str:
 
 
 def shard_result_key(job_id: str, shard: int) -> str:
-    return _work_key(REDUCTIONS_PREFIX, job_id, f"shard-{shard:04d}.json")
+    return work_key(REDUCTIONS_PREFIX, job_id, f"shard-{shard:04d}.json")
 
 
 def staged_result_key(job_id: str, attempt: str) -> str:
     """Where one consolidation attempt writes the result before the tracker picks one attempt's."""
-    return _work_key(REDUCTIONS_PREFIX, job_id, f"result-{attempt}.json")
+    return work_key(REDUCTIONS_PREFIX, job_id, f"result-{attempt}.json")
+
+
+def results_prefix(job_id: str) -> str:
+    """Where a job's results are: manifest.json, result.json (merged), succeeded/ and failed/ JSON Lines."""
+    return f"{RESULTS_PREFIX}/{job_id}"
 
 
 def result_key(job_id: str) -> str:
-    return f"{RESULTS_PREFIX}/{job_id}.json"
+    return f"{results_prefix(job_id)}/result.json"
+
+
+def manifest_key(job_id: str) -> str:
+    return f"{results_prefix(job_id)}/manifest.json"
+
+
+def status_file_key(job_id: str, outcome: str, shard: int) -> str:
+    return f"{results_prefix(job_id)}/{outcome.lower()}/shard-{shard:04d}.jsonl"

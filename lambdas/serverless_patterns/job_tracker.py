@@ -48,6 +48,7 @@ from serverless_patterns.retries import Backoff, cancellation_reasons
 MAX_SHARDS = 1000  # bounds the objects the final merge reads
 BATCH_WRITE_LIMIT = 25
 BATCH_GET_LIMIT = 100
+TRANSACTION_LIMIT = 100
 SHARD_REDUCING = "REDUCING"  # the status a sealed, not yet reduced shard shows in the status index
 
 
@@ -58,14 +59,25 @@ class JobStatus(StrEnum):
     PARTIAL = "PARTIAL"
     TIMED_OUT = "TIMED_OUT"
     FAILED = "FAILED"
+    CANCELLED = "CANCELLED"
+    REDRIVING = "REDRIVING"  # its failed and skipped subtasks are being reopened, before they run again
 
 
 class Outcome(StrEnum):
     SUCCEEDED = "SUCCEEDED"
     FAILED = "FAILED"
+    SKIPPED = "SKIPPED"  # not run: its job was cancelled or failed past its tolerance
 
 
-FINAL_STATUSES = frozenset({JobStatus.SUCCEEDED, JobStatus.PARTIAL, JobStatus.TIMED_OUT, JobStatus.FAILED})
+class StopReason(StrEnum):
+    CANCELLED = "CANCELLED"
+    FAILURE_TOLERANCE = "FAILURE_TOLERANCE"
+
+
+FINAL_STATUSES = frozenset(
+    {JobStatus.SUCCEEDED, JobStatus.PARTIAL, JobStatus.TIMED_OUT, JobStatus.FAILED, JobStatus.CANCELLED}
+)
+OUTCOME_COUNTERS = {Outcome.SUCCEEDED: "succeeded", Outcome.FAILED: "failed", Outcome.SKIPPED: "skipped"}
 
 
 class UnknownJobError(LookupError):
@@ -91,10 +103,11 @@ class Progress:
     total: int
     succeeded: int
     failed: int
+    skipped: int = 0
 
     @property
     def completed(self) -> int:
-        return self.succeeded + self.failed
+        return self.succeeded + self.failed + self.skipped
 
 
 @dataclass(frozen=True)
@@ -236,6 +249,7 @@ class JobTracker:
         fingerprint: str,
         retention_seconds: int,
         dispatcher: str = "",
+        details: dict[str, Any] | None = None,
     ) -> Registration:
         """Create the job, then its shards, before any subtask is dispatched.
 
@@ -244,7 +258,8 @@ class JobTracker:
         are written after it, and `shards_ready` marks them done; nothing is
         dispatched before that, so no completion can meet a missing shard.
         `dispatcher` names the invocation that dispatches (its request id): a
-        retry of that invocation may resume the dispatch at once.
+        retry of that invocation may resume the dispatch at once. `details`
+        (the plan, the workload, the failure limit) are stored with the job.
         """
         if not 1 <= layout.shard_count <= min(layout.total, MAX_SHARDS) or layout.shard_count % layout.width:
             raise ValueError(f"need 1 <= shard_count <= min(total, {MAX_SHARDS}), a multiple of width: {layout}")
@@ -260,6 +275,7 @@ class JobTracker:
             "shards_ready": False,
             "shards_reduced": 0,
             "dispatched_until": 0,
+            "run": 0,
             "dispatch_updated_at": now.isoformat(),
             "dispatcher": dispatcher,
             "correlation_id": correlation_id,
@@ -268,6 +284,7 @@ class JobTracker:
             "expires_at": int((deadline + timedelta(seconds=retention_seconds)).timestamp()),
             "fingerprint": fingerprint,
             "spec": dynamodb_value(spec),
+            **dynamodb_value({name: value for name, value in (details or {}).items() if value is not None}),
         }
         try:
             self._call(self._table.put_item, Item=job, ConditionExpression="attribute_not_exists(pk)")
@@ -291,6 +308,7 @@ class JobTracker:
                 "completed": 0,
                 "succeeded": 0,
                 "failed": 0,
+                "skipped": 0,
                 "expires_at": int(job["expires_at"]),
             }
             for shard in range(layout.shard_count)
@@ -392,32 +410,35 @@ class JobTracker:
         }
         if expires_at:
             task["expires_at"] = expires_at
-        outcome_counter = "succeeded" if outcome is Outcome.SUCCEEDED else "failed"
-        try:
-            self._call(
-                self._client.transact_write_items,
-                TransactItems=[
-                    {
-                        "Put": {
-                            "TableName": self._table.name,
-                            "Item": task,
-                            "ConditionExpression": "attribute_not_exists(pk)",
-                        }
-                    },
-                    {
-                        "Update": {
-                            "TableName": self._table.name,
-                            "Key": _shard_key(job_id, shard),
-                            "UpdateExpression": f"ADD completed :one, {outcome_counter} :one",
-                            "ConditionExpression": (
-                                "attribute_exists(pk) AND (attribute_not_exists(first_subtask)"
-                                " OR :subtask BETWEEN first_subtask AND last_subtask)"
-                            ),
-                            "ExpressionAttributeValues": {":one": 1, ":subtask": subtask_id},
-                        }
-                    },
-                ],
+        actions: list[dict[str, Any]] = [
+            {"Put": {"TableName": self._table.name, "Item": task, "ConditionExpression": "attribute_not_exists(pk)"}},
+            {
+                "Update": {
+                    "TableName": self._table.name,
+                    "Key": _shard_key(job_id, shard),
+                    "UpdateExpression": f"ADD completed :one, {OUTCOME_COUNTERS[outcome]} :one",
+                    "ConditionExpression": (
+                        "attribute_exists(pk) AND (attribute_not_exists(first_subtask)"
+                        " OR :subtask BETWEEN first_subtask AND last_subtask)"
+                    ),
+                    "ExpressionAttributeValues": {":one": 1, ":subtask": subtask_id},
+                }
+            },
+        ]
+        if outcome is Outcome.FAILED:
+            # Failures are also counted on the job, in the same transaction, to hold them to its tolerance.
+            actions.append(
+                {
+                    "Update": {
+                        "TableName": self._table.name,
+                        "Key": _job_key(job_id),
+                        "UpdateExpression": "ADD failed_subtasks :one",
+                        "ExpressionAttributeValues": {":one": 1},
+                    }
+                }
             )
+        try:
+            self._call(self._client.transact_write_items, TransactItems=actions)
             first = True
         except ClientError as error:
             if _failed_condition(error, 0):
@@ -429,7 +450,239 @@ class JobTracker:
                 ) from None
             else:
                 raise
+        if first and outcome is Outcome.FAILED:
+            self.stop_past_tolerance(job_id)
         return Completion(first=first, shard=shard, sealed_shard=self._seal_if_full(job_id, shard))
+
+    def skip_subtasks(self, job_id: str, layout: ShardLayout, first: int, expires_at: int) -> list[int]:
+        """Count subtasks first..total-1, never dispatched, as SKIPPED, exactly once; the shards this sealed.
+
+        Up to 99 of one shard's TASK items and its counters go in one
+        transaction; a batch meeting a subtask counted already (a message that
+        was sent after all) is counted item by item instead.
+        """
+        by_shard: dict[int, list[int]] = {}
+        for subtask_id in range(first, layout.total):
+            by_shard.setdefault(layout.shard_of(subtask_id), []).append(subtask_id)
+        sealed = []
+        for shard, subtask_ids in sorted(by_shard.items()):
+            for start in range(0, len(subtask_ids), TRANSACTION_LIMIT - 1):
+                batch = subtask_ids[start : start + TRANSACTION_LIMIT - 1]
+                if not self._skip_together(job_id, shard, batch, expires_at):
+                    for subtask_id in batch:
+                        self.record_completion(job_id, subtask_id, shard, Outcome.SKIPPED, None, expires_at)
+            if self._seal_if_full(job_id, shard):
+                sealed.append(shard)
+        return sealed
+
+    def _skip_together(self, job_id: str, shard: int, subtask_ids: list[int], expires_at: int) -> bool:
+        now = self._timestamp()
+        puts = [
+            {
+                "Put": {
+                    "TableName": self._table.name,
+                    "Item": {
+                        **_task_key(job_id, shard, subtask_id),
+                        "subtask_id": subtask_id,
+                        "outcome": Outcome.SKIPPED.value,
+                        "completed_at": now,
+                        "expires_at": expires_at,
+                    },
+                    "ConditionExpression": "attribute_not_exists(pk)",
+                }
+            }
+            for subtask_id in subtask_ids
+        ]
+        counters = {
+            "Update": {
+                "TableName": self._table.name,
+                "Key": _shard_key(job_id, shard),
+                "UpdateExpression": "ADD completed :n, skipped :n",
+                "ConditionExpression": "attribute_exists(pk)",
+                "ExpressionAttributeValues": {":n": len(subtask_ids)},
+            }
+        }
+        try:
+            self._call(self._client.transact_write_items, TransactItems=[*puts, counters])
+        except ClientError as error:
+            if any(_failed_condition(error, index) for index in range(len(puts))):
+                return False
+            raise
+        return True
+
+    # -- redrive -------------------------------------------------------------------------
+
+    def begin_redrive(self, job_id: str, max_redrives: int, timeout_seconds: int) -> dict[str, Any] | None:
+        """PARTIAL or FAILED (with a result) -> REDRIVING, as the job's next run; the job, or None if refused.
+
+        A REDRIVING job is taken again as it is: a redrive that stopped while
+        reopening is finished by the next.
+        """
+        now = self._clock()
+        item = self._conditional_update(
+            _job_key(job_id),
+            UpdateExpression=(
+                "SET #status = :redriving, #run = #run + :one, redrives = if_not_exists(redrives, :zero) + :one, "
+                "deadline = :deadline, failed_subtasks = :zero, redriven_at = :now "
+                "REMOVE #result, published_at, publication_claimed_at, finished_at, completing_at, #stop, "
+                "consolidation_attempts, last_consolidation_error"
+            ),
+            ConditionExpression=(
+                "#status IN (:partial, :failed) AND attribute_exists(#result) "
+                "AND (attribute_not_exists(redrives) OR redrives < :max)"
+            ),
+            ExpressionAttributeNames={"#status": "status", "#run": "run", "#result": "result", "#stop": "stop"},
+            ExpressionAttributeValues={
+                ":redriving": JobStatus.REDRIVING.value,
+                ":partial": JobStatus.PARTIAL.value,
+                ":failed": JobStatus.FAILED.value,
+                ":one": 1,
+                ":zero": 0,
+                ":max": max_redrives,
+                ":now": now.isoformat(),
+                ":deadline": (now + timedelta(seconds=timeout_seconds)).isoformat(),
+            },
+        )
+        return _plain(item) if item else None
+
+    def reopen_for_redrive(self, job: dict[str, Any]) -> list[int]:
+        """Forget the failed and skipped outcomes of a REDRIVING job and unseal their shards; the open ids, sorted.
+
+        Each batch (the TASK items gone, the shard's counters lowered, the
+        shard unsealed and uncounted from shards_reduced on its first batch)
+        is one transaction, so a redrive that stops midway is finished by the
+        next without counting anything twice. Then the job is RUNNING again,
+        and every subtask without an outcome is returned, to be sent again.
+        """
+        job_id, layout = job["job_id"], layout_of(job)
+        open_ids: list[int] = []
+        for shard_item in self.shards(job_id, layout.shard_count):
+            shard = shard_item["shard"]
+            if shard_item["succeeded"] == layout.expected(shard):
+                continue
+            tasks = list(self.shard_tasks(job_id, shard))
+            reopen = [task for task in tasks if task["outcome"] != Outcome.SUCCEEDED.value]
+            for start in range(0, len(reopen), TRANSACTION_LIMIT - 2):
+                batch = reopen[start : start + TRANSACTION_LIMIT - 2]
+                if not self._reopen(job_id, shard, batch, unseal=True):
+                    self._reopen(job_id, shard, batch, unseal=False)
+            succeeded = {task["subtask_id"] for task in tasks if task["outcome"] == Outcome.SUCCEEDED.value}
+            first = layout.first_of(shard)
+            shard_ids = range(first, first + layout.expected(shard) * layout.width, layout.width)
+            open_ids.extend(subtask_id for subtask_id in shard_ids if subtask_id not in succeeded)
+        self._call(
+            self._table.update_item,
+            Key=_job_key(job_id),
+            UpdateExpression="SET #status = :running",
+            ConditionExpression="#status = :redriving",
+            ExpressionAttributeNames={"#status": "status"},
+            ExpressionAttributeValues={":running": JobStatus.RUNNING.value, ":redriving": JobStatus.REDRIVING.value},
+        )
+        return sorted(open_ids)
+
+    def _reopen(self, job_id: str, shard: int, tasks: list[dict[str, Any]], unseal: bool) -> bool:
+        """One batch of a shard's reopening; False when `unseal` found the shard unsealed already."""
+        failed = sum(1 for task in tasks if task["outcome"] == Outcome.FAILED.value)
+        skipped = len(tasks) - failed
+        deletes = [
+            {
+                "Delete": {
+                    "TableName": self._table.name,
+                    "Key": _task_key(job_id, shard, task["subtask_id"]),
+                    "ConditionExpression": "outcome = :outcome",
+                    "ExpressionAttributeValues": {":outcome": task["outcome"]},
+                }
+            }
+            for task in tasks
+        ]
+        update = "ADD completed :minus_all, failed :minus_failed, skipped :minus_skipped"
+        shard_update: dict[str, Any] = {
+            "TableName": self._table.name,
+            "Key": _shard_key(job_id, shard),
+            "UpdateExpression": update,
+            "ExpressionAttributeValues": {
+                ":minus_all": -len(tasks),
+                ":minus_failed": -failed,
+                ":minus_skipped": -skipped,
+            },
+        }
+        actions = [*deletes]
+        if unseal:
+            shard_update["UpdateExpression"] = (
+                update + " REMOVE sealed, sealed_at, reduced, reduce_attempts, #status, deadline"
+            )
+            shard_update["ConditionExpression"] = "attribute_exists(reduced)"
+            shard_update["ExpressionAttributeNames"] = {"#status": "status"}
+            job_update = {
+                "TableName": self._table.name,
+                "Key": _job_key(job_id),
+                "UpdateExpression": "ADD shards_reduced :minus_one",
+                "ExpressionAttributeValues": {":minus_one": -1},
+            }
+            actions.append({"Update": job_update})
+        actions.append({"Update": shard_update})
+        try:
+            self._call(self._client.transact_write_items, TransactItems=actions)
+        except ClientError as error:
+            if unseal and _failed_condition(error, len(actions) - 1):
+                return False
+            if any(_failed_condition(error, index) for index in range(len(deletes))):
+                return True  # done by an earlier attempt: the batch's items are gone already
+            raise
+        return True
+
+    # -- stopping: cancel and failure tolerance -------------------------------------------
+
+    def request_stop(self, job_id: str, reason: StopReason) -> dict[str, Any] | None:
+        """Stop a RUNNING job: nothing more is dispatched and workers skip what is left.
+
+        The job for the one caller that stopped it; None if it was not running or stopped already.
+        """
+        item = self._conditional_update(
+            _job_key(job_id),
+            UpdateExpression="SET #stop = :stop",
+            ConditionExpression="#status = :running AND attribute_not_exists(#stop)",
+            ExpressionAttributeNames={"#status": "status", "#stop": "stop"},
+            ExpressionAttributeValues={
+                ":stop": {"reason": reason.value, "at": self._timestamp()},
+                ":running": JobStatus.RUNNING.value,
+            },
+        )
+        return _plain(item) if item else None
+
+    def stop_past_tolerance(self, job_id: str) -> bool:
+        """Stop a job whose failed subtasks went past its failure_limit; True for the one caller that stopped it."""
+        return (
+            self._conditional_update(
+                _job_key(job_id),
+                UpdateExpression="SET #stop = :stop",
+                ConditionExpression=(
+                    "#status = :running AND attribute_not_exists(#stop) AND failed_subtasks > failure_limit"
+                ),
+                ExpressionAttributeNames={"#status": "status", "#stop": "stop"},
+                ExpressionAttributeValues={
+                    ":stop": {"reason": StopReason.FAILURE_TOLERANCE.value, "at": self._timestamp()},
+                    ":running": JobStatus.RUNNING.value,
+                },
+            )
+            is not None
+        )
+
+    def stop_of(self, job_id: str, run: int = 0) -> dict[str, Any] | None:
+        """Why run `run` of a job was stopped, or None: what a worker checks before it runs a subtask.
+
+        A redrive starts a new run without the stop, so subtasks it sends are never skipped for an older one.
+        """
+        item = (
+            self._call(
+                self._table.get_item,
+                Key=_job_key(job_id),
+                ProjectionExpression="#stop, #run",
+                ExpressionAttributeNames={"#stop": "stop", "#run": "run"},
+            ).get("Item")
+            or {}
+        )
+        return item.get("stop") if int(item.get("run", 0)) == run else None
 
     def _seal_if_full(self, job_id: str, shard: int) -> bool:
         """Seal a full shard for its reduction; True for the one caller that sealed it.
@@ -618,7 +871,9 @@ class JobTracker:
         self._conditional_update(
             _job_key(job_id),
             UpdateExpression="SET last_consolidation_error = :error",
-            ConditionExpression="attribute_exists(pk) AND NOT #status IN (:succeeded, :partial, :timed_out, :failed)",
+            ConditionExpression=(
+                "attribute_exists(pk) AND NOT #status IN (:succeeded, :partial, :timed_out, :failed, :cancelled)"
+            ),
             ExpressionAttributeNames={"#status": "status"},
             ExpressionAttributeValues={
                 ":error": error,
@@ -723,6 +978,7 @@ class JobTracker:
             total=int(job.get("total", 0)),
             succeeded=sum(shard["succeeded"] for shard in shards),
             failed=sum(shard["failed"] for shard in shards),
+            skipped=sum(shard.get("skipped", 0) for shard in shards),
         )
 
     def in_status(self, status: str, index_name: str, before: datetime | None = None) -> list[dict]:

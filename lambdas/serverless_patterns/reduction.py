@@ -1,10 +1,15 @@
 """Hierarchical, streaming consolidation: partials -> one result per shard -> the job's result.
 
-The user's merge is a plain function, `merge(results: Iterable[dict]) -> dict`,
+The workload's merge is a plain function, `merge(results: Iterable) -> result`,
 applied twice: to the partial results of one shard, then to the shard
 results. It must therefore accept its own output as an input (word counts
 merge into word counts). Inputs reach it as a stream read a few objects ahead,
 so the memory a merge needs is what it keeps, not the number of subtasks.
+
+Each shard's reduction also writes the shard's results by status, as JSON
+Lines under results/<job>/: succeeded/shard-NNNN.jsonl (each subtask's item
+or range and its result) and failed/shard-NNNN.jsonl (its item and last
+error). A workload without a merge gets those files only.
 """
 
 from __future__ import annotations
@@ -17,11 +22,11 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from serverless_patterns.fan_out import shard_result_key
-from serverless_patterns.job_tracker import JobStatus, JobTracker, Outcome
+from serverless_patterns.fan_out import shard_result_key, status_file_key
+from serverless_patterns.job_tracker import JobStatus, JobTracker, Outcome, StopReason
 from serverless_patterns.streaming import bounded_map
 
-Merge = Callable[[Iterable[dict[str, Any]]], dict[str, Any]]
+Merge = Callable[[Iterable[Any]], Any]
 
 MAX_FAILURES_IN_RESULT = 1000  # with their errors; failed_subtask_ids lists every one
 MAX_FAILURES_IN_RECORD = 20  # in the tracker's job item (400 KB item limit) and the job-finished event
@@ -49,15 +54,23 @@ class Reader:
         self.s3.put_object(Bucket=self.bucket, Key=key, Body=body, ContentType="application/json")
         return body
 
+    def write_lines(self, key: str, lines: list[str]) -> None:
+        body = ("\n".join(lines) + "\n").encode()
+        self.s3.put_object(Bucket=self.bucket, Key=key, Body=body, ContentType="application/x-ndjson")
 
-def merge_stream(merge: Merge, results: Iterable[dict[str, Any]]) -> dict[str, Any] | None:
-    """merge() over a stream, or None for an empty one (a merge need not handle nothing).
+
+_END = object()
+
+
+def merge_stream(merge: Merge | None, results: Iterable[Any]) -> Any:
+    """merge() over a stream, or None for an empty one (a merge need not handle nothing) or no merge.
 
     The stream is read to its end even if the merge stops early: reading it counts the outcomes.
     """
     stream = iter(results)
-    first = next(stream, None)
-    if first is None:
+    first = next(stream, _END)
+    if first is _END or merge is None:
+        collections.deque(stream, maxlen=0)
         return None
     merged = merge(itertools.chain([first], stream))
     collections.deque(stream, maxlen=0)
@@ -71,27 +84,59 @@ def failure_record(task: dict[str, Any]) -> dict[str, Any]:
         "type": error.get("type", "Unknown"),
         "message": error.get("message", ""),
         **({"attempts": error["attempts"]} if "attempts" in error else {}),
+        **({"item": task["item"]} if "item" in task else {}),
     }
 
 
-def reduce_tasks(
-    tracker: JobTracker, reader: Reader, merge: Merge, job_id: str, shard: int, threads: int | None = None
-) -> dict[str, Any]:
-    """One shard's reduction: its partial results merged, its failures listed."""
-    failures: list[dict[str, Any]] = []
-    succeeded = 0
+def _line(document: dict[str, Any]) -> str:
+    return json.dumps(document, separators=(",", ":"), sort_keys=True)
 
-    def succeeded_keys() -> Iterator[str]:
-        nonlocal succeeded
+
+def reduce_tasks(
+    tracker: JobTracker, reader: Reader, merge: Merge | None, job_id: str, shard: int, threads: int | None = None
+) -> dict[str, Any]:
+    """One shard's reduction: its results merged (with a merge) and written by status, its failures listed."""
+    failures: list[dict[str, Any]] = []
+    succeeded_lines: list[str] = []
+    counts = {"succeeded": 0, "skipped": 0}
+
+    def succeeded_tasks() -> Iterator[tuple[int, str]]:
         for task in tracker.shard_tasks(job_id, shard):
             if task["outcome"] == Outcome.SUCCEEDED:
-                succeeded += 1
-                yield task["result_key"]
+                counts["succeeded"] += 1
+                yield task["subtask_id"], task["result_key"]
+            elif task["outcome"] == Outcome.SKIPPED:
+                counts["skipped"] += 1
             else:
                 failures.append(failure_record(task))
 
-    merged = merge_stream(merge, reader.read_all(succeeded_keys(), threads))
-    return {"shard": shard, "succeeded": succeeded, "failed": len(failures), "failures": failures, "merged": merged}
+    def results() -> Iterator[Any]:
+        read = bounded_map(
+            lambda task: (task[0], reader.read(task[1])), succeeded_tasks(), threads or reader.threads, reader.window
+        )
+        for subtask_id, partial in read:
+            succeeded_lines.append(
+                _line({"subtask_id": subtask_id, "item": partial.get("item"), "result": partial.get("result")})
+            )
+            yield partial.get("result")
+
+    merged = merge_stream(merge, results())
+    files = {}
+    if succeeded_lines:
+        files["succeeded"] = {"key": status_file_key(job_id, "succeeded", shard), "count": len(succeeded_lines)}
+        reader.write_lines(files["succeeded"]["key"], succeeded_lines)
+    if failures:
+        files["failed"] = {"key": status_file_key(job_id, "failed", shard), "count": len(failures)}
+        reader.write_lines(files["failed"]["key"], [_line(failure) for failure in failures])
+    return {
+        "shard": shard,
+        "succeeded": counts["succeeded"],
+        "failed": len(failures),
+        "skipped": counts["skipped"],
+        "failures": failures,
+        "merged": merged,
+        "files": files,
+    }
 
 
 def reduce_shard(tracker: JobTracker, reader: Reader, merge: Merge, job_id: str, shard: int) -> dict[str, Any]:
@@ -99,28 +144,37 @@ def reduce_shard(tracker: JobTracker, reader: Reader, merge: Merge, job_id: str,
     reduction = reduce_tasks(tracker, reader, merge, job_id, shard)
     key = shard_result_key(job_id, shard)
     reader.write(key, reduction)
-    return {"result_key": key, "succeeded": reduction["succeeded"], "failed": reduction["failed"]}
+    return {key: reduction[key] for key in ("succeeded", "failed", "skipped")} | {"result_key": key}
 
 
-def final_status(timed_out: bool, succeeded: int, failed: int) -> JobStatus:
-    if timed_out:
+def final_status(job: dict[str, Any], succeeded: int, failed: int) -> JobStatus:
+    stop = (job.get("stop") or {}).get("reason")
+    if stop == StopReason.CANCELLED:
+        return JobStatus.CANCELLED
+    limit = job.get("failure_limit")
+    if stop == StopReason.FAILURE_TOLERANCE or (limit is not None and failed > limit):
+        return JobStatus.FAILED
+    if "timed_out_at" in job:
         return JobStatus.TIMED_OUT
     if succeeded == 0:
         return JobStatus.FAILED
     return JobStatus.PARTIAL if failed else JobStatus.SUCCEEDED
 
 
-def consolidate(tracker: JobTracker, reader: Reader, merge: Merge, job: dict[str, Any]) -> dict[str, Any]:
-    """Merge the shard results of a COMPLETING job: one object per shard, read as a stream.
+def consolidate(
+    tracker: JobTracker, reader: Reader, merge: Merge | None, job: dict[str, Any]
+) -> tuple[dict[str, Any], Any]:
+    """The manifest and the merged result of a COMPLETING job, from its shard results read as a stream.
 
     A shard not reduced yet (a timed-out job) is reduced here from its tasks,
     on what they hold.
     """
     job_id, shard_count = job["job_id"], int(job["shard_count"])
     reduced = {item["shard"]: item.get("reduced") for item in tracker.shards(job_id, shard_count)}
-    totals = {"succeeded": 0, "failed": 0}
+    totals = {"succeeded": 0, "failed": 0, "skipped": 0}
     failed_ids: list[int] = []
     failures: list[dict[str, Any]] = []
+    files: dict[str, list[dict[str, Any]]] = {"succeeded": [], "failed": []}
 
     def shard_result(shard: int) -> dict[str, Any]:
         summary = reduced.get(shard)
@@ -129,31 +183,35 @@ def consolidate(tracker: JobTracker, reader: Reader, merge: Merge, job: dict[str
         # Few threads each: several shards are read at once already.
         return reduce_tasks(tracker, reader, merge, job_id, shard, threads=4)
 
-    def merged_inputs() -> Iterator[dict[str, Any]]:
+    def merged_inputs() -> Iterator[Any]:
         for result in bounded_map(shard_result, range(shard_count), SHARDS_READ_AT_ONCE, SHARDS_READ_AT_ONCE):
-            totals["succeeded"] += result["succeeded"]
-            totals["failed"] += result["failed"]
+            for name in totals:
+                totals[name] += result.get(name, 0)
+            for outcome, file in result.get("files", {}).items():
+                files[outcome].append(file)
             failed_ids.extend(failure["subtask_id"] for failure in result["failures"])
             failures.extend(result["failures"][: MAX_FAILURES_IN_RESULT - len(failures)])
             if result["merged"] is not None:
                 yield result["merged"]
 
     merged = merge_stream(merge, merged_inputs())
-    status = final_status("timed_out_at" in job, totals["succeeded"], totals["failed"])
+    status = final_status(job, totals["succeeded"], totals["failed"])
     failed_ids.sort()
     failures.sort(key=lambda failure: failure["subtask_id"])
-    document = {
+    manifest = {
         "job_id": job_id,
         "status": status.value,
         "total": job["total"],
-        "succeeded": totals["succeeded"],
-        "failed": totals["failed"],
-        "missing": job["total"] - totals["succeeded"] - totals["failed"],
+        **totals,
+        "missing": job["total"] - sum(totals.values()),
         "failed_subtask_ids": failed_ids,
         "failures": failures,
-        "result": merged,
+        "files": files,
+        "merged": merge is not None,
     }
-    return document
+    if job.get("stop"):
+        manifest["stop"] = job["stop"]
+    return manifest, merged
 
 
 def digest(body: bytes) -> str:

@@ -174,7 +174,7 @@ module "consolidator" {
   environment_variables = merge(local.environment, {
     JOB_BUCKET                  = var.job_bucket_name
     JOB_EVENTS_TOPIC_ARN        = aws_sns_topic.job_events.arn
-    RESULT_MERGER               = var.result_merger
+    WORKLOADS                   = jsonencode(var.workloads)
     CONSOLIDATOR_FUNCTION       = local.consolidator_name
     CONSOLIDATION_MAX_ATTEMPTS  = tostring(var.consolidation_max_attempts)
     CONSOLIDATION_GRACE_SECONDS = tostring(var.consolidation_grace_seconds)

@@ -33,15 +33,30 @@ variable "job_bucket_arn" {
   }
 }
 
-variable "result_merger" {
-  description = "The consolidator's merge function, as \"package.module:function\" bundled in the consolidator zip: it takes an iterable of results (dicts) and returns the merged result, which it must also accept as an input (it merges each shard's partial results, then the shard results)."
-  type        = string
-  default     = "serverless_patterns.workloads.word_count:merge_counts"
-  nullable    = false
+variable "workloads" {
+  description = "The workloads this deployment runs, by name: each a \"package.module:function\" process function (task: SubtaskInput -> result) and, optionally, a merge function (results -> result). The same map as the fan_out module's: the consolidator uses the merge of each job's workload. Bundle their packages into the worker and consolidator zips with `make package WORKLOADS=path/to/package`."
+  type = map(object({
+    process = string
+    merge   = optional(string)
+  }))
+  default = {
+    word_count = {
+      process = "serverless_patterns.workloads.word_count:process"
+      merge   = "serverless_patterns.workloads.word_count:merge_counts"
+    }
+  }
+  nullable = false
 
   validation {
-    condition     = can(regex("^[A-Za-z_][A-Za-z0-9_.]*:[A-Za-z_][A-Za-z0-9_]*$", var.result_merger))
-    error_message = "result_merger must look like \"package.module:function\"."
+    condition     = length(var.workloads) > 0 && alltrue([for name in keys(var.workloads) : can(regex("^[A-Za-z0-9_-]{1,64}$", name))])
+    error_message = "workloads needs at least one entry, each named with 1-64 characters from A-Z a-z 0-9 _ -."
+  }
+
+  validation {
+    condition = alltrue(flatten([for workload in values(var.workloads) : [
+      for function in compact([workload.process, workload.merge]) : can(regex("^[A-Za-z_][A-Za-z0-9_.]*:[A-Za-z_][A-Za-z0-9_]*$", function))
+    ]]))
+    error_message = "workloads: every process and merge must look like \"package.module:function\"."
   }
 }
 

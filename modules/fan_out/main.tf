@@ -40,11 +40,14 @@ locals {
 
   dlq_handler_timeout_seconds = 30
   quarantine_prefix           = "quarantine/"
+  plans_prefix                = "plans/"
   parallel_shards             = coalesce(var.parallel_shards, ceil(var.worker_maximum_concurrency / 5))
 
   # Expiring prefixes of the job bucket: intermediate results always, inputs and results when asked.
   expiring_prefixes = merge(
     { "partials/" = var.partials_expiration_days, "reductions/" = var.partials_expiration_days },
+    # Plans (manifests of listed objects, counted records, inline items) are read again by a redrive.
+    { (local.plans_prefix) = var.job_retention_days },
     { (local.quarantine_prefix) = var.quarantine_expiration_days },
     var.inputs_expiration_days == null ? {} : { "inputs/" = var.inputs_expiration_days, "incoming/" = var.inputs_expiration_days },
     var.results_expiration_days == null ? {} : { "results/" = var.results_expiration_days },
@@ -228,6 +231,25 @@ data "aws_iam_policy_document" "ventilator" {
     resources = [local.ventilator_arn]
   }
 
+  statement {
+    sid       = "KeepPlans"
+    actions   = ["s3:PutObject", "s3:GetObject"]
+    resources = ["${aws_s3_bucket.jobs.arn}/${local.plans_prefix}*"]
+  }
+
+  # A stopped job's undispatched subtasks are counted as skipped; a redrive reopens failed ones.
+  statement {
+    sid       = "SkipAndReopenSubtasks"
+    actions   = ["dynamodb:Query", "dynamodb:BatchGetItem", "dynamodb:DeleteItem", "dynamodb:ConditionCheckItem"]
+    resources = [var.tracker_table_arn]
+  }
+
+  statement {
+    sid       = "StartShardReductions"
+    actions   = ["lambda:InvokeFunction"]
+    resources = [var.consolidator_function_arn]
+  }
+
   dynamic "statement" {
     for_each = local.queue_kms_statements
     content {
@@ -310,6 +332,10 @@ module "ventilator" {
     PARALLEL_SHARDS          = tostring(local.parallel_shards)
     JOB_TIMEOUT_SECONDS      = tostring(var.job_timeout_seconds)
     JOB_RETENTION_DAYS       = tostring(var.job_retention_days)
+    WORKLOADS                = jsonencode(var.workloads)
+    MAX_REDRIVES             = tostring(var.max_redrives_per_job)
+    REDRIVE_WINDOW_DAYS      = tostring(var.partials_expiration_days)
+    CONSOLIDATOR_FUNCTION    = var.consolidator_function_name
     # A repeated submission resumes a dispatch only once its ventilator is surely gone.
     DISPATCH_STALE_SECONDS = tostring(var.ventilator_timeout_seconds + 60)
   })
@@ -386,7 +412,7 @@ module "worker" {
   tags               = var.tags
 
   environment_variables = merge(local.environment, {
-    SUBTASK_PROCESSOR     = var.subtask_processor
+    WORKLOADS             = jsonencode(var.workloads)
     MAX_LINE_BYTES        = tostring(var.max_line_bytes)
     CONSOLIDATOR_FUNCTION = var.consolidator_function_name
   })

@@ -14,7 +14,7 @@ variable "ventilator_package_path" {
 }
 
 variable "worker_package_path" {
-  description = "Path to the worker zip: build/lambda/fan_out_worker.zip, or your own zip bundling subtask_processor."
+  description = "Path to the worker zip: build/lambda/fan_out_worker.zip, bundling your workloads (make package WORKLOADS=...)."
   type        = string
 }
 
@@ -43,15 +43,42 @@ variable "consolidator_function_arn" {
   type        = string
 }
 
-variable "subtask_processor" {
-  description = "The per-chunk function, as \"package.module:function\" bundled in the worker zip: it takes the chunk's bytes (whole lines) and returns a JSON-serializable dict."
-  type        = string
-  default     = "serverless_patterns.workloads.word_count:count_words"
+variable "workloads" {
+  description = "The workloads this deployment runs, by name: each a \"package.module:function\" process function (task: SubtaskInput -> result) and, optionally, a merge function (results -> result). The first is the default of jobs that name none. Bundle their packages into the worker and consolidator zips with `make package WORKLOADS=path/to/package`."
+  type = map(object({
+    process = string
+    merge   = optional(string)
+  }))
+  default = {
+    word_count = {
+      process = "serverless_patterns.workloads.word_count:process"
+      merge   = "serverless_patterns.workloads.word_count:merge_counts"
+    }
+  }
+  nullable = false
+
+  validation {
+    condition     = length(var.workloads) > 0 && alltrue([for name in keys(var.workloads) : can(regex("^[A-Za-z0-9_-]{1,64}$", name))])
+    error_message = "workloads needs at least one entry, each named with 1-64 characters from A-Z a-z 0-9 _ -."
+  }
+
+  validation {
+    condition = alltrue(flatten([for workload in values(var.workloads) : [
+      for function in compact([workload.process, workload.merge]) : can(regex("^[A-Za-z_][A-Za-z0-9_.]*:[A-Za-z_][A-Za-z0-9_]*$", function))
+    ]]))
+    error_message = "workloads: every process and merge must look like \"package.module:function\"."
+  }
+}
+
+variable "max_redrives_per_job" {
+  description = "How many times the failed and skipped subtasks of one job may be run again (CLI job-redrive), within partials_expiration_days of its end."
+  type        = number
+  default     = 3
   nullable    = false
 
   validation {
-    condition     = can(regex("^[A-Za-z_][A-Za-z0-9_.]*:[A-Za-z_][A-Za-z0-9_]*$", var.subtask_processor))
-    error_message = "subtask_processor must look like \"package.module:function\"."
+    condition     = var.max_redrives_per_job >= 1 && var.max_redrives_per_job <= 1000 && floor(var.max_redrives_per_job) == var.max_redrives_per_job
+    error_message = "max_redrives_per_job must be a whole number from 1 to 1000."
   }
 }
 

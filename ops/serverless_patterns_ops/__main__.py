@@ -1,8 +1,13 @@
 """Command-line tool for the serverless patterns.
 
-    python -m serverless_patterns_ops submit FILE [--chunk-size N] [--job-id ID] [--no-wait]
+    python -m serverless_patterns_ops submit FILE [--type lines|bytes|jsonl|csv] [--chunk-size N |
+        --items-per-subtask N] [--workload NAME] [--tolerated-failure-count N]
+        [--tolerated-failure-percentage P] [--job-id ID] [--no-wait]
+    python -m serverless_patterns_ops submit --spec SPEC.json [--no-wait]   (any source: objects, items...)
     python -m serverless_patterns_ops status JOB_ID [--watch]
     python -m serverless_patterns_ops result JOB_ID
+    python -m serverless_patterns_ops cancel JOB_ID
+    python -m serverless_patterns_ops redrive-job JOB_ID [--no-wait]
     python -m serverless_patterns_ops list [--status STATUS]
     python -m serverless_patterns_ops redrive --queue DLQ [--to QUEUE] [--max-per-second N] [--dry-run]
     python -m serverless_patterns_ops export --queue DLQ [--output FILE]
@@ -34,7 +39,7 @@ from botocore.exceptions import (
     ReadTimeoutError,
 )
 
-from serverless_patterns.job_tracker import JobStatus, JobTracker
+from serverless_patterns.job_tracker import JobStatus, JobTracker, StopReason
 from serverless_patterns_ops.dashboard_doc import render_markdown
 from serverless_patterns_ops.fan_out_jobs import (
     describe_job,
@@ -132,6 +137,51 @@ def _redrive(args: argparse.Namespace) -> int:
     return 0 if summary.dry_run or summary.moved == summary.found else 1
 
 
+def _spec(parser: argparse.ArgumentParser, args: argparse.Namespace, stack: dict) -> dict:
+    """The job spec `submit` sends: the --spec file as it is, or FILE uploaded and cut as asked."""
+    if args.spec:
+        if args.file:
+            parser.error("give FILE or --spec, not both")
+        try:
+            spec = json.loads(args.spec.read_text())
+        except (OSError, ValueError) as error:
+            parser.error(f"--spec {args.spec}: {error}")
+        if not isinstance(spec, dict):
+            parser.error(f"--spec {args.spec}: a job spec is a JSON object")
+        spec.setdefault("job_id", uuid.uuid4().hex)
+        return spec
+    if not args.file or not args.file.is_file():
+        parser.error(f"{args.file} is not a file" if args.file else "give FILE to upload, or --spec")
+    key = input_key(args.file)
+    boto3.client("s3").upload_file(str(args.file), stack["bucket_name"], key)
+    source: dict = {"type": args.type, "bucket": stack["bucket_name"], "key": key}
+    if args.chunk_size:
+        source["chunk_size_bytes"] = args.chunk_size
+    if args.items_per_subtask:
+        source["items_per_subtask"] = args.items_per_subtask
+    spec = {"job_id": args.job_id or uuid.uuid4().hex, "source": source}
+    optional = {
+        "workload": args.workload,
+        "tolerated_failure_count": args.tolerated_failure_count,
+        "tolerated_failure_percentage": args.tolerated_failure_percentage,
+    }
+    return {**spec, **{name: value for name, value in optional.items() if value is not None}}
+
+
+def _follow(tracker: JobTracker, answer: dict, job_id: str, args: argparse.Namespace) -> int:
+    """Print the ventilator's answer, then follow the job to its end unless --no-wait."""
+    print(json.dumps(answer))
+    if "error" in answer:
+        error = answer["error"]
+        print(f"refused: {error['field']}: {error['message']} (fix: {error['fix']})", file=sys.stderr)
+        return 1
+    if args.no_wait:
+        return 0
+    job = wait_for_job(tracker, job_id, args.timeout, on_progress=progress_printer())
+    print("\n".join(describe_job(job)))
+    return 0 if job["status"] == JobStatus.SUCCEEDED else 1
+
+
 def main(argv: list[str] | None = None) -> int:
     try:
         return _main(argv)
@@ -144,9 +194,16 @@ def _main(argv: list[str] | None) -> int:
     parser = argparse.ArgumentParser(prog="python -m serverless_patterns_ops", description=__doc__.splitlines()[0])
     parser.add_argument("--outputs", type=Path, default=DEFAULT_OUTPUTS, help="terraform output -json of the stack")
     commands = parser.add_subparsers(dest="command", required=True)
-    submit = commands.add_parser("submit", help="upload a text file and start a job")
-    submit.add_argument("file", type=Path)
-    submit.add_argument("--chunk-size", type=_positive(int), help="bytes per subtask (default: the stack's)")
+    submit = commands.add_parser("submit", help="upload a file and start a job over it, or submit a job spec")
+    submit.add_argument("file", type=Path, nargs="?")
+    submit.add_argument("--spec", type=Path, help="a JSON job spec to submit as it is (no upload)")
+    submit.add_argument("--type", choices=["lines", "bytes", "jsonl", "csv"], default="lines", help="how to cut FILE")
+    cut = submit.add_mutually_exclusive_group()
+    cut.add_argument("--chunk-size", type=_positive(int), help="bytes per subtask (default: the stack's)")
+    cut.add_argument("--items-per-subtask", type=_positive(int), help="records per subtask (jsonl, csv)")
+    submit.add_argument("--workload", help="the deployed workload to run (default: the stack's first)")
+    submit.add_argument("--tolerated-failure-count", type=int, help="end the job FAILED past this many failures")
+    submit.add_argument("--tolerated-failure-percentage", type=float, help="... or past this share of subtasks")
     submit.add_argument("--job-id")
     submit.add_argument("--no-wait", action="store_true", help="return once the job is dispatched")
     submit.add_argument("--timeout", type=_positive(float), default=1800)
@@ -156,6 +213,12 @@ def _main(argv: list[str] | None) -> int:
     status.add_argument("--timeout", type=_positive(float), default=1800)
     result = commands.add_parser("result", help="print a finished job's consolidated result")
     result.add_argument("job_id")
+    cancel = commands.add_parser("cancel", help="cancel a running job: what is not running yet is skipped")
+    cancel.add_argument("job_id")
+    redrive_job = commands.add_parser("redrive-job", help="run the failed and skipped subtasks of a job again")
+    redrive_job.add_argument("job_id")
+    redrive_job.add_argument("--no-wait", action="store_true", help="return once they are sent")
+    redrive_job.add_argument("--timeout", type=_positive(float), default=1800)
     listing = commands.add_parser("list", help="list jobs by status")
     listing.add_argument("--status", choices=[status.value for status in JobStatus])
     moving = commands.add_parser("redrive", help="move a DLQ's messages back to their source queue")
@@ -199,25 +262,25 @@ def _main(argv: list[str] | None) -> int:
     tracker = JobTracker(boto3.resource("dynamodb").Table(stack["tracker_table_name"]))
 
     if args.command == "submit":
-        if not args.file.is_file():
-            parser.error(f"{args.file} is not a file")
-        job_id = args.job_id or uuid.uuid4().hex
-        key = input_key(args.file)
-        boto3.client("s3").upload_file(str(args.file), stack["bucket_name"], key)
-        spec: dict = {"job_id": job_id, "input": {"bucket": stack["bucket_name"], "key": key}}
-        if args.chunk_size:
-            spec["chunk_size_bytes"] = args.chunk_size
+        spec = _spec(parser, args, stack)
         answer = submit_job(boto3.client("lambda", config=SUBMIT_CONFIG), stack["ventilator_function_name"], spec)
-        print(json.dumps(answer))
-        if "error" in answer:
-            error = answer["error"]
-            print(f"refused: {error['field']}: {error['message']} (fix: {error['fix']})", file=sys.stderr)
-            return 1
-        if args.no_wait:
-            return 0
-        job = wait_for_job(tracker, job_id, args.timeout, on_progress=progress_printer())
-        print("\n".join(describe_job(job)))
-        return 0 if job["status"] == JobStatus.SUCCEEDED else 1
+        return _follow(tracker, answer, spec["job_id"], args)
+
+    if args.command == "cancel":
+        if tracker.get_job(args.job_id) is None:
+            sys.exit(f"job {args.job_id} not found: `list` shows the jobs this stack knows")
+        if tracker.request_stop(args.job_id, StopReason.CANCELLED) is None:
+            sys.exit(f"job {args.job_id} is not running, or is stopping already: `status {args.job_id}` shows it")
+        print(f"job {args.job_id}: cancel requested; running subtasks finish, the others are skipped")
+        return 0
+
+    if args.command == "redrive-job":
+        answer = submit_job(
+            boto3.client("lambda", config=SUBMIT_CONFIG),
+            stack["ventilator_function_name"],
+            {"redrive": {"job_id": args.job_id}},
+        )
+        return _follow(tracker, answer, args.job_id, args)
 
     if args.command == "status":
         if args.watch:

@@ -57,9 +57,10 @@ def render_progress(progress: Progress, width: int = 40) -> str:
     done = round(width * progress.succeeded / total)
     failed = round(width * progress.failed / total)
     bar = "#" * done + "x" * failed + "." * max(0, width - done - failed)
+    skipped = f", {progress.skipped} skipped" if progress.skipped else ""
     return (
         f"[{bar}] {progress.completed}/{progress.total} "
-        f"({progress.succeeded} ok, {progress.failed} failed) {progress.job['status']}"
+        f"({progress.succeeded} ok, {progress.failed} failed{skipped}) {progress.job['status']}"
     )
 
 
@@ -134,5 +135,10 @@ def progress_printer(stream: TextIO = sys.stdout) -> Callable[[Progress], None]:
 
 
 def fetch_result(s3: Any, job: dict[str, Any]) -> dict[str, Any]:
+    """The job's manifest, with its merged result under "result" (None for a workload without a merge)."""
     location = job["result"]
-    return json.loads(s3.get_object(Bucket=location["bucket"], Key=location["key"])["Body"].read())
+    manifest = json.loads(s3.get_object(Bucket=location["bucket"], Key=location["key"])["Body"].read())
+    merged = None
+    if "result_key" in manifest:
+        merged = json.loads(s3.get_object(Bucket=location["bucket"], Key=manifest["result_key"])["Body"].read())
+    return {**manifest, "result": merged}

@@ -13,6 +13,7 @@ from hypothesis import strategies as st
 from serverless_patterns import aws_clients
 from serverless_patterns.fan_out import Subtask
 from serverless_patterns.job_tracker import JobStatus, JobTracker, Outcome, ShardLayout
+from serverless_patterns.workload_registry import Workload
 from serverless_patterns.workloads.word_count import count_words, merge_counts
 from unit.conftest import STATUS_INDEX, sqs_event
 
@@ -141,7 +142,13 @@ def subtask_bodies(queue_url: str) -> list[str]:
 
 
 def stored_result(fan_out_env, job_id="job-1") -> dict:
-    return json.loads(fan_out_env["s3"].get_object(Bucket=BUCKET, Key=f"results/{job_id}.json")["Body"].read())
+    """The job's manifest, with its merged result (None without one) under "result"."""
+    s3 = fan_out_env["s3"]
+    manifest = json.loads(s3.get_object(Bucket=BUCKET, Key=f"results/{job_id}/manifest.json")["Body"].read())
+    merged = (
+        s3.get_object(Bucket=BUCKET, Key=manifest["result_key"])["Body"].read() if "result_key" in manifest else b"null"
+    )
+    return {**manifest, "result": json.loads(merged)}
 
 
 def test_the_ventilator_registers_the_total_and_shards_before_dispatching_every_subtask(fan_out_env, lambda_context):
@@ -354,7 +361,7 @@ def test_shards_are_reduced_then_merged_into_the_exact_result_with_one_event(
     assert (job["status"], job["shards_reduced"], job["result"]["key"]) == (
         JobStatus.SUCCEEDED,
         4,
-        "results/job-1.json",
+        "results/job-1/manifest.json",
     )
     [event] = job_events(fan_out_env["events_url"])
     assert (event["event"], event["job_id"], event["status"], event["succeeded"]) == (
@@ -411,12 +418,12 @@ def test_exhausted_subtasks_end_the_job_partial_with_exactly_those_ids_and_their
 
     service_down = [False]
 
-    def flaky_service(chunk):
+    def flaky_service(task):
         if service_down[0]:
             raise ConnectionError("the remote service hung up")
-        return count_words(chunk)
+        return count_words(task.data)
 
-    monkeypatch.setattr(worker, "process_chunk", flaky_service)
+    monkeypatch.setattr(worker, "workload", lambda name: Workload(name, flaky_service, merge_counts))
     healthy = [b for b in bodies if json.loads(b)["subtask_id"] not in poisoned]
     assert run_workers(healthy, lambda_context)["failures"] == []
     service_down[0] = True
@@ -751,9 +758,9 @@ def test_only_the_entries_that_failed_are_sent_again(monkeypatch):
     sqs = FlakySqs()
     monkeypatch.setattr(aws_clients, "client", lambda name: sqs)
     monkeypatch.setattr(ventilator.time, "sleep", lambda seconds: None)
-    subtasks = [Subtask("j", i, 0, "c", "b", "k", 10, 100, 0) for i in range(5)]
+    subtasks = [Subtask("j", i, 0, "c", 0, {"type": "items", "items": [i], "first_item": i}) for i in range(5)]
 
-    ventilator._send_batch("queue", subtasks)
+    ventilator._send_batch("queue", [(subtask, subtask.to_message()) for subtask in subtasks])
 
     assert sqs.calls == [["0", "1", "2", "3", "4"], ["1", "2"]]
 
@@ -768,8 +775,9 @@ def test_entries_that_keep_failing_fail_the_dispatch(monkeypatch):
     monkeypatch.setattr(aws_clients, "client", lambda name: BrokenSqs())
     monkeypatch.setattr(ventilator.time, "sleep", lambda seconds: None)
 
+    subtask = Subtask("j", 0, 0, "c", 0, {"type": "items", "items": [0], "first_item": 0})
     with pytest.raises(RuntimeError, match=r"could not send subtasks \['0'\]"):
-        ventilator._send_batch("queue", [Subtask("j", 0, 0, "c", "b", "k", 10, 100, 0)])
+        ventilator._send_batch("queue", [(subtask, subtask.to_message())])
 
 
 def test_a_recorded_result_is_published_once_and_never_abandoned_when_finishing_fails(

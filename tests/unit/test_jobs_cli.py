@@ -73,10 +73,13 @@ def test_cli_submit_uploads_the_file_by_its_content_and_reports_a_refusal(output
     ]
 
     assert codes == [1, 1]
-    keys = [spec["input"]["key"] for _, spec in sent]
+    keys = [spec["source"]["key"] for _, spec in sent]
     assert keys[0] != keys[1]  # same name, other content: another object, nothing overwritten
     assert all(key.startswith("inputs/") and key.endswith("/input.txt") for key in keys)
-    assert sent[0][1] == {"job_id": "j1", "input": {"bucket": "jobs", "key": keys[0]}, "chunk_size_bytes": 5}
+    assert sent[0][1] == {
+        "job_id": "j1",
+        "source": {"type": "lines", "bucket": "jobs", "key": keys[0], "chunk_size_bytes": 5},
+    }
     s3 = boto3.client("s3")
     assert [s3.get_object(Bucket="jobs", Key=key)["Body"].read() for key in keys] == [b"a b\n", b"c d\n"]
     assert "refused: job_id: job j1 exists with another spec (fix: use a new job_id)" in capsys.readouterr().err
@@ -86,8 +89,10 @@ def test_cli_status_list_and_result(outputs_file, tracker_table, capsys):
     tracker = JobTracker(tracker_table)
     register(tracker, "j1", total=1)
     tracker.record_completion("j1", 0, 0, Outcome.SUCCEEDED)
-    boto3.client("s3").put_object(Bucket="jobs", Key="results/j1.json", Body=b'{"result": {"lines": 1}}')
-    finish_job(tracker, "j1", JobStatus.SUCCEEDED, {"bucket": "jobs", "key": "results/j1.json"})
+    s3 = boto3.client("s3")
+    s3.put_object(Bucket="jobs", Key="results/j1/manifest.json", Body=b'{"result_key": "results/j1/result.json"}')
+    s3.put_object(Bucket="jobs", Key="results/j1/result.json", Body=b'{"lines": 1}')
+    finish_job(tracker, "j1", JobStatus.SUCCEEDED, {"bucket": "jobs", "key": "results/j1/manifest.json"})
 
     assert cli.main(["--outputs", str(outputs_file), "status", "j1"]) == 0
     assert cli.main(["--outputs", str(outputs_file), "list", "--status", "SUCCEEDED"]) == 0

@@ -1,6 +1,7 @@
 """Reference workload: count the words of a UTF-8 text, chunk by chunk.
 
-count_words is the per-subtask function (bytes in, JSON-able dict out);
+process is the per-subtask function (a chunk of whole lines in, a JSON-able
+dict out);
 merge_counts is the consolidator's merge, which also merges its own results
 (the consolidator merges shard by shard, then the shards). A chunk that is not
 UTF-8 fails its subtask at once (UnicodeDecodeError: no retry can fix it), and
@@ -13,11 +14,17 @@ from collections import Counter
 from collections.abc import Iterable
 from typing import Any
 
+from serverless_patterns.inputs import SubtaskInput
+
 
 def count_words(chunk: bytes) -> dict[str, Any]:
     text = chunk.decode("utf-8")  # strict: undecodable input fails the subtask
     words = Counter(word.lower() for word in text.split())
     return {"lines": text.count("\n"), "words": dict(words)}
+
+
+def process(task: SubtaskInput) -> dict[str, Any]:
+    return count_words(task.data)
 
 
 def merge_counts(partials: Iterable[dict[str, Any]]) -> dict[str, Any]:

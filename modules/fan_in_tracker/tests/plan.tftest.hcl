@@ -42,7 +42,7 @@ run "the_tracker_table_consolidator_and_sweeper_are_wired" {
     error_message = "The job-finished topic must be encrypted."
   }
   assert {
-    condition     = module.consolidator.environment_variables.RESULT_MERGER == "serverless_patterns.workloads.word_count:merge_counts" && module.consolidator.environment_variables.JOB_BUCKET == "reports-jobs"
+    condition     = jsondecode(module.consolidator.environment_variables.WORKLOADS).word_count.merge == "serverless_patterns.workloads.word_count:merge_counts" && module.consolidator.environment_variables.JOB_BUCKET == "reports-jobs"
     error_message = "The consolidator must know its merge function and the job bucket."
   }
   assert {
@@ -95,12 +95,12 @@ run "rejects_bad_settings" {
 
   variables {
     job_bucket_arn             = "reports-jobs"
-    result_merger              = "not a function reference"
+    workloads                  = { csv = { process = "csv.workload:process", merge = "not a function reference" } }
     sweep_schedule_expression  = "every minute"
     consolidation_max_attempts = 0
   }
 
-  expect_failures = [var.job_bucket_arn, var.result_merger, var.sweep_schedule_expression, var.consolidation_max_attempts]
+  expect_failures = [var.job_bucket_arn, var.workloads, var.sweep_schedule_expression, var.consolidation_max_attempts]
 }
 
 run "function_alarms_notify_the_given_topic" {

@@ -70,8 +70,16 @@ run "the_job_bucket_queue_and_functions_are_wired" {
     error_message = "The ventilator may invoke itself only."
   }
   assert {
-    condition     = module.worker.environment_variables.SUBTASK_PROCESSOR == "serverless_patterns.workloads.word_count:count_words" && module.worker.environment_variables.CONSOLIDATOR_FUNCTION == "reports-consolidator"
-    error_message = "Workers must know their processor and the consolidator."
+    condition     = jsondecode(module.worker.environment_variables.WORKLOADS).word_count.process == "serverless_patterns.workloads.word_count:process" && module.worker.environment_variables.CONSOLIDATOR_FUNCTION == "reports-consolidator"
+    error_message = "Workers must know their workloads and the consolidator."
+  }
+  assert {
+    condition     = module.ventilator.environment_variables.WORKLOADS == module.worker.environment_variables.WORKLOADS && module.ventilator.environment_variables.MAX_REDRIVES == "3"
+    error_message = "The ventilator must know the workload names jobs may choose, and the redrive cap."
+  }
+  assert {
+    condition     = one([for s in data.aws_iam_policy_document.ventilator.statement : s.resources if s.sid == "KeepPlans"]) == toset(["arn:aws:s3:::reports-jobs-1/plans/*"])
+    error_message = "The ventilator may keep plans under plans/ only."
   }
   assert {
     condition     = toset(keys(module.queue.alarm_arns)) == toset(["depth", "oldest_message_age", "growth", "dlq_messages", "dlq_oldest_message_age"])
@@ -209,7 +217,8 @@ run "rejects_inconsistent_chunk_limits_and_bad_sizes" {
     parallel_shards            = 1001
     job_retention_days         = 0
     results_expiration_days    = 0
-    subtask_processor          = "count_words"
+    max_redrives_per_job       = 0
+    workloads                  = { "bad name" = { process = "count_words" } }
   }
 
   expect_failures = [
@@ -219,7 +228,8 @@ run "rejects_inconsistent_chunk_limits_and_bad_sizes" {
     var.parallel_shards,
     var.job_retention_days,
     var.results_expiration_days,
-    var.subtask_processor,
+    var.max_redrives_per_job,
+    var.workloads,
   ]
 }
 
@@ -249,9 +259,9 @@ run "shards_follow_the_worker_concurrency_and_data_expires" {
   }
   assert {
     condition = { for rule in aws_s3_bucket_lifecycle_configuration.jobs.rule : one(rule.filter).prefix => one(rule.expiration).days if length(rule.expiration) > 0 } == {
-      "partials/" = 14, "reductions/" = 14, "quarantine/" = 90, "inputs/" = 3, "incoming/" = 3, "results/" = 90
+      "partials/" = 14, "reductions/" = 14, "quarantine/" = 90, "inputs/" = 3, "incoming/" = 3, "results/" = 90, "plans/" = 7
     }
-    error_message = "Partials, inputs and results must expire as configured."
+    error_message = "Partials, inputs and results must expire as configured, plans with the tracker's items."
   }
 }
 
@@ -265,7 +275,7 @@ run "inputs_and_results_are_kept_by_default" {
   }
 
   assert {
-    condition     = [for rule in aws_s3_bucket_lifecycle_configuration.jobs.rule : one(rule.filter).prefix if length(rule.expiration) > 0] == ["partials/", "quarantine/", "reductions/"]
+    condition     = [for rule in aws_s3_bucket_lifecycle_configuration.jobs.rule : one(rule.filter).prefix if length(rule.expiration) > 0] == ["partials/", "plans/", "quarantine/", "reductions/"]
     error_message = "Only intermediate results and quarantined messages expire unless asked."
   }
   assert {

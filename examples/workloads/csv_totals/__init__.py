@@ -1,0 +1,1 @@
+"""Example workload: order totals per region from a CSV (order_id,region,quantity,amount)."""
