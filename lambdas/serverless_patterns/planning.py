@@ -28,6 +28,7 @@ from serverless_patterns.fan_out import work_key
 from serverless_patterns.sources import InvalidJobSpec, Limits, Source, items_digest
 
 PLANS_PREFIX = "plans"
+MAX_MESSAGE_BYTES = 256 * 1024  # a subtask's work document, inline items included
 PART_SIZE = 1000  # work documents per manifest part (a listing writes one part per page)
 SCAN_BLOCK_BYTES = 1 << 20
 MAX_HEADER_BYTES = 64 * 1024
@@ -242,11 +243,20 @@ def plan_items(source: Source, limits: Limits, write_manifest: ManifestWriter) -
     total = -(-len(source.items) // per)
     if total > limits.max_subtasks:
         raise _too_many(source, str(total), limits)
-    write_manifest.write_all(
-        ({"first_item": i, "items": source.items[i : i + per]} for i in range(0, len(source.items), per)),
-        limits.max_subtasks,
-        lambda: _too_many(source, str(total), limits),
-    )
+    def fragments() -> Iterator[dict[str, Any]]:
+        for first in range(0, len(source.items), per):
+            fragment = {"first_item": first, "items": source.items[first : first + per]}
+            size = len(json.dumps(fragment, separators=(",", ":")).encode())
+            if size > MAX_MESSAGE_BYTES:
+                raise InvalidJobSpec(
+                    "source.items_per_subtask",
+                    f"items {first}..{first + len(fragment['items']) - 1} make a subtask of {size} bytes, "
+                    f"more than the {MAX_MESSAGE_BYTES} a subtask message may carry",
+                    "send fewer items per subtask, or put large items in S3 and send their keys",
+                )
+            yield fragment
+
+    write_manifest.write_all(fragments(), limits.max_subtasks, lambda: _too_many(source, str(total), limits))
     return _manifest_plan(write_manifest, items_digest(source.items), {"type": "items"})
 
 
