@@ -144,8 +144,18 @@ demo: package ## Run a 1,200-subtask fan-out job and a load-leveling burst end t
 JOBS_CLI = PYTHONPATH=lambdas:ops AWS_ACCESS_KEY_ID=$${AWS_ACCESS_KEY_ID:-test} AWS_SECRET_ACCESS_KEY=$${AWS_SECRET_ACCESS_KEY:-test} AWS_ENDPOINT_URL=$${AWS_ENDPOINT_URL:-$$(scripts/emulator.sh url)} $(BIN)/python -m serverless_patterns_ops
 
 .PHONY: job-submit
-job-submit: setup ## Submit FILE as a fan-out job and follow it (CHUNK_SIZE=bytes optional)
-	$(JOBS_CLI) submit "$(FILE)" $(if $(CHUNK_SIZE),--chunk-size "$(CHUNK_SIZE)")
+job-submit: setup ## Submit FILE (or SPEC=spec.json) as a fan-out job and follow it (TYPE, CHUNK_SIZE, ITEMS, WORKLOAD optional)
+	$(JOBS_CLI) submit $(if $(SPEC),--spec "$(SPEC)","$(FILE)") $(if $(TYPE),--type "$(TYPE)") \
+		$(if $(CHUNK_SIZE),--chunk-size "$(CHUNK_SIZE)") $(if $(ITEMS),--items-per-subtask "$(ITEMS)") \
+		$(if $(WORKLOAD),--workload "$(WORKLOAD)")
+
+.PHONY: job-cancel
+job-cancel: setup ## Cancel job JOB: running subtasks finish, the rest is skipped
+	$(JOBS_CLI) cancel "$(JOB)"
+
+.PHONY: job-redrive
+job-redrive: setup ## Run the failed and skipped subtasks of job JOB again, and follow it
+	$(JOBS_CLI) redrive-job "$(JOB)"
 
 .PHONY: job-status
 job-status: setup ## Follow job JOB to its end

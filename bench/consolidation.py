@@ -57,8 +57,10 @@ def seed(table: Any, bucket: str, total: int) -> dict[str, Any]:
 
     def put(subtask_id: int) -> dict[str, Any]:
         shard = layout.shard_of(subtask_id)
-        key = Subtask(job_id, subtask_id, shard, job_id, bucket, "input", 1, 1, 0).partial_key
-        s3.put_object(Bucket=bucket, Key=key, Body=json.dumps(partial(subtask_id)).encode())
+        key = Subtask(job_id, subtask_id, shard, job_id, 0, {"type": "items", "items": [], "first_item": 0}).partial_key
+        # As a worker writes it: what the subtask worked on, and its result.
+        body = {"item": {"items": [subtask_id, subtask_id + 1]}, "result": partial(subtask_id)}
+        s3.put_object(Bucket=bucket, Key=key, Body=json.dumps(body).encode())
         return {
             "pk": f"JOB#{job_id}#SHARD#{shard:04d}",
             "sk": f"TASK#{subtask_id:09d}",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import time
 import uuid
@@ -15,7 +16,7 @@ from bench.common import Table, timed
 SIZES = (1_000, 10_000, 100_000)
 WAITING_SUBTASKS = 1_000
 WAIT_MILLIS = 50
-SLOW_PROCESSOR = "serverless_patterns.workloads.simulated_io:count_words"
+SLOW_PROCESSOR = "serverless_patterns.workloads.simulated_io:process"
 CHUNK_SIZE = 256  # envs/local's smallest chunks: a few hundred KiB make thousands of subtasks
 MAX_LINE_BYTES = 1024  # envs/local's max_line_bytes
 WORDS = ("the", "quick", "brown", "fox", "jumps", "over", "a", "lazy", "dog", "seven", "wizards", "box", "quartz")
@@ -45,7 +46,11 @@ def _workers_waiting(function_name: str) -> Iterator[None]:
     """Switch the deployed workers to the waiting workload for a while (a benchmark stack only)."""
     lambda_client = boto3.client("lambda")
     original = lambda_client.get_function_configuration(FunctionName=function_name)["Environment"]["Variables"]
-    waiting = {**original, "SUBTASK_PROCESSOR": SLOW_PROCESSOR, "SIMULATED_IO_MILLIS": str(WAIT_MILLIS)}
+    # The jobs' workload (the stack's first) runs the waiting word count in the workers.
+    workloads = json.loads(original["WORKLOADS"])
+    default = next(iter(workloads))
+    workloads[default] = {**workloads[default], "process": SLOW_PROCESSOR}
+    waiting = {**original, "WORKLOADS": json.dumps(workloads), "SIMULATED_IO_MILLIS": str(WAIT_MILLIS)}
     os.environ["SIMULATED_IO_MILLIS"] = str(WAIT_MILLIS)
 
     def configure(variables: dict) -> None:

@@ -243,6 +243,7 @@ def plan_items(source: Source, limits: Limits, write_manifest: ManifestWriter) -
     total = -(-len(source.items) // per)
     if total > limits.max_subtasks:
         raise _too_many(source, str(total), limits)
+
     def fragments() -> Iterator[dict[str, Any]]:
         for first in range(0, len(source.items), per):
             fragment = {"first_item": first, "items": source.items[first : first + per]}

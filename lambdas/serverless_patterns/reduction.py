@@ -211,6 +211,8 @@ def consolidate(
     }
     if job.get("stop"):
         manifest["stop"] = job["stop"]
+    if job.get("redrives"):
+        manifest["redrives"] = job["redrives"]
     return manifest, merged
 
 

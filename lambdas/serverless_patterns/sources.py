@@ -28,7 +28,7 @@ from serverless_patterns.errors import FieldError
 
 BUCKET_PATTERN = re.compile(r"^(?!xn--)(?!.*\.\.)[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")  # S3's general purpose rules
 MAX_KEY_BYTES = 1024
-MAX_ITEMS_PER_SUBTASK = 1000
+MAX_ITEMS_PER_SUBTASK = 100_000  # records are read by byte range; inline items are bounded by the message size
 MAX_OBJECTS_PER_SUBTASK = 100  # keys of up to 1 KiB each keep a message far below SQS's limit
 OBJECT_SOURCES = ("lines", "bytes", "jsonl", "csv")  # one S3 object, cut into ranges
 BY_BYTES_OR_ITEMS = ("jsonl", "csv")

@@ -16,6 +16,7 @@ import pytest
 
 from serverless_patterns.fan_out import Subtask
 from serverless_patterns.job_tracker import JobStatus, JobTracker, layout_of
+from serverless_patterns.planning import Plan
 from serverless_patterns_ops.fan_out_jobs import fetch_result, submit_job, wait_for_job
 from serverless_patterns_ops.load_leveling import wait_for
 
@@ -94,17 +95,16 @@ def jobs(fan_out, tracker, sqs):
     # Inject duplicate deliveries: a second copy of every third subtask of the duplicated job.
     duplicated = submitted["duplicated"]
     registered = tracker.get_job(duplicated["job_id"])
+    plan = Plan.from_dict(registered["plan"])  # arithmetic ranges of one object: no manifest to read
     copies = [
         Subtask(
             job_id=duplicated["job_id"],
             subtask_id=subtask_id,
             shard=layout_of(registered).shard_of(subtask_id),
             correlation_id=duplicated["job_id"],
-            bucket=fan_out["bucket_name"],
-            key=f"inputs/{run}/text.txt",
-            chunk_size_bytes=CHUNK_SIZE,
-            object_size=len(text),
             expires_at=registered["expires_at"],
+            work=next(plan.works(subtask_id, subtask_id + 1, read_part=None)),
+            workload=registered["workload"],
         )
         for subtask_id in range(0, duplicated["total"], 3)
     ]
@@ -187,7 +187,7 @@ def test_an_upload_to_incoming_starts_a_job(fan_out, tracker):
     def the_job() -> dict | None:
         for status in JobStatus:
             for job in tracker.jobs_in_status(status, "by-status"):
-                if job.get("spec", {}).get("key") == key:
+                if job.get("spec", {}).get("source", {}).get("key") == key:
                     return job
         return None
 
