@@ -1,8 +1,9 @@
 """Contracts shared by the fan-out/fan-in functions: job specs, subtask messages, S3 keys.
 
-Messages carry references, never payloads (claim check): a subtask names the
-input object and its chunk; workers store partial results in S3 and the
-tracker records only their keys.
+Messages carry references rather than data (claim check): a subtask's work
+document names a byte range of an object, a few object keys, or (for an
+inline `items` source) the few items themselves; workers store partial results
+in S3 and the tracker records only their keys.
 """
 
 from __future__ import annotations

@@ -19,6 +19,7 @@ import pytest
 from py.path import local as py_path
 from pytest_terraform import tf
 
+from serverless_patterns.job_tracker import JobTracker
 from webhook_receiver import WebhookReceiver
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -116,6 +117,17 @@ def local(request, tmpdir_factory):
 @pytest.fixture(scope="session")
 def outputs(local) -> dict:
     return {name: output["value"] for name, output in local.outputs.items()}
+
+
+@pytest.fixture(scope="session")
+def fan_out(outputs) -> dict:
+    return outputs["fan_out"]
+
+
+@pytest.fixture(scope="session")
+def tracker(fan_out, dynamodb) -> JobTracker:
+    """The fan-in tracker of the applied stack."""
+    return JobTracker(dynamodb.Table(fan_out["tracker_table_name"]))
 
 
 @pytest.fixture(scope="session")

@@ -56,11 +56,6 @@ def _set_endpoint(lambda_client, function: str, variables: dict[str, str]) -> No
 
 
 @pytest.fixture(scope="module")
-def fan_out(outputs) -> dict:
-    return outputs["fan_out"]
-
-
-@pytest.fixture(scope="module")
 def faults(fan_out):
     """The fan-out/fan-in functions call AWS through the fault proxy while this module runs."""
     lambda_client = boto3.client("lambda")

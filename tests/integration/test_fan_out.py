@@ -15,7 +15,7 @@ import boto3
 import pytest
 
 from serverless_patterns.fan_out import Subtask
-from serverless_patterns.job_tracker import JobStatus, JobTracker, layout_of
+from serverless_patterns.job_tracker import JobStatus, layout_of
 from serverless_patterns.planning import Plan
 from serverless_patterns_ops.fan_out_jobs import fetch_result, submit_job, wait_for_job
 from serverless_patterns_ops.load_leveling import wait_for
@@ -54,16 +54,6 @@ def make_text(size: int, seed: int, poison_chunks: frozenset[int] = frozenset())
         if chunk not in poison_chunks:
             counts.update(word.lower() for word in line.decode().split())
     return b"".join(lines), counts
-
-
-@pytest.fixture(scope="module")
-def fan_out(outputs) -> dict:
-    return outputs["fan_out"]
-
-
-@pytest.fixture(scope="module")
-def tracker(fan_out, dynamodb) -> JobTracker:
-    return JobTracker(dynamodb.Table(fan_out["tracker_table_name"]))
 
 
 @pytest.fixture(scope="module")

@@ -19,7 +19,7 @@ from concurrent.futures import ThreadPoolExecutor
 import boto3
 import pytest
 
-from serverless_patterns.job_tracker import JobStatus, JobTracker, StopReason
+from serverless_patterns.job_tracker import JobStatus, StopReason
 from serverless_patterns_ops.fan_out_jobs import fetch_result, sample_text, submit_job, wait_for_job
 
 JOB_TIMEOUT_SECONDS = 900
@@ -61,16 +61,6 @@ def lines_of(s3, bucket: str, files: list[dict]) -> list[dict]:
         for file in files
         for line in s3.get_object(Bucket=bucket, Key=file["key"])["Body"].read().splitlines()
     ]
-
-
-@pytest.fixture(scope="module")
-def fan_out(outputs) -> dict:
-    return outputs["fan_out"]
-
-
-@pytest.fixture(scope="module")
-def tracker(fan_out, dynamodb) -> JobTracker:
-    return JobTracker(dynamodb.Table(fan_out["tracker_table_name"]))
 
 
 @pytest.fixture(scope="module")

@@ -93,3 +93,37 @@ def test_zips_are_built_for_the_architecture_asked(first_build, package_module, 
     assert (tmp_path / "lambda" / "ARCHITECTURE").read_text() == "arm64\n"
     with pytest.raises(ValueError, match="x86_64, arm64"):
         package_module.build(tmp_path, "sparc")
+
+
+def test_workload_packages_go_into_the_worker_and_consolidator_zips_only(package_module, tmp_path):
+    workload = REPO_ROOT / "examples" / "workloads" / "csv_totals"
+
+    package_module.build(tmp_path, workloads=(workload,))
+
+    for name in package_module.function_packages():
+        with zipfile.ZipFile(tmp_path / "lambda" / f"{name}.zip") as archive:
+            bundled = "csv_totals/workload.py" in archive.namelist()
+        assert bundled == (name in ("fan_out_worker", "fan_in_consolidator")), name
+
+
+@pytest.mark.parametrize(
+    ("path", "message"),
+    [
+        ("lambdas", "is not a Python package"),
+        ("lambdas/serverless_patterns", "is a package of this project already"),
+    ],
+)
+def test_a_workload_path_that_is_no_package_of_its_own_is_refused_naming_the_fix(
+    package_module, tmp_path, path, message
+):
+    with pytest.raises(package_module.PackagingError, match=message):
+        package_module.build(tmp_path, workloads=(REPO_ROOT / path,))
+
+
+def test_a_workload_folder_named_unimportably_is_refused(package_module, tmp_path):
+    folder = tmp_path / "my-workload"
+    folder.mkdir()
+    (folder / "__init__.py").write_text("")
+
+    with pytest.raises(package_module.PackagingError, match="rename the folder"):
+        package_module.build(tmp_path / "build", workloads=(folder,))
