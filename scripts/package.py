@@ -57,6 +57,8 @@ def check_workload(path: Path) -> Path:
     taken = {SHARED_PACKAGE, *function_packages()}
     if path.name in taken:
         raise PackagingError(f"WORKLOADS: {path.name} is a package of this project already: rename yours")
+    if path.name in sys.stdlib_module_names or path.name in {"aws_lambda_powertools", "boto3", "botocore"}:
+        raise PackagingError(f"WORKLOADS: {path.name} would hide the module of that name: rename your package")
     return path
 
 

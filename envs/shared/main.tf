@@ -156,6 +156,7 @@ module "fan_out" {
   consolidator_function_arn  = module.fan_in_tracker.consolidator_function_arn
 
   workloads                  = var.workloads
+  default_workload           = var.default_workload
   min_chunk_size_bytes       = var.fan_out.min_chunk_size_bytes
   default_chunk_size_bytes   = var.fan_out.default_chunk_size_bytes
   max_line_bytes             = var.fan_out.max_line_bytes

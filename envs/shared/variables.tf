@@ -165,7 +165,7 @@ variable "fan_out" {
 }
 
 variable "workloads" {
-  description = "The fan-out workloads the stack runs (see modules/fan_out): name => { process, merge? } functions bundled by `make package WORKLOADS=...`. The first is the default of jobs that name none."
+  description = "The fan-out workloads the stack runs (see modules/fan_out): name => { process, merge? } functions bundled by `make package WORKLOADS=...`. default_workload names the one of jobs that name none."
   type = map(object({
     process = string
     merge   = optional(string)
@@ -177,6 +177,13 @@ variable "workloads" {
     }
   }
   nullable = false
+}
+
+variable "default_workload" {
+  description = "The workload of jobs that name none (uploads to incoming/, first-format specs): a key of workloads."
+  type        = string
+  default     = "word_count"
+  nullable    = false
 }
 
 variable "fan_in" {

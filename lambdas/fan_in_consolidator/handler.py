@@ -97,7 +97,7 @@ def abandon(tracker: JobTracker, job: dict[str, Any], what: str, attempts: int) 
 @tracer.capture_method
 def reduce(tracker: JobTracker, job: dict[str, Any], shard: int) -> dict[str, Any]:
     job_id = job["job_id"]
-    if job["status"] != JobStatus.RUNNING:
+    if job["status"] not in (JobStatus.RUNNING, JobStatus.REDRIVING):
         # A timed-out job: its final merge reduces what is left of every shard itself.
         tracker.release_shard(job_id, shard)
         return {"job_id": job_id, "shard": shard, "status": job["status"], "consolidated": False}

@@ -27,13 +27,14 @@ from collections.abc import Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime, timedelta
-from functools import cache
+from functools import lru_cache
 from typing import Any
 from urllib.parse import unquote_plus
 
 from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
+from botocore.exceptions import ParamValidationError
 
 from serverless_patterns import aws_clients, planning, settings, workload_registry
 from serverless_patterns.consolidation import trigger_consolidator
@@ -113,6 +114,7 @@ class DispatchPlan:
     layout: ShardLayout
     expires_at: int
     run: int = 0
+    tolerance: bool = False
 
     @classmethod
     def of_job(cls, job: dict[str, Any]) -> DispatchPlan:
@@ -125,6 +127,7 @@ class DispatchPlan:
             layout=layout_of(job),
             expires_at=int(job["expires_at"]),
             run=int(job.get("run", 0)),
+            tolerance=job.get("failure_limit") is not None,
         )
 
     @property
@@ -132,7 +135,8 @@ class DispatchPlan:
         return self.layout.total
 
     def subtasks(self, ids: Iterable[int]) -> list[Subtask]:
-        read_part = cache(planning.read_part(aws_clients.client("s3"), settings.required("JOB_BUCKET")))
+        # Ids come sorted: the parts they need follow one another, so two in memory suffice.
+        read_part = lru_cache(maxsize=2)(planning.read_part(aws_clients.client("s3"), settings.required("JOB_BUCKET")))
         return [
             Subtask(
                 job_id=self.job_id,
@@ -143,6 +147,7 @@ class DispatchPlan:
                 work=work,
                 workload=self.workload,
                 run=self.run,
+                tolerance=self.tolerance,
             )
             for run_start, run_end in _runs(ids)
             for subtask_id, work in enumerate(self.plan.works(run_start, run_end, read_part), start=run_start)
@@ -412,7 +417,12 @@ def register_and_dispatch(tracker: JobTracker, spec: JobSpec, plan: Plan, contex
 
 
 def redrive(request: Any, context: LambdaContext) -> dict[str, Any]:
-    """Run the failed and skipped subtasks of a PARTIAL or FAILED job again, as its next run."""
+    """Run the failed and skipped subtasks of a PARTIAL or FAILED job again, as its next run.
+
+    The job is REDRIVING while its subtasks are reopened and sent, and RUNNING
+    once all are; a redrive that stopped midway is taken over by the next
+    request once it is older than a ventilator can run.
+    """
     job_id = request.get("job_id") if isinstance(request, dict) else None
     if not isinstance(job_id, str) or not JOB_ID_PATTERN.match(job_id):
         return _refused("redrive.job_id", "is not a job id", 'send {"redrive": {"job_id": "..."}}')
@@ -421,30 +431,76 @@ def redrive(request: Any, context: LambdaContext) -> dict[str, Any]:
     job = tracker.get_job(job_id)
     if job is None:
         return _refused("redrive.job_id", f"job {job_id} does not exist", "name a job the tracker holds")
-    if job["status"] != JobStatus.REDRIVING:
-        max_redrives = int(settings.positive_number("MAX_REDRIVES", 3))
-        claimed = tracker.begin_redrive(
-            job_id, max_redrives, int(settings.positive_number("JOB_TIMEOUT_SECONDS", 3600))
-        )
-        if claimed is None:
-            if job["status"] in (JobStatus.PARTIAL, JobStatus.FAILED) and "result" in job:
-                message = f"job {job_id} was redriven {job.get('redrives', 0)} times, the most a job may be"
-                fix = "submit the failed items as a new job (results/<job>/failed/ names them)"
-            else:
-                message = f"job {job_id} is {job['status']}: only a finished PARTIAL or FAILED job can be redriven"
-                fix = "wait for the job to finish, or submit it again if it was rejected"
-            return _refused("redrive.job_id", message, fix)
-        job = claimed
-    open_ids = tracker.reopen_for_redrive(job)
-    plan = DispatchPlan.of_job(job)
+    claimed, refusal = _claim_redrive(tracker, job, context.aws_request_id)
+    if claimed is None:
+        return refusal
+    open_ids = tracker.reopen_for_redrive(claimed)
+    plan = DispatchPlan.of_job(claimed)
     queue_url = settings.required("SUBTASK_QUEUE_URL")
     with ThreadPoolExecutor(max_workers=int(settings.positive_number("SENDER_THREADS", 8))) as pool:
         for start in range(0, len(open_ids), WAVE):
             wave = plan.subtasks(open_ids[start : start + WAVE])
             list(pool.map(lambda batch: _send_batch(queue_url, batch), _batches(wave)))
+    running = tracker.finish_redrive(job_id, context.aws_request_id)
+    if running is None:
+        return _refused("redrive.job_id", f"another redrive of job {job_id} took over", "follow the job's status")
+    # Subtasks that finished while it was REDRIVING may have reduced every shard: move it on, once.
+    if running["shards_reduced"] >= running["shard_count"] and tracker.start_completing(job_id):
+        trigger_consolidator(job_id, running["correlation_id"])
     logger.info("job redriven", extra={"run": plan.run, "subtasks": len(open_ids)})
     metrics.add_metric(name="JobsRedriven", unit=MetricUnit.Count, value=1)
     return {"job_id": job_id, "status": JobStatus.RUNNING.value, "run": plan.run, "redriven": len(open_ids)}
+
+
+def _claim_redrive(tracker: JobTracker, job: dict[str, Any], request_id: str) -> tuple[dict | None, dict | None]:
+    """(the job claimed for this redrive, None), or (None, a refusal naming why and the fix)."""
+    job_id, status = job["job_id"], job["status"]
+    field = "redrive.job_id"
+    if status == JobStatus.REDRIVING:
+        stale = timedelta(seconds=settings.positive_number("DISPATCH_STALE_SECONDS", 960))
+        if datetime.now(UTC) - datetime.fromisoformat(job["redriven_at"]) < stale:
+            return None, _refused(
+                field, f"job {job_id} is being redriven since {job['redriven_at']}", "follow its status"
+            )
+        claimed = tracker.take_over_redrive(job_id, job["redriven_at"], request_id)
+        if claimed is None:
+            return None, _refused(field, f"job {job_id} is being redriven by another request", "follow its status")
+        return claimed, None
+    if status not in (JobStatus.PARTIAL, JobStatus.FAILED) or "result" not in job:
+        return None, _refused(
+            field,
+            f"job {job_id} is {status}"
+            + ("" if "result" in job or status not in FINAL_STATUSES else " without a result"),
+            "only a finished PARTIAL or FAILED job with a result can be redriven: wait for it to finish, "
+            "or submit its spec again under a new job_id",
+        )
+    if "timed_out_at" in job or "plan" not in job:
+        return None, _refused(
+            field,
+            f"job {job_id} " + ("timed out" if "timed_out_at" in job else "was registered before redrive existed"),
+            "submit the failed items (results/<job>/failed/) as a new job",
+        )
+    window = timedelta(days=settings.positive_number("REDRIVE_WINDOW_DAYS", 14))
+    if datetime.now(UTC) - datetime.fromisoformat(job["finished_at"]) > window:
+        return None, _refused(
+            field,
+            f"job {job_id} finished more than {window.days} days ago: its partial results have expired",
+            "submit the failed items (results/<job>/failed/) as a new job",
+        )
+    claimed = tracker.begin_redrive(
+        job_id,
+        int(settings.positive_number("MAX_REDRIVES", 3)),
+        int(settings.positive_number("JOB_TIMEOUT_SECONDS", 3600)),
+        request_id,
+    )
+    if claimed is None:
+        return None, _refused(
+            field,
+            f"job {job_id} was redriven {job.get('redrives', 0)} times, the most a job may be (or another "
+            "request claimed it first)",
+            "submit the failed items (results/<job>/failed/) as a new job",
+        )
+    return claimed, None
 
 
 def _refused(field: str, message: str, fix: str) -> dict[str, Any]:
@@ -470,7 +526,7 @@ def lambda_handler(event: Any, context: LambdaContext) -> dict[str, Any] | list[
             if "listing" in event:
                 return continue_listing(event["listing"], context)
             return continue_job(event["continuation"], context)
-        except (TypeError, KeyError, ValueError) as error:
+        except (TypeError, KeyError, ValueError, AttributeError, ParamValidationError) as error:
             # Only a ventilator hands a job over; anything else under this key is refused, not retried.
             logger.error("malformed continuation refused", extra={"reason": repr(error)[:500]})
             return {

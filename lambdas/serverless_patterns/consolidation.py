@@ -53,7 +53,14 @@ def trigger_consolidator(job_id: str, correlation_id: str, shard: int | None = N
 def complete_subtask(subtask: Subtask, outcome: Outcome, detail: dict[str, Any]) -> Completion:
     """Count the subtask once; the single completion that fills its shard starts the shard's reduction."""
     completion = tracker().record_completion(
-        subtask.job_id, subtask.subtask_id, subtask.shard, outcome, detail, subtask.expires_at
+        subtask.job_id,
+        subtask.subtask_id,
+        subtask.shard,
+        outcome,
+        detail,
+        subtask.expires_at,
+        run=subtask.run,
+        count_failure_on_job=subtask.tolerance,
     )
     if completion.sealed_shard:
         try:

@@ -196,6 +196,7 @@ class Subtask:
     work: dict[str, Any]  # what to read: see serverless_patterns.sources
     workload: str = ""
     run: int = 0  # 0, then 1, 2... for each redrive of the job's failed subtasks
+    tolerance: bool = False  # the job has a failure tolerance: failures are also counted on the job
 
     def to_message(self) -> str:
         return json.dumps(asdict(self), separators=(",", ":"))
@@ -218,6 +219,8 @@ class Subtask:
         for name in ("job_id", "correlation_id", "workload"):
             if not isinstance(getattr(self, name), str):
                 raise InvalidSubtaskMessage(f"not a subtask message: {name} must be a string")
+        if not isinstance(self.tolerance, bool):
+            raise InvalidSubtaskMessage("not a subtask message: tolerance must be true or false")
         if not JOB_ID_PATTERN.match(self.job_id):
             raise InvalidSubtaskMessage("not a subtask message: job_id is not a job id")
         if problem := work_problem(self.work):

@@ -54,7 +54,8 @@ def _bytes_of(s3: Any, work: dict[str, Any], max_line: int) -> bytes:
 
 def json_lines(data: bytes, where: str) -> list[Any]:
     items = []
-    for number, line in enumerate(data.decode("utf-8").splitlines(), start=1):
+    # Split on \n only: U+2028 and friends are legal inside JSON strings.
+    for number, line in enumerate(data.decode("utf-8").split("\n"), start=1):
         if not line.strip():
             continue
         try:
@@ -68,8 +69,8 @@ def csv_records(data: bytes, header: list[str], where: str) -> list[dict[str, st
     """Whole CSV lines as dicts keyed by the header; a record of another width is refused."""
     records = []
     for number, row in enumerate(csv.reader(io.StringIO(data.decode("utf-8"), newline="")), start=1):
-        if not row:
-            continue
+        if not row or (len(row) == 1 and not row[0].strip()):
+            continue  # a blank line, as planning counts it: no record
         if len(row) != len(header):
             raise InvalidRecord(
                 f"record {number} of {where} has {len(row)} fields and the header {len(header)}: "

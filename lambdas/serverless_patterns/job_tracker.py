@@ -399,8 +399,16 @@ class JobTracker:
         outcome: Outcome,
         detail: dict[str, Any] | None = None,
         expires_at: int = 0,
+        run: int = 0,
+        count_failure_on_job: bool = False,
     ) -> Completion:
-        """Count subtask `subtask_id` of shard `shard` (its ShardLayout.shard_of) once."""
+        """Count subtask `subtask_id` of shard `shard` (its ShardLayout.shard_of) once.
+
+        `run` is the job's run that sent it: a shard reopened by a redrive
+        counts only its new run, so a late duplicate of an older one is never
+        counted there. A job with a failure tolerance also counts its failures
+        on the job item (`count_failure_on_job`), in the same transaction.
+        """
         task = {
             **_task_key(job_id, shard, subtask_id),
             "subtask_id": subtask_id,
@@ -420,12 +428,14 @@ class JobTracker:
                     "ConditionExpression": (
                         "attribute_exists(pk) AND (attribute_not_exists(first_subtask)"
                         " OR :subtask BETWEEN first_subtask AND last_subtask)"
+                        " AND (attribute_not_exists(#run) OR #run = :run)"
                     ),
-                    "ExpressionAttributeValues": {":one": 1, ":subtask": subtask_id},
+                    "ExpressionAttributeNames": {"#run": "run"},
+                    "ExpressionAttributeValues": {":one": 1, ":subtask": subtask_id, ":run": run},
                 }
             },
         ]
-        if outcome is Outcome.FAILED:
+        if outcome is Outcome.FAILED and count_failure_on_job:
             # Failures are also counted on the job, in the same transaction, to hold them to its tolerance.
             actions.append(
                 {
@@ -444,15 +454,22 @@ class JobTracker:
             if _failed_condition(error, 0):
                 first = False
             elif _failed_condition(error, 1):
+                if self._reopened_since(job_id, shard, run):
+                    return Completion(first=False, shard=shard, sealed_shard=False)
                 raise UnknownJobError(
                     f"job {job_id} has no shard {shard} holding subtask {subtask_id}: "
                     "the job was never registered, or the message names a subtask outside it"
                 ) from None
             else:
                 raise
-        if first and outcome is Outcome.FAILED:
+        if first and outcome is Outcome.FAILED and count_failure_on_job:
             self.stop_past_tolerance(job_id)
         return Completion(first=first, shard=shard, sealed_shard=self._seal_if_full(job_id, shard))
+
+    def _reopened_since(self, job_id: str, shard: int, run: int) -> bool:
+        """Whether a redrive reopened the shard for a later run than `run`: its message is stale, not unknown."""
+        item = self._call(self._table.get_item, Key=_shard_key(job_id, shard), ConsistentRead=True).get("Item")
+        return item is not None and int(item.get("run", 0)) > run
 
     def skip_subtasks(self, job_id: str, layout: ShardLayout, first: int, expires_at: int) -> list[int]:
         """Count subtasks first..total-1, never dispatched, as SKIPPED, exactly once; the shards this sealed.
@@ -464,16 +481,19 @@ class JobTracker:
         by_shard: dict[int, list[int]] = {}
         for subtask_id in range(first, layout.total):
             by_shard.setdefault(layout.shard_of(subtask_id), []).append(subtask_id)
-        sealed = []
+        sealed = set()
         for shard, subtask_ids in sorted(by_shard.items()):
             for start in range(0, len(subtask_ids), TRANSACTION_LIMIT - 1):
                 batch = subtask_ids[start : start + TRANSACTION_LIMIT - 1]
                 if not self._skip_together(job_id, shard, batch, expires_at):
                     for subtask_id in batch:
-                        self.record_completion(job_id, subtask_id, shard, Outcome.SKIPPED, None, expires_at)
+                        if self.record_completion(
+                            job_id, subtask_id, shard, Outcome.SKIPPED, None, expires_at
+                        ).sealed_shard:
+                            sealed.add(shard)
             if self._seal_if_full(job_id, shard):
-                sealed.append(shard)
-        return sealed
+                sealed.add(shard)
+        return sorted(sealed)
 
     def _skip_together(self, job_id: str, shard: int, subtask_ids: list[int], expires_at: int) -> bool:
         now = self._timestamp()
@@ -512,27 +532,37 @@ class JobTracker:
 
     # -- redrive -------------------------------------------------------------------------
 
-    def begin_redrive(self, job_id: str, max_redrives: int, timeout_seconds: int) -> dict[str, Any] | None:
-        """PARTIAL or FAILED (with a result) -> REDRIVING, as the job's next run; the job, or None if refused.
+    def begin_redrive(
+        self, job_id: str, max_redrives: int, timeout_seconds: int, redriver: str
+    ) -> dict[str, Any] | None:
+        """PARTIAL or FAILED (with a result, not timed out) -> REDRIVING, as the job's next run.
 
-        A REDRIVING job is taken again as it is: a redrive that stopped while
-        reopening is finished by the next.
+        The job for the one caller that claimed it (`redriver`, its request
+        id), or None when refused.
         """
         now = self._clock()
         item = self._conditional_update(
             _job_key(job_id),
             UpdateExpression=(
-                "SET #status = :redriving, #run = #run + :one, redrives = if_not_exists(redrives, :zero) + :one, "
+                "SET #status = :redriving, #run = if_not_exists(#run, :zero) + :one, "
+                "redrives = if_not_exists(redrives, :zero) + :one, redriver = :redriver, "
                 "deadline = :deadline, failed_subtasks = :zero, redriven_at = :now "
                 "REMOVE #result, published_at, publication_claimed_at, finished_at, completing_at, #stop, "
                 "consolidation_attempts, last_consolidation_error"
             ),
             ConditionExpression=(
-                "#status IN (:partial, :failed) AND attribute_exists(#result) "
-                "AND (attribute_not_exists(redrives) OR redrives < :max)"
+                "#status IN (:partial, :failed) AND attribute_exists(#result) AND attribute_exists(#plan) "
+                "AND attribute_not_exists(timed_out_at) AND (attribute_not_exists(redrives) OR redrives < :max)"
             ),
-            ExpressionAttributeNames={"#status": "status", "#run": "run", "#result": "result", "#stop": "stop"},
+            ExpressionAttributeNames={
+                "#status": "status",
+                "#run": "run",
+                "#result": "result",
+                "#stop": "stop",
+                "#plan": "plan",
+            },
             ExpressionAttributeValues={
+                ":redriver": redriver,
                 ":redriving": JobStatus.REDRIVING.value,
                 ":partial": JobStatus.PARTIAL.value,
                 ":failed": JobStatus.FAILED.value,
@@ -545,16 +575,49 @@ class JobTracker:
         )
         return _plain(item) if item else None
 
+    def take_over_redrive(self, job_id: str, seen_redriven_at: str, redriver: str) -> dict[str, Any] | None:
+        """Claim a REDRIVING job whose redrive stopped (its claim is `seen_redriven_at`); the job, or None."""
+        item = self._conditional_update(
+            _job_key(job_id),
+            UpdateExpression="SET redriven_at = :now, redriver = :redriver",
+            ConditionExpression="#status = :redriving AND redriven_at = :seen",
+            ExpressionAttributeNames={"#status": "status"},
+            ExpressionAttributeValues={
+                ":now": self._timestamp(),
+                ":redriver": redriver,
+                ":seen": seen_redriven_at,
+                ":redriving": JobStatus.REDRIVING.value,
+            },
+        )
+        return _plain(item) if item else None
+
+    def finish_redrive(self, job_id: str, redriver: str) -> dict[str, Any] | None:
+        """REDRIVING -> RUNNING once every reopened subtask was sent; the job, or None if another took over."""
+        item = self._conditional_update(
+            _job_key(job_id),
+            UpdateExpression="SET #status = :running",
+            ConditionExpression="#status = :redriving AND redriver = :redriver",
+            ExpressionAttributeNames={"#status": "status"},
+            ExpressionAttributeValues={
+                ":running": JobStatus.RUNNING.value,
+                ":redriving": JobStatus.REDRIVING.value,
+                ":redriver": redriver,
+            },
+        )
+        return _plain(item) if item else None
+
     def reopen_for_redrive(self, job: dict[str, Any]) -> list[int]:
         """Forget the failed and skipped outcomes of a REDRIVING job and unseal their shards; the open ids, sorted.
 
         Each batch (the TASK items gone, the shard's counters lowered, the
         shard unsealed and uncounted from shards_reduced on its first batch)
         is one transaction, so a redrive that stops midway is finished by the
-        next without counting anything twice. Then the job is RUNNING again,
-        and every subtask without an outcome is returned, to be sent again.
+        next without counting anything twice. A reopened shard counts only
+        the job's new run from then on. Every subtask without an outcome is
+        returned, to be sent again; the job stays REDRIVING until
+        finish_redrive.
         """
-        job_id, layout = job["job_id"], layout_of(job)
+        job_id, layout, run = job["job_id"], layout_of(job), int(job["run"])
         open_ids: list[int] = []
         for shard_item in self.shards(job_id, layout.shard_count):
             shard = shard_item["shard"]
@@ -564,23 +627,15 @@ class JobTracker:
             reopen = [task for task in tasks if task["outcome"] != Outcome.SUCCEEDED.value]
             for start in range(0, len(reopen), TRANSACTION_LIMIT - 2):
                 batch = reopen[start : start + TRANSACTION_LIMIT - 2]
-                if not self._reopen(job_id, shard, batch, unseal=True):
-                    self._reopen(job_id, shard, batch, unseal=False)
+                if not self._reopen(job_id, shard, batch, run, unseal=True):
+                    self._reopen(job_id, shard, batch, run, unseal=False)
             succeeded = {task["subtask_id"] for task in tasks if task["outcome"] == Outcome.SUCCEEDED.value}
             first = layout.first_of(shard)
             shard_ids = range(first, first + layout.expected(shard) * layout.width, layout.width)
             open_ids.extend(subtask_id for subtask_id in shard_ids if subtask_id not in succeeded)
-        self._call(
-            self._table.update_item,
-            Key=_job_key(job_id),
-            UpdateExpression="SET #status = :running",
-            ConditionExpression="#status = :redriving",
-            ExpressionAttributeNames={"#status": "status"},
-            ExpressionAttributeValues={":running": JobStatus.RUNNING.value, ":redriving": JobStatus.REDRIVING.value},
-        )
         return sorted(open_ids)
 
-    def _reopen(self, job_id: str, shard: int, tasks: list[dict[str, Any]], unseal: bool) -> bool:
+    def _reopen(self, job_id: str, shard: int, tasks: list[dict[str, Any]], run: int, unseal: bool) -> bool:
         """One batch of a shard's reopening; False when `unseal` found the shard unsealed already."""
         failed = sum(1 for task in tasks if task["outcome"] == Outcome.FAILED.value)
         skipped = len(tasks) - failed
@@ -589,18 +644,21 @@ class JobTracker:
                 "Delete": {
                     "TableName": self._table.name,
                     "Key": _task_key(job_id, shard, task["subtask_id"]),
-                    "ConditionExpression": "outcome = :outcome",
+                    "ConditionExpression": "#outcome = :outcome",
+                    "ExpressionAttributeNames": {"#outcome": "outcome"},
                     "ExpressionAttributeValues": {":outcome": task["outcome"]},
                 }
             }
             for task in tasks
         ]
-        update = "ADD completed :minus_all, failed :minus_failed, skipped :minus_skipped"
+        update = "SET #run = :run ADD completed :minus_all, failed :minus_failed, skipped :minus_skipped"
         shard_update: dict[str, Any] = {
             "TableName": self._table.name,
             "Key": _shard_key(job_id, shard),
             "UpdateExpression": update,
+            "ExpressionAttributeNames": {"#run": "run"},
             "ExpressionAttributeValues": {
+                ":run": run,
                 ":minus_all": -len(tasks),
                 ":minus_failed": -failed,
                 ":minus_skipped": -skipped,
@@ -612,7 +670,7 @@ class JobTracker:
                 update + " REMOVE sealed, sealed_at, reduced, reduce_attempts, #status, deadline"
             )
             shard_update["ConditionExpression"] = "attribute_exists(reduced)"
-            shard_update["ExpressionAttributeNames"] = {"#status": "status"}
+            shard_update["ExpressionAttributeNames"] = {"#status": "status", "#run": "run"}
             job_update = {
                 "TableName": self._table.name,
                 "Key": _job_key(job_id),

@@ -28,7 +28,8 @@ from serverless_patterns.fan_out import work_key
 from serverless_patterns.sources import InvalidJobSpec, Limits, Source, items_digest
 
 PLANS_PREFIX = "plans"
-MAX_MESSAGE_BYTES = 256 * 1024  # a subtask's work document, inline items included
+# A subtask message holds its work document and about 1 KiB more; SQS queues take 256 KiB by default.
+MAX_WORK_BYTES = 255 * 1024
 PART_SIZE = 1000  # work documents per manifest part (a listing writes one part per page)
 SCAN_BLOCK_BYTES = 1 << 20
 MAX_HEADER_BYTES = 64 * 1024
@@ -110,11 +111,21 @@ class ManifestWriter:
 
 def _too_many(source: Source, total: str, limits: Limits) -> InvalidJobSpec:
     field_name = "source.chunk_size_bytes" if source.chunk_size_bytes else "source.items_per_subtask"
-    return InvalidJobSpec(
-        field_name,
-        f"{total} subtasks are more than the {limits.max_subtasks} a job may have",
-        f"raise {field_name.rpartition('.')[2]} so the job has at most {limits.max_subtasks} subtasks",
-    )
+    fix = f"raise {field_name.rpartition('.')[2]} so the job has at most {limits.max_subtasks} subtasks"
+    if source.type == "objects":
+        field_name = "source.prefix"
+        fix = "list a narrower prefix, raise items_per_subtask (up to 100), or raise the module's max_subtasks"
+    return InvalidJobSpec(field_name, f"{total} subtasks are more than the {limits.max_subtasks} a job may have", fix)
+
+
+def _check_size(fragment: dict[str, Any], what: str) -> None:
+    size = len(json.dumps(fragment, separators=(",", ":")).encode())
+    if size > MAX_WORK_BYTES:
+        raise InvalidJobSpec(
+            "source.items_per_subtask",
+            f"{what} make a subtask of {size} bytes, more than the {MAX_WORK_BYTES} a subtask message may carry",
+            "send fewer items per subtask, or put large items in S3 and send their keys",
+        )
 
 
 def head(s3: Any, source: Source) -> tuple[int, str]:
@@ -247,14 +258,7 @@ def plan_items(source: Source, limits: Limits, write_manifest: ManifestWriter) -
     def fragments() -> Iterator[dict[str, Any]]:
         for first in range(0, len(source.items), per):
             fragment = {"first_item": first, "items": source.items[first : first + per]}
-            size = len(json.dumps(fragment, separators=(",", ":")).encode())
-            if size > MAX_MESSAGE_BYTES:
-                raise InvalidJobSpec(
-                    "source.items_per_subtask",
-                    f"items {first}..{first + len(fragment['items']) - 1} make a subtask of {size} bytes, "
-                    f"more than the {MAX_MESSAGE_BYTES} a subtask message may carry",
-                    "send fewer items per subtask, or put large items in S3 and send their keys",
-                )
+            _check_size(fragment, f"items {first}..{first + len(fragment['items']) - 1}")
             yield fragment
 
     write_manifest.write_all(fragments(), limits.max_subtasks, lambda: _too_many(source, str(total), limits))
@@ -309,7 +313,11 @@ def list_objects(
         pending = listing.pending + objects
         listing.done = not page.get("IsTruncated")
         cut = len(pending) if listing.done else len(pending) - len(pending) % per
+        if objects and listing.count == 0 and not listing.pending:
+            _check_readable(s3, source, objects[0]["key"])
         fragments = [{"objects": pending[i : i + per]} for i in range(0, cut, per)]
+        for fragment in fragments:
+            _check_size(fragment, f"the keys of {fragment['objects'][0]['key'][:100]} and the next objects")
         if writer.count + len(fragments) > limits.max_subtasks:
             raise _too_many(source, f"more than {limits.max_subtasks}", limits)
         writer.write(fragments)
@@ -320,6 +328,21 @@ def list_objects(
             "source.prefix", f"there are no objects under s3://{source.bucket}/{source.prefix}", "upload them first"
         )
     return listing
+
+
+def _check_readable(s3: Any, source: Source, key: str) -> None:
+    """The workers read the objects with the ventilator's rights: one it cannot read makes a bad spec, now."""
+    try:
+        s3.head_object(Bucket=source.bucket, Key=key)
+    except ClientError as error:
+        if error.response.get("Error", {}).get("Code") in {"403", "AccessDenied", "Forbidden"}:
+            raise InvalidJobSpec(
+                "source.prefix",
+                f"s3://{source.bucket}/{key} may not be read by the workers",
+                "put the objects under inputs/ of the job bucket, or grant the workers s3:GetObject on them "
+                "(additional_input_bucket_arns)",
+            ) from None
+        raise
 
 
 def listing_plan(source: Source, listing: Listing) -> Plan:

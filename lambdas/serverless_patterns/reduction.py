@@ -54,6 +54,9 @@ class Reader:
         self.s3.put_object(Bucket=self.bucket, Key=key, Body=body, ContentType="application/json")
         return body
 
+    def delete(self, key: str) -> None:
+        self.s3.delete_object(Bucket=self.bucket, Key=key)
+
     def write_lines(self, key: str, lines: list[str]) -> None:
         body = ("\n".join(lines) + "\n").encode()
         self.s3.put_object(Bucket=self.bucket, Key=key, Body=body, ContentType="application/x-ndjson")
@@ -122,12 +125,13 @@ def reduce_tasks(
 
     merged = merge_stream(merge, results())
     files = {}
-    if succeeded_lines:
-        files["succeeded"] = {"key": status_file_key(job_id, "succeeded", shard), "count": len(succeeded_lines)}
-        reader.write_lines(files["succeeded"]["key"], succeeded_lines)
-    if failures:
-        files["failed"] = {"key": status_file_key(job_id, "failed", shard), "count": len(failures)}
-        reader.write_lines(files["failed"]["key"], [_line(failure) for failure in failures])
+    for outcome, lines in (("succeeded", succeeded_lines), ("failed", [_line(failure) for failure in failures])):
+        key = status_file_key(job_id, outcome, shard)
+        if lines:
+            files[outcome] = {"key": key, "count": len(lines)}
+            reader.write_lines(key, lines)
+        else:
+            reader.delete(key)  # left by an earlier run of a redriven job, whose failures now succeeded
     return {
         "shard": shard,
         "succeeded": counts["succeeded"],

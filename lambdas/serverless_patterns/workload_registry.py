@@ -1,7 +1,8 @@
 """The workloads a deployment runs, by name: WORKLOADS = {"name": {"process": "pkg.mod:fn", "merge": "pkg.mod:fn"}}.
 
-The Terraform modules set WORKLOADS from their `workloads` variable. A job
-names its workload (the first one when it names none). `process` is
+The Terraform modules set WORKLOADS from their `workloads` variable, and
+DEFAULT_WORKLOAD (the ventilator's) names the workload of jobs that name none;
+the ventilator writes the chosen name into every subtask. `process` is
 `(task: SubtaskInput) -> result`; `merge`, optional, is
 `(results: Iterable[result]) -> result` and must accept its own output (it
 merges a shard's results, then the shards'). Without a merge, each subtask's
@@ -58,8 +59,12 @@ def configured() -> dict[str, dict[str, str]]:
 
 
 def names() -> tuple[str, ...]:
-    """The workload names, the default first."""
-    return tuple(configured())
+    """The workload names, the default first (JSON objects from Terraform come with their keys sorted)."""
+    entries = tuple(configured())
+    default = os.environ.get("DEFAULT_WORKLOAD", "").strip() or ("word_count" if "word_count" in entries else "")
+    if default and default not in entries:
+        raise SettingError(f"DEFAULT_WORKLOAD={default!r} is not in WORKLOADS ({', '.join(entries)})")
+    return (default, *(name for name in entries if name != default)) if default else entries
 
 
 @cache

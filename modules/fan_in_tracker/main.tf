@@ -118,9 +118,10 @@ data "aws_iam_policy_document" "consolidator" {
     resources = ["${var.job_bucket_arn}/reductions/*"]
   }
 
+  # A redriven job's shards rewrite their results by status, and remove the ones no longer true.
   statement {
     sid       = "WriteResults"
-    actions   = ["s3:PutObject"]
+    actions   = ["s3:PutObject", "s3:DeleteObject"]
     resources = ["${var.job_bucket_arn}/results/*"]
   }
 

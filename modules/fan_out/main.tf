@@ -333,6 +333,7 @@ module "ventilator" {
     JOB_TIMEOUT_SECONDS      = tostring(var.job_timeout_seconds)
     JOB_RETENTION_DAYS       = tostring(var.job_retention_days)
     WORKLOADS                = jsonencode(var.workloads)
+    DEFAULT_WORKLOAD         = var.default_workload
     MAX_REDRIVES             = tostring(var.max_redrives_per_job)
     REDRIVE_WINDOW_DAYS      = tostring(var.partials_expiration_days)
     CONSOLIDATOR_FUNCTION    = var.consolidator_function_name

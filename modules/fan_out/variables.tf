@@ -44,7 +44,7 @@ variable "consolidator_function_arn" {
 }
 
 variable "workloads" {
-  description = "The workloads this deployment runs, by name: each a \"package.module:function\" process function (task: SubtaskInput -> result) and, optionally, a merge function (results -> result). The first is the default of jobs that name none. Bundle their packages into the worker and consolidator zips with `make package WORKLOADS=path/to/package`."
+  description = "The workloads this deployment runs, by name: each a \"package.module:function\" process function (task: SubtaskInput -> result) and, optionally, a merge function (results -> result). default_workload names the one of jobs that name none. Bundle their packages into the worker and consolidator zips with `make package WORKLOADS=path/to/package`."
   type = map(object({
     process = string
     merge   = optional(string)
@@ -67,6 +67,18 @@ variable "workloads" {
       for function in compact([workload.process, workload.merge]) : can(regex("^[A-Za-z_][A-Za-z0-9_.]*:[A-Za-z_][A-Za-z0-9_]*$", function))
     ]]))
     error_message = "workloads: every process and merge must look like \"package.module:function\"."
+  }
+}
+
+variable "default_workload" {
+  description = "The workload of jobs that name none (S3 uploads to incoming/, first-format specs): a key of workloads."
+  type        = string
+  default     = "word_count"
+  nullable    = false
+
+  validation {
+    condition     = contains(keys(var.workloads), var.default_workload)
+    error_message = "default_workload must be one of the keys of workloads."
   }
 }
 

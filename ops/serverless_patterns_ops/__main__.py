@@ -201,7 +201,7 @@ def _main(argv: list[str] | None) -> int:
     cut = submit.add_mutually_exclusive_group()
     cut.add_argument("--chunk-size", type=_positive(int), help="bytes per subtask (default: the stack's)")
     cut.add_argument("--items-per-subtask", type=_positive(int), help="records per subtask (jsonl, csv)")
-    submit.add_argument("--workload", help="the deployed workload to run (default: the stack's first)")
+    submit.add_argument("--workload", help="the deployed workload to run (default: the stack's default_workload)")
     submit.add_argument("--tolerated-failure-count", type=int, help="end the job FAILED past this many failures")
     submit.add_argument("--tolerated-failure-percentage", type=float, help="... or past this share of subtasks")
     submit.add_argument("--job-id")

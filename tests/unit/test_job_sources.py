@@ -401,3 +401,89 @@ def test_a_stop_seen_in_an_earlier_run_never_skips_a_redriven_subtask(jobs, lamb
     drive_consolidator(jobs["started"])
 
     assert counts(results(jobs)) == ("SUCCEEDED", 6, 0, 0, 0)
+
+
+def test_a_late_duplicate_from_before_a_redrive_is_never_counted_in_the_reopened_shard(
+    jobs, lambda_context, monkeypatch
+):
+    from fan_out_ventilator import handler as ventilator
+
+    submit(lambda_context, {"workload": "sum", "source": {"type": "items", "items": items_with_failures(10, {2})}})
+    first_run = subtask_bodies(jobs["queue_url"])
+    run_workers(first_run, lambda_context)
+    drive_consolidator(jobs["started"])
+    monkeypatch.setenv("NEGATIVES_FAIL", "0")
+    ventilator.lambda_handler({"redrive": {"job_id": "job-1"}}, lambda_context)
+    second_run = subtask_bodies(jobs["queue_url"])
+
+    run_workers([first_run[2]], lambda_context)  # a copy SQS kept from run 0 arrives first: it is stale
+    assert jobs["tracker"].progress("job-1").completed == 9
+    run_workers(second_run, lambda_context)
+    drive_consolidator(jobs["started"])
+
+    assert counts(results(jobs)) == ("SUCCEEDED", 10, 0, 0, 0)
+    assert results(jobs)["files"]["failed"] == []
+    listed = jobs["s3"].list_objects_v2(Bucket=BUCKET, Prefix="results/job-1/failed/")
+    assert listed.get("KeyCount", 0) == 0  # run 0's failure file is gone with its failure
+
+
+def test_a_redrive_in_progress_is_left_alone_and_a_stalled_one_is_taken_over(jobs, lambda_context, monkeypatch):
+    from fan_out_ventilator import handler as ventilator
+
+    run_job(
+        jobs, lambda_context, {"workload": "sum", "source": {"type": "items", "items": items_with_failures(6, {1})}}
+    )
+    monkeypatch.setenv("NEGATIVES_FAIL", "0")
+    claimed = jobs["tracker"].begin_redrive("job-1", 3, 3600, "a-redrive-that-died")
+    assert claimed["status"] == JobStatus.REDRIVING
+
+    busy = ventilator.lambda_handler({"redrive": {"job_id": "job-1"}}, lambda_context)
+    assert "is being redriven since" in busy["error"]["message"]
+    jobs["table"].update_item(
+        Key={"pk": "JOB#job-1", "sk": "JOB"},
+        UpdateExpression="SET redriven_at = :long_ago",
+        ExpressionAttributeValues={":long_ago": "2000-01-01T00:00:00+00:00"},
+    )
+    taken = ventilator.lambda_handler({"redrive": {"job_id": "job-1"}}, lambda_context)
+    assert (taken["status"], taken["run"], taken["redriven"]) == ("RUNNING", 1, 1)
+    run_workers(subtask_bodies(jobs["queue_url"]), lambda_context)
+    drive_consolidator(jobs["started"])
+
+    assert counts(results(jobs)) == ("SUCCEEDED", 6, 0, 0, 0)
+    assert jobs["tracker"].get_job("job-1")["redrives"] == 1
+
+
+def test_a_timed_out_or_long_finished_job_is_not_redriven_and_says_what_to_do(jobs, lambda_context, monkeypatch):
+    from fan_out_ventilator import handler as ventilator
+
+    run_job(
+        jobs, lambda_context, {"workload": "sum", "source": {"type": "items", "items": items_with_failures(4, {1})}}
+    )
+    key = {"pk": "JOB#job-1", "sk": "JOB"}
+    jobs["table"].update_item(
+        Key=key,
+        UpdateExpression="SET finished_at = :old",
+        ExpressionAttributeValues={":old": "2000-01-01T00:00:00+00:00"},
+    )
+    expired = ventilator.lambda_handler({"redrive": {"job_id": "job-1"}}, lambda_context)
+    assert "partial results have expired" in expired["error"]["message"]
+    assert "results/<job>/failed/" in expired["error"]["fix"]
+
+    jobs["table"].update_item(
+        Key=key, UpdateExpression="SET timed_out_at = :t", ExpressionAttributeValues={":t": "2000-01-01T00:00:00+00:00"}
+    )
+    timed_out = ventilator.lambda_handler({"redrive": {"job_id": "job-1"}}, lambda_context)
+    assert "timed out" in timed_out["error"]["message"]
+    assert jobs["tracker"].get_job("job-1")["status"] == JobStatus.PARTIAL
+
+
+def test_jobs_naming_no_workload_run_the_default_whatever_the_order_of_the_map(jobs, lambda_context, monkeypatch):
+    monkeypatch.setenv("WORKLOADS", json.dumps(dict(sorted({**WORKLOADS, "aaa": WORKLOADS["describe"]}.items()))))
+    workload_registry.configured.cache_clear()
+    assert workload_registry.names()[0] == "word_count"
+    monkeypatch.setenv("DEFAULT_WORKLOAD", "sum")
+    assert workload_registry.names()[0] == "sum"
+
+    submit(lambda_context, {"source": {"type": "items", "items": [1, 2]}})
+
+    assert {Subtask.from_message(body).workload for body in subtask_bodies(jobs["queue_url"])} == {"sum"}

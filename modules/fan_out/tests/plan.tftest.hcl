@@ -74,7 +74,7 @@ run "the_job_bucket_queue_and_functions_are_wired" {
     error_message = "Workers must know their workloads and the consolidator."
   }
   assert {
-    condition     = module.ventilator.environment_variables.WORKLOADS == module.worker.environment_variables.WORKLOADS && module.ventilator.environment_variables.MAX_REDRIVES == "3"
+    condition     = module.ventilator.environment_variables.WORKLOADS == module.worker.environment_variables.WORKLOADS && module.ventilator.environment_variables.MAX_REDRIVES == "3" && module.ventilator.environment_variables.DEFAULT_WORKLOAD == "word_count"
     error_message = "The ventilator must know the workload names jobs may choose, and the redrive cap."
   }
   assert {
@@ -219,6 +219,7 @@ run "rejects_inconsistent_chunk_limits_and_bad_sizes" {
     results_expiration_days    = 0
     max_redrives_per_job       = 0
     workloads                  = { "bad name" = { process = "count_words" } }
+    default_workload           = "word_count"
   }
 
   expect_failures = [
@@ -230,6 +231,7 @@ run "rejects_inconsistent_chunk_limits_and_bad_sizes" {
     var.results_expiration_days,
     var.max_redrives_per_job,
     var.workloads,
+    var.default_workload,
   ]
 }
 
