@@ -219,7 +219,6 @@ run "rejects_inconsistent_chunk_limits_and_bad_sizes" {
     results_expiration_days    = 0
     max_redrives_per_job       = 0
     workloads                  = { "bad name" = { process = "count_words" } }
-    default_workload           = "word_count"
   }
 
   expect_failures = [
@@ -231,8 +230,17 @@ run "rejects_inconsistent_chunk_limits_and_bad_sizes" {
     var.results_expiration_days,
     var.max_redrives_per_job,
     var.workloads,
-    var.default_workload,
   ]
+}
+
+run "rejects_a_default_workload_that_is_not_deployed" {
+  command = plan
+
+  variables {
+    default_workload = "csv_totals"
+  }
+
+  expect_failures = [var.default_workload]
 }
 
 run "shards_follow_the_worker_concurrency_and_data_expires" {
