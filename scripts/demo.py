@@ -76,7 +76,7 @@ def fan_out_demo(stack: dict, subtasks: int) -> bool:
     print(f"  lines / words        {result['result']['lines']} lines, {result['result']['distinct_words']} distinct")
     print(f"  most frequent        {top}")
     print(f"  submit to result     {elapsed:.1f} s with at most {stack['worker_maximum_concurrency']} workers")
-    print(f"  result               s3://{job['result']['bucket']}/{job['result']['key']}")
+    print(f"  result               s3://{job['result']['bucket']}/{result['result_key']} (manifest.json beside it)")
     print(
         f"  check                {'exact' if exact else 'MISMATCH'}: the same count in one process took "
         f"{sequential * 1000:.0f} ms (this workload is tiny; the emulator runs every worker on this machine)"

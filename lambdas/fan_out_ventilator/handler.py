@@ -325,7 +325,7 @@ def _retention_seconds() -> int:
     return int(settings.positive_number("JOB_RETENTION_DAYS", 30) * 86400)
 
 
-def _plan(tracker: JobTracker, spec: JobSpec, limits: Limits, context: LambdaContext) -> Plan | None:
+def _plan(spec: JobSpec, limits: Limits, context: LambdaContext) -> Plan | None:
     """The job's plan, or None when a listing goes on in another invocation."""
     s3, bucket = aws_clients.client("s3"), settings.required("JOB_BUCKET")
     writer = ManifestWriter(s3, bucket, planning.manifest_prefix(spec.job_id, context.aws_request_id))
@@ -363,7 +363,7 @@ def start_job(document: Any, context: LambdaContext) -> dict[str, Any]:
     try:
         spec = parse_spec(document, _default_chunk_size(), limits, workload_registry.names())
         logger.append_keys(job_id=spec.job_id, correlation_id=spec.correlation_id)
-        plan = _plan(tracker, spec, limits, context)
+        plan = _plan(spec, limits, context)
     except InvalidJobSpec as error:
         first_format = isinstance(document, dict) and "input" in document and "source" not in document
         return _reject(tracker, document, in_first_format(error) if first_format else error, context)
