@@ -13,12 +13,14 @@ its reason is kept for the DLQ handler, which records it with the subtask.
 
 from __future__ import annotations
 
+import asyncio
 import json
+import threading
 from typing import Any
 
 from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.metrics import MetricUnit
-from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
+from aws_lambda_powertools.utilities.batch import AsyncBatchProcessor, EventType, async_process_partial_response
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
@@ -34,7 +36,14 @@ from serverless_patterns.workload_registry import workload
 logger = Logger()
 metrics = Metrics()
 tracer = Tracer()
-processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
+processor = AsyncBatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
+_metrics_lock = threading.Lock()
+
+
+def count(name: str) -> None:
+    """Add 1 to a metric; the records of a batch run on threads, and the metric set is shared."""
+    with _metrics_lock:
+        metrics.add_metric(name=name, unit=MetricUnit.Count, value=1)
 
 
 def _succeed(subtask: Subtask) -> None:
@@ -55,10 +64,10 @@ def _succeed(subtask: Subtask) -> None:
     completion = complete_subtask(subtask, Outcome.SUCCEEDED, {"result_key": subtask.partial_key})
     if completion.first:
         logger.info("subtask completed", extra={"result_key": subtask.partial_key})
-        metrics.add_metric(name="SubtasksCompleted", unit=MetricUnit.Count, value=1)
+        count("SubtasksCompleted")
     else:
         logger.info("duplicate delivery: already counted")
-        metrics.add_metric(name="DuplicatesIgnored", unit=MetricUnit.Count, value=1)
+        count("DuplicatesIgnored")
     if completion.sealed_shard:
         logger.info("last subtask of its shard: shard reduction started", extra={"shard": completion.shard})
 
@@ -70,33 +79,39 @@ def run_subtask(record: SQSRecord) -> None:
     except InvalidSubtaskMessage as error:
         # Never counted: it goes back to SQS, then to the DLQ, whose handler quarantines it.
         logger.error("malformed subtask message", extra={"message_id": record.message_id, "reason": str(error)})
-        metrics.add_metric(name="MalformedSubtasks", unit=MetricUnit.Count, value=1)
+        count("MalformedSubtasks")
         raise
-    with logger.append_context_keys(**subtask.log_keys):
-        if is_stopped(subtask):
-            # Cancelled, or failed past its tolerance: counted as skipped, so the job still ends, exactly.
-            if complete_subtask(subtask, Outcome.SKIPPED, {}).first:
-                logger.info("job stopped: subtask skipped")
-                metrics.add_metric(name="SubtasksSkipped", unit=MetricUnit.Count, value=1)
-            return
-        try:
-            _succeed(subtask)
-        except DETERMINISTIC_ERRORS as error:
-            # No retry can change the outcome: fail now, keep the reason, spare the remaining receives.
-            logger.warning(
-                "subtask input cannot be processed: failed without retries", extra={"error": describe(error)}
-            )
-            detail = {"error": {**describe(error), "attempts": 1}, "item": item_name(subtask.work)}
-            complete_subtask(subtask, Outcome.FAILED, detail)
-            metrics.add_metric(name="SubtasksFailed", unit=MetricUnit.Count, value=1)
-        except Exception as error:
-            logger.exception(
-                "subtask failed; SQS will deliver it again",
-                extra={"receive_count": record.attributes.approximate_receive_count},
-            )
-            metrics.add_metric(name="SubtaskAttemptsFailed", unit=MetricUnit.Count, value=1)
-            _remember_error(subtask, error)
-            raise
+    # Thread-local keys: the records of a batch run side by side, each logging its own subtask.
+    logger.thread_safe_append_keys(**subtask.log_keys)
+    try:
+        _run(subtask, record)
+    finally:
+        logger.thread_safe_remove_keys(subtask.log_keys)
+
+
+def _run(subtask: Subtask, record: SQSRecord) -> None:
+    if is_stopped(subtask):
+        # Cancelled, or failed past its tolerance: counted as skipped, so the job still ends, exactly.
+        if complete_subtask(subtask, Outcome.SKIPPED, {}).first:
+            logger.info("job stopped: subtask skipped")
+            count("SubtasksSkipped")
+        return
+    try:
+        _succeed(subtask)
+    except DETERMINISTIC_ERRORS as error:
+        # No retry can change the outcome: fail now, keep the reason, spare the remaining receives.
+        logger.warning("subtask input cannot be processed: failed without retries", extra={"error": describe(error)})
+        detail = {"error": {**describe(error), "attempts": 1}, "item": item_name(subtask.work)}
+        complete_subtask(subtask, Outcome.FAILED, detail)
+        count("SubtasksFailed")
+    except Exception as error:
+        logger.exception(
+            "subtask failed; SQS will deliver it again",
+            extra={"receive_count": record.attributes.approximate_receive_count},
+        )
+        count("SubtaskAttemptsFailed")
+        _remember_error(subtask, error)
+        raise
 
 
 def _remember_error(subtask: Subtask, error: Exception) -> None:
@@ -109,8 +124,20 @@ def _remember_error(subtask: Subtask, error: Exception) -> None:
         logger.exception("could not record the subtask's error")
 
 
+def record_handler(threads: int):
+    """Run each record's subtask on a thread, at most `threads` at once: a subtask mostly waits on AWS calls."""
+    slots = asyncio.Semaphore(threads)
+
+    async def handle(record: SQSRecord) -> None:
+        async with slots:
+            await asyncio.to_thread(run_subtask, record)
+
+    return handle
+
+
 @logger.inject_lambda_context(clear_state=True)
 @metrics.log_metrics
 @tracer.capture_lambda_handler
 def lambda_handler(event: dict, context: LambdaContext) -> dict:
-    return process_partial_response(event=event, record_handler=run_subtask, processor=processor, context=context)
+    handler = record_handler(int(settings.positive_number("WORKER_THREADS", 10)))
+    return async_process_partial_response(event=event, record_handler=handler, processor=processor, context=context)

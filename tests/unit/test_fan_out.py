@@ -53,6 +53,9 @@ def fan_out_env(aws, tracker_table, monkeypatch):
         "JOB_RETENTION_DAYS": "1",
         "CONSOLIDATION_MAX_ATTEMPTS": "3",
         "CONSOLIDATION_GRACE_SECONDS": "60",
+        # moto is not thread-safe (its counters lose concurrent updates): records run one at a time here,
+        # and test_worker_threads checks the threads themselves.
+        "WORKER_THREADS": "1",
     }.items():
         monkeypatch.setenv(name, value)
     s3.put_object(Bucket=BUCKET, Key="inputs/text.txt", Body=TEXT)
