@@ -206,6 +206,11 @@ def _send_batch(queue_url: str, batch: list[tuple[Subtask, str]]) -> None:
     raise RuntimeError(f"could not send subtasks {sorted(pending)} after {SEND_ATTEMPTS} attempts")
 
 
+def _send_wave(pool: ThreadPoolExecutor, queue_url: str, wave: list[Subtask]) -> None:
+    """Send subtasks in SendMessageBatch-sized batches, several at once; raise if any could not be sent."""
+    list(pool.map(lambda batch: _send_batch(queue_url, batch), _batches(wave)))
+
+
 @tracer.capture_method
 def dispatch(tracker: JobTracker, plan: DispatchPlan, first: int, context: LambdaContext) -> int:
     """Send subtasks `first`..`total - 1`, recording progress per wave; return the next subtask still to send."""
@@ -220,7 +225,7 @@ def dispatch(tracker: JobTracker, plan: DispatchPlan, first: int, context: Lambd
                 return _skip_the_rest(tracker, plan, next_subtask)
             wave_end = min(plan.total, next_subtask + WAVE)
             wave = plan.subtasks(range(next_subtask, wave_end))
-            list(pool.map(lambda batch: _send_batch(queue_url, batch), _batches(wave)))
+            _send_wave(pool, queue_url, wave)
             tracker.record_dispatch(plan.job_id, wave_end)
             metrics.add_metric(name="SubtasksDispatched", unit=MetricUnit.Count, value=len(wave))
             next_subtask = wave_end
@@ -440,7 +445,7 @@ def redrive(request: Any, context: LambdaContext) -> dict[str, Any]:
     with ThreadPoolExecutor(max_workers=int(settings.positive_number("SENDER_THREADS", 8))) as pool:
         for start in range(0, len(open_ids), WAVE):
             wave = plan.subtasks(open_ids[start : start + WAVE])
-            list(pool.map(lambda batch: _send_batch(queue_url, batch), _batches(wave)))
+            _send_wave(pool, queue_url, wave)
     running = tracker.finish_redrive(job_id, context.aws_request_id)
     if running is None:
         return _refused("redrive.job_id", f"another redrive of job {job_id} took over", "follow the job's status")
