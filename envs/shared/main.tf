@@ -163,6 +163,8 @@ module "fan_out" {
   worker_timeout_seconds     = var.fan_out.worker_timeout_seconds
   worker_batch_size          = var.fan_out.worker_batch_size
   worker_maximum_concurrency = var.fan_out.worker_maximum_concurrency
+  worker_threads             = var.fan_out.worker_threads
+  inline_result_max_bytes    = var.fan_out.inline_result_max_bytes
   job_timeout_seconds        = var.fan_out.job_timeout_seconds
   subtasks_per_shard         = var.fan_out.subtasks_per_shard
   parallel_shards            = var.fan_out.parallel_shards

@@ -151,6 +151,8 @@ variable "fan_out" {
     worker_timeout_seconds     = optional(number)
     worker_batch_size          = optional(number)
     worker_maximum_concurrency = optional(number)
+    worker_threads             = optional(number)
+    inline_result_max_bytes    = optional(number)
     job_timeout_seconds        = optional(number)
     subtasks_per_shard         = optional(number)
     parallel_shards            = optional(number)

@@ -1,9 +1,13 @@
-"""Worker: run the job's workload on one subtask, store its result, record the completion.
+"""Worker: run the job's workload on one subtask, keep its result, record the completion.
 
-Runs on an SQS event source mapping with ReportBatchItemFailures. The partial
-result goes to S3 first (same key on every attempt, so a retry overwrites
-rather than adds), then the completion is recorded exactly once in the
-tracker. The one completion that fills its shard starts the shard's reduction.
+Runs on an SQS event source mapping with ReportBatchItemFailures. The records
+of a batch run side by side on threads (WORKER_THREADS). A small result
+(INLINE_RESULT_MAX_BYTES) is kept in the subtask's tracker item; a larger one
+goes to S3 first (same key on every attempt, so a retry overwrites rather than
+adds) and the item keeps its key. The successful completions of a batch are
+then counted together, exactly once, in one tracker transaction
+(COMPLETIONS_PER_TRANSACTION). The one completion that fills its shard starts
+the shard's reduction.
 
 A failure that no retry can fix (PermanentSubtaskError, such as a line longer
 than max_line_bytes, or bytes that are not UTF-8) fails the subtask at once
@@ -25,11 +29,11 @@ from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from serverless_patterns import aws_clients, settings
-from serverless_patterns.consolidation import complete_subtask, is_stopped, tracker
+from serverless_patterns.consolidation import complete_subtask, complete_subtasks, is_stopped, tracker
 from serverless_patterns.errors import DETERMINISTIC_ERRORS, describe
 from serverless_patterns.fan_out import InvalidSubtaskMessage, Subtask
 from serverless_patterns.inputs import read_input
-from serverless_patterns.job_tracker import Outcome
+from serverless_patterns.job_tracker import Completion, Outcome
 from serverless_patterns.sources import item_name
 from serverless_patterns.workload_registry import workload
 
@@ -38,6 +42,8 @@ metrics = Metrics()
 tracer = Tracer()
 processor = AsyncBatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
 _metrics_lock = threading.Lock()
+# Up to this size a result costs less in its tracker item (2 WCU per KB) than as an S3 object (a PUT and a GET).
+DEFAULT_INLINE_RESULT_MAX_BYTES = 4096
 
 
 def count(name: str) -> None:
@@ -46,7 +52,8 @@ def count(name: str) -> None:
         metrics.add_metric(name=name, unit=MetricUnit.Count, value=1)
 
 
-def _succeed(subtask: Subtask) -> None:
+def _succeed(subtask: Subtask) -> dict[str, Any]:
+    """Run the workload; the completion's detail: the result itself if it is small, else the key it went to in S3."""
     task = read_input(
         aws_clients.client("s3"),
         subtask.job_id,
@@ -55,25 +62,35 @@ def _succeed(subtask: Subtask) -> None:
         int(settings.positive_number("MAX_LINE_BYTES", 64 * 1024)),
     )
     result: Any = workload(subtask.workload).process(task)
+    body = json.dumps({"item": item_name(subtask.work), "result": result}, separators=(",", ":"))
+    if len(body.encode()) <= settings.non_negative_int("INLINE_RESULT_MAX_BYTES", DEFAULT_INLINE_RESULT_MAX_BYTES):
+        return {"partial": body}
     aws_clients.client("s3").put_object(
         Bucket=settings.required("JOB_BUCKET"),
         Key=subtask.partial_key,
-        Body=json.dumps({"item": item_name(subtask.work), "result": result}, separators=(",", ":")).encode(),
+        Body=body.encode(),
         ContentType="application/json",
     )
-    completion = complete_subtask(subtask, Outcome.SUCCEEDED, {"result_key": subtask.partial_key})
+    return {"result_key": subtask.partial_key}
+
+
+def _report(subtask: Subtask, detail: dict[str, Any], completion: Completion) -> None:
+    where = {"result_key": detail["result_key"]} if "result_key" in detail else {"result": "in the tracker"}
     if completion.first:
-        logger.info("subtask completed", extra={"result_key": subtask.partial_key})
+        logger.info("subtask completed", extra={**subtask.log_keys, **where})
         count("SubtasksCompleted")
     else:
-        logger.info("duplicate delivery: already counted")
+        logger.info("duplicate delivery: already counted", extra=subtask.log_keys)
         count("DuplicatesIgnored")
     if completion.sealed_shard:
-        logger.info("last subtask of its shard: shard reduction started", extra={"shard": completion.shard})
+        logger.info(
+            "last subtask of its shard: shard reduction started", extra={**subtask.log_keys, "shard": completion.shard}
+        )
 
 
 @tracer.capture_method
-def run_subtask(record: SQSRecord) -> None:
+def run_subtask(record: SQSRecord) -> tuple[Subtask, dict[str, Any]] | None:
+    """Run a record's subtask: the subtask and its detail when it succeeded and waits to be counted, else None."""
     try:
         subtask = Subtask.from_message(record.body)
     except InvalidSubtaskMessage as error:
@@ -84,26 +101,28 @@ def run_subtask(record: SQSRecord) -> None:
     # Thread-local keys: the records of a batch run side by side, each logging its own subtask.
     logger.thread_safe_append_keys(**subtask.log_keys)
     try:
-        _run(subtask, record)
+        detail = _run(subtask, record)
     finally:
         logger.thread_safe_remove_keys(subtask.log_keys)
+    return (subtask, detail) if detail is not None else None
 
 
-def _run(subtask: Subtask, record: SQSRecord) -> None:
+def _run(subtask: Subtask, record: SQSRecord) -> dict[str, Any] | None:
     if is_stopped(subtask):
         # Cancelled, or failed past its tolerance: counted as skipped, so the job still ends, exactly.
         if complete_subtask(subtask, Outcome.SKIPPED, {}).first:
             logger.info("job stopped: subtask skipped")
             count("SubtasksSkipped")
-        return
+        return None
     try:
-        _succeed(subtask)
+        return _succeed(subtask)
     except DETERMINISTIC_ERRORS as error:
         # No retry can change the outcome: fail now, keep the reason, spare the remaining receives.
         logger.warning("subtask input cannot be processed: failed without retries", extra={"error": describe(error)})
         detail = {"error": {**describe(error), "attempts": 1}, "item": item_name(subtask.work)}
         complete_subtask(subtask, Outcome.FAILED, detail)
         count("SubtasksFailed")
+        return None
     except Exception as error:
         logger.exception(
             "subtask failed; SQS will deliver it again",
@@ -124,13 +143,72 @@ def _remember_error(subtask: Subtask, error: Exception) -> None:
         logger.exception("could not record the subtask's error")
 
 
-def record_handler(threads: int):
-    """Run each record's subtask on a thread, at most `threads` at once: a subtask mostly waits on AWS calls."""
+class CompletionGroup:
+    """The successful completions of one batch, counted together once every record has got this far.
+
+    A record that ends any other way (skipped, failed, raised) leaves the
+    group, so the group never waits for it. A group is counted as soon as it
+    holds `size` completions, so size 1 counts each subtask on its own.
+    """
+
+    def __init__(self, records: int, size: int) -> None:
+        self._running = records
+        self._size = size
+        self._waiting: list[tuple[Subtask, dict[str, Any], asyncio.Future[Completion]]] = []
+
+    async def complete(self, subtask: Subtask, detail: dict[str, Any]) -> Completion:
+        future: asyncio.Future[Completion] = asyncio.get_running_loop().create_future()
+        self._waiting.append((subtask, detail, future))
+        self._running -= 1
+        await self._count_if_ready()
+        return await future
+
+    async def leave(self) -> None:
+        self._running -= 1
+        await self._count_if_ready()
+
+    async def _count_if_ready(self) -> None:
+        if not self._waiting or (self._running > 0 and len(self._waiting) < self._size):
+            return
+        waiting, self._waiting = self._waiting, []
+        try:
+            completions = await asyncio.to_thread(
+                complete_subtasks, [(subtask, Outcome.SUCCEEDED, detail) for subtask, detail, _ in waiting]
+            )
+        except Exception as error:
+            # Every subtask of the group goes back to SQS; its result is kept or rewritten, and counted once later.
+            for subtask, _, future in waiting:
+                logger.error("could not count the subtask; SQS will deliver it again", extra=subtask.log_keys)
+                future.set_exception(error)
+            return
+        for (subtask, _, future), answer in zip(waiting, completions, strict=True):
+            if isinstance(answer, Exception):
+                logger.error("subtask not counted", extra={**subtask.log_keys, "error": describe(answer)})
+                future.set_exception(answer)
+            else:
+                future.set_result(answer)
+
+
+def record_handler(threads: int, group: CompletionGroup):
+    """Run each record's subtask on a thread, at most `threads` at once (a subtask mostly waits on AWS calls).
+
+    The thread is released before the subtask waits for its group, so a
+    batch larger than `threads` still reaches its group's count.
+    """
     slots = asyncio.Semaphore(threads)
 
     async def handle(record: SQSRecord) -> None:
-        async with slots:
-            await asyncio.to_thread(run_subtask, record)
+        try:
+            async with slots:
+                succeeded = await asyncio.to_thread(run_subtask, record)
+        except BaseException:
+            await group.leave()
+            raise
+        if succeeded is None:
+            await group.leave()
+            return
+        subtask, detail = succeeded
+        _report(subtask, detail, await group.complete(subtask, detail))
 
     return handle
 
@@ -139,5 +217,8 @@ def record_handler(threads: int):
 @metrics.log_metrics
 @tracer.capture_lambda_handler
 def lambda_handler(event: dict, context: LambdaContext) -> dict:
-    handler = record_handler(int(settings.positive_number("WORKER_THREADS", 10)))
+    group = CompletionGroup(
+        len(event.get("Records") or []), int(settings.positive_number("COMPLETIONS_PER_TRANSACTION", 10))
+    )
+    handler = record_handler(int(settings.positive_number("WORKER_THREADS", 10)), group)
     return async_process_partial_response(event=event, record_handler=handler, processor=processor, context=context)

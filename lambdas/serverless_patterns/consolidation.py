@@ -10,7 +10,7 @@ from aws_lambda_powertools import Logger
 
 from serverless_patterns import aws_clients, settings
 from serverless_patterns.fan_out import Subtask
-from serverless_patterns.job_tracker import Completion, JobTracker, Outcome
+from serverless_patterns.job_tracker import Completion, CompletionRequest, JobTracker, Outcome
 
 logger = Logger(child=True)
 
@@ -52,23 +52,41 @@ def trigger_consolidator(job_id: str, correlation_id: str, shard: int | None = N
 
 def complete_subtask(subtask: Subtask, outcome: Outcome, detail: dict[str, Any]) -> Completion:
     """Count the subtask once; the single completion that fills its shard starts the shard's reduction."""
-    completion = tracker().record_completion(
-        subtask.job_id,
-        subtask.subtask_id,
-        subtask.shard,
-        outcome,
-        detail,
-        subtask.expires_at,
-        run=subtask.run,
-        count_failure_on_job=subtask.tolerance,
-    )
-    if completion.sealed_shard:
-        try:
-            trigger_consolidator(subtask.job_id, subtask.correlation_id, completion.shard)
-        except Exception:
-            # The subtask is counted and its shard sealed: failing it would only redeliver a
-            # duplicate, which starts nothing. The sweeper starts the reduction instead.
-            logger.exception(
-                "could not start the shard's reduction; the sweeper will", extra={"shard": completion.shard}
+    [answer] = complete_subtasks([(subtask, outcome, detail)])
+    if isinstance(answer, Exception):
+        raise answer
+    return answer
+
+
+def complete_subtasks(outcomes: list[tuple[Subtask, Outcome, dict[str, Any]]]) -> list[Completion | Exception]:
+    """Count subtasks once each, together where the tracker can; start the reduction of each shard they seal.
+
+    A subtask that cannot be counted is answered with its exception; the others are counted all the same.
+    """
+    completions = tracker().record_completions(
+        [
+            CompletionRequest(
+                subtask.job_id,
+                subtask.subtask_id,
+                subtask.shard,
+                outcome,
+                detail,
+                subtask.expires_at,
+                run=subtask.run,
+                count_failure_on_job=subtask.tolerance,
             )
-    return completion
+            for subtask, outcome, detail in outcomes
+        ]
+    )
+    for (subtask, _, _), completion in zip(outcomes, completions, strict=True):
+        if isinstance(completion, Completion) and completion.sealed_shard:
+            try:
+                trigger_consolidator(subtask.job_id, subtask.correlation_id, completion.shard)
+            except Exception:
+                # The subtask is counted and its shard sealed: failing it would only redeliver a
+                # duplicate, which starts nothing. The sweeper starts the reduction instead.
+                logger.exception(
+                    "could not start the shard's reduction; the sweeper will",
+                    extra={"shard": completion.shard, **subtask.log_keys},
+                )
+    return completions

@@ -46,6 +46,10 @@ class Reader:
     def read(self, key: str) -> Any:
         return json.loads(self.s3.get_object(Bucket=self.bucket, Key=key)["Body"].read())
 
+    def partial(self, task: dict[str, Any]) -> Any:
+        """A succeeded subtask's result: kept in its tracker item when small, else in S3 under its key."""
+        return json.loads(task["partial"]) if "partial" in task else self.read(task["result_key"])
+
     def read_all(self, keys: Iterable[str], threads: int | None = None) -> Iterator[Any]:
         return bounded_map(self.read, keys, threads or self.threads, self.window)
 
@@ -103,11 +107,11 @@ def reduce_tasks(
     succeeded_lines: list[str] = []
     counts = {"succeeded": 0, "skipped": 0}
 
-    def succeeded_tasks() -> Iterator[tuple[int, str]]:
+    def succeeded_tasks() -> Iterator[tuple[int, dict[str, Any]]]:
         for task in tracker.shard_tasks(job_id, shard):
             if task["outcome"] == Outcome.SUCCEEDED:
                 counts["succeeded"] += 1
-                yield task["subtask_id"], task["result_key"]
+                yield task["subtask_id"], task
             elif task["outcome"] == Outcome.SKIPPED:
                 counts["skipped"] += 1
             else:
@@ -115,7 +119,7 @@ def reduce_tasks(
 
     def results() -> Iterator[Any]:
         read = bounded_map(
-            lambda task: (task[0], reader.read(task[1])), succeeded_tasks(), threads or reader.threads, reader.window
+            lambda task: (task[0], reader.partial(task[1])), succeeded_tasks(), threads or reader.threads, reader.window
         )
         for subtask_id, partial in read:
             succeeded_lines.append(

@@ -30,3 +30,16 @@ def positive_number(name: str, default: float) -> float:
     if value <= 0:
         raise SettingError(f"environment variable {name}={raw!r} must be greater than 0")
     return value
+
+
+def non_negative_int(name: str, default: int) -> int:
+    raw = os.environ.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise SettingError(f"environment variable {name}={raw!r} is not a whole number") from None
+    if value < 0:
+        raise SettingError(f"environment variable {name}={raw!r} must be 0 or more")
+    return value

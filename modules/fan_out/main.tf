@@ -413,9 +413,11 @@ module "worker" {
   tags               = var.tags
 
   environment_variables = merge(local.environment, {
-    WORKLOADS             = jsonencode(var.workloads)
-    MAX_LINE_BYTES        = tostring(var.max_line_bytes)
-    CONSOLIDATOR_FUNCTION = var.consolidator_function_name
+    WORKLOADS               = jsonencode(var.workloads)
+    MAX_LINE_BYTES          = tostring(var.max_line_bytes)
+    CONSOLIDATOR_FUNCTION   = var.consolidator_function_name
+    WORKER_THREADS          = tostring(var.worker_threads)
+    INLINE_RESULT_MAX_BYTES = tostring(var.inline_result_max_bytes)
   })
 }
 

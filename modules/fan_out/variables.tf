@@ -154,6 +154,30 @@ variable "max_line_bytes" {
   }
 }
 
+variable "worker_threads" {
+  description = "Records of one batch a worker runs at once, each on a thread. A subtask mostly waits on AWS calls, so a batch takes about as long as its slowest record; the workload's process must be thread-safe. 1 runs them one after another."
+  type        = number
+  default     = 10
+  nullable    = false
+
+  validation {
+    condition     = var.worker_threads >= 1 && var.worker_threads <= 100 && floor(var.worker_threads) == var.worker_threads
+    error_message = "worker_threads must be a whole number between 1 and 100."
+  }
+}
+
+variable "inline_result_max_bytes" {
+  description = "Largest subtask result (its JSON, with its item) kept in the subtask's tracker item instead of an S3 object. Up to about 4 KiB the tracker's extra write units cost less than an S3 PUT and GET; 0 sends every result to S3."
+  type        = number
+  default     = 4096
+  nullable    = false
+
+  validation {
+    condition     = var.inline_result_max_bytes >= 0 && var.inline_result_max_bytes <= 65536 && floor(var.inline_result_max_bytes) == var.inline_result_max_bytes
+    error_message = "inline_result_max_bytes must be a whole number between 0 and 65536: a batch's results go into one transaction of at most 4 MB, and an item holds at most 400 KB."
+  }
+}
+
 variable "subtasks_per_shard" {
   description = "Most subtasks per tracker shard (unless a job would need more than 1,000 shards). Each shard has a partition key of its own and is reduced into one result as soon as it is full."
   type        = number

@@ -34,6 +34,10 @@ run "the_job_bucket_queue_and_functions_are_wired" {
   }
 
   assert {
+    condition     = module.worker.environment_variables.WORKER_THREADS == "10" && module.worker.environment_variables.INLINE_RESULT_MAX_BYTES == "4096"
+    error_message = "Workers must run 10 records at once and keep results up to 4 KiB in the tracker by default."
+  }
+  assert {
     condition     = module.queue.visibility_timeout_seconds == 6 * 60
     error_message = "The subtask queue's visibility timeout must default to 6 x the worker timeout."
   }
@@ -219,6 +223,8 @@ run "rejects_inconsistent_chunk_limits_and_bad_sizes" {
     results_expiration_days    = 0
     max_redrives_per_job       = 0
     workloads                  = { "bad name" = { process = "count_words" } }
+    worker_threads             = 0
+    inline_result_max_bytes    = 65537
   }
 
   expect_failures = [
@@ -230,6 +236,8 @@ run "rejects_inconsistent_chunk_limits_and_bad_sizes" {
     var.results_expiration_days,
     var.max_redrives_per_job,
     var.workloads,
+    var.worker_threads,
+    var.inline_result_max_bytes,
   ]
 }
 
