@@ -1,6 +1,6 @@
 """`make bench`: run the benchmarks, write each table to bench/results/, and docs/benchmarks.md.
 
-    python -m bench [--only dispatch tracker end_to_end load_leveling cold_start infra_loop consolidation]
+    python -m bench [--only dispatch tracker end_to_end load_leveling cold_start infra_loop consolidation throughput]
 
 Needs an emulator at AWS_ENDPOINT_URL (`make bench` starts MiniStack) and the
 zips of `make package`. The stack benchmarks apply envs/local as "sp-bench"
@@ -13,11 +13,20 @@ import argparse
 import os
 import time
 
-from bench import cold_start, consolidation, dispatch, end_to_end, infra_loop, load_leveling, tracker
+from bench import cold_start, consolidation, dispatch, end_to_end, infra_loop, load_leveling, throughput, tracker
 from bench.common import REPO_ROOT, RESULTS_DIR, machine
 from serverless_patterns_ops.local_stack import LocalStack, use_emulator_credentials
 
-ORDER = ["dispatch", "tracker", "end_to_end", "load_leveling", "cold_start", "infra_loop", "consolidation"]
+ORDER = [
+    "dispatch",
+    "tracker",
+    "end_to_end",
+    "load_leveling",
+    "cold_start",
+    "infra_loop",
+    "consolidation",
+    "throughput",
+]
 DOC = REPO_ROOT / "docs" / "benchmarks.md"
 HEADER = """# Benchmarks
 
@@ -58,7 +67,7 @@ def main() -> None:
 
     started = time.monotonic()
     stack = None
-    if {"end_to_end", "load_leveling"} & set(args.only):
+    if {"end_to_end", "load_leveling", "throughput"} & set(args.only):
         stack = LocalStack("sp-bench", REPO_ROOT / "build" / "bench").apply()
     runners = {
         "dispatch": dispatch.run,
@@ -69,6 +78,7 @@ def main() -> None:
             stack["load_leveler"]["maximum_concurrency"] * stack["load_leveler"]["writes_per_second_per_consumer"],
         ),
         "consolidation": consolidation.run,
+        "throughput": lambda: throughput.run(stack["fan_out"]),
         "cold_start": cold_start.run,
         "infra_loop": infra_loop.run,
     }

@@ -26,13 +26,14 @@ class Table:
     columns: list[str]
     rows: list[list[Any]] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    extra: list[Table] = field(default_factory=list)  # tables of the same run, printed after this one
 
     def markdown(self) -> str:
         lines = [f"### {self.title}", "", "| " + " | ".join(self.columns) + " |", "|" + "---|" * len(self.columns)]
         lines += ["| " + " | ".join(_cell(value) for value in row) + " |" for row in self.rows]
         if self.notes:
             lines += [""] + [f"- {note}" for note in self.notes]
-        return "\n".join(lines) + "\n"
+        return "\n".join(lines) + "\n" + "".join("\n" + table.markdown() for table in self.extra)
 
     def write(self) -> str:
         RESULTS_DIR.mkdir(parents=True, exist_ok=True)

@@ -9,7 +9,9 @@ and how; it is applied in two ways, with the same error responses AWS sends:
   event: the call never leaves, and the SDK parses the fault as AWS's own;
 - for deployed functions: `FaultProxy` listens on 127.0.0.1 and forwards to
   the emulator, failing the chosen calls; point a function's
-  AWS_ENDPOINT_URL at it.
+  AWS_ENDPOINT_URL at it. It can also add a network round trip to every
+  call (`latency_seconds`) and count the DynamoDB capacity units each
+  operation consumed (`measure_capacity`), which the benchmarks use.
 
 Faults are spread deterministically: a rule with fraction 0.1 fails exactly
 every tenth matching call (an error-diffusion counter, not a random draw), so
@@ -22,6 +24,7 @@ import http.client
 import json
 import re
 import threading
+import time
 import uuid
 from collections import Counter
 from dataclasses import dataclass, field
@@ -114,6 +117,7 @@ class FaultPlan:
     rules: list[Rule] = field(default_factory=list)
     calls: Counter = field(default_factory=Counter)
     injected: Counter = field(default_factory=Counter)
+    capacity: Counter = field(default_factory=Counter)  # DynamoDB units consumed, by operation (measure_capacity)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     def fail(self, service: str, kind: str, fraction: float, operations: set[str] | None = None) -> FaultPlan:
@@ -135,6 +139,10 @@ class FaultPlan:
                         self.injected[(service, operation, rule.kind)] += 1
                         return rule.kind
             return None
+
+    def consumed(self, operation: str, units: float) -> None:
+        with self._lock:
+            self.capacity[operation] += units
 
     def called(self, service: str, operations: set[str] | None = None) -> int:
         return sum(n for (s, op), n in self.calls.items() if s == service and (operations is None or op in operations))
@@ -224,12 +232,23 @@ def _s3_operation(method: str, path: str, headers: dict[str, str]) -> str:
     return f"{method} bucket"
 
 
+def _consumed_units(payload: bytes) -> float:
+    """The capacity units a DynamoDB answer reports (one entry, or one per table of a transaction)."""
+    consumed = json.loads(payload or b"{}").get("ConsumedCapacity") or []
+    entries = consumed if isinstance(consumed, list) else [consumed]
+    return float(sum(entry.get("CapacityUnits", 0) for entry in entries))
+
+
 class FaultProxy:
     """An HTTP proxy on 127.0.0.1 in front of an AWS endpoint, failing what the plan says."""
 
-    def __init__(self, upstream: str, plan: FaultPlan) -> None:
+    def __init__(
+        self, upstream: str, plan: FaultPlan, latency_seconds: float = 0.0, measure_capacity: bool = False
+    ) -> None:
         target = urlsplit(upstream)
         self.plan = plan
+        self.latency_seconds = latency_seconds
+        self.measure_capacity = measure_capacity
         self._upstream = (target.hostname or "127.0.0.1", target.port or 80)
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
         self._server.daemon_threads = True
@@ -266,12 +285,20 @@ class FaultProxy:
                     fault = error_response(service, kind, body, self.command)
                     self._answer(fault.status, list(fault.headers.items()), fault.body)
                     return
+                if proxy.latency_seconds:
+                    time.sleep(proxy.latency_seconds)  # a round trip; concurrent requests wait side by side
+                measured = proxy.measure_capacity and service == "dynamodb"
+                if measured:
+                    # Emulators do not check signatures, so the body can ask for what it consumed.
+                    body = json.dumps({**json.loads(body or b"{}"), "ReturnConsumedCapacity": "TOTAL"}).encode()
                 connection = http.client.HTTPConnection(*proxy._upstream, timeout=120)
                 try:
                     headers["Content-Length"] = str(len(body))
                     connection.request(self.command, self.path, body=body, headers=headers)
                     upstream = connection.getresponse()
                     payload = upstream.read()
+                    if measured and upstream.status == 200:
+                        proxy.plan.consumed(operation, _consumed_units(payload))
                     # A HEAD answer's Content-Length is the object's size: keep it.
                     dropped = _HOP_BY_HOP if self.command == "HEAD" else _HOP_BY_HOP | {"content-length"}
                     kept = [(k, v) for k, v in upstream.getheaders() if k.lower() not in dropped]

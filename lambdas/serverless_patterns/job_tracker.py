@@ -554,14 +554,14 @@ class JobTracker:
                 )
             except Exception as error:
                 answers[index] = error
-        sealed: set[tuple[str, int]] = set()
+        # Every delivery re-checks its shard (see _seal_if_full); for a group, one read of all its shards.
+        touched = list(dict.fromkeys((requests[index].job_id, requests[index].shard) for index in firsts))
+        sealed = self._seal_full_shards(touched) if touched else set()
         for index in sorted(firsts):
             request = requests[index]
             key = (request.job_id, request.shard)
-            # Every delivery re-checks its shard (see _seal_if_full); one read per shard is enough for a group.
-            won = key not in sealed and self._seal_if_full(*key)
-            sealed.add(key)
-            answers[index] = Completion(first=firsts[index], shard=request.shard, sealed_shard=won)
+            answers[index] = Completion(first=firsts[index], shard=request.shard, sealed_shard=key in sealed)
+            sealed.discard(key)  # one completion starts the shard's reduction
         return [answers[index] for index in range(len(requests))]
 
     def _group_actions(
@@ -898,8 +898,23 @@ class JobTracker:
         """
         key = _shard_key(job_id, shard)
         item = self._call(self._table.get_item, Key=key, ConsistentRead=True).get("Item", {})
-        if item.get("sealed") or int(item.get("completed", 0)) < int(item.get("expected", 1)):
+        return self._seal_if_filled(item)
+
+    def _seal_full_shards(self, shards: list[tuple[str, int]]) -> set[tuple[str, int]]:
+        """_seal_if_full for many shards, read in one request; the (job, shard) pairs this caller sealed."""
+        if len(shards) == 1:
+            return set(shards) if self._seal_if_full(*shards[0]) else set()
+        items = self._read_together([_shard_key(job_id, shard) for job_id, shard in shards])
+        return {
+            (item["pk"].removeprefix("JOB#").rpartition("#SHARD#")[0], _shard_number(item["pk"]))
+            for item in items
+            if self._seal_if_filled(item)
+        }
+
+    def _seal_if_filled(self, item: dict[str, Any]) -> bool:
+        if not item or item.get("sealed") or int(item.get("completed", 0)) < int(item.get("expected", 1)):
             return False
+        key = {"pk": item["pk"], "sk": item["sk"]}
         now = self._timestamp()
         return (
             self._conditional_update(
@@ -942,8 +957,14 @@ class JobTracker:
 
     def shards(self, job_id: str, shard_count: int) -> list[dict[str, Any]]:
         """Every shard item of a job that exists, with its number as `shard`, in shard order (BatchGetItem)."""
+        found = self._read_together([_shard_key(job_id, shard) for shard in range(shard_count)])
+        return sorted(
+            ({**_plain(item), "shard": _shard_number(item["pk"])} for item in found), key=lambda i: i["shard"]
+        )
+
+    def _read_together(self, keys: list[dict[str, str]]) -> list[dict[str, Any]]:
+        """The items of these keys that exist, read with BatchGetItem, strongly consistent, in no given order."""
         found: list[dict[str, Any]] = []
-        keys = [_shard_key(job_id, shard) for shard in range(shard_count)]
         for start in range(0, len(keys), BATCH_GET_LIMIT):
             request: dict[str, Any] = {
                 self._table.name: {"Keys": keys[start : start + BATCH_GET_LIMIT], "ConsistentRead": True}
@@ -956,10 +977,10 @@ class JobTracker:
                     break
                 self.backoff.sleep(self.backoff.cap_seconds / 4)
             else:
-                raise RuntimeError(f"DynamoDB kept shard reads of job {job_id} unprocessed")
-        return sorted(
-            ({**_plain(item), "shard": _shard_number(item["pk"])} for item in found), key=lambda i: i["shard"]
-        )
+                raise RuntimeError(
+                    f"DynamoDB kept {len(keys)} reads unprocessed after {self.backoff.attempts} attempts"
+                )
+        return found
 
     def shard_tasks(self, job_id: str, shard: int) -> Iterator[dict[str, Any]]:
         """The TASK items of one shard, page by page."""

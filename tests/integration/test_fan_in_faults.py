@@ -143,9 +143,10 @@ def test_the_faults_were_injected_at_the_required_rates(faulty_job, faults):
     conflicted = faults.failed("dynamodb", TRANSACTIONS, "TransactionConflict")
     s3_calls, s3_failed = faults.called("s3"), faults.failed("s3")
 
-    assert transactions >= faulty_job["job"]["total"]  # the workers' completions went through the proxy
+    # The workers' completions went through the proxy: a transaction per batch of at most 10, at least.
+    assert transactions >= faulty_job["job"]["total"] / 10
     assert conflicted >= 0.10 * transactions
-    assert s3_calls >= 2 * faulty_job["job"]["total"]  # a read and a write per subtask, at least
+    assert s3_calls >= faulty_job["job"]["total"]  # a read per subtask, at least (small results stay in the tracker)
     assert s3_failed >= 0.05 * s3_calls
     assert faults.failed("dynamodb", kind="ProvisionedThroughputExceeded") > 0
     assert faults.failed("dynamodb", kind="Throttling") > 0

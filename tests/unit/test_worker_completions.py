@@ -56,9 +56,10 @@ def test_small_results_stay_in_the_tracker_and_a_batch_is_counted_in_one_transac
 
     assert run_workers(bodies, lambda_context)["failures"] == []
 
-    # Ten subtasks in four shards: one transaction, one read per shard, no S3 write.
+    # Ten subtasks in four shards: one transaction, one read of the four shards, no S3 write.
     assert calls[("dynamodb", "TransactWriteItems")] == 1
-    assert calls[("dynamodb", "GetItem")] == 1 + 4  # the job's stop, then each shard's fill
+    assert calls[("dynamodb", "GetItem")] == 1  # the job's stop
+    assert calls[("dynamodb", "BatchGetItem")] == 1  # the four shards, to seal the full ones
     assert calls[("s3", "PutObject")] == 0
     assert partial_objects(fan_out_env["s3"]) == []
     drive_consolidator(consolidations)
