@@ -174,13 +174,13 @@ def inject(client: Any, plan: FaultPlan) -> Any:
         parsed = create_parser(model.metadata["protocol"]).parse(
             {"status_code": fault.status, "headers": fault.headers, "body": fault.body}, model.output_shape
         )
-        return AWSResponse(params.get("url", ""), fault.status, fault.headers, _Raw(fault.body)), parsed
+        return AWSResponse(params.get("url", ""), fault.status, fault.headers, RawBody(fault.body)), parsed
 
     client.meta.events.register_first(f"before-call.{client.meta.service_model.service_id.hyphenize()}", before_call)
     return client
 
 
-class _Raw:
+class RawBody:
     """The raw stream botocore reads a response body from."""
 
     def __init__(self, body: bytes) -> None:
