@@ -3,7 +3,10 @@
 The workers reach the emulator through a proxy that adds a round trip to every
 request and counts what they call; the ventilator and the consolidator go
 through a second one that only counts. Both ask DynamoDB for the capacity
-each request consumed. "Before" is the worker's former call pattern, still
+each request consumed. A job runs twice per configuration and latency: with
+the event source mapping feeding the workers (the emulator sets the pace),
+and with the mapping paused and one worker invoked at a time (the worker's
+own chain sets it). "Before" is the worker's former call pattern, still
 selectable: records one after another, every result an S3 object, one
 transaction and one shard read per subtask (the unit tests show it makes
 the same calls per subtask as the worker before these options existed).
@@ -311,14 +314,16 @@ def run(stack: dict) -> Table:
                         usage.read_units / SUBTASKS,
                     ]
                 )
-    measured = {name: usages[(name, ROUND_TRIP_SECONDS, False)] for name in CONFIGURATIONS}
+    # Priced from the one-at-a-time runs: their durations are the worker's own, not the emulator's queue.
+    measured = {name: usages[(name, ROUND_TRIP_SECONDS, True)] for name in CONFIGURATIONS}
     costs = {name: usage.cost_per_million() for name, usage in measured.items()}
     after = list(measured.values())[-1]
     worker_gb_s = after.gb_seconds["worker"] / SUBTASKS
     step_functions = distributed_map_per_million(worker_gb_s)
     cost = Table(
         "cost",
-        f"8b. Cost per million subtasks on AWS, from the calls counted in the {ROUND_TRIP_SECONDS * 1000:g} ms runs",
+        f"8b. Cost per million subtasks on AWS, from the calls counted in the {ROUND_TRIP_SECONDS * 1000:g} ms runs "
+        "of one worker at a time",
         ["line item", "before", "after", "Distributed Map, an Express child per item"],
     )
     for item in dict.fromkeys([*step_functions, *costs[next(iter(costs))]]):
@@ -360,6 +365,12 @@ def _on_aws(after: Usage) -> Table:
         f"8c. What bounds a job of {JOB_ON_AWS:,} subtasks on AWS at {WORKERS_ON_AWS:,} workers (from this run)",
         ["stage", "bound", "rate /s", f"{JOB_ON_AWS:,} subtasks take"],
     )
+    stages = {
+        "one ventilator's dispatch": JOB_ON_AWS / dispatched,
+        "the workers' ramp and run": processing,
+        "the tracker's shards": JOB_ON_AWS / tracker_rate,
+    }
+    slowest = max(stages, key=stages.__getitem__)
     table.rows += [
         [
             "dispatch (one ventilator, 8 senders)",
@@ -385,8 +396,8 @@ def _on_aws(after: Usage) -> Table:
     ]
     table.notes += [
         "The stages overlap: workers start on the first subtasks sent, so the job takes about as long as its "
-        "slowest stage, plus the reduction of its last shards and the final merge (seconds). Here a single "
-        "ventilator sets the pace; several jobs, or a job split into several, dispatch side by side.",
+        f"slowest stage, here {slowest} (about {stages[slowest]:,.0f} s), plus the reduction of its last shards "
+        "and the final merge (seconds). Several jobs, or a job split into several, dispatch side by side.",
         "Quotas that apply: 1,250 concurrent invocations per event source mapping, reached at +300 a minute; the "
         "account's concurrency (1,000 by default, shared by every function); Lambda scales a function by 1,000 "
         "environments per 10 s. A standard queue takes a nearly unlimited number of calls per second.",
@@ -443,9 +454,10 @@ def _cost_notes(after: Usage, worker_gb_s: float) -> list[str]:
         "them), scaled from 1,000 subtasks to a million. Added, not counted: one ReceiveMessage and one "
         "DeleteMessageBatch per worker invocation, made by the event source mapping's pollers; the empty receives "
         "of an idle queue, storage, logs and data transfer are left out.",
-        f"Lambda duration is what the emulator measured with the added round trips: "
-        f"{after.gb_seconds['worker'] / invocations * 1024:.0f} MB-s per worker invocation of 10 subtasks, "
-        "at the memory the function is configured with.",
+        f"Lambda duration is what the emulator measured with the added round trips, one worker at a time: "
+        f"{after.gb_seconds['worker'] / invocations * 1024:.0f} MB-s per worker invocation of about "
+        f"{SUBTASKS / invocations:.0f} subtasks, at the memory the function is configured with (an upper bound: "
+        "the emulator's own time per request is in it).",
         "Distributed Map: a Standard parent whose Map state runs one Express child per item, the child a single "
         "Lambda task doing the same work as a worker ("
         f"{worker_gb_s * 1024:.1f} MB-s per item, measured above). Each child is one state transition of the "

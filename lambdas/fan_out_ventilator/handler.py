@@ -24,7 +24,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Iterable, Iterator
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime, timedelta
 from functools import lru_cache
@@ -206,9 +206,15 @@ def _send_batch(queue_url: str, batch: list[tuple[Subtask, str]]) -> None:
     raise RuntimeError(f"could not send subtasks {sorted(pending)} after {SEND_ATTEMPTS} attempts")
 
 
+def _start_wave(pool: ThreadPoolExecutor, queue_url: str, wave: list[Subtask]) -> list[Future[None]]:
+    """Start sending subtasks in SendMessageBatch-sized batches, several at once."""
+    return [pool.submit(_send_batch, queue_url, batch) for batch in _batches(wave)]
+
+
 def _send_wave(pool: ThreadPoolExecutor, queue_url: str, wave: list[Subtask]) -> None:
     """Send subtasks in SendMessageBatch-sized batches, several at once; raise if any could not be sent."""
-    list(pool.map(lambda batch: _send_batch(queue_url, batch), _batches(wave)))
+    for sending in _start_wave(pool, queue_url, wave):
+        sending.result()
 
 
 @tracer.capture_method
@@ -216,20 +222,34 @@ def dispatch(tracker: JobTracker, plan: DispatchPlan, first: int, context: Lambd
     """Send subtasks `first`..`total - 1`, recording progress per wave; return the next subtask still to send."""
     queue_url = settings.required("SUBTASK_QUEUE_URL")
     senders = int(settings.positive_number("SENDER_THREADS", 8))
-    next_subtask = first
+    next_subtask = sent_until = first
+    in_flight: list[Future[None]] = []  # the wave being sent while the next one is built
     with ThreadPoolExecutor(max_workers=senders) as pool:
         while next_subtask < plan.total:
             if context.get_remaining_time_in_millis() < RESERVED_MILLIS:
                 break
             if tracker.stop_of(plan.job_id, plan.run):
+                _finish_wave(tracker, plan, in_flight, sent_until, next_subtask)
                 return _skip_the_rest(tracker, plan, next_subtask)
             wave_end = min(plan.total, next_subtask + WAVE)
-            wave = plan.subtasks(range(next_subtask, wave_end))
-            _send_wave(pool, queue_url, wave)
-            tracker.record_dispatch(plan.job_id, wave_end)
-            metrics.add_metric(name="SubtasksDispatched", unit=MetricUnit.Count, value=len(wave))
-            next_subtask = wave_end
+            sending = _start_wave(pool, queue_url, plan.subtasks(range(next_subtask, wave_end)))
+            # Progress is recorded only for waves wholly sent, in order, so a takeover resumes without a gap.
+            sent_until = _finish_wave(tracker, plan, in_flight, sent_until, next_subtask)
+            in_flight, next_subtask = sending, wave_end
+        _finish_wave(tracker, plan, in_flight, sent_until, next_subtask)
     return next_subtask
+
+
+def _finish_wave(tracker: JobTracker, plan: DispatchPlan, in_flight: list[Future[None]], start: int, end: int) -> int:
+    """Wait for the batches of wave start..end-1 (raising if one could not be sent), record it; where sending is."""
+    if not in_flight:
+        return start
+    for sending in in_flight:
+        sending.result()
+    tracker.record_dispatch(plan.job_id, end)
+    metrics.add_metric(name="SubtasksDispatched", unit=MetricUnit.Count, value=end - start)
+    in_flight.clear()
+    return end
 
 
 def _skip_the_rest(tracker: JobTracker, plan: DispatchPlan, first: int) -> int:
