@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
+from typing import TypeVar
+
+T = TypeVar("T", int, float)
 
 
 class SettingError(RuntimeError):
@@ -20,26 +24,24 @@ def required(name: str) -> str:
 
 
 def positive_number(name: str, default: float) -> float:
-    raw = os.environ.get(name, "").strip()
-    if not raw:
-        return default
-    try:
-        value = float(raw)
-    except ValueError:
-        raise SettingError(f"environment variable {name}={raw!r} is not a number") from None
+    value = _number(name, default, float, "a number")
     if value <= 0:
-        raise SettingError(f"environment variable {name}={raw!r} must be greater than 0")
+        raise SettingError(f"environment variable {name}={os.environ[name].strip()!r} must be greater than 0")
     return value
 
 
 def non_negative_int(name: str, default: int) -> int:
+    value = _number(name, default, int, "a whole number")
+    if value < 0:
+        raise SettingError(f"environment variable {name}={os.environ[name].strip()!r} must be 0 or more")
+    return value
+
+
+def _number(name: str, default: T, parse: Callable[[str], T], kind: str) -> T:
     raw = os.environ.get(name, "").strip()
     if not raw:
         return default
     try:
-        value = int(raw)
+        return parse(raw)
     except ValueError:
-        raise SettingError(f"environment variable {name}={raw!r} is not a whole number") from None
-    if value < 0:
-        raise SettingError(f"environment variable {name}={raw!r} must be 0 or more")
-    return value
+        raise SettingError(f"environment variable {name}={raw!r} is not {kind}") from None

@@ -312,7 +312,7 @@ module "ventilator" {
   handler            = "fan_out_ventilator.handler.lambda_handler"
   architecture       = var.architecture
   timeout_seconds    = var.ventilator_timeout_seconds
-  memory_size        = 512
+  memory_size        = var.ventilator_memory_size
   policy_json        = data.aws_iam_policy_document.ventilator.json
   log_retention_days = var.log_retention_days
   tracing_mode       = var.tracing_mode

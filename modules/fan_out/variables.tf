@@ -249,6 +249,18 @@ variable "worker_timeout_seconds" {
   }
 }
 
+variable "ventilator_memory_size" {
+  description = "Memory (MB) of the ventilator. Lambda gives a function a full vCPU at 1,769 MB, and the ventilator's parallel senders are bound by CPU: at 512 MB it dispatches about a third as fast. It runs once per job (and per hand-over), so the memory costs little."
+  type        = number
+  default     = 1769
+  nullable    = false
+
+  validation {
+    condition     = var.ventilator_memory_size >= 128 && var.ventilator_memory_size <= 10240
+    error_message = "ventilator_memory_size must be between 128 and 10240 MB."
+  }
+}
+
 variable "worker_memory_size" {
   description = "Memory (MB) of a worker."
   type        = number

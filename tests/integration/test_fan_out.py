@@ -136,6 +136,17 @@ def test_a_job_of_over_a_thousand_subtasks_gives_the_exact_result(jobs):
     assert result["result"]["words"] == dict(jobs["expected"]["exact"])
 
 
+def test_small_results_are_kept_with_their_completion_and_never_written_to_s3(jobs, tracker, fan_out):
+    job = jobs["finished"]["exact"]
+    tasks = list(tracker.subtasks(job["job_id"], job["shard_count"]))
+    listed = jobs["s3"].list_objects_v2(Bucket=fan_out["bucket_name"], Prefix="partials/")
+    partial_objects = [entry["Key"] for entry in listed.get("Contents", []) if f"/{job['job_id']}/" in entry["Key"]]
+
+    assert len(tasks) == job["total"]
+    assert all("partial" in task and "result_key" not in task for task in tasks)
+    assert partial_objects == []
+
+
 def test_duplicate_deliveries_are_counted_once(jobs, tracker):
     submitted, job = jobs["submitted"]["duplicated"], jobs["finished"]["duplicated"]
     progress = tracker.progress(job["job_id"])

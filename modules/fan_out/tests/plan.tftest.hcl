@@ -225,6 +225,7 @@ run "rejects_inconsistent_chunk_limits_and_bad_sizes" {
     workloads                  = { "bad name" = { process = "count_words" } }
     worker_threads             = 0
     inline_result_max_bytes    = 65537
+    ventilator_memory_size     = 64
   }
 
   expect_failures = [
@@ -238,6 +239,7 @@ run "rejects_inconsistent_chunk_limits_and_bad_sizes" {
     var.workloads,
     var.worker_threads,
     var.inline_result_max_bytes,
+    var.ventilator_memory_size,
   ]
 }
 
