@@ -61,7 +61,9 @@ SQS_BATCH = 10
 SQS_BATCH_BYTES = 1024 * 1024
 SEND_ATTEMPTS = 5
 WAVE = 500  # subtasks dispatched between two looks at the remaining time
-RESERVED_MILLIS = 15_000  # kept back to hand the rest of the job over
+# Kept back to hand the rest of the job over; after the last look, up to two waves (the one in flight and
+# the next) are still sent, seconds at most.
+RESERVED_MILLIS = 15_000
 
 
 def _limits() -> Limits:

@@ -20,6 +20,7 @@ from __future__ import annotations
 import asyncio
 import json
 import threading
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from aws_lambda_powertools import Logger, Metrics, Tracer
@@ -44,6 +45,7 @@ processor = AsyncBatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_
 _metrics_lock = threading.Lock()
 # Up to this size a result costs less in its tracker item (2 WCU per KB) than as an S3 object (a PUT and a GET).
 DEFAULT_INLINE_RESULT_MAX_BYTES = 4096
+MAX_COMPLETIONS_PER_TRANSACTION = 50  # JobTracker.record_completions' most: 100 actions per transaction
 
 
 def count(name: str) -> None:
@@ -151,9 +153,10 @@ class CompletionGroup:
     holds `size` completions, so size 1 counts each subtask on its own.
     """
 
-    def __init__(self, records: int, size: int) -> None:
+    def __init__(self, records: int, size: int, pool: ThreadPoolExecutor) -> None:
         self._running = records
-        self._size = size
+        self._size = min(size, MAX_COMPLETIONS_PER_TRANSACTION)
+        self._pool = pool
         self._waiting: list[tuple[Subtask, dict[str, Any], asyncio.Future[Completion]]] = []
 
     async def complete(self, subtask: Subtask, detail: dict[str, Any]) -> Completion:
@@ -172,35 +175,38 @@ class CompletionGroup:
             return
         waiting, self._waiting = self._waiting, []
         try:
-            completions = await asyncio.to_thread(
-                complete_subtasks, [(subtask, Outcome.SUCCEEDED, detail) for subtask, detail, _ in waiting]
+            completions = await asyncio.get_running_loop().run_in_executor(
+                self._pool, complete_subtasks, [(subtask, Outcome.SUCCEEDED, detail) for subtask, detail, _ in waiting]
             )
-        except Exception as error:
+            for (subtask, _, future), answer in zip(waiting, completions, strict=True):
+                if isinstance(answer, Exception):
+                    logger.error("subtask not counted", extra={**subtask.log_keys, "error": describe(answer)})
+                    future.set_exception(answer)
+                else:
+                    future.set_result(answer)
+        except BaseException as error:
             # Every subtask of the group goes back to SQS; its result is kept or rewritten, and counted once later.
             for subtask, _, future in waiting:
-                logger.error("could not count the subtask; SQS will deliver it again", extra=subtask.log_keys)
-                future.set_exception(error)
-            return
-        for (subtask, _, future), answer in zip(waiting, completions, strict=True):
-            if isinstance(answer, Exception):
-                logger.error("subtask not counted", extra={**subtask.log_keys, "error": describe(answer)})
-                future.set_exception(answer)
-            else:
-                future.set_result(answer)
+                if not future.done():
+                    logger.error("could not count the subtask; SQS will deliver it again", extra=subtask.log_keys)
+                    future.set_exception(error if isinstance(error, Exception) else RuntimeError("cancelled"))
+            if not isinstance(error, Exception):
+                raise
 
 
-def record_handler(threads: int, group: CompletionGroup):
-    """Run each record's subtask on a thread, at most `threads` at once (a subtask mostly waits on AWS calls).
+def record_handler(pool: ThreadPoolExecutor, threads: int, group: CompletionGroup):
+    """Run each record's subtask on a thread of `pool` (a subtask mostly waits on AWS calls).
 
-    The thread is released before the subtask waits for its group, so a
-    batch larger than `threads` still reaches its group's count.
+    The pool has a thread more than the records that may run at once, kept
+    for the group's count, and a record's thread is free before the record
+    waits for its group, so a batch larger than the pool still reaches it.
     """
     slots = asyncio.Semaphore(threads)
 
     async def handle(record: SQSRecord) -> None:
         try:
             async with slots:
-                succeeded = await asyncio.to_thread(run_subtask, record)
+                succeeded = await asyncio.get_running_loop().run_in_executor(pool, run_subtask, record)
         except BaseException:
             await group.leave()
             raise
@@ -217,8 +223,11 @@ def record_handler(threads: int, group: CompletionGroup):
 @metrics.log_metrics
 @tracer.capture_lambda_handler
 def lambda_handler(event: dict, context: LambdaContext) -> dict:
-    group = CompletionGroup(
-        len(event.get("Records") or []), int(settings.positive_number("COMPLETIONS_PER_TRANSACTION", 10))
-    )
-    handler = record_handler(int(settings.positive_number("WORKER_THREADS", 10)), group)
-    return async_process_partial_response(event=event, record_handler=handler, processor=processor, context=context)
+    # A pool of our own: asyncio's default one has min(32, CPUs + 4) threads, 6 on a 2-vCPU function.
+    threads = int(settings.positive_number("WORKER_THREADS", 10))
+    with ThreadPoolExecutor(max_workers=threads + 1) as pool:
+        group = CompletionGroup(
+            len(event.get("Records") or []), int(settings.positive_number("COMPLETIONS_PER_TRANSACTION", 10)), pool
+        )
+        handler = record_handler(pool, threads, group)
+        return async_process_partial_response(event=event, record_handler=handler, processor=processor, context=context)

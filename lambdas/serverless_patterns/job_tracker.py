@@ -556,12 +556,17 @@ class JobTracker:
                 answers[index] = error
         # Every delivery re-checks its shard (see _seal_if_full); for a group, one read of all its shards.
         touched = list(dict.fromkeys((requests[index].job_id, requests[index].shard) for index in firsts))
-        sealed = self._seal_full_shards(touched) if touched else set()
+        sealed = self._seal_full_shards(touched) if touched else {}
         for index in sorted(firsts):
             request = requests[index]
             key = (request.job_id, request.shard)
-            answers[index] = Completion(first=firsts[index], shard=request.shard, sealed_shard=key in sealed)
-            sealed.discard(key)  # one completion starts the shard's reduction
+            seal = sealed.get(key, False)
+            if isinstance(seal, Exception):
+                # Counted, but the seal check failed: a redelivery checks again (the sweeper, if none comes).
+                answers[index] = seal
+                continue
+            answers[index] = Completion(first=firsts[index], shard=request.shard, sealed_shard=seal)
+            sealed[key] = False  # one completion starts the shard's reduction
         return [answers[index] for index in range(len(requests))]
 
     def _group_actions(
@@ -771,7 +776,8 @@ class JobTracker:
             shard = shard_item["shard"]
             if shard_item["succeeded"] == layout.expected(shard):
                 continue
-            tasks = list(self.shard_tasks(job_id, shard))
+            # Ids and outcomes only: succeeded items can hold their results (inline_result_max_bytes each).
+            tasks = list(self.shard_tasks(job_id, shard, attributes=("subtask_id", "outcome")))
             reopen = [task for task in tasks if task["outcome"] != Outcome.SUCCEEDED.value]
             for start in range(0, len(reopen), TRANSACTION_LIMIT - 2):
                 batch = reopen[start : start + TRANSACTION_LIMIT - 2]
@@ -900,16 +906,27 @@ class JobTracker:
         item = self._call(self._table.get_item, Key=key, ConsistentRead=True).get("Item", {})
         return self._seal_if_filled(item)
 
-    def _seal_full_shards(self, shards: list[tuple[str, int]]) -> set[tuple[str, int]]:
-        """_seal_if_full for many shards, read in one request; the (job, shard) pairs this caller sealed."""
-        if len(shards) == 1:
-            return set(shards) if self._seal_if_full(*shards[0]) else set()
-        items = self._read_together([_shard_key(job_id, shard) for job_id, shard in shards])
-        return {
-            (item["pk"].removeprefix("JOB#").rpartition("#SHARD#")[0], _shard_number(item["pk"]))
-            for item in items
-            if self._seal_if_filled(item)
-        }
+    def _seal_full_shards(self, shards: list[tuple[str, int]]) -> dict[tuple[str, int], bool | Exception]:
+        """_seal_if_full for many shards, read in one request: whether this caller sealed each, or why it could not.
+
+        A failure is kept for its own shard, so a shard sealed here still starts its reduction.
+        """
+        keys = [_shard_key(job_id, shard) for job_id, shard in shards]
+        try:
+            if len(keys) == 1:
+                items = [self._call(self._table.get_item, Key=keys[0], ConsistentRead=True).get("Item", {})]
+            else:
+                items = self._read_together(keys)
+        except Exception as error:
+            return dict.fromkeys(shards, error)
+        by_pk = {item["pk"]: item for item in items if item}
+        outcomes: dict[tuple[str, int], bool | Exception] = {}
+        for job_id, shard in shards:
+            try:
+                outcomes[(job_id, shard)] = self._seal_if_filled(by_pk.get(_shard_pk(job_id, shard), {}))
+            except Exception as error:
+                outcomes[(job_id, shard)] = error
+        return outcomes
 
     def _seal_if_filled(self, item: dict[str, Any]) -> bool:
         if not item or item.get("sealed") or int(item.get("completed", 0)) < int(item.get("expected", 1)):
@@ -982,13 +999,16 @@ class JobTracker:
                 )
         return found
 
-    def shard_tasks(self, job_id: str, shard: int) -> Iterator[dict[str, Any]]:
-        """The TASK items of one shard, page by page."""
+    def shard_tasks(self, job_id: str, shard: int, attributes: tuple[str, ...] = ()) -> Iterator[dict[str, Any]]:
+        """The TASK items of one shard (only `attributes` of them, if named), page by page."""
         kwargs: dict[str, Any] = {
             "KeyConditionExpression": "pk = :pk AND begins_with(sk, :task)",
             "ExpressionAttributeValues": {":pk": _shard_pk(job_id, shard), ":task": "TASK#"},
             "ConsistentRead": True,
         }
+        if attributes:
+            names = {f"#a{index}": name for index, name in enumerate(attributes)}
+            kwargs.update(ProjectionExpression=", ".join(names), ExpressionAttributeNames=names)
         while True:
             page = self._call(self._table.query, **kwargs)
             yield from (_plain(item) for item in page["Items"])

@@ -161,3 +161,25 @@ def test_a_request_that_cannot_be_counted_is_answered_with_its_error_and_the_res
     assert isinstance(answers[0], UnknownJobError)
     assert answers[1].first
     assert tracker.progress("job-1").succeeded == 1
+
+
+def test_counted_subtasks_whose_seal_check_failed_go_back_and_their_redelivery_seals_once(
+    fan_out_env, lambda_context, consolidations
+):
+    submit(lambda_context, chunk_size_bytes=CHUNK)
+    bodies = subtask_bodies(fan_out_env["queue_url"])
+    table = aws_clients.dynamodb_table(fan_out_env["table"].name)
+    plan = FaultPlan().fail("dynamodb", "InternalError", 1.0, {"BatchGetItem"})
+    inject(table.meta.client, plan)
+
+    failed = run_workers(bodies, lambda_context)["failures"]
+
+    assert len(failed) == TOTAL  # counted, but none could tell whether it filled its shard
+    assert fan_out_env["tracker"].progress("job-1").succeeded == TOTAL
+    assert consolidations == []
+    plan.rules.clear()
+    assert run_workers(bodies, lambda_context)["failures"] == []
+    assert fan_out_env["tracker"].progress("job-1").succeeded == TOTAL
+    assert sorted(event["shard"] for event in consolidations) == [0, 1, 2, 3]
+    drive_consolidator(consolidations)
+    assert stored_result(fan_out_env)["result"]["words"] == EXPECTED_WORDS

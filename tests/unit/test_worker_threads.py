@@ -34,6 +34,27 @@ def test_records_run_side_by_side_up_to_the_thread_count_and_fail_alone(monkeypa
     assert len(failed) == 2
 
 
+def test_every_thread_asked_for_runs_even_past_asyncio_s_default_pool(monkeypatch, lambda_context):
+    from fan_out_worker import handler as worker
+
+    running, most, lock = [0], [0], threading.Lock()
+
+    def slow_subtask(record):
+        with lock:
+            running[0] += 1
+            most[0] = max(most[0], running[0])
+        time.sleep(0.1)
+        with lock:
+            running[0] -= 1
+
+    monkeypatch.setattr(worker, "run_subtask", slow_subtask)
+    monkeypatch.setenv("WORKER_THREADS", "10")
+
+    worker.lambda_handler(sqs_event(*[f"ok-{i}" for i in range(10)]), lambda_context)
+
+    assert most[0] == 10  # asyncio's default executor would stop at min(32, CPUs + 4)
+
+
 def test_each_thread_logs_its_own_subtask(monkeypatch, lambda_context):
     from fan_out_worker import handler as worker
 
