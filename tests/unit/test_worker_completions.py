@@ -41,6 +41,13 @@ def calls(monkeypatch) -> Counter:
     return counted
 
 
+def failing_every(fan_out_env, operation: str) -> FaultPlan:
+    """Every call of a DynamoDB operation the handlers make fails (until the plan's rules are cleared)."""
+    plan = FaultPlan().fail("dynamodb", "InternalError", 1.0, {operation})
+    inject(aws_clients.dynamodb_table(fan_out_env["table"].name).meta.client, plan)
+    return plan
+
+
 def partial_objects(s3) -> list[str]:
     listed = s3.list_objects_v2(Bucket=BUCKET, Prefix="partials/")
     return [entry["Key"] for entry in listed.get("Contents", [])]
@@ -123,9 +130,7 @@ def test_a_group_that_cannot_be_counted_goes_back_to_sqs_whole_and_is_counted_on
 ):
     submit(lambda_context, chunk_size_bytes=CHUNK)
     bodies = subtask_bodies(fan_out_env["queue_url"])
-    table = aws_clients.dynamodb_table(fan_out_env["table"].name)
-    plan = FaultPlan().fail("dynamodb", "InternalError", 1.0, {"TransactWriteItems"})
-    inject(table.meta.client, plan)
+    plan = failing_every(fan_out_env, "TransactWriteItems")
 
     failed = run_workers(bodies, lambda_context)["failures"]
 
@@ -168,9 +173,7 @@ def test_counted_subtasks_whose_seal_check_failed_go_back_and_their_redelivery_s
 ):
     submit(lambda_context, chunk_size_bytes=CHUNK)
     bodies = subtask_bodies(fan_out_env["queue_url"])
-    table = aws_clients.dynamodb_table(fan_out_env["table"].name)
-    plan = FaultPlan().fail("dynamodb", "InternalError", 1.0, {"BatchGetItem"})
-    inject(table.meta.client, plan)
+    plan = failing_every(fan_out_env, "BatchGetItem")
 
     failed = run_workers(bodies, lambda_context)["failures"]
 

@@ -8,7 +8,8 @@ import time
 from unit.conftest import sqs_event
 
 
-def test_records_run_side_by_side_up_to_the_thread_count_and_fail_alone(monkeypatch, lambda_context):
+def slow_subtasks(monkeypatch, seconds: float) -> list[int]:
+    """Replace the worker's subtask with one that waits, as on AWS calls; [the most that ran at once]."""
     from fan_out_worker import handler as worker
 
     running, most, lock = [0], [0], threading.Lock()
@@ -17,13 +18,20 @@ def test_records_run_side_by_side_up_to_the_thread_count_and_fail_alone(monkeypa
         with lock:
             running[0] += 1
             most[0] = max(most[0], running[0])
-        time.sleep(0.05)  # a subtask waiting on AWS calls
+        time.sleep(seconds)
         with lock:
             running[0] -= 1
         if record.body.startswith("fail"):
             raise ConnectionError("the remote service hung up")
 
     monkeypatch.setattr(worker, "run_subtask", slow_subtask)
+    return most
+
+
+def test_records_run_side_by_side_up_to_the_thread_count_and_fail_alone(monkeypatch, lambda_context):
+    from fan_out_worker import handler as worker
+
+    most = slow_subtasks(monkeypatch, 0.05)
     monkeypatch.setenv("WORKER_THREADS", "4")
     bodies = [f"fail-{i}" if i in (2, 7) else f"ok-{i}" for i in range(10)]
 
@@ -37,17 +45,7 @@ def test_records_run_side_by_side_up_to_the_thread_count_and_fail_alone(monkeypa
 def test_every_thread_asked_for_runs_even_past_asyncio_s_default_pool(monkeypatch, lambda_context):
     from fan_out_worker import handler as worker
 
-    running, most, lock = [0], [0], threading.Lock()
-
-    def slow_subtask(record):
-        with lock:
-            running[0] += 1
-            most[0] = max(most[0], running[0])
-        time.sleep(0.1)
-        with lock:
-            running[0] -= 1
-
-    monkeypatch.setattr(worker, "run_subtask", slow_subtask)
+    most = slow_subtasks(monkeypatch, 0.1)
     monkeypatch.setenv("WORKER_THREADS", "10")
 
     worker.lambda_handler(sqs_event(*[f"ok-{i}" for i in range(10)]), lambda_context)
