@@ -177,18 +177,25 @@ redrive: setup ## Move DLQ QUEUE's messages back to their source (RATE=msgs/s, D
 dlq-export: setup ## Write DLQ QUEUE's messages to OUT (default build/dlq-export.jsonl), leaving them
 	$(JOBS_CLI) export --queue "$(QUEUE)" $(if $(OUT),--output "$(OUT)")
 
-.PHONY: lint
-lint: setup ## terraform fmt and validate of every module and env, ruff, module README tables, checkov
+# .pre-commit-config.yaml runs the same parts, one hook each (tests/unit/test_repository.py checks it).
+LINT_PARTS := lint-terraform lint-python lint-docs checkov
+.PHONY: lint $(LINT_PARTS)
+lint: $(LINT_PARTS) ## terraform fmt and validate of every module and env, ruff, module README tables, checkov
+
+lint-terraform: setup ## terraform fmt and validate of every module and env
 	$(TERRAFORM) fmt -check -recursive -diff
 	@for dir in $(MODULES) $(ENVS); do \
 	  echo "validate $$dir"; \
 	  $(TF_OFFLINE) init -backend=false -input=false -no-color >/dev/null; \
 	  $(TF_OFFLINE) validate -no-color >/dev/null; \
 	done
+
+lint-python: setup ## ruff check and format, Python blocks of the Markdown files included
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+
+lint-docs: setup ## the inputs/outputs tables of every module README match the module
 	$(BIN)/python scripts/module_docs.py --check
-	$(MAKE) --no-print-directory checkov
 
 # Checks skipped everywhere are listed with their reasons in .checkov.yaml.
 # local and dev also skip point-in-time recovery of DynamoDB (CKV_AWS_28): it
@@ -196,7 +203,6 @@ lint: setup ## terraform fmt and validate of every module and env, ruff, module 
 CHECKOV = $(CHECKOV_VENV)/bin/checkov --config-file .checkov.yaml --output cli --skip-download
 # --skip-check replaces the config's list rather than adding to it.
 CHECKOV_SKIPS := $(shell grep -o '^  - CKV[0-9A-Z_]*' .checkov.yaml | tr -d ' -' | paste -sd, -)
-.PHONY: checkov
 checkov: $(CHECKOV_VENV)/.installed ## Static security analysis of every module and env (checkov)
 	$(CHECKOV) --directory modules
 	$(CHECKOV) --directory envs/prod
