@@ -13,6 +13,8 @@ BUILD := build
 MODULES := $(sort $(wildcard modules/*) $(wildcard modules/*/modules/*))
 # envs/shared is the one composition the environments link to, not an environment.
 ENVS := $(filter-out envs/shared,$(sort $(wildcard envs/*)))
+# Root modules that show how to call the modules: planned by `make test-terraform`.
+EXAMPLES := $(patsubst %/main.tf,%,$(sort $(wildcard examples/*/main.tf)))
 TERRAFORM ?= terraform
 
 # Use the local provider mirror when the machine has one; otherwise leave the
@@ -184,7 +186,7 @@ lint: $(LINT_PARTS) ## terraform fmt and validate of every module and env, ruff,
 
 lint-terraform: setup ## terraform fmt and validate of every module and env
 	$(TERRAFORM) fmt -check -recursive -diff
-	@for dir in $(MODULES) $(ENVS); do \
+	@for dir in $(MODULES) $(ENVS) $(EXAMPLES); do \
 	  echo "validate $$dir"; \
 	  $(TF_OFFLINE) init -backend=false -input=false -no-color >/dev/null; \
 	  $(TF_OFFLINE) validate -no-color >/dev/null; \
@@ -223,8 +225,8 @@ test-unit: setup ## Handler and tooling unit tests (moto, no emulator)
 	$(BIN)/pytest tests/unit
 
 .PHONY: test-terraform
-test-terraform: package ## Plan-level `terraform test` of every module and of envs/shared (mock provider, offline)
-	@for dir in $(MODULES) envs/shared; do \
+test-terraform: package ## Plan-level `terraform test` of every module, envs/shared and the examples (mock provider, offline)
+	@for dir in $(MODULES) envs/shared $(EXAMPLES); do \
 	  if ls $$dir/tests/*.tftest.hcl >/dev/null 2>&1; then \
 	    echo "terraform test $$dir"; \
 	    $(TF_OFFLINE) init -backend=false -input=false -no-color >/dev/null; \

@@ -1,0 +1,19 @@
+output "bucket_name" {
+  description = "Job bucket: upload a text under incoming/ to start a job; results land under results/<job>/."
+  value       = module.fan_out.bucket_name
+}
+
+output "ventilator_function_name" {
+  description = "Invoke it with a job spec to start a job."
+  value       = module.fan_out.ventilator_function_name
+}
+
+output "tracker_table_name" {
+  description = "The jobs' progress (the jobs CLI reads it)."
+  value       = module.fan_in_tracker.table_name
+}
+
+output "job_events_topic_arn" {
+  description = "Subscribe to it for one job-finished event per job."
+  value       = module.fan_in_tracker.job_events_topic_arn
+}
