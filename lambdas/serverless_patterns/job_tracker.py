@@ -239,6 +239,10 @@ class JobTracker:
     def _call(self, operation: Callable[..., Any], **kwargs: Any) -> Any:
         return self.backoff.call(lambda: operation(**kwargs))
 
+    def _read(self, key: dict[str, str]) -> dict[str, Any] | None:
+        """One item, strongly consistent, or None."""
+        return self._call(self._table.get_item, Key=key, ConsistentRead=True).get("Item")
+
     def _conditional_update(self, key: dict[str, str], **kwargs: Any) -> dict[str, Any] | None:
         """An UpdateItem returning the new values, or None when its condition failed."""
         try:
@@ -427,20 +431,7 @@ class JobTracker:
         task = self._task_item(request)
         actions: list[dict[str, Any]] = [
             {"Put": {"TableName": self._table.name, "Item": task, "ConditionExpression": "attribute_not_exists(pk)"}},
-            {
-                "Update": {
-                    "TableName": self._table.name,
-                    "Key": _shard_key(job_id, shard),
-                    "UpdateExpression": f"ADD completed :one, {OUTCOME_COUNTERS[outcome]} :one",
-                    "ConditionExpression": (
-                        "attribute_exists(pk) AND (attribute_not_exists(first_subtask)"
-                        " OR :subtask BETWEEN first_subtask AND last_subtask)"
-                        " AND (attribute_not_exists(#run) OR #run = :run)"
-                    ),
-                    "ExpressionAttributeNames": {"#run": "run"},
-                    "ExpressionAttributeValues": {":one": 1, ":subtask": subtask_id, ":run": run},
-                }
-            },
+            self._count_on_shard(job_id, shard, {OUTCOME_COUNTERS[outcome]: 1}, [subtask_id], run),
         ]
         if outcome is Outcome.FAILED and count_failure_on_job:
             # Failures are also counted on the job, in the same transaction, to hold them to its tolerance.
@@ -592,36 +583,45 @@ class JobTracker:
                 counter = OUTCOME_COUNTERS[request.outcome]
                 counts[counter] = counts.get(counter, 0) + 1
             ids = [requests[index].subtask_id for index in members]
-            added = ", ".join(f"{counter} :{counter}" for counter in sorted(counts))
-            actions.append(
-                {
-                    "Update": {
-                        "TableName": self._table.name,
-                        "Key": _shard_key(*key),
-                        "UpdateExpression": f"ADD completed :completed, {added}",
-                        "ConditionExpression": (
-                            "attribute_exists(pk) AND (attribute_not_exists(first_subtask)"
-                            " OR (:low BETWEEN first_subtask AND last_subtask"
-                            " AND :high BETWEEN first_subtask AND last_subtask))"
-                            " AND (attribute_not_exists(#run) OR #run = :run)"
-                        ),
-                        "ExpressionAttributeNames": {"#run": "run"},
-                        "ExpressionAttributeValues": {
-                            ":completed": len(members),
-                            ":low": min(ids),
-                            ":high": max(ids),
-                            ":run": requests[members[0]].run,
-                            **{f":{counter}": n for counter, n in counts.items()},
-                        },
-                    }
-                }
-            )
+            actions.append(self._count_on_shard(*key, counts, ids, requests[members[0]].run))
             owners.append((key, None))
         return actions, owners
 
+    def _count_on_shard(
+        self, job_id: str, shard: int, counts: dict[str, int], subtask_ids: list[int], run: int
+    ) -> dict[str, Any]:
+        """The transaction action adding completions to a shard's counters.
+
+        Refused (ConditionalCheckFailed) unless the shard exists, holds every
+        one of the subtasks, and counts `run` (a redrive's reopened shard
+        counts only its new run).
+        """
+        added = ", ".join(f"{counter} :{counter}" for counter in sorted(counts))
+        return {
+            "Update": {
+                "TableName": self._table.name,
+                "Key": _shard_key(job_id, shard),
+                "UpdateExpression": f"ADD completed :completed, {added}",
+                "ConditionExpression": (
+                    "attribute_exists(pk) AND (attribute_not_exists(first_subtask)"
+                    " OR (:low BETWEEN first_subtask AND last_subtask"
+                    " AND :high BETWEEN first_subtask AND last_subtask))"
+                    " AND (attribute_not_exists(#run) OR #run = :run)"
+                ),
+                "ExpressionAttributeNames": {"#run": "run"},
+                "ExpressionAttributeValues": {
+                    ":completed": sum(counts.values()),
+                    ":low": min(subtask_ids),
+                    ":high": max(subtask_ids),
+                    ":run": run,
+                    **{f":{counter}": n for counter, n in counts.items()},
+                },
+            }
+        }
+
     def _reopened_since(self, job_id: str, shard: int, run: int) -> bool:
         """Whether a redrive reopened the shard for a later run than `run`: its message is stale, not unknown."""
-        item = self._call(self._table.get_item, Key=_shard_key(job_id, shard), ConsistentRead=True).get("Item")
+        item = self._read(_shard_key(job_id, shard))
         return item is not None and int(item.get("run", 0)) > run
 
     def skip_subtasks(self, job_id: str, layout: ShardLayout, first: int, expires_at: int) -> list[int]:
@@ -902,9 +902,7 @@ class JobTracker:
         Re-checked on every delivery, duplicates included, so a worker that
         crashed between counting and sealing is completed by a redelivery.
         """
-        key = _shard_key(job_id, shard)
-        item = self._call(self._table.get_item, Key=key, ConsistentRead=True).get("Item", {})
-        return self._seal_if_filled(item)
+        return self._seal_if_filled(self._read(_shard_key(job_id, shard)) or {})
 
     def _seal_full_shards(self, shards: list[tuple[str, int]]) -> dict[tuple[str, int], bool | Exception]:
         """_seal_if_full for many shards, read in one request: whether this caller sealed each, or why it could not.
@@ -913,10 +911,8 @@ class JobTracker:
         """
         keys = [_shard_key(job_id, shard) for job_id, shard in shards]
         try:
-            if len(keys) == 1:
-                items = [self._call(self._table.get_item, Key=keys[0], ConsistentRead=True).get("Item", {})]
-            else:
-                items = self._read_together(keys)
+            # One shard (a subtask counted alone) is one GetItem, as record_completion's own check.
+            items = [self._read(keys[0])] if len(keys) == 1 else self._read_together(keys)
         except Exception as error:
             return dict.fromkeys(shards, error)
         by_pk = {item["pk"]: item for item in items if item}
@@ -962,14 +958,13 @@ class JobTracker:
         )
 
     def last_error(self, job_id: str, subtask_id: int, shard: int) -> dict[str, Any] | None:
-        key = _error_key(job_id, shard, subtask_id)
-        item = self._call(self._table.get_item, Key=key, ConsistentRead=True).get("Item")
+        item = self._read(_error_key(job_id, shard, subtask_id))
         return {**item["error"], "attempts": int(item.get("attempts", 0))} if item else None
 
     # -- reductions ---------------------------------------------------------------------
 
     def shard(self, job_id: str, shard: int) -> dict[str, Any] | None:
-        item = self._call(self._table.get_item, Key=_shard_key(job_id, shard), ConsistentRead=True).get("Item")
+        item = self._read(_shard_key(job_id, shard))
         return _plain(item) if item else None
 
     def shards(self, job_id: str, shard_count: int) -> list[dict[str, Any]]:
@@ -1212,7 +1207,7 @@ class JobTracker:
     # -- reads -------------------------------------------------------------------------
 
     def get_job(self, job_id: str) -> dict[str, Any] | None:
-        item = self._call(self._table.get_item, Key=_job_key(job_id), ConsistentRead=True).get("Item")
+        item = self._read(_job_key(job_id))
         return _plain(item) if item else None
 
     def progress(self, job_id: str) -> Progress | None:
