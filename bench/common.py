@@ -153,3 +153,27 @@ class FakeContext:
 
     def get_remaining_time_in_millis(self) -> int:
         return 900_000
+
+
+@contextlib.contextmanager
+def functions_configured(functions: dict[str, dict[str, str]]) -> Iterator[None]:
+    """Give each deployed function the extra environment variables shown for a while, then its own back."""
+    import boto3
+
+    lambda_client = boto3.client("lambda")
+    originals = {
+        name: lambda_client.get_function_configuration(FunctionName=name)["Environment"]["Variables"]
+        for name in functions
+    }
+
+    def configure(name: str, variables: dict[str, str]) -> None:
+        lambda_client.update_function_configuration(FunctionName=name, Environment={"Variables": variables})
+        lambda_client.get_waiter("function_updated_v2").wait(FunctionName=name)
+
+    try:
+        for name, extra in functions.items():
+            configure(name, {**originals[name], **extra})
+        yield
+    finally:
+        for name, variables in originals.items():
+            configure(name, variables)

@@ -11,7 +11,7 @@ from collections.abc import Iterator
 
 import boto3
 
-from bench.common import Table, timed
+from bench.common import Table, functions_configured, timed
 
 SIZES = (1_000, 10_000, 100_000)
 WAITING_SUBTASKS = 1_000
@@ -45,22 +45,14 @@ def _sequential(bucket: str, key: str, size: int, total: int, waiting: bool) -> 
 def _workers_waiting(function_name: str) -> Iterator[None]:
     """Switch the deployed workers to the waiting workload for a while (a benchmark stack only)."""
     lambda_client = boto3.client("lambda")
-    original = lambda_client.get_function_configuration(FunctionName=function_name)["Environment"]["Variables"]
+    variables = lambda_client.get_function_configuration(FunctionName=function_name)["Environment"]["Variables"]
     # The jobs' workload (word count, the stack's default) runs the waiting word count in the workers.
-    workloads = json.loads(original["WORKLOADS"])
+    workloads = json.loads(variables["WORKLOADS"])
     workloads["word_count"] = {**workloads["word_count"], "process": SLOW_PROCESSOR}
-    waiting = {**original, "WORKLOADS": json.dumps(workloads), "SIMULATED_IO_MILLIS": str(WAIT_MILLIS)}
     os.environ["SIMULATED_IO_MILLIS"] = str(WAIT_MILLIS)
-
-    def configure(variables: dict) -> None:
-        lambda_client.update_function_configuration(FunctionName=function_name, Environment={"Variables": variables})
-        lambda_client.get_waiter("function_updated_v2").wait(FunctionName=function_name)
-
-    configure(waiting)
-    try:
+    waiting = {"WORKLOADS": json.dumps(workloads), "SIMULATED_IO_MILLIS": str(WAIT_MILLIS)}
+    with functions_configured({function_name: waiting}):
         yield
-    finally:
-        configure(original)
 
 
 def run(stack: dict) -> Table:

@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 
 import boto3
 
-from bench.common import Table
+from bench.common import Table, functions_configured
 from bench.end_to_end import CHUNK_SIZE, _sequential, _text
 
 SUBTASKS = 1_000
@@ -109,28 +109,6 @@ def distributed_map_per_million(worker_gb_seconds_per_subtask: float) -> dict[st
         "Lambda requests": 1e6 * LAMBDA_PER_REQUEST,
         "Lambda duration (x86)": 1e6 * worker_gb_seconds_per_subtask * LAMBDA_PER_GB_SECOND,
     }
-
-
-def _configure(lambda_client, function: str, variables: dict[str, str]) -> None:
-    lambda_client.update_function_configuration(FunctionName=function, Environment={"Variables": variables})
-    lambda_client.get_waiter("function_updated_v2").wait(FunctionName=function)
-
-
-@contextlib.contextmanager
-def _through(functions: dict[str, dict[str, str]]) -> Iterator[None]:
-    """Give each function the extra environment variables shown for a while, then its own back."""
-    lambda_client = boto3.client("lambda")
-    originals = {
-        name: lambda_client.get_function_configuration(FunctionName=name)["Environment"]["Variables"]
-        for name in functions
-    }
-    try:
-        for name, extra in functions.items():
-            _configure(lambda_client, name, {**originals[name], **extra})
-        yield
-    finally:
-        for name, variables in originals.items():
-            _configure(lambda_client, name, variables)
 
 
 def _lambda_reports(function: str, since_ms: int) -> list[tuple[float, int]]:
@@ -228,7 +206,7 @@ def _run_job(
     with (
         FaultProxy(endpoint, workers_plan, latency_seconds=round_trip, measure_capacity=True) as workers_proxy,
         FaultProxy(endpoint, others_plan, measure_capacity=True) as counting,
-        _through(
+        functions_configured(
             {
                 functions["worker"]: {**extra, "AWS_ENDPOINT_URL": workers_proxy.url},
                 functions["ventilator"]: {"AWS_ENDPOINT_URL": counting.url},
