@@ -180,9 +180,9 @@ dlq-export: setup ## Write DLQ QUEUE's messages to OUT (default build/dlq-export
 	$(JOBS_CLI) export --queue "$(QUEUE)" $(if $(OUT),--output "$(OUT)")
 
 # .pre-commit-config.yaml runs the same parts, one hook each (tests/unit/test_repository.py checks it).
-LINT_PARTS := lint-terraform lint-python lint-docs checkov
+LINT_PARTS := lint-terraform lint-python lint-docs lint-inputs checkov
 .PHONY: lint $(LINT_PARTS)
-lint: $(LINT_PARTS) ## terraform fmt and validate of every module and env, ruff, module README tables, checkov
+lint: $(LINT_PARTS) ## terraform fmt and validate of every module and env, ruff, module README tables, shared inputs, checkov
 
 lint-terraform: setup ## terraform fmt and validate of every module and env
 	$(TERRAFORM) fmt -check -recursive -diff
@@ -199,6 +199,9 @@ lint-python: setup ## ruff check and format, Python blocks of the Markdown files
 lint-docs: setup ## the inputs/outputs tables of every module README match the module
 	$(BIN)/python scripts/module_docs.py --check
 
+lint-inputs: setup ## the inputs every module repeats match scripts/shared_variables.tf
+	$(BIN)/python scripts/shared_variables.py --check
+
 # Checks skipped everywhere are listed with their reasons in .checkov.yaml.
 # local and dev also skip point-in-time recovery of DynamoDB (CKV_AWS_28): it
 # is a prod setting (data_protection in envs/*/terraform.tfvars).
@@ -212,9 +215,12 @@ checkov: $(CHECKOV_VENV)/.installed ## Static security analysis of every module 
 	  $(CHECKOV) --directory $$env --skip-check $(CHECKOV_SKIPS),CKV_AWS_28; \
 	done
 
-.PHONY: docs
+.PHONY: docs inputs
 docs: setup ## Regenerate the inputs/outputs tables of every module README
 	$(BIN)/python scripts/module_docs.py
+
+inputs: setup ## Rewrite the inputs every module repeats from scripts/shared_variables.tf (then `make docs`)
+	$(BIN)/python scripts/shared_variables.py
 
 .PHONY: dashboard-doc
 dashboard-doc: package ## Regenerate docs/dashboard.md from the dashboard envs/local deploys on the emulator

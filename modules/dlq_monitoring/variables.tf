@@ -1,10 +1,15 @@
 variable "name" {
-  description = "Name of the source queue. The dead-letter queue is named \"<name>-dlq\" and alarms \"<name>-<alarm>\"."
+  description = "Prefix of every resource name the module creates (its README lists the names it derives)."
   type        = string
 
   validation {
-    condition     = can(regex("^[A-Za-z0-9_-]{1,76}$", var.name))
-    error_message = "name must be 1-76 characters of A-Z, a-z, 0-9, - and _ (SQS allows 80 and the \"-dlq\" suffix takes 4)."
+    condition     = can(regex("^[a-z][a-z0-9-]*[a-z0-9]$", var.name))
+    error_message = "name must be lowercase letters, digits and hyphens, start with a letter and not end with a hyphen: it prefixes bucket, queue, table and function names."
+  }
+
+  validation {
+    condition     = length(var.name) <= 76
+    error_message = "name must be at most 76 characters: it names the queue, and SQS allows 80 characters of which the \"-dlq\" suffix takes 4."
   }
 }
 
@@ -185,13 +190,14 @@ variable "age_alarm_retention_fraction" {
 }
 
 variable "create_alert_topic" {
-  description = "Create an encrypted SNS topic for the alarms. Set false and pass alert_topic_arn to use an existing topic."
+  description = "Create an encrypted SNS topic for the module's alarms. Set false and pass alert_topic_arn to use an existing one, e.g. a topic the whole stack shares."
   type        = bool
   default     = true
+  nullable    = false
 }
 
 variable "alert_topic_arn" {
-  description = "Existing SNS topic for alarm and OK notifications (used when create_alert_topic is false)."
+  description = "Existing SNS topic every alarm of the module notifies, e.g. another module's alert_topic_arn. A module that can create its own uses this only with create_alert_topic = false."
   type        = string
   default     = null
 
@@ -219,18 +225,24 @@ variable "alarm_actions_enabled" {
 }
 
 variable "runbook_url" {
-  description = "Runbook linked from every alarm description (e.g. docs/runbook.md in your repository). null links none."
+  description = "Runbook linked from the module's alarm descriptions and dashboards (e.g. docs/runbook.md in your repository); null links none."
   type        = string
   default     = null
 
   validation {
     condition     = var.runbook_url == null || can(regex("^https?://", var.runbook_url))
-    error_message = "runbook_url must be an http(s) URL or null."
+    error_message = "runbook_url must be an http(s) URL (e.g. the docs/runbook.md page of your repository) or null."
   }
 }
 
 variable "tags" {
-  description = "Tags for every resource."
+  description = "Tags for every resource the module creates, on top of the provider's default_tags."
   type        = map(string)
   default     = {}
+  nullable    = false
+
+  validation {
+    condition     = alltrue([for key, value in var.tags : length(key) >= 1 && length(key) <= 128 && length(value) <= 256 && !startswith(lower(key), "aws:")])
+    error_message = "tags: every key must be 1-128 characters and not start with \"aws:\" (reserved by AWS), every value at most 256 characters."
+  }
 }

@@ -1,10 +1,15 @@
 variable "name" {
-  description = "Function name; also names its role and log group."
+  description = "Prefix of every resource name the module creates (its README lists the names it derives)."
   type        = string
 
   validation {
-    condition     = can(regex("^[A-Za-z0-9_-]{1,64}$", var.name))
-    error_message = "name must be 1-64 characters of A-Z, a-z, 0-9, - and _ (a Lambda function name)."
+    condition     = can(regex("^[a-z][a-z0-9-]*[a-z0-9]$", var.name))
+    error_message = "name must be lowercase letters, digits and hyphens, start with a letter and not end with a hyphen: it prefixes bucket, queue, table and function names."
+  }
+
+  validation {
+    condition     = length(var.name) <= 64
+    error_message = "name must be at most 64 characters (a Lambda function name)."
   }
 }
 
@@ -41,9 +46,10 @@ variable "runtime" {
 }
 
 variable "architecture" {
-  description = "Instruction set, x86_64 or arm64 (Graviton): build the zips for it with `make package ARCHITECTURE=...`."
+  description = "Instruction set of the module's functions, x86_64 or arm64 (Graviton): build the zips for it with `make package ARCHITECTURE=...`."
   type        = string
   default     = "x86_64"
+  nullable    = false
 
   validation {
     condition     = contains(["x86_64", "arm64"], var.architecture)
@@ -121,9 +127,15 @@ variable "async_maximum_retry_attempts" {
 }
 
 variable "environment_variables" {
-  description = "Environment variables of the function."
+  description = "Environment variables added to every function the module creates (e.g. POWERTOOLS_TRACE_DISABLED on an emulator without X-Ray)."
   type        = map(string)
   default     = {}
+  nullable    = false
+
+  validation {
+    condition     = alltrue([for key in keys(var.environment_variables) : can(regex("^[A-Za-z][A-Za-z0-9_]+$", key))])
+    error_message = "environment_variables: every name must be a letter followed by letters, digits or underscores, as Lambda requires."
+  }
 }
 
 variable "policy_json" {
@@ -144,7 +156,7 @@ variable "attach_policy_json" {
 }
 
 variable "permissions_boundary_arn" {
-  description = "IAM permissions boundary of the function's role (organizations that require one pass it here); null sets none."
+  description = "IAM permissions boundary of every role the module creates, for accounts that require one; null sets none."
   type        = string
   default     = null
 
@@ -155,9 +167,10 @@ variable "permissions_boundary_arn" {
 }
 
 variable "log_retention_days" {
-  description = "Retention of the function's log group."
+  description = "Retention in days of the log groups the module creates."
   type        = number
   default     = 30
+  nullable    = false
 
   validation {
     condition     = contains([1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653], var.log_retention_days)
@@ -166,9 +179,10 @@ variable "log_retention_days" {
 }
 
 variable "tracing_mode" {
-  description = "X-Ray tracing mode: Active or PassThrough."
+  description = "X-Ray tracing mode of the module's functions: Active or PassThrough."
   type        = string
   default     = "Active"
+  nullable    = false
 
   validation {
     condition     = contains(["Active", "PassThrough"], var.tracing_mode)
@@ -194,13 +208,24 @@ variable "alarm_topic_arn" {
 }
 
 variable "runbook_url" {
-  description = "Runbook linked from the alarm descriptions; null links none."
+  description = "Runbook linked from the module's alarm descriptions and dashboards (e.g. docs/runbook.md in your repository); null links none."
   type        = string
   default     = null
+
+  validation {
+    condition     = var.runbook_url == null || can(regex("^https?://", var.runbook_url))
+    error_message = "runbook_url must be an http(s) URL (e.g. the docs/runbook.md page of your repository) or null."
+  }
 }
 
 variable "tags" {
-  description = "Tags for every resource."
+  description = "Tags for every resource the module creates, on top of the provider's default_tags."
   type        = map(string)
   default     = {}
+  nullable    = false
+
+  validation {
+    condition     = alltrue([for key, value in var.tags : length(key) >= 1 && length(key) <= 128 && length(value) <= 256 && !startswith(lower(key), "aws:")])
+    error_message = "tags: every key must be 1-128 characters and not start with \"aws:\" (reserved by AWS), every value at most 256 characters."
+  }
 }

@@ -1,10 +1,15 @@
 variable "name" {
-  description = "Prefix for every resource of this load leveler (queue, functions, table, API)."
+  description = "Prefix of every resource name the module creates (its README lists the names it derives)."
   type        = string
 
   validation {
-    condition     = can(regex("^[a-z][a-z0-9-]{1,40}$", var.name))
-    error_message = "name must be 2-41 characters of a-z, 0-9 and -, starting with a letter (it prefixes function, queue and table names)."
+    condition     = can(regex("^[a-z][a-z0-9-]*[a-z0-9]$", var.name))
+    error_message = "name must be lowercase letters, digits and hyphens, start with a letter and not end with a hyphen: it prefixes bucket, queue, table and function names."
+  }
+
+  validation {
+    condition     = length(var.name) <= 41
+    error_message = "name must be at most 41 characters, leaving room for the suffixes of the queue, table and function names."
   }
 }
 
@@ -41,7 +46,7 @@ variable "runtime" {
 }
 
 variable "architecture" {
-  description = "Instruction set of both functions, x86_64 or arm64 (Graviton): build the zips for it with `make package ARCHITECTURE=...`."
+  description = "Instruction set of the module's functions, x86_64 or arm64 (Graviton): build the zips for it with `make package ARCHITECTURE=...`."
   type        = string
   default     = "x86_64"
   nullable    = false
@@ -320,16 +325,21 @@ variable "queue" {
 }
 
 variable "create_alert_topic" {
-  description = "Create an encrypted alert topic for this module's alarms. Set false and pass alert_topic_arn to share a stack's topic."
+  description = "Create an encrypted SNS topic for the module's alarms. Set false and pass alert_topic_arn to use an existing one, e.g. a topic the whole stack shares."
   type        = bool
   default     = true
   nullable    = false
 }
 
 variable "alert_topic_arn" {
-  description = "Existing SNS topic for every alarm of the module (with create_alert_topic = false)."
+  description = "Existing SNS topic every alarm of the module notifies, e.g. another module's alert_topic_arn. A module that can create its own uses this only with create_alert_topic = false."
   type        = string
   default     = null
+
+  validation {
+    condition     = var.alert_topic_arn == null || can(regex("^arn:aws[a-z-]*:sns:", var.alert_topic_arn))
+    error_message = "alert_topic_arn must be an SNS topic ARN (arn:aws:sns:<region>:<account>:<name>) or null."
+  }
 
   validation {
     condition     = var.create_alert_topic || var.alert_topic_arn != null
@@ -338,7 +348,7 @@ variable "alert_topic_arn" {
 }
 
 variable "log_retention_days" {
-  description = "Retention of the functions' log groups."
+  description = "Retention in days of the log groups the module creates."
   type        = number
   default     = 30
   nullable    = false
@@ -350,7 +360,7 @@ variable "log_retention_days" {
 }
 
 variable "log_level" {
-  description = "Powertools log level of both functions."
+  description = "Powertools log level of the module's functions."
   type        = string
   default     = "INFO"
   nullable    = false
@@ -362,7 +372,7 @@ variable "log_level" {
 }
 
 variable "tracing_mode" {
-  description = "X-Ray tracing mode of both functions: Active or PassThrough."
+  description = "X-Ray tracing mode of the module's functions: Active or PassThrough."
   type        = string
   default     = "Active"
   nullable    = false
@@ -374,32 +384,47 @@ variable "tracing_mode" {
 }
 
 variable "environment_variables" {
-  description = "Extra environment variables for both functions (e.g. POWERTOOLS_TRACE_DISABLED on an emulator)."
+  description = "Environment variables added to every function the module creates (e.g. POWERTOOLS_TRACE_DISABLED on an emulator without X-Ray)."
   type        = map(string)
   default     = {}
   nullable    = false
+
+  validation {
+    condition     = alltrue([for key in keys(var.environment_variables) : can(regex("^[A-Za-z][A-Za-z0-9_]+$", key))])
+    error_message = "environment_variables: every name must be a letter followed by letters, digits or underscores, as Lambda requires."
+  }
 }
 
 variable "runbook_url" {
-  description = "Runbook linked from every alarm description (e.g. docs/runbook.md in your repository). null links none."
+  description = "Runbook linked from the module's alarm descriptions and dashboards (e.g. docs/runbook.md in your repository); null links none."
   type        = string
   default     = null
 
   validation {
     condition     = var.runbook_url == null || can(regex("^https?://", var.runbook_url))
-    error_message = "runbook_url must be an http(s) URL or null."
+    error_message = "runbook_url must be an http(s) URL (e.g. the docs/runbook.md page of your repository) or null."
   }
 }
 
 variable "permissions_boundary_arn" {
-  description = "IAM permissions boundary for every role the module creates; null sets none."
+  description = "IAM permissions boundary of every role the module creates, for accounts that require one; null sets none."
   type        = string
   default     = null
+
+  validation {
+    condition     = var.permissions_boundary_arn == null || can(regex("^arn:aws[a-z-]*:iam::[0-9]{12}:policy/", var.permissions_boundary_arn))
+    error_message = "permissions_boundary_arn must be an IAM policy ARN (arn:aws:iam::<account>:policy/<name>) or null."
+  }
 }
 
 variable "tags" {
-  description = "Tags for every resource."
+  description = "Tags for every resource the module creates, on top of the provider's default_tags."
   type        = map(string)
   default     = {}
   nullable    = false
+
+  validation {
+    condition     = alltrue([for key, value in var.tags : length(key) >= 1 && length(key) <= 128 && length(value) <= 256 && !startswith(lower(key), "aws:")])
+    error_message = "tags: every key must be 1-128 characters and not start with \"aws:\" (reserved by AWS), every value at most 256 characters."
+  }
 }

@@ -303,3 +303,31 @@ run "inputs_and_results_are_kept_by_default" {
     error_message = "50 workers (the default) must give at least 10 shards."
   }
 }
+
+# The inputs every module repeats are validated alike (scripts/shared_variables.tf).
+run "rejects_bad_shared_inputs" {
+  command = plan
+
+  variables {
+    name                     = "Reports_1"
+    tags                     = { "aws:owner" = "me" }
+    log_retention_days       = 42
+    tracing_mode             = "On"
+    environment_variables    = { "1_BAD" = "x" }
+    permissions_boundary_arn = "boundary"
+    runbook_url              = "docs/runbook.md"
+    create_alert_topic       = false
+    alert_topic_arn          = "arn:aws:sqs:eu-west-1:123456789012:alerts"
+  }
+
+  expect_failures = [
+    var.name,
+    var.tags,
+    var.log_retention_days,
+    var.tracing_mode,
+    var.environment_variables,
+    var.permissions_boundary_arn,
+    var.runbook_url,
+    var.alert_topic_arn,
+  ]
+}

@@ -1,10 +1,15 @@
 variable "name" {
-  description = "Name of the dashboard, e.g. \"<stack>-queues\"."
+  description = "Prefix of every resource name the module creates (its README lists the names it derives)."
   type        = string
 
   validation {
-    condition     = can(regex("^[A-Za-z0-9_-]{1,255}$", var.name))
-    error_message = "name must be 1-255 characters of A-Z, a-z, 0-9, - and _ (CloudWatch dashboard names)."
+    condition     = can(regex("^[a-z][a-z0-9-]*[a-z0-9]$", var.name))
+    error_message = "name must be lowercase letters, digits and hyphens, start with a letter and not end with a hyphen: it prefixes bucket, queue, table and function names."
+  }
+
+  validation {
+    condition     = length(var.name) <= 255
+    error_message = "name must be at most 255 characters (a CloudWatch dashboard name)."
   }
 }
 
@@ -63,7 +68,12 @@ variable "period_seconds" {
 }
 
 variable "runbook_url" {
-  description = "Runbook linked from the dashboard's header; null links none."
+  description = "Runbook linked from the module's alarm descriptions and dashboards (e.g. docs/runbook.md in your repository); null links none."
   type        = string
   default     = null
+
+  validation {
+    condition     = var.runbook_url == null || can(regex("^https?://", var.runbook_url))
+    error_message = "runbook_url must be an http(s) URL (e.g. the docs/runbook.md page of your repository) or null."
+  }
 }
