@@ -93,7 +93,7 @@ module "load_leveler" {
   batch_size                      = var.load_leveler.batch_size
   batching_window_seconds         = var.load_leveler.batching_window_seconds
   consumer_timeout_seconds        = var.load_leveler.consumer_timeout_seconds
-  create_http_api                 = var.load_leveler.create_http_api
+  create_http_api                 = var.create_http_api
   api_authorization_type          = var.load_leveler.api_authorization_type
   queue                           = var.load_leveler.queue
   create_alert_topic              = false

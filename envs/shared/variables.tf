@@ -126,6 +126,13 @@ variable "data_protection" {
   nullable = false
 }
 
+variable "create_http_api" {
+  description = "Put the load leveler's producer behind an HTTP API (API Gateway v2). false on an emulator without HTTP APIs (LocalStack Community): TF_VAR_create_http_api=false, and callers invoke the producer function."
+  type        = bool
+  default     = true
+  nullable    = false
+}
+
 variable "load_leveler" {
   description = "Settings of the load_leveler module (see its README); unset ones keep the module's defaults. queue takes the dlq_monitoring settings of the request queue."
   type = object({
@@ -134,7 +141,6 @@ variable "load_leveler" {
     batch_size                      = optional(number)
     batching_window_seconds         = optional(number)
     consumer_timeout_seconds        = optional(number)
-    create_http_api                 = optional(bool)
     api_authorization_type          = optional(string, "AWS_IAM")
     queue                           = optional(any, {})
   })

@@ -26,6 +26,9 @@ from serverless_patterns.job_tracker import JobStatus, JobTracker
 from serverless_patterns_ops.fan_out_jobs import fetch_result, submit_job, wait_for_job
 from serverless_patterns_ops.load_leveling import wait_for
 
+# Runs the stack's functions: LocalStack does that only in Docker (README, "Emulators").
+pytestmark = pytest.mark.lambda_runtime
+
 SUBTASKS = 2_100
 TRANSACTIONS = {"TransactWriteItems"}
 

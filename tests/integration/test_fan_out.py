@@ -20,6 +20,9 @@ from serverless_patterns.planning import Plan
 from serverless_patterns_ops.fan_out_jobs import fetch_result, submit_job, wait_for_job
 from serverless_patterns_ops.load_leveling import wait_for
 
+# Runs the stack's functions: LocalStack does that only in Docker (README, "Emulators").
+pytestmark = pytest.mark.lambda_runtime
+
 CHUNK_SIZE = 256
 JOB_TIMEOUT_SECONDS = 600
 WORDS = ["alpha", "beta", "Gamma", "delta", "epsilon", "zeta", "eta", "theta", "iota", "kappa"]

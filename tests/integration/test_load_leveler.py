@@ -12,6 +12,9 @@ import pytest
 from serverless_patterns_ops.http_api import producer_client
 from serverless_patterns_ops.load_leveling import peak_concurrency, queue_depth, scan_items, send_burst, wait_for
 
+# Runs the stack's functions: LocalStack does that only in Docker (README, "Emulators").
+pytestmark = pytest.mark.lambda_runtime
+
 BURST_SIZE = 2000
 DRAIN_TIMEOUT_SECONDS = 600
 

@@ -53,6 +53,7 @@ def test_docs_show_the_deployed_dashboard(dashboard_body, stack_name):
     assert DASHBOARD_DOC.read_text() == page, "docs/dashboard.md is out of date: run `make dashboard-doc`"
 
 
+@pytest.mark.lambda_runtime  # the chat forwarder runs
 def test_an_alarm_and_its_recovery_reach_the_chat_webhook(outputs, chat_webhook):
     cloudwatch = boto3.client("cloudwatch")
     alarm_name = outputs["load_leveler"]["alarm_arns"]["depth"].rsplit(":", 1)[-1]

@@ -22,6 +22,9 @@ import pytest
 from serverless_patterns.job_tracker import JobStatus, StopReason
 from serverless_patterns_ops.fan_out_jobs import fetch_result, sample_text, submit_job, wait_for_job
 
+# Runs the stack's functions: LocalStack does that only in Docker (README, "Emulators").
+pytestmark = pytest.mark.lambda_runtime
+
 JOB_TIMEOUT_SECONDS = 900
 REGIONS = ["north", "south", "east", "west", "centre"]
 BAD_ROWS = frozenset({7, 12_001, 29_998})

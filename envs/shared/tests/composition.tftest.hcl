@@ -44,6 +44,19 @@ run "chat_webhooks_add_the_forwarder" {
   }
 }
 
+run "an_emulator_without_http_apis_gets_the_producer_alone" {
+  command = plan
+
+  variables {
+    create_http_api = false
+  }
+
+  assert {
+    condition     = output.load_leveler.api_endpoint == null && output.load_leveler.api_route_arn == null
+    error_message = "create_http_api = false (TF_VAR_create_http_api, for LocalStack Community) must leave the HTTP API out."
+  }
+}
+
 run "rejects_bad_names_and_urls" {
   command = plan
 
