@@ -247,6 +247,19 @@ test-integration: package ## Apply envs/local to the emulator and run the end-to
 .PHONY: test
 test: lint test-unit test-terraform test-integration ## Everything: lint, unit, terraform and integration tests
 
+# LocalStack runs Lambda code only in Docker; the tests that run a function are
+# marked lambda_runtime and left out here (README, "Emulators").
+.PHONY: test-localstack
+test-localstack: package ## Apply envs/local to LocalStack run without Docker and run the integration tests that need no function to run
+	scripts/with-localstack.sh $(BIN)/pytest tests/integration -m "not lambda_runtime"
+
+.PHONY: localstack-up localstack-down
+localstack-up: ## Start LocalStack on 127.0.0.1:LOCALSTACK_PORT (default 4567) without Docker
+	scripts/localstack.sh up
+
+localstack-down: ## Stop the LocalStack started by `make localstack-up`
+	scripts/localstack.sh down
+
 BENCH ?= dispatch tracker end_to_end load_leveling cold_start infra_loop consolidation
 .PHONY: bench
 bench: package $(BENCH_VENV)/.installed ## Run the benchmarks (not part of `make test`) and rewrite docs/benchmarks.md

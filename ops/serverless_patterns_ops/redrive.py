@@ -136,7 +136,7 @@ def redrive(
         return summary
     if method in {"auto", "move-task"}:
         try:
-            _move_task(sqs, dlq_url, destination_url, destination is not None, max_per_second, summary, on_progress)
+            _move_task(sqs, dlq_url, destination_url, max_per_second, summary, on_progress)
         except ClientError as error:
             if method == "move-task" or error.response.get("Error", {}).get("Code") not in UNSUPPORTED_CODES:
                 raise
@@ -148,11 +148,15 @@ def redrive(
     return summary
 
 
-def _move_task(sqs, dlq_url, destination_url, explicit_destination, max_per_second, summary, on_progress) -> None:
+def _move_task(sqs, dlq_url, destination_url, max_per_second, summary, on_progress) -> None:
     dlq_arn = _attributes(sqs, dlq_url, "QueueArn")["QueueArn"]
-    request: dict[str, Any] = {"SourceArn": dlq_arn}
-    if explicit_destination:
-        request["DestinationArn"] = _attributes(sqs, destination_url, "QueueArn")["QueueArn"]
+    # Named even when it is the DLQ's only source: a message that reached the
+    # DLQ other than through the redrive policy (sent there by a tool or an
+    # on-failure destination) has no original source queue to go back to.
+    request: dict[str, Any] = {
+        "SourceArn": dlq_arn,
+        "DestinationArn": _attributes(sqs, destination_url, "QueueArn")["QueueArn"],
+    }
     if max_per_second:
         request["MaxNumberOfMessagesPerSecond"] = int(max_per_second)
     handle = sqs.start_message_move_task(**request)["TaskHandle"]

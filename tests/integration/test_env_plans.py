@@ -35,6 +35,8 @@ def terraform(env_name: str, data_dir: Path, *args: str, check: bool = True) -> 
     # Each env keeps its own name and endpoint settings from its tfvars; dev and
     # prod reach the emulator the way `make plan ENV=dev` does: AWS_ENDPOINT_URL.
     env.pop("TF_VAR_name", None)
+    # Planned as deployed to AWS, HTTP API included, even on an emulator without HTTP APIs.
+    env.pop("TF_VAR_create_http_api", None)
     if env_name != "local":
         env.pop("TF_VAR_aws_endpoint_url", None)
     return subprocess.run(

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import os
 import subprocess
+import time
 import uuid
 from pathlib import Path
 
@@ -113,7 +114,15 @@ def _queue_bodies(sqs, url: str, expected: int) -> list[str]:
     return sorted(bodies.values())
 
 
-def test_dlq_export_keeps_the_messages_and_redrive_returns_each_to_its_queue_once(
+def _receive_until_dead_lettered(sqs, queue_url: str, dlq_name: str, expected: int) -> None:
+    """Fail every message as a consumer would (receive, never delete) until the redrive policy moves them all."""
+    deadline = time.monotonic() + 180
+    while int(_attributes(sqs, dlq_name)["ApproximateNumberOfMessages"]) < expected:
+        assert time.monotonic() < deadline, "the redrive policy did not move the failed messages to the DLQ"
+        sqs.receive_message(QueueUrl=queue_url, MaxNumberOfMessages=10, VisibilityTimeout=0, WaitTimeSeconds=0)
+
+
+def test_failed_messages_reach_the_dlq_where_export_keeps_them_and_redrive_returns_each_once(
     outputs, sqs, paused_consumers, tmp_path
 ):
     stack = outputs["load_leveler"]
@@ -122,9 +131,10 @@ def test_dlq_export_keeps_the_messages_and_redrive_returns_each_to_its_queue_onc
     bodies = sorted(json.dumps({"request_id": f"redrive-{uuid.uuid4().hex}", "n": n}) for n in range(25))
     for start in range(0, len(bodies), 10):
         sqs.send_message_batch(
-            QueueUrl=stack["dlq_url"],
+            QueueUrl=stack["queue_url"],
             Entries=[{"Id": str(i), "MessageBody": body} for i, body in enumerate(bodies[start : start + 10])],
         )
+    _receive_until_dead_lettered(sqs, stack["queue_url"], dlq_name, len(bodies))
 
     export = tmp_path / "dlq.jsonl"
     _make("dlq-export", f"QUEUE={dlq_name}", f"OUT={export}")
