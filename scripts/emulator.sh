@@ -18,6 +18,10 @@ emulator=${EMULATOR:-ministack}
 venv=${EMULATOR_VENV:-$repo_root/.venv-emulator}
 pid_file=$state_dir/ministack.pid
 log_file=$state_dir/ministack.log
+emulator_name=emulator
+start_timeout=${EMULATOR_START_TIMEOUT:-90}
+# shellcheck source=scripts/emulator-lib.sh
+source "$repo_root/scripts/emulator-lib.sh"
 
 endpoint_url() {
   if [[ -n "${AWS_ENDPOINT_URL:-}" ]]; then
@@ -25,29 +29,6 @@ endpoint_url() {
   else
     echo "http://127.0.0.1:$port"
   fi
-}
-
-healthy() {
-  curl --silent --fail --max-time 2 "$(endpoint_url)/_localstack/health" >/dev/null 2>&1
-}
-
-wait_healthy() {
-  local deadline=$((SECONDS + ${EMULATOR_START_TIMEOUT:-90}))
-  until healthy; do
-    if ((SECONDS >= deadline)); then
-      echo "emulator at $(endpoint_url) is not healthy after ${EMULATOR_START_TIMEOUT:-90}s" >&2
-      [[ -f $log_file ]] && tail -n 40 "$log_file" >&2
-      return 1
-    fi
-    sleep 0.5
-  done
-}
-
-running_pid() {
-  [[ -f $pid_file ]] || return 1
-  local pid
-  pid=$(cat "$pid_file")
-  kill -0 "$pid" 2>/dev/null && echo "$pid"
 }
 
 install_emulator() {
@@ -85,7 +66,7 @@ up() {
   BIND_HOST=127.0.0.1 GATEWAY_PORT=$port LAMBDA_EXECUTOR=local \
     nohup "$venv/bin/ministack" >"$log_file" 2>&1 </dev/null &
   echo $! >"$pid_file"
-  wait_healthy
+  wait_healthy "$(cat "$pid_file")"
   echo "MiniStack started (PID $(cat "$pid_file")) at $(endpoint_url); log: $log_file"
 }
 
@@ -96,14 +77,7 @@ down() {
     echo "MiniStack is not running"
     return
   fi
-  kill "$pid"
-  for _ in $(seq 1 50); do
-    kill -0 "$pid" 2>/dev/null || break
-    sleep 0.2
-  done
-  if kill -0 "$pid" 2>/dev/null; then
-    kill -9 "$pid"
-  fi
+  stop_pids "$pid"
   rm -f "$pid_file"
   echo "MiniStack (PID $pid) stopped"
 }

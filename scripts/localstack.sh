@@ -25,6 +25,10 @@ requirements=$repo_root/requirements/localstack.txt
 plugin_dir=$repo_root/scripts/localstack_no_docker
 pid_file=$state_dir/localstack.pid
 log_file=$state_dir/localstack.log
+emulator_name=LocalStack
+start_timeout=${LOCALSTACK_START_TIMEOUT:-120}
+# shellcheck source=scripts/emulator-lib.sh
+source "$repo_root/scripts/emulator-lib.sh"
 npm_dir=$state_dir/npm
 fs_root=$state_dir/filesystem
 # LocalStack's installers look for DynamoDB Local 2 and Java 21 here (host mode).
@@ -34,30 +38,6 @@ services=s3,sqs,sns,dynamodb,dynamodbstreams,lambda,iam,sts,kms,logs,cloudwatch,
 
 endpoint_url() {
   echo "http://127.0.0.1:$port"
-}
-
-healthy() {
-  curl --silent --fail --max-time 2 "$(endpoint_url)/_localstack/health" >/dev/null 2>&1
-}
-
-wait_healthy() {
-  local deadline=$((SECONDS + ${LOCALSTACK_START_TIMEOUT:-120}))
-  local pid
-  until healthy; do
-    if ((SECONDS >= deadline)) || { pid=$(cat "$pid_file" 2>/dev/null) && ! kill -0 "$pid" 2>/dev/null; }; then
-      echo "LocalStack at $(endpoint_url) is not healthy after ${LOCALSTACK_START_TIMEOUT:-120}s (or exited)" >&2
-      [[ -f $log_file ]] && tail -n 40 "$log_file" >&2
-      return 1
-    fi
-    sleep 0.5
-  done
-}
-
-running_pid() {
-  [[ -f $pid_file ]] || return 1
-  local pid
-  pid=$(cat "$pid_file")
-  kill -0 "$pid" 2>/dev/null && echo "$pid"
 }
 
 # All descendants of a PID (children first found, then theirs).
@@ -316,23 +296,8 @@ up() {
       nohup "$venv/bin/python" -m localstack.runtime.main >"$log_file" 2>&1 </dev/null
   ) &
   echo $! >"$pid_file"
-  wait_healthy
+  wait_healthy "$(cat "$pid_file")"
   echo "LocalStack started (PID $(cat "$pid_file")) at $(endpoint_url); log: $log_file"
-}
-
-stop_pids() {
-  local pid
-  (($#)) || return 0
-  kill "$@" 2>/dev/null || true
-  for _ in $(seq 1 50); do
-    local alive=()
-    for pid in "$@"; do
-      kill -0 "$pid" 2>/dev/null && alive+=("$pid")
-    done
-    ((${#alive[@]})) || return 0
-    sleep 0.2
-  done
-  kill -9 "${alive[@]}" 2>/dev/null || true
 }
 
 down() {
