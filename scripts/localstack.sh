@@ -90,13 +90,27 @@ install_dynamodb_local() {
   fi
 }
 
+# DynamoDB Local runs on Java 17 or newer, and the agent below is compiled with
+# javac: Debian's JDK 17 (headless), installed when neither is on PATH.
+install_java() {
+  command -v java >/dev/null && command -v javac >/dev/null && return 0
+  if [[ $(id -u) == 0 ]] && command -v apt-get >/dev/null; then
+    echo "installing Debian's openjdk-17-jdk-headless"
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends openjdk-17-jdk-headless >/dev/null
+  else
+    echo "LocalStack's DynamoDB needs Java 17+ with javac: install openjdk-17-jdk-headless or set LOCALSTACK_JAVA_HOME" >&2
+    return 1
+  fi
+}
+
 # LocalStack's package installers count a package as installed when its marker
 # file exists under $var_libs: java/21/bin/java and dynamodb-local/2/DynamoDBLocal.jar.
 # DynamoDB Local 3 runs on Java 17, so the system Java stands in for "21".
 link_packages() {
   local java_home=${LOCALSTACK_JAVA_HOME:-}
   if [[ -z $java_home ]]; then
-    java_home=$(dirname "$(dirname "$(readlink -f "$(command -v java)")")")
+    install_java
+    java_home=$(dirname "$(dirname "$(readlink -f "$(command -v javac)")")")
   fi
   [[ -x $java_home/bin/java ]] || {
     echo "no Java at $java_home (set LOCALSTACK_JAVA_HOME)" >&2
