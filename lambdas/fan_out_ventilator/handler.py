@@ -44,7 +44,10 @@ from serverless_patterns.fan_out import (
     JobSpec,
     Limits,
     Subtask,
+    configured_chunk_size,
+    configured_limits,
     in_first_format,
+    is_first_format,
     job_id_for_object,
     parse_spec,
     spec_fingerprint,
@@ -64,18 +67,6 @@ WAVE = 500  # subtasks dispatched between two looks at the remaining time
 # Kept back to hand the rest of the job over; after the last look, up to two waves (the one in flight and
 # the next) are still sent, seconds at most.
 RESERVED_MILLIS = 15_000
-
-
-def _limits() -> Limits:
-    return Limits(
-        min_chunk_size_bytes=int(settings.positive_number("MIN_CHUNK_SIZE_BYTES", 1024)),
-        max_chunk_size_bytes=int(settings.positive_number("MAX_CHUNK_SIZE_BYTES", 512 * 1024 * 1024)),
-        max_subtasks=int(settings.positive_number("MAX_SUBTASKS", 100_000)),
-    )
-
-
-def _default_chunk_size() -> int:
-    return int(settings.positive_number("DEFAULT_CHUNK_SIZE_BYTES", 1024 * 1024))
 
 
 def _is_s3_record(record: Any) -> bool:
@@ -386,14 +377,13 @@ def _list(spec: JobSpec, listing: Listing, limits: Limits, context: LambdaContex
 
 def start_job(document: Any, context: LambdaContext) -> dict[str, Any]:
     tracker = JobTracker(aws_clients.dynamodb_table(settings.required("TRACKER_TABLE")))
-    limits = _limits()
+    limits = configured_limits()
     try:
-        spec = parse_spec(document, _default_chunk_size(), limits, workload_registry.names())
+        spec = parse_spec(document, configured_chunk_size(), limits, workload_registry.names())
         logger.append_keys(job_id=spec.job_id, correlation_id=spec.correlation_id)
         plan = _plan(spec, limits, context)
     except InvalidJobSpec as error:
-        first_format = isinstance(document, dict) and "input" in document and "source" not in document
-        return _reject(tracker, document, in_first_format(error) if first_format else error, context)
+        return _reject(tracker, document, in_first_format(error) if is_first_format(document) else error, context)
     if plan is None:
         return {"job_id": spec.job_id, "status": "LISTING"}
     return register_and_dispatch(tracker, spec, plan, context)
@@ -404,7 +394,7 @@ def continue_listing(handover: dict[str, Any], context: LambdaContext) -> dict[s
     logger.append_keys(job_id=spec.job_id, correlation_id=spec.correlation_id)
     tracker = JobTracker(aws_clients.dynamodb_table(settings.required("TRACKER_TABLE")))
     try:
-        plan = _list(spec, Listing(**handover["state"]), _limits(), context)
+        plan = _list(spec, Listing(**handover["state"]), configured_limits(), context)
     except InvalidJobSpec as error:
         return _reject(tracker, spec.as_dict(), error, context)
     if plan is None:

@@ -15,6 +15,7 @@ import uuid
 from dataclasses import asdict, dataclass
 from typing import Any
 
+from serverless_patterns import settings
 from serverless_patterns.sources import (
     SOURCE_FIELDS,
     InvalidJobSpec,
@@ -109,6 +110,23 @@ def _legacy_source(document: dict[str, Any]) -> dict[str, Any]:
     check_key(source.get("key"), "input.key")
     cut = {"chunk_size_bytes": document["chunk_size_bytes"]} if "chunk_size_bytes" in document else {}
     return {"type": "lines", **source, **cut}
+
+
+def configured_limits() -> Limits:
+    """This deployment's limits on chunks and subtasks (the fan_out module sets them)."""
+    return Limits(
+        min_chunk_size_bytes=int(settings.positive_number("MIN_CHUNK_SIZE_BYTES", 1024)),
+        max_chunk_size_bytes=int(settings.positive_number("MAX_CHUNK_SIZE_BYTES", 512 * 1024 * 1024)),
+        max_subtasks=int(settings.positive_number("MAX_SUBTASKS", 100_000)),
+    )
+
+
+def configured_chunk_size() -> int:
+    return int(settings.positive_number("DEFAULT_CHUNK_SIZE_BYTES", 1024 * 1024))
+
+
+def is_first_format(document: Any) -> bool:
+    return isinstance(document, dict) and "input" in document and "source" not in document
 
 
 def in_first_format(error: InvalidJobSpec) -> InvalidJobSpec:

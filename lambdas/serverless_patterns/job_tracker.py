@@ -1212,9 +1212,11 @@ class JobTracker:
 
     def progress(self, job_id: str) -> Progress | None:
         job = self.get_job(job_id)
-        if job is None:
-            return None
-        shards = self.shards(job_id, int(job.get("shard_count", 0)))
+        return None if job is None else self.progress_of(job)
+
+    def progress_of(self, job: dict[str, Any]) -> Progress:
+        """The counts of a job read already: its shards, read together."""
+        shards = self.shards(job["job_id"], int(job.get("shard_count", 0)))
         return Progress(
             job=job,
             total=int(job.get("total", 0)),

@@ -1,0 +1,209 @@
+"""Job API: start, follow and cancel fan-out jobs over HTTP (an API Gateway HTTP API).
+
+    POST   /jobs       the ventilator's job spec: 202 {job_id, status, status_url}
+    GET    /jobs/{id}  status, counts by outcome, timings, the result's location
+    DELETE /jobs/{id}  cancel: running subtasks finish, the rest is skipped
+
+A spec is checked here exactly as the ventilator checks it, so a bad one is a
+400 naming the field and the fix, and a job id already used with another spec
+a 409; a good one is handed to the ventilator asynchronously, with its job id
+fixed, and answered at once. The ventilator then plans and registers the job:
+until it has, GET answers 404 with that reason. The same spec again under its
+job id is answered 200 with the job as it stands and starts nothing. Whatever
+the body (not JSON, too large, too deep, wrong types) the answer is a 4xx.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+from http import HTTPStatus
+from typing import Any
+
+from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response, content_types
+from aws_lambda_powertools.logging import correlation_paths
+from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from serverless_patterns import aws_clients, settings, workload_registry
+from serverless_patterns.fan_out import (
+    JOB_ID_PATTERN,
+    InvalidJobSpec,
+    JobSpec,
+    configured_chunk_size,
+    configured_limits,
+    in_first_format,
+    is_first_format,
+    parse_spec,
+)
+from serverless_patterns.job_status import status_document
+from serverless_patterns.job_tracker import JobStatus, JobTracker, StopReason
+
+logger = Logger()
+metrics = Metrics()
+tracer = Tracer()
+app = APIGatewayHttpResolver()
+
+# An asynchronous invocation carries at most 256 KB: the spec, and room for the envelope.
+MAX_BODY_BYTES = 240 * 1024
+# The parts of a spec that make it the same job (the ventilator also compares the input's content).
+IDENTITY_FIELDS = ("source", "workload", "tolerated_failure_count", "tolerated_failure_percentage")
+
+
+class BadRequest(Exception):
+    def __init__(self, status: HTTPStatus, field: str, message: str, fix: str) -> None:
+        super().__init__(message)
+        self.status, self.body = status, {"field": field, "message": message, "fix": fix}
+
+
+def _json(status: HTTPStatus, body: dict[str, Any], headers: dict[str, str] | None = None) -> Response:
+    return Response(status.value, content_types.APPLICATION_JSON, json.dumps(body, default=str), headers)
+
+
+def _tracker() -> JobTracker:
+    return JobTracker(aws_clients.dynamodb_table(settings.required("TRACKER_TABLE")))
+
+
+def _body() -> Any:
+    event = app.current_event
+    raw: str | bytes = event.body or ""
+    if event.is_base64_encoded:
+        try:
+            raw = base64.b64decode(raw, validate=True)
+        except binascii.Error:
+            raise BadRequest(
+                HTTPStatus.BAD_REQUEST, "body", "is marked base64 but is not", "send the body as it is"
+            ) from None
+    size = len(raw.encode("utf-8", "surrogatepass") if isinstance(raw, str) else raw)
+    if size > MAX_BODY_BYTES:
+        raise BadRequest(
+            HTTPStatus.REQUEST_ENTITY_TOO_LARGE,
+            "body",
+            f"is {size} bytes, more than {MAX_BODY_BYTES} (an asynchronous invocation carries 256 KB)",
+            'put the items in S3 and send a source of type "jsonl", "lines" or "objects"',
+        )
+    try:
+        return json.loads(raw)
+    except (UnicodeDecodeError, json.JSONDecodeError) as error:
+        raise BadRequest(
+            HTTPStatus.BAD_REQUEST, "body", f"is not JSON ({error})", 'send a job spec: {"source": {...}}'
+        ) from None
+    except RecursionError:
+        raise BadRequest(HTTPStatus.BAD_REQUEST, "body", "is nested too deeply", "send a job spec") from None
+
+
+def _spec(document: Any) -> JobSpec:
+    try:
+        return parse_spec(document, configured_chunk_size(), configured_limits(), workload_registry.names())
+    except InvalidJobSpec as error:
+        error = in_first_format(error) if is_first_format(document) else error
+        raise BadRequest(HTTPStatus.BAD_REQUEST, error.field, error.message, error.fix) from None
+
+
+def _conflict(job: dict[str, Any], spec: JobSpec) -> BadRequest | None:
+    """Why an existing job under this id is not this submission, or None when it is the same job."""
+    if job.get("status") == JobStatus.FAILED and "fingerprint" not in job:
+        message = f"job {spec.job_id} was rejected: {job.get('error', {}).get('message', 'bad spec')}"
+        return BadRequest(HTTPStatus.CONFLICT, "job_id", message, "submit the corrected spec under a new job_id")
+    registered = job.get("spec", {})
+    submitted = spec.as_record()
+    if any(registered.get(name) != submitted.get(name) for name in IDENTITY_FIELDS):
+        return BadRequest(
+            HTTPStatus.CONFLICT,
+            "job_id",
+            f"job {spec.job_id} exists with another spec (another source, cut, workload or failure tolerance)",
+            "submit under a new job_id, or resubmit exactly the spec of that job",
+        )
+    return None
+
+
+def _status_url(job_id: str) -> str:
+    context = app.current_event.request_context
+    path = f"/jobs/{job_id}"
+    return f"https://{context.domain_name}{path}" if context.domain_name else path
+
+
+@app.post("/jobs")
+@tracer.capture_method
+def submit() -> Response:
+    document = _body()
+    spec = _spec(document)
+    logger.append_keys(job_id=spec.job_id, correlation_id=spec.correlation_id)
+    tracker = _tracker()
+    if (job := tracker.get_job(spec.job_id)) is not None:
+        if conflict := _conflict(job, spec):
+            metrics.add_metric(name="SubmissionsRefused", unit=MetricUnit.Count, value=1)
+            raise conflict
+        logger.info("the same spec again: answered with the job as it stands")
+        return _json(HTTPStatus.OK, {**status_document(tracker, job), "status_url": _status_url(spec.job_id)})
+    aws_clients.client("lambda").invoke(
+        FunctionName=settings.required("VENTILATOR_FUNCTION"),
+        InvocationType="Event",
+        Payload=json.dumps({**document, "job_id": spec.job_id}).encode(),
+    )
+    metrics.add_metric(name="JobsSubmitted", unit=MetricUnit.Count, value=1)
+    logger.info("job handed to the ventilator")
+    url = _status_url(spec.job_id)
+    return _json(
+        HTTPStatus.ACCEPTED,
+        {"job_id": spec.job_id, "status": "SUBMITTED", "status_url": url},
+        headers={"Location": url},
+    )
+
+
+def _job_id(job_id: str) -> str:
+    if not JOB_ID_PATTERN.match(job_id):
+        raise BadRequest(HTTPStatus.BAD_REQUEST, "job_id", "is not a valid job id", "use 1-64 of A-Z a-z 0-9 _ . -")
+    return job_id
+
+
+def _not_found(job_id: str) -> BadRequest:
+    return BadRequest(
+        HTTPStatus.NOT_FOUND,
+        "job_id",
+        f"job {job_id} is not known (yet)",
+        "a job just submitted appears once the ventilator has planned it: retry in a few seconds",
+    )
+
+
+@app.get("/jobs/<job_id>")
+@tracer.capture_method
+def status(job_id: str) -> Response:
+    tracker = _tracker()
+    job = tracker.get_job(_job_id(job_id))
+    if job is None:
+        raise _not_found(job_id)
+    return _json(HTTPStatus.OK, status_document(tracker, job))
+
+
+@app.delete("/jobs/<job_id>")
+@tracer.capture_method
+def cancel(job_id: str) -> Response:
+    tracker = _tracker()
+    job = tracker.get_job(_job_id(job_id))
+    if job is None:
+        raise _not_found(job_id)
+    if tracker.request_stop(job_id, StopReason.CANCELLED) is None:
+        raise BadRequest(
+            HTTPStatus.CONFLICT,
+            "job_id",
+            f"job {job_id} is {job['status']}{' and stopping already' if 'stop' in job else ''}: nothing to cancel",
+            "GET the job to see how it ended",
+        )
+    metrics.add_metric(name="JobsCancelled", unit=MetricUnit.Count, value=1)
+    return _json(HTTPStatus.ACCEPTED, status_document(tracker, tracker.get_job(job_id) or job))
+
+
+@app.exception_handler(BadRequest)
+def bad_request(error: BadRequest) -> Response:
+    logger.info("request refused", extra={"status": error.status.value, "refusal": error.body})
+    return _json(error.status, error.body)
+
+
+@logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP, clear_state=True)
+@metrics.log_metrics
+@tracer.capture_lambda_handler
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    return app.resolve(event, context)

@@ -1,0 +1,200 @@
+"""The job API (fan_out_api) against moto, with the ventilator run in-process where Lambda would run it."""
+
+import base64
+import json
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from serverless_patterns import aws_clients
+from serverless_patterns.job_tracker import JobStatus
+from unit.conftest import http_api_event, json_body
+from unit.test_fan_out import (  # noqa: F401 (fixtures)
+    BUCKET,
+    TOTAL,
+    fan_out_env,
+)
+
+SPEC = {"source": {"type": "lines", "bucket": BUCKET, "key": "inputs/text.txt", "chunk_size_bytes": 512}}
+
+
+class AsyncInvokes:
+    """Stands in for Lambda's asynchronous invoke: records each payload, runs the ventilator on request."""
+
+    def __init__(self, lambda_context) -> None:
+        self.payloads: list[dict] = []
+        self._context = lambda_context
+
+    def invoke(self, FunctionName: str, InvocationType: str, Payload: bytes) -> dict:
+        assert (FunctionName, InvocationType) == ("ventilator", "Event")
+        self.payloads.append(json.loads(Payload))
+        return {"StatusCode": 202}
+
+    def run_ventilator(self) -> list[dict]:
+        from fan_out_ventilator import handler as ventilator
+
+        return [ventilator.lambda_handler(payload, self._context) for payload in self.payloads]
+
+
+@pytest.fixture
+def api(fan_out_env, lambda_context, monkeypatch):  # noqa: F811
+    from fan_out_api import handler
+
+    invokes = AsyncInvokes(lambda_context)
+    real_client = aws_clients.client
+    monkeypatch.setattr(aws_clients, "client", lambda name: invokes if name == "lambda" else real_client(name))
+    monkeypatch.setenv("VENTILATOR_FUNCTION", "ventilator")
+
+    def call(method: str, path: str, body=None, raw: str | None = None, base64_encoded: bool = False) -> tuple:
+        event = http_api_event(raw if raw is not None else (json.dumps(body) if body is not None else None))
+        event["routeKey"] = event["requestContext"]["routeKey"] = f"{method} {path}"
+        event["rawPath"] = event["requestContext"]["http"]["path"] = path
+        event["requestContext"]["http"]["method"] = method
+        event["requestContext"]["domainName"] = "abc123.execute-api.eu-west-1.amazonaws.com"
+        event["isBase64Encoded"] = base64_encoded
+        response = handler.lambda_handler(event, lambda_context)
+        return response["statusCode"], json_body(response), response.get("headers", {})
+
+    call.invokes = invokes
+    call.env = fan_out_env
+    return call
+
+
+def test_a_submitted_job_is_accepted_at_once_and_followed_by_its_status_url(api):
+    status, body, headers = api("POST", "/jobs", {**SPEC, "job_id": "report-1"})
+
+    assert status == 202
+    assert body == {
+        "job_id": "report-1",
+        "status": "SUBMITTED",
+        "status_url": "https://abc123.execute-api.eu-west-1.amazonaws.com/jobs/report-1",
+    }
+    assert headers["Location"] == body["status_url"]
+    assert api.invokes.payloads == [{**SPEC, "job_id": "report-1"}]
+    assert api("GET", "/jobs/report-1")[0] == 404  # not planned yet
+
+    api.invokes.run_ventilator()
+    status, job, _ = api("GET", "/jobs/report-1")
+
+    assert status == 200
+    assert (job["status"], job["total"]) == ("RUNNING", TOTAL)
+    assert job["counts"] == {"succeeded": 0, "failed": 0, "skipped": 0, "pending": TOTAL}
+    assert set(job["timings"]) >= {"created_at", "deadline"}
+
+
+def test_a_job_id_is_generated_when_the_spec_names_none(api):
+    status, body, _ = api("POST", "/jobs", SPEC)
+
+    assert status == 202
+    assert api.invokes.payloads[0]["job_id"] == body["job_id"]
+    assert len(body["job_id"]) == 32
+
+
+def test_the_same_spec_again_answers_the_job_and_starts_nothing_another_spec_is_409(api):
+    api("POST", "/jobs", {**SPEC, "job_id": "report-2"})
+    api.invokes.run_ventilator()
+
+    again = api("POST", "/jobs", {**SPEC, "job_id": "report-2", "correlation_id": "retry-of-report-2"})
+    other = api("POST", "/jobs", {**SPEC, "job_id": "report-2", "workload": "word_count", "tolerated_failure_count": 3})
+
+    assert (again[0], again[1]["status"], again[1]["total"]) == (200, "RUNNING", TOTAL)
+    assert other[0] == 409
+    assert other[1]["field"] == "job_id"
+    assert "new job_id" in other[1]["fix"]
+    assert len(api.invokes.payloads) == 1
+
+
+def test_the_id_of_a_rejected_spec_is_not_reused(api):
+    api("POST", "/jobs", {"source": {"type": "lines", "bucket": BUCKET, "key": "inputs/missing.txt"}, "job_id": "bad"})
+    [answer] = api.invokes.run_ventilator()
+    assert answer["status"] == "FAILED"  # the ventilator found no such input
+
+    status, body, _ = api("POST", "/jobs", {**SPEC, "job_id": "bad"})
+    status_of_failed, failed, _ = api("GET", "/jobs/bad")
+
+    assert (status, body["field"]) == (409, "job_id")
+    assert (status_of_failed, failed["status"]) == (200, "FAILED")
+    assert failed["error"]["field"].startswith("source")
+
+
+@pytest.mark.parametrize(
+    ("raw", "field", "status"),
+    [
+        ("", "body", 400),
+        ("not json", "body", 400),
+        ("[" * 100_000 + "]" * 100_000, "body", 400),
+        ('"just a string"', "spec", 400),
+        ('{"source": 5}', "source", 400),
+        ('{"source": {"type": "lines", "bucket": "some-bucket", "key": "k"}, "colour": "red"}', "colour", 400),
+        ('{"source": {"type": "lines", "bucket": "some-bucket", "key": "k"}, "job_id": "a b"}', "job_id", 400),
+        ('{"source": {"type": "lines", "bucket": "some-bucket", "key": "k"}, "workload": "nope"}', "workload", 400),
+        (json.dumps({"source": {"type": "items", "items": ["x" * 1000] * 300}}), "body", 413),
+    ],
+)
+def test_a_bad_body_is_a_4xx_naming_the_field_and_starts_nothing(api, raw, field, status):
+    answer_status, body, _ = api("POST", "/jobs", raw=raw)
+
+    assert answer_status == status
+    assert body["field"] == field
+    assert body["message"]
+    assert body["fix"]
+    assert api.invokes.payloads == []
+
+
+def test_a_body_marked_base64_is_decoded_and_a_false_one_refused(api):
+    encoded = base64.b64encode(json.dumps(SPEC).encode()).decode()
+
+    assert api("POST", "/jobs", raw=encoded, base64_encoded=True)[0] == 202
+    assert api("POST", "/jobs", raw="@@not base64@@", base64_encoded=True)[:2][0] == 400
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    body=st.recursive(
+        st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=20),
+        lambda children: st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=10), children, max_size=4),
+        max_leaves=20,
+    ).map(lambda document: {"source": document} if isinstance(document, list) else document)
+)
+def test_no_body_is_ever_answered_with_a_5xx(api, body):
+    status, answer, _ = api("POST", "/jobs", raw=json.dumps(body))
+
+    assert 400 <= status < 500 or status == 202, answer
+
+
+def test_cancel_stops_a_running_job_once(api):
+    api("POST", "/jobs", {**SPEC, "job_id": "report-3"})
+    api.invokes.run_ventilator()
+
+    first = api("DELETE", "/jobs/report-3")
+    second = api("DELETE", "/jobs/report-3")
+
+    assert (first[0], first[1]["stop"]["reason"]) == (202, "CANCELLED")
+    assert second[0] == 409
+    assert api.env["tracker"].get_job("report-3")["stop"]["reason"] == "CANCELLED"
+
+
+def test_unknown_and_malformed_job_ids(api):
+    assert api("GET", "/jobs/no-such-job")[0] == 404
+    assert api("DELETE", "/jobs/no-such-job")[0] == 404
+    assert api("GET", "/jobs/bad%20id")[:2][1]["field"] == "job_id"
+
+
+def test_a_finished_job_shows_its_result_location(api):
+    api("POST", "/jobs", {**SPEC, "job_id": "report-4"})
+    api.invokes.run_ventilator()
+    tracker = api.env["tracker"]
+    result = {"bucket": BUCKET, "key": "results/report-4/manifest.json", "failures": [], "succeeded": TOTAL}
+    tracker._table.update_item(
+        Key={"pk": "JOB#report-4", "sk": "JOB"},
+        UpdateExpression="SET #s = :s, #r = :r, finished_at = :f",
+        ExpressionAttributeNames={"#s": "status", "#r": "result"},
+        ExpressionAttributeValues={":s": JobStatus.SUCCEEDED.value, ":r": result, ":f": "2026-12-01T00:00:00+00:00"},
+    )
+
+    status, job, _ = api("GET", "/jobs/report-4")
+
+    assert status == 200
+    assert job["result"] == {"bucket": BUCKET, "key": "results/report-4/manifest.json"}
+    assert job["timings"]["finished_at"] == "2026-12-01T00:00:00+00:00"
