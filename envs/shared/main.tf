@@ -150,6 +150,8 @@ module "fan_out" {
   ventilator_package_path    = "${local.lambda_build_dir}/fan_out_ventilator.zip"
   worker_package_path        = "${local.lambda_build_dir}/fan_out_worker.zip"
   dlq_handler_package_path   = "${local.lambda_build_dir}/fan_out_dlq_handler.zip"
+  api_package_path           = "${local.lambda_build_dir}/fan_out_api.zip"
+  create_job_api             = var.create_http_api
   tracker_table_name         = module.fan_in_tracker.table_name
   tracker_table_arn          = module.fan_in_tracker.table_arn
   consolidator_function_name = module.fan_in_tracker.consolidator_function_name

@@ -30,6 +30,8 @@ output "fan_out" {
     consolidator_function_name = module.fan_in_tracker.consolidator_function_name
     sweeper_function_name      = module.fan_in_tracker.sweeper_function_name
     job_events_topic_arn       = module.fan_in_tracker.job_events_topic_arn
+    job_api_endpoint           = module.fan_out.job_api_endpoint
+    job_api_function_name      = module.fan_out.job_api_function_name
   }
 }
 

@@ -127,7 +127,7 @@ variable "data_protection" {
 }
 
 variable "create_http_api" {
-  description = "Put the load leveler's producer behind an HTTP API (API Gateway v2). false on an emulator without HTTP APIs (LocalStack Community): TF_VAR_create_http_api=false, and callers invoke the producer function."
+  description = "Create the HTTP APIs (API Gateway v2): the load leveler's POST /requests and the fan-out job API. false on an emulator without HTTP APIs (LocalStack Community): TF_VAR_create_http_api=false, and callers invoke the functions."
   type        = bool
   default     = true
   nullable    = false

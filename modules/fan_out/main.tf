@@ -36,6 +36,16 @@ locals {
     JOB_BUCKET                   = aws_s3_bucket.jobs.bucket
   }, var.environment_variables)
 
+  # What a job spec is checked against, by the ventilator and by the job API alike.
+  spec_environment = {
+    DEFAULT_CHUNK_SIZE_BYTES = tostring(var.default_chunk_size_bytes)
+    MIN_CHUNK_SIZE_BYTES     = tostring(var.min_chunk_size_bytes)
+    MAX_CHUNK_SIZE_BYTES     = tostring(var.max_chunk_size_bytes)
+    MAX_SUBTASKS             = tostring(var.max_subtasks)
+    WORKLOADS                = jsonencode(var.workloads)
+    DEFAULT_WORKLOAD         = var.default_workload
+  }
+
   queue_kms_statements = local.queue.kms_master_key_id == null ? [] : [local.queue.kms_master_key_id]
 
   dlq_handler_timeout_seconds = 30
@@ -322,21 +332,15 @@ module "ventilator" {
   keep_failed_async_invocations    = true
   async_on_failure_destination_arn = aws_sqs_queue.failed_invocations.arn
 
-  environment_variables = merge(local.environment, {
-    SUBTASK_QUEUE_URL        = module.queue.queue_url
-    DEFAULT_CHUNK_SIZE_BYTES = tostring(var.default_chunk_size_bytes)
-    MIN_CHUNK_SIZE_BYTES     = tostring(var.min_chunk_size_bytes)
-    MAX_CHUNK_SIZE_BYTES     = tostring(var.max_chunk_size_bytes)
-    MAX_SUBTASKS             = tostring(var.max_subtasks)
-    SUBTASKS_PER_SHARD       = tostring(var.subtasks_per_shard)
-    PARALLEL_SHARDS          = tostring(local.parallel_shards)
-    JOB_TIMEOUT_SECONDS      = tostring(var.job_timeout_seconds)
-    JOB_RETENTION_DAYS       = tostring(var.job_retention_days)
-    WORKLOADS                = jsonencode(var.workloads)
-    DEFAULT_WORKLOAD         = var.default_workload
-    MAX_REDRIVES             = tostring(var.max_redrives_per_job)
-    REDRIVE_WINDOW_DAYS      = tostring(var.partials_expiration_days)
-    CONSOLIDATOR_FUNCTION    = var.consolidator_function_name
+  environment_variables = merge(local.environment, local.spec_environment, {
+    SUBTASK_QUEUE_URL     = module.queue.queue_url
+    SUBTASKS_PER_SHARD    = tostring(var.subtasks_per_shard)
+    PARALLEL_SHARDS       = tostring(local.parallel_shards)
+    JOB_TIMEOUT_SECONDS   = tostring(var.job_timeout_seconds)
+    JOB_RETENTION_DAYS    = tostring(var.job_retention_days)
+    MAX_REDRIVES          = tostring(var.max_redrives_per_job)
+    REDRIVE_WINDOW_DAYS   = tostring(var.partials_expiration_days)
+    CONSOLIDATOR_FUNCTION = var.consolidator_function_name
     # A repeated submission resumes a dispatch only once its ventilator is surely gone.
     DISPATCH_STALE_SECONDS = tostring(var.ventilator_timeout_seconds + 60)
   })

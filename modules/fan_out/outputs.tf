@@ -80,7 +80,10 @@ output "alert_topic_arn" {
 
 output "function_alarm_arns" {
   description = "ARNs of the functions' Errors and Throttles alarms, by function then kind."
-  value       = { ventilator = module.ventilator.alarm_arns, worker = module.worker.alarm_arns, dlq_handler = module.dlq_handler.alarm_arns }
+  value = merge(
+    { ventilator = module.ventilator.alarm_arns, worker = module.worker.alarm_arns, dlq_handler = module.dlq_handler.alarm_arns },
+    var.create_job_api ? { job_api = module.job_api[0].alarm_arns } : {},
+  )
 }
 
 output "queues" {
@@ -101,7 +104,7 @@ output "queues" {
 
 output "function_names" {
   description = "Names of every function of the module."
-  value       = [module.ventilator.function_name, module.worker.function_name, module.dlq_handler.function_name]
+  value       = concat([module.ventilator.function_name, module.worker.function_name, module.dlq_handler.function_name], module.job_api[*].function_name)
 }
 
 output "max_receive_count" {
@@ -132,4 +135,23 @@ output "failed_invocations_alarm_arn" {
 output "subtasks_failed_alarm_arn" {
   description = "ARN of the alarm on subtasks that failed for good."
   value       = aws_cloudwatch_metric_alarm.subtasks_failed.arn
+}
+
+output "job_api_endpoint" {
+  description = "Base URL of the job API (POST <endpoint>/jobs), or null without create_job_api."
+  value       = var.create_job_api ? aws_apigatewayv2_api.jobs[0].api_endpoint : null
+}
+
+output "job_api_route_arns" {
+  description = "With AWS_IAM authorization: allow execute-api:Invoke on these to the callers, by what they may do (submit, status, cancel); {} without create_job_api."
+  value = var.create_job_api ? {
+    submit = "${aws_apigatewayv2_api.jobs[0].execution_arn}/*/POST/jobs"
+    status = "${aws_apigatewayv2_api.jobs[0].execution_arn}/*/GET/jobs/*"
+    cancel = "${aws_apigatewayv2_api.jobs[0].execution_arn}/*/DELETE/jobs/*"
+  } : {}
+}
+
+output "job_api_function_name" {
+  description = "The job API's function, or null without create_job_api."
+  value       = var.create_job_api ? module.job_api[0].function_name : null
 }

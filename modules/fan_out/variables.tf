@@ -28,6 +28,74 @@ variable "dlq_handler_package_path" {
   type        = string
 }
 
+variable "api_package_path" {
+  description = "Path to build/lambda/fan_out_api.zip (`make package`): the job API's function, with create_job_api."
+  type        = string
+  default     = null
+
+  validation {
+    condition     = !var.create_job_api || var.api_package_path != null
+    error_message = "api_package_path is required with create_job_api = true: pass build/lambda/fan_out_api.zip from `make package`."
+  }
+}
+
+variable "create_job_api" {
+  description = "Create the job API: an HTTP API with POST /jobs (start a job from its spec), GET /jobs/{job_id} (status) and DELETE /jobs/{job_id} (cancel), so callers need neither lambda:InvokeFunction nor the function's name."
+  type        = bool
+  default     = false
+  nullable    = false
+}
+
+variable "job_api_authorization" {
+  description = "Who may call the job API: AWS_IAM (SigV4-signed requests of principals allowed execute-api:Invoke on job_api_route_arns), JWT (tokens of job_api_jwt's issuer) or NONE (anyone who knows the URL)."
+  type        = string
+  default     = "AWS_IAM"
+  nullable    = false
+
+  validation {
+    condition     = contains(["AWS_IAM", "JWT", "NONE"], var.job_api_authorization)
+    error_message = "job_api_authorization must be AWS_IAM, JWT or NONE."
+  }
+}
+
+variable "job_api_jwt" {
+  description = "The JWT authorizer of the job API (with job_api_authorization = \"JWT\"): the tokens' issuer URL (e.g. a Cognito user pool's https://cognito-idp.<region>.amazonaws.com/<pool id>) and the audiences (client ids) it accepts."
+  type = object({
+    issuer   = string
+    audience = list(string)
+  })
+  default = null
+
+  validation {
+    condition     = var.job_api_authorization != "JWT" || try(startswith(var.job_api_jwt.issuer, "https://") && length(var.job_api_jwt.audience) > 0, false)
+    error_message = "job_api_jwt needs an https:// issuer and at least one audience when job_api_authorization is JWT."
+  }
+}
+
+variable "job_api_throttling_rate_limit" {
+  description = "Requests per second the job API takes before answering 429 (API Gateway throttling, every route)."
+  type        = number
+  default     = 50
+  nullable    = false
+
+  validation {
+    condition     = var.job_api_throttling_rate_limit > 0
+    error_message = "job_api_throttling_rate_limit must be greater than 0."
+  }
+}
+
+variable "job_api_throttling_burst_limit" {
+  description = "Requests the job API takes at once above its rate before answering 429."
+  type        = number
+  default     = 100
+  nullable    = false
+
+  validation {
+    condition     = var.job_api_throttling_burst_limit >= 1 && floor(var.job_api_throttling_burst_limit) == var.job_api_throttling_burst_limit
+    error_message = "job_api_throttling_burst_limit must be a whole number of at least 1."
+  }
+}
+
 variable "tracker_table_name" {
   description = "Tracker table of the fan_in_tracker module."
   type        = string

@@ -38,6 +38,8 @@ class JsonPoster(Protocol):
 
     def post_raw(self, path: str, payload: bytes) -> JsonResponse: ...
 
+    def request(self, method: str, path: str, payload: bytes = b"") -> JsonResponse: ...
+
 
 def _decoded(raw: bytes | str) -> Any:
     try:
@@ -63,6 +65,7 @@ class HttpApiClient:
         emulator_endpoint: str | None = None,
         timeout: float = 30.0,
         sign: bool = True,
+        headers: dict[str, str] | None = None,
     ) -> None:
         api = urlsplit(api_endpoint)
         if api.scheme not in {"http", "https"} or not api.hostname:
@@ -81,6 +84,7 @@ class HttpApiClient:
         self._connect_host = connect_to.hostname
         self._connect_port = connect_to.port
         self._timeout = timeout
+        self._extra_headers = headers or {}
         self._local = threading.local()
 
     def _connection(self) -> http.client.HTTPConnection:
@@ -91,12 +95,12 @@ class HttpApiClient:
             self._local.connection = connection
         return connection
 
-    def _headers(self, path: str, payload: bytes) -> dict[str, str]:
-        headers = {"Host": self._host_header, "Content-Type": "application/json"}
+    def _headers(self, method: str, path: str, payload: bytes) -> dict[str, str]:
+        headers = {"Host": self._host_header, "Content-Type": "application/json", **self._extra_headers}
         if self._signer is None:
             return headers
         request = AWSRequest(
-            method="POST", url=f"{self._scheme}://{self._host_header}{path}", data=payload, headers=headers
+            method=method, url=f"{self._scheme}://{self._host_header}{path}", data=payload, headers=headers
         )
         self._signer.add_auth(request)
         return dict(request.headers.items())
@@ -106,11 +110,14 @@ class HttpApiClient:
 
     def post_raw(self, path: str, payload: bytes) -> JsonResponse:
         """POST these bytes as they are, whether or not they are JSON."""
-        headers = self._headers(f"{self._base_path}{path}", payload)
+        return self.request("POST", path, payload)
+
+    def request(self, method: str, path: str, payload: bytes = b"") -> JsonResponse:
+        headers = self._headers(method, f"{self._base_path}{path}", payload)
         for attempt in (1, 2):
             connection = self._connection()
             try:
-                connection.request("POST", f"{self._base_path}{path}", body=payload, headers=headers)
+                connection.request(method, f"{self._base_path}{path}", body=payload or None, headers=headers)
                 response = connection.getresponse()
                 raw = response.read()
                 break
@@ -131,23 +138,26 @@ class DirectInvokeClient:
         self._function_name = function_name
 
     def post_json(self, path: str, document: Any) -> JsonResponse:
-        return self._invoke(path, json.dumps(document), is_base64_encoded=False)
+        return self._invoke("POST", path, json.dumps(document), is_base64_encoded=False)
 
     def post_raw(self, path: str, payload: bytes) -> JsonResponse:
         """Send these bytes as API Gateway sends a body it does not treat as text: base64-encoded."""
-        return self._invoke(path, base64.b64encode(payload).decode(), is_base64_encoded=True)
+        return self._invoke("POST", path, base64.b64encode(payload).decode(), is_base64_encoded=True)
 
-    def _invoke(self, path: str, body: str, is_base64_encoded: bool) -> JsonResponse:
+    def request(self, method: str, path: str, payload: bytes = b"") -> JsonResponse:
+        return self._invoke(method, path, payload.decode(), is_base64_encoded=False)
+
+    def _invoke(self, method: str, path: str, body: str, is_base64_encoded: bool) -> JsonResponse:
         event = {
             "version": "2.0",
-            "routeKey": f"POST {path}",
+            "routeKey": f"{method} {path}",
             "rawPath": path,
             "rawQueryString": "",
             "headers": {"content-type": "application/json"},
             "requestContext": {
-                "http": {"method": "POST", "path": path, "protocol": "HTTP/1.1", "sourceIp": "127.0.0.1"},
+                "http": {"method": method, "path": path, "protocol": "HTTP/1.1", "sourceIp": "127.0.0.1"},
                 "requestId": str(uuid.uuid4()),
-                "routeKey": f"POST {path}",
+                "routeKey": f"{method} {path}",
                 "stage": "$default",
             },
             "body": body,

@@ -9,6 +9,8 @@ from hypothesis import strategies as st
 
 from serverless_patterns import aws_clients
 from serverless_patterns.job_tracker import JobStatus
+from serverless_patterns_ops.http_api import JsonResponse
+from serverless_patterns_ops.jobs_client import JobApiError, JobsClient
 from unit.conftest import http_api_event, json_body
 from unit.test_fan_out import (  # noqa: F401 (fixtures)
     BUCKET,
@@ -198,3 +200,57 @@ def test_a_finished_job_shows_its_result_location(api):
     assert status == 200
     assert job["result"] == {"bucket": BUCKET, "key": "results/report-4/manifest.json"}
     assert job["timings"]["finished_at"] == "2026-12-01T00:00:00+00:00"
+
+
+class InProcess:
+    """The job API's handler as the client's transport."""
+
+    def __init__(self, api) -> None:
+        self._api = api
+
+    def request(self, method: str, path: str, payload: bytes = b"") -> JsonResponse:
+        status, body, _ = self._api(method, path, raw=payload.decode() if payload else None)
+        return JsonResponse(status, body)
+
+
+def test_the_client_submits_follows_cancels_and_reports_refusals_with_their_fix(api):
+    jobs = JobsClient(transport=InProcess(api))
+
+    submitted = jobs.submit({**SPEC, "job_id": "client-1"})
+    before_planning = jobs.status("client-1")
+    api.invokes.run_ventilator()
+    running = jobs.status("client-1")
+    cancelled = jobs.cancel("client-1")
+    with pytest.raises(JobApiError) as refused:
+        jobs.submit({"source": {"type": "lines", "bucket": BUCKET}})
+
+    assert (submitted.job_id, submitted.status) == ("client-1", "SUBMITTED")
+    assert before_planning is None
+    assert (running.status, running.total, running.counts["pending"], running.final) == ("RUNNING", TOTAL, TOTAL, False)
+    assert cancelled.status == "RUNNING"  # running subtasks finish; the rest is skipped
+    assert (refused.value.status, refused.value.field) == (400, "source.key")
+    assert refused.value.fix
+
+
+def test_the_client_waits_for_the_final_status_and_reads_the_merged_result(api, monkeypatch):
+    jobs = JobsClient(transport=InProcess(api))
+    jobs.submit({**SPEC, "job_id": "client-2"})
+    api.invokes.run_ventilator()
+    api.env["s3"].put_object(Bucket=BUCKET, Key="results/client-2.json", Body=b'{"alpha": 300}')
+    finished = {"bucket": BUCKET, "key": "results/client-2/manifest.json", "result_key": "results/client-2.json"}
+    seen = []
+
+    def finish_after_first_look(state):
+        seen.append(state.status)
+        api.env["tracker"]._table.update_item(
+            Key={"pk": "JOB#client-2", "sk": "JOB"},
+            UpdateExpression="SET #s = :s, #r = :r",
+            ExpressionAttributeNames={"#s": "status", "#r": "result"},
+            ExpressionAttributeValues={":s": JobStatus.SUCCEEDED.value, ":r": finished},
+        )
+
+    done = jobs.wait("client-2", timeout=30, interval=0.01, on_progress=finish_after_first_look)
+
+    assert seen == ["RUNNING", "SUCCEEDED"]
+    assert done.final
+    assert jobs.result(done, s3=api.env["s3"]) == {"alpha": 300}

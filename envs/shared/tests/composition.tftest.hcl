@@ -26,8 +26,8 @@ run "one_inventory_topic_and_dashboard_named_after_the_environment" {
     error_message = "The stack must have one dashboard, <name>-queues."
   }
   assert {
-    condition     = length(output.monitoring.function_names) == 7 && output.monitoring.chat_forwarder_function_name == null
-    error_message = "Seven pattern functions, and no chat forwarder without chat webhooks."
+    condition     = length(output.monitoring.function_names) == 8 && output.monitoring.chat_forwarder_function_name == null
+    error_message = "Eight pattern functions (the job API's included), and no chat forwarder without chat webhooks."
   }
 }
 
@@ -52,8 +52,8 @@ run "an_emulator_without_http_apis_gets_the_producer_alone" {
   }
 
   assert {
-    condition     = output.load_leveler.api_endpoint == null && output.load_leveler.api_route_arn == null
-    error_message = "create_http_api = false (TF_VAR_create_http_api, for LocalStack Community) must leave the HTTP API out."
+    condition     = output.load_leveler.api_endpoint == null && output.load_leveler.api_route_arn == null && output.fan_out.job_api_endpoint == null
+    error_message = "create_http_api = false (TF_VAR_create_http_api, for LocalStack Community) must leave both HTTP APIs out."
   }
 }
 
