@@ -51,6 +51,7 @@ from serverless_patterns_ops.fan_out_jobs import (
     submit_job,
     wait_for_job,
 )
+from serverless_patterns_ops.jobs_client import JobsClient, JobState
 from serverless_patterns_ops.redrive import RedriveError, RedriveSummary, export_to_file, in_flight, redrive
 
 DEFAULT_OUTPUTS = Path("build/demo/outputs.json")
@@ -182,10 +183,49 @@ def _follow(tracker: JobTracker, answer: dict, job_id: str, args: argparse.Names
     return 0 if job["status"] == JobStatus.SUCCEEDED else 1
 
 
+def _jobs_client(stack: dict) -> JobsClient:
+    """The stack's job API: over HTTP, or by invoking its function where the stack has no HTTP API."""
+    if stack.get("job_api_endpoint"):
+        return JobsClient(stack["job_api_endpoint"])
+    if stack.get("job_api_function_name"):
+        return JobsClient.invoking(stack["job_api_function_name"], boto3.client("lambda", config=SUBMIT_CONFIG))
+    sys.exit("the stack has no job API: deploy fan_out with create_job_api = true, or leave out --api")
+
+
+def _print_state(state: JobState) -> None:
+    print(json.dumps({"job_id": state.job_id, "status": state.status, "total": state.total, "counts": state.counts}))
+
+
+def _through_api(args: argparse.Namespace, parser: argparse.ArgumentParser, stack: dict) -> int:
+    """submit, status and cancel through the job API (--api) instead of the ventilator and the tracker."""
+    jobs = _jobs_client(stack)
+    if args.command == "cancel":
+        _print_state(jobs.cancel(args.job_id))
+        print(f"job {args.job_id}: cancel requested; running subtasks finish, the others are skipped")
+        return 0
+    if args.command == "submit":
+        state = jobs.submit(_spec(parser, args, stack))
+        print(json.dumps({"job_id": state.job_id, "status": state.status, "status_url": state.status_url}))
+        if args.no_wait:
+            return 0
+    else:
+        state = jobs.status(args.job_id)
+        if state is None:
+            sys.exit(f"job {args.job_id} not found (a job just submitted appears once it is planned)")
+        if not args.watch:
+            _print_state(state)
+            return 0
+    done = jobs.wait(state.job_id, args.timeout, on_progress=_print_state)
+    for failure in done.failures:
+        print(f"  subtask {failure['subtask_id']} failed: {failure['type']}: {failure['message']}")
+    return 0 if done.status == JobStatus.SUCCEEDED else 1
+
+
 def main(argv: list[str] | None = None) -> int:
     try:
         return _main(argv)
     except (ClientError, BotoCoreError, RedriveError, LookupError, TimeoutError, RuntimeError) as error:
+        # JobApiError (a RuntimeError) names the field and the fix the job API gave.
         print(f"error: {_one_line(error)}", file=sys.stderr)
         return 1
 
@@ -193,6 +233,9 @@ def main(argv: list[str] | None = None) -> int:
 def _main(argv: list[str] | None) -> int:
     parser = argparse.ArgumentParser(prog="python -m serverless_patterns_ops", description=__doc__.splitlines()[0])
     parser.add_argument("--outputs", type=Path, default=DEFAULT_OUTPUTS, help="terraform output -json of the stack")
+    parser.add_argument(
+        "--api", action="store_true", help="submit, status and cancel through the stack's job API (fan_out_api)"
+    )
     commands = parser.add_subparsers(dest="command", required=True)
     submit = commands.add_parser("submit", help="upload a file and start a job over it, or submit a job spec")
     submit.add_argument("file", type=Path, nargs="?")
@@ -259,6 +302,8 @@ def _main(argv: list[str] | None) -> int:
         return 0
 
     stack = _stack(args.outputs)
+    if args.api and args.command in {"submit", "status", "cancel"}:
+        return _through_api(args, parser, stack)
     tracker = JobTracker(boto3.resource("dynamodb").Table(stack["tracker_table_name"]))
 
     if args.command == "submit":

@@ -254,3 +254,31 @@ def test_the_client_waits_for_the_final_status_and_reads_the_merged_result(api, 
     assert seen == ["RUNNING", "SUCCEEDED"]
     assert done.final
     assert jobs.result(done, s3=api.env["s3"]) == {"alpha": 300}
+
+
+def test_the_cli_submits_follows_and_cancels_through_the_api(api, tmp_path, monkeypatch, capsys):
+    from serverless_patterns_ops import __main__ as cli
+
+    outputs = tmp_path / "outputs.json"
+    outputs.write_text(json.dumps({"fan_out": {"value": {"bucket_name": BUCKET, "job_api_endpoint": "https://x"}}}))
+    monkeypatch.setattr(cli, "_jobs_client", lambda stack: JobsClient(transport=InProcess(api)))
+    spec = tmp_path / "spec.json"
+    spec.write_text(json.dumps({**SPEC, "job_id": "cli-1"}))
+    bad_spec = tmp_path / "bad.json"
+    bad_spec.write_text(json.dumps({"source": {"type": "lines"}}))
+
+    submitted = cli.main(["--outputs", str(outputs), "--api", "submit", "--spec", str(spec), "--no-wait"])
+    # The handler's metrics (EMF) are printed too: the CLI's line is the last one.
+    submitted_line = capsys.readouterr().out.splitlines()[-1]
+    api.invokes.run_ventilator()
+    shown = cli.main(["--outputs", str(outputs), "--api", "status", "cli-1"])
+    status_line = json.loads(capsys.readouterr().out.splitlines()[-1])
+    cancelled = cli.main(["--outputs", str(outputs), "--api", "cancel", "cli-1"])
+    refused = cli.main(["--outputs", str(outputs), "--api", "submit", "--spec", str(bad_spec), "--no-wait"])
+    refusal = capsys.readouterr().err
+
+    assert (submitted, shown, cancelled, refused) == (0, 0, 0, 1)
+    assert json.loads(submitted_line)["status"] == "SUBMITTED"
+    assert (status_line["status"], status_line["total"]) == ("RUNNING", TOTAL)
+    assert api.env["tracker"].get_job("cli-1")["stop"]["reason"] == "CANCELLED"
+    assert "400: source.bucket" in refusal
