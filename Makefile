@@ -143,7 +143,8 @@ demo: package ## Run a 1,200-subtask fan-out job and a load-leveling burst end t
 	scripts/with-emulator.sh $(BIN)/python scripts/demo.py
 
 # The job commands act on the stack `make demo` (or `make up` + `make demo`) deployed.
-JOBS_CLI = PYTHONPATH=lambdas:ops AWS_ACCESS_KEY_ID=$${AWS_ACCESS_KEY_ID:-test} AWS_SECRET_ACCESS_KEY=$${AWS_SECRET_ACCESS_KEY:-test} AWS_ENDPOINT_URL=$${AWS_ENDPOINT_URL:-$$(scripts/emulator.sh url)} $(BIN)/python -m serverless_patterns_ops
+# API=1: submit, status and cancel through its job API instead of direct invokes.
+JOBS_CLI = PYTHONPATH=lambdas:ops AWS_ACCESS_KEY_ID=$${AWS_ACCESS_KEY_ID:-test} AWS_SECRET_ACCESS_KEY=$${AWS_SECRET_ACCESS_KEY:-test} AWS_ENDPOINT_URL=$${AWS_ENDPOINT_URL:-$$(scripts/emulator.sh url)} $(BIN)/python -m serverless_patterns_ops $(if $(API),--api)
 
 .PHONY: job-submit
 job-submit: setup ## Submit FILE (or SPEC=spec.json) as a fan-out job and follow it (TYPE, CHUNK_SIZE, ITEMS, WORKLOAD optional)
