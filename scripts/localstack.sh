@@ -64,7 +64,7 @@ find_python() {
 }
 
 install_localstack() {
-  local stamp=$venv/.installed-$(cat "$requirements" "$plugin_dir"/* | sha256sum | cut -c1-16)
+  local stamp=$venv/.installed-$(cat "$requirements" "$plugin_dir"/pyproject.toml "$plugin_dir"/*.py | sha256sum | cut -c1-16)
   [[ -f $stamp ]] && return 0
   local python
   python=$(find_python)
