@@ -178,7 +178,12 @@ def test_every_taggable_resource_carries_the_stack_tags(plans, env_name):
 def test_the_http_api_takes_only_signed_requests_and_every_data_store_is_encrypted(plans, env_name):
     plan = plans[env_name]["plan"]
     routes = planned_resources(plan, "aws_apigatewayv2_route")
-    assert [route["authorization_type"] for route in routes] == ["AWS_IAM"]
+    assert {route["route_key"]: route["authorization_type"] for route in routes} == {
+        "POST /requests": "AWS_IAM",
+        "POST /jobs": "AWS_IAM",
+        "GET /jobs/{job_id}": "AWS_IAM",
+        "DELETE /jobs/{job_id}": "AWS_IAM",
+    }
     for queue in planned_resources(plan, "aws_sqs_queue"):
         assert queue["sqs_managed_sse_enabled"] or queue["kms_master_key_id"], f"{env_name}: {queue['name']}"
         assert '"aws:SecureTransport"' in queue["policy"], f"{env_name}: {queue['name']} accepts plain HTTP"
