@@ -4,11 +4,6 @@
 
 locals {
   job_api_name = "${var.name}-jobs-api"
-  job_api_routes = var.create_job_api ? {
-    submit = "POST /jobs"
-    status = "GET /jobs/{job_id}"
-    cancel = "DELETE /jobs/{job_id}"
-  } : {}
 }
 
 data "aws_iam_policy_document" "job_api" {
@@ -55,93 +50,25 @@ module "job_api" {
   })
 }
 
-resource "aws_apigatewayv2_api" "jobs" {
-  count = var.create_job_api ? 1 : 0
+module "job_http_api" {
+  source = "../http_api"
+  count  = var.create_job_api ? 1 : 0
 
-  name          = local.job_api_name
-  description   = "Starts, reports and cancels the jobs of ${var.name}"
-  protocol_type = "HTTP"
-  tags          = var.tags
-}
-
-resource "aws_apigatewayv2_integration" "jobs" {
-  count = var.create_job_api ? 1 : 0
-
-  api_id                 = aws_apigatewayv2_api.jobs[0].id
-  integration_type       = "AWS_PROXY"
-  integration_uri        = module.job_api[0].invoke_arn
-  payload_format_version = "2.0"
-  timeout_milliseconds   = 11000
-}
-
-resource "aws_apigatewayv2_authorizer" "jwt" {
-  count = var.create_job_api && var.job_api_authorization == "JWT" ? 1 : 0
-
-  api_id           = aws_apigatewayv2_api.jobs[0].id
-  name             = "${local.job_api_name}-jwt"
-  authorizer_type  = "JWT"
-  identity_sources = ["$request.header.Authorization"]
-
-  jwt_configuration {
-    issuer   = var.job_api_jwt.issuer
-    audience = var.job_api_jwt.audience
+  name                = local.job_api_name
+  description         = "Starts, reports and cancels the jobs of ${var.name}"
+  function_name       = module.job_api[0].function_name
+  function_invoke_arn = module.job_api[0].invoke_arn
+  routes = {
+    submit = "POST /jobs"
+    status = "GET /jobs/{job_id}"
+    cancel = "DELETE /jobs/{job_id}"
   }
-}
-
-resource "aws_apigatewayv2_route" "jobs" {
-  # checkov:skip=CKV_AWS_309:It is var.job_api_authorization, AWS_IAM unless set to JWT or NONE (validated); tests/integration/test_env_plans.py checks the planned value.
-  for_each = local.job_api_routes
-
-  api_id             = aws_apigatewayv2_api.jobs[0].id
-  route_key          = each.value
-  target             = "integrations/${aws_apigatewayv2_integration.jobs[0].id}"
-  authorization_type = var.job_api_authorization
-  authorizer_id      = var.job_api_authorization == "JWT" ? aws_apigatewayv2_authorizer.jwt[0].id : null
-}
-
-resource "aws_cloudwatch_log_group" "job_api_access" {
-  count = var.create_job_api ? 1 : 0
-
-  name              = "/aws/apigateway/${local.job_api_name}"
-  retention_in_days = var.log_retention_days
-  tags              = var.tags
-}
-
-resource "aws_apigatewayv2_stage" "jobs" {
-  count = var.create_job_api ? 1 : 0
-
-  api_id      = aws_apigatewayv2_api.jobs[0].id
-  name        = "$default"
-  auto_deploy = true
-
-  default_route_settings {
-    throttling_burst_limit = var.job_api_throttling_burst_limit
-    throttling_rate_limit  = var.job_api_throttling_rate_limit
-  }
-
-  access_log_settings {
-    destination_arn = aws_cloudwatch_log_group.job_api_access[0].arn
-    format = jsonencode({
-      requestId      = "$context.requestId"
-      ip             = "$context.identity.sourceIp"
-      caller         = "$context.identity.caller"
-      requestTime    = "$context.requestTime"
-      routeKey       = "$context.routeKey"
-      status         = "$context.status"
-      responseLength = "$context.responseLength"
-      latency        = "$context.integrationLatency"
-    })
-  }
-
-  tags = var.tags
-}
-
-resource "aws_lambda_permission" "job_api" {
-  count = var.create_job_api ? 1 : 0
-
-  statement_id  = "AllowJobApiInvoke"
-  action        = "lambda:InvokeFunction"
-  function_name = module.job_api[0].function_name
-  principal     = "apigateway.amazonaws.com"
-  source_arn    = "${aws_apigatewayv2_api.jobs[0].execution_arn}/*/*/jobs*"
+  invoke_path                      = "jobs*"
+  authorization_type               = var.job_api_authorization
+  jwt                              = var.job_api_jwt
+  throttling_rate_limit            = var.job_api_throttling_rate_limit
+  throttling_burst_limit           = var.job_api_throttling_burst_limit
+  integration_timeout_milliseconds = 11000
+  log_retention_days               = var.log_retention_days
+  tags                             = var.tags
 }

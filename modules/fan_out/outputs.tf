@@ -139,15 +139,15 @@ output "subtasks_failed_alarm_arn" {
 
 output "job_api_endpoint" {
   description = "Base URL of the job API (POST <endpoint>/jobs), or null without create_job_api."
-  value       = var.create_job_api ? aws_apigatewayv2_api.jobs[0].api_endpoint : null
+  value       = var.create_job_api ? module.job_http_api[0].api_endpoint : null
 }
 
 output "job_api_route_arns" {
   description = "With AWS_IAM authorization: allow execute-api:Invoke on these to the callers, by what they may do (submit, status, cancel); {} without create_job_api."
   value = var.create_job_api ? {
-    submit = "${aws_apigatewayv2_api.jobs[0].execution_arn}/*/POST/jobs"
-    status = "${aws_apigatewayv2_api.jobs[0].execution_arn}/*/GET/jobs/*"
-    cancel = "${aws_apigatewayv2_api.jobs[0].execution_arn}/*/DELETE/jobs/*"
+    submit = "${module.job_http_api[0].execution_arn}/*/POST/jobs"
+    status = "${module.job_http_api[0].execution_arn}/*/GET/jobs/*"
+    cancel = "${module.job_http_api[0].execution_arn}/*/DELETE/jobs/*"
   } : {}
 }
 

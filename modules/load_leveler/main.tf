@@ -286,78 +286,51 @@ resource "aws_cloudwatch_metric_alarm" "writes_throttled" {
 # HTTP entry point
 ################################################################################
 
-resource "aws_apigatewayv2_api" "this" {
-  count = var.create_http_api ? 1 : 0
+module "http_api" {
+  source = "../http_api"
+  count  = var.create_http_api ? 1 : 0
 
-  name          = var.name
-  description   = "Accepts write requests for ${var.name}"
-  protocol_type = "HTTP"
-  tags          = var.tags
+  name                             = var.name
+  description                      = "Accepts write requests for ${var.name}"
+  function_name                    = module.producer.function_name
+  function_invoke_arn              = module.producer.invoke_arn
+  routes                           = { submit = "POST /requests" }
+  invoke_path                      = "requests"
+  authorization_type               = var.api_authorization_type
+  throttling_rate_limit            = var.api_throttling_rate_limit
+  throttling_burst_limit           = var.api_throttling_burst_limit
+  integration_timeout_milliseconds = (var.producer_timeout_seconds + 1) * 1000
+  log_retention_days               = var.log_retention_days
+  tags                             = var.tags
 }
 
-resource "aws_apigatewayv2_integration" "producer" {
-  count = var.create_http_api ? 1 : 0
-
-  api_id                 = aws_apigatewayv2_api.this[0].id
-  integration_type       = "AWS_PROXY"
-  integration_uri        = module.producer.invoke_arn
-  payload_format_version = "2.0"
-  timeout_milliseconds   = (var.producer_timeout_seconds + 1) * 1000
+# The HTTP API was built here before modules/http_api held it.
+moved {
+  from = aws_apigatewayv2_api.this[0]
+  to   = module.http_api[0].aws_apigatewayv2_api.this
 }
 
-resource "aws_apigatewayv2_route" "submit" {
-  # checkov:skip=CKV_AWS_309:It is var.api_authorization_type, AWS_IAM unless set to NONE; checkov cannot follow it through envs/shared (tests/integration/test_env_plans.py checks the planned value).
-  count = var.create_http_api ? 1 : 0
-
-  api_id             = aws_apigatewayv2_api.this[0].id
-  route_key          = "POST /requests"
-  target             = "integrations/${aws_apigatewayv2_integration.producer[0].id}"
-  authorization_type = var.api_authorization_type
+moved {
+  from = aws_apigatewayv2_integration.producer[0]
+  to   = module.http_api[0].aws_apigatewayv2_integration.this
 }
 
-resource "aws_cloudwatch_log_group" "api_access" {
-  count = var.create_http_api ? 1 : 0
-
-  name              = "/aws/apigateway/${var.name}"
-  retention_in_days = var.log_retention_days
-  tags              = var.tags
+moved {
+  from = aws_apigatewayv2_route.submit[0]
+  to   = module.http_api[0].aws_apigatewayv2_route.this["submit"]
 }
 
-resource "aws_apigatewayv2_stage" "default" {
-  count = var.create_http_api ? 1 : 0
-
-  api_id      = aws_apigatewayv2_api.this[0].id
-  name        = "$default"
-  auto_deploy = true
-
-  # Past these, callers get 429 from API Gateway before the producer runs.
-  default_route_settings {
-    throttling_burst_limit = var.api_throttling_burst_limit
-    throttling_rate_limit  = var.api_throttling_rate_limit
-  }
-
-  access_log_settings {
-    destination_arn = aws_cloudwatch_log_group.api_access[0].arn
-    format = jsonencode({
-      requestId      = "$context.requestId"
-      ip             = "$context.identity.sourceIp"
-      requestTime    = "$context.requestTime"
-      routeKey       = "$context.routeKey"
-      status         = "$context.status"
-      responseLength = "$context.responseLength"
-      latency        = "$context.integrationLatency"
-    })
-  }
-
-  tags = var.tags
+moved {
+  from = aws_cloudwatch_log_group.api_access[0]
+  to   = module.http_api[0].aws_cloudwatch_log_group.access
 }
 
-resource "aws_lambda_permission" "api" {
-  count = var.create_http_api ? 1 : 0
+moved {
+  from = aws_apigatewayv2_stage.default[0]
+  to   = module.http_api[0].aws_apigatewayv2_stage.default
+}
 
-  statement_id  = "AllowHttpApiInvoke"
-  action        = "lambda:InvokeFunction"
-  function_name = module.producer.function_name
-  principal     = "apigateway.amazonaws.com"
-  source_arn    = "${aws_apigatewayv2_api.this[0].execution_arn}/*/*/requests"
+moved {
+  from = aws_lambda_permission.api[0]
+  to   = module.http_api[0].aws_lambda_permission.this
 }

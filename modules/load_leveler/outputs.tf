@@ -1,11 +1,11 @@
 output "api_endpoint" {
   description = "Base URL of the HTTP API; POST write requests to <api_endpoint>/requests. null when create_http_api is false."
-  value       = var.create_http_api ? aws_apigatewayv2_api.this[0].api_endpoint : null
+  value       = var.create_http_api ? module.http_api[0].api_endpoint : null
 }
 
 output "api_route_arn" {
   description = "ARN to allow execute-api:Invoke on for callers of POST /requests (with AWS_IAM authorization), or null without an HTTP API."
-  value       = var.create_http_api ? "${aws_apigatewayv2_api.this[0].execution_arn}/*/POST/requests" : null
+  value       = var.create_http_api ? "${module.http_api[0].execution_arn}/*/POST/requests" : null
 }
 
 output "producer_function_name" {

@@ -19,7 +19,7 @@ run "no_api_unless_asked" {
   command = plan
 
   assert {
-    condition     = length(aws_apigatewayv2_api.jobs) == 0 && length(module.job_api) == 0 && output.job_api_endpoint == null
+    condition     = length(module.job_http_api) == 0 && length(module.job_api) == 0 && output.job_api_endpoint == null
     error_message = "The job API is created on request only."
   }
 }
@@ -38,15 +38,15 @@ run "three_routes_signed_by_default_throttled_and_logged" {
   }
 
   assert {
-    condition     = toset([for route in aws_apigatewayv2_route.jobs : route.route_key]) == toset(["POST /jobs", "GET /jobs/{job_id}", "DELETE /jobs/{job_id}"])
+    condition     = module.job_http_api[0].route_keys == { submit = "POST /jobs", status = "GET /jobs/{job_id}", cancel = "DELETE /jobs/{job_id}" }
     error_message = "The job API has POST /jobs, GET /jobs/{job_id} and DELETE /jobs/{job_id}."
   }
   assert {
-    condition     = alltrue([for route in aws_apigatewayv2_route.jobs : route.authorization_type == "AWS_IAM"])
+    condition     = module.job_http_api[0].authorization_type == "AWS_IAM"
     error_message = "Every route must take only SigV4-signed requests by default."
   }
   assert {
-    condition     = one(aws_apigatewayv2_stage.jobs[0].default_route_settings).throttling_rate_limit == 50 && length(aws_apigatewayv2_stage.jobs[0].access_log_settings) == 1
+    condition     = module.job_http_api[0].throttling == { rate_limit = 50, burst_limit = 100 } && module.job_http_api[0].access_log_group_name == "/aws/apigateway/reports-jobs-api"
     error_message = "The stage must be throttled and write access logs."
   }
   assert {
@@ -73,7 +73,7 @@ run "a_jwt_authorizer_on_request" {
   }
 
   assert {
-    condition     = one(aws_apigatewayv2_authorizer.jwt[0].jwt_configuration).audience == toset(["client-1"]) && alltrue([for route in aws_apigatewayv2_route.jobs : route.authorization_type == "JWT"])
+    condition     = module.job_http_api[0].jwt_audience == toset(["client-1"]) && module.job_http_api[0].authorization_type == "JWT"
     error_message = "With JWT, every route goes through the JWT authorizer."
   }
 }

@@ -83,11 +83,11 @@ run "defaults_wire_queue_consumer_and_provisioned_table" {
     error_message = "The functions' own policies must name every resource."
   }
   assert {
-    condition     = length(aws_apigatewayv2_route.submit) == 1 && aws_apigatewayv2_route.submit[0].route_key == "POST /requests"
+    condition     = length(module.http_api) == 1 && module.http_api[0].route_keys == { submit = "POST /requests" }
     error_message = "The producer must be served at POST /requests."
   }
   assert {
-    condition     = aws_apigatewayv2_route.submit[0].authorization_type == "AWS_IAM"
+    condition     = module.http_api[0].authorization_type == "AWS_IAM"
     error_message = "POST /requests must require SigV4-signed (IAM) requests by default."
   }
   assert {
@@ -201,8 +201,7 @@ run "the_producer_remembers_request_ids_within_an_sdk_budget_and_the_api_is_thro
   }
   assert {
     condition = (
-      aws_apigatewayv2_stage.default[0].default_route_settings[0].throttling_rate_limit == 1000 &&
-      aws_apigatewayv2_stage.default[0].default_route_settings[0].throttling_burst_limit == 2000
+      module.http_api[0].throttling == { rate_limit = 1000, burst_limit = 2000 }
     )
     error_message = "The HTTP API stage must be throttled by default."
   }
