@@ -248,11 +248,12 @@ test-integration: package ## Apply envs/local to the emulator and run the end-to
 .PHONY: test
 test: lint test-unit test-terraform test-integration ## Everything: lint, unit, terraform and integration tests
 
-# LocalStack runs Lambda code only in Docker; the tests that run a function are
-# marked lambda_runtime and left out here (README, "Emulators").
+# LocalStack runs Lambda code only in Docker, and its Community edition has no
+# HTTP APIs: the tests that need either are marked lambda_runtime or http_api
+# and left out here (README, "Emulators").
 .PHONY: test-localstack
 test-localstack: package ## Apply envs/local to LocalStack run without Docker and run the integration tests that need no function to run
-	scripts/with-localstack.sh $(BIN)/pytest tests/integration -m "not lambda_runtime"
+	scripts/with-localstack.sh $(BIN)/pytest tests/integration -m "not lambda_runtime and not http_api"
 
 .PHONY: localstack-up localstack-down
 localstack-up: ## Start LocalStack on 127.0.0.1:LOCALSTACK_PORT (default 4567) without Docker

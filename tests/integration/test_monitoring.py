@@ -46,6 +46,7 @@ def test_the_dashboard_shows_every_queue_its_dlq_consumers_and_every_alarm(monit
     assert [widget["properties"]["alarms"] for widget in alarm_widgets] == [monitoring["alarm_arns"]]
 
 
+@pytest.mark.http_api  # the doc shows the stack with its HTTP APIs, whose functions the dashboard graphs
 def test_docs_show_the_deployed_dashboard(dashboard_body, stack_name):
     page = render_markdown(dashboard_body, stack_name)
     if os.environ.get("UPDATE_DASHBOARD_DOC") == "1":
