@@ -34,12 +34,14 @@ from serverless_patterns.fan_out import (
     JobSpec,
     configured_chunk_size,
     configured_limits,
+    identity_refusal,
     in_first_format,
     is_first_format,
     parse_spec,
+    spec_identity,
 )
 from serverless_patterns.job_status import status_document
-from serverless_patterns.job_tracker import JobStatus, JobTracker, StopReason
+from serverless_patterns.job_tracker import JobTracker, StopReason
 
 logger = Logger()
 metrics = Metrics()
@@ -48,8 +50,6 @@ app = APIGatewayHttpResolver()
 
 # An asynchronous invocation carries at most 256 KB: the spec, and room for the envelope.
 MAX_BODY_BYTES = 240 * 1024
-# The parts of a spec that make it the same job (the ventilator also compares the input's content).
-IDENTITY_FIELDS = ("source", "workload", "tolerated_failure_count", "tolerated_failure_percentage")
 
 
 class BadRequest(Exception):
@@ -103,20 +103,14 @@ def _spec(document: Any) -> JobSpec:
 
 
 def _conflict(job: dict[str, Any], spec: JobSpec) -> BadRequest | None:
-    """Why an existing job under this id is not this submission, or None when it is the same job."""
-    if job.get("status") == JobStatus.FAILED and "fingerprint" not in job:
-        message = f"job {spec.job_id} was rejected: {job.get('error', {}).get('message', 'bad spec')}"
-        return BadRequest(HTTPStatus.CONFLICT, "job_id", message, "submit the corrected spec under a new job_id")
-    registered = job.get("spec", {})
-    submitted = spec.as_record()
-    if any(registered.get(name) != submitted.get(name) for name in IDENTITY_FIELDS):
-        return BadRequest(
-            HTTPStatus.CONFLICT,
-            "job_id",
-            f"job {spec.job_id} exists with another spec (another source, cut, workload or failure tolerance)",
-            "submit under a new job_id, or resubmit exactly the spec of that job",
-        )
-    return None
+    """Why an existing job under this id is not this submission (409), or None when it is the same job.
+
+    The input's content is not compared here: the ventilator, which reads the
+    input, refuses a changed one, and the job stays as it was.
+    """
+    same_spec = spec_identity(job.get("spec", {})) == spec_identity(spec.as_record())
+    refusal = identity_refusal(job, same_spec)
+    return BadRequest(HTTPStatus.CONFLICT, **refusal) if refusal else None
 
 
 def _status_url(job_id: str) -> str:

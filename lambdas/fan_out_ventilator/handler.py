@@ -46,6 +46,7 @@ from serverless_patterns.fan_out import (
     Subtask,
     configured_chunk_size,
     configured_limits,
+    identity_refusal,
     in_first_format,
     is_first_format,
     job_id_for_object,
@@ -288,20 +289,9 @@ def _reject(tracker: JobTracker, document: Any, error: InvalidJobSpec, context: 
 
 def _refusal(job: dict[str, Any], fingerprint: str) -> dict[str, str] | None:
     """Why a submission under an existing job id must not run, or None for the same job again."""
+    if refusal := identity_refusal(job, same_spec=job.get("fingerprint") == fingerprint):
+        return refusal
     job_id, status = job["job_id"], job["status"]
-    if status == JobStatus.FAILED and "fingerprint" not in job:
-        return {
-            "field": "job_id",
-            "message": f"job {job_id} was rejected: {job.get('error', {}).get('message', 'bad spec')}",
-            "fix": "submit the corrected spec under a new job_id",
-        }
-    if job.get("fingerprint") != fingerprint:
-        return {
-            "field": "job_id",
-            "message": f"job {job_id} exists with another spec "
-            "(another source, source content, cut, workload or failure tolerance)",
-            "fix": "submit under a new job_id, or resubmit exactly the spec and input of that job",
-        }
     if status in FINAL_STATUSES:
         return {
             "field": "job_id",

@@ -16,6 +16,7 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 from serverless_patterns import settings
+from serverless_patterns.job_tracker import JobStatus
 from serverless_patterns.sources import (
     SOURCE_FIELDS,
     InvalidJobSpec,
@@ -88,16 +89,38 @@ def job_id_for_object(bucket: str, key: str, etag: str, sequencer: str) -> str:
     return hashlib.sha256(f"{bucket}/{key}/{etag}/{sequencer}".encode()).hexdigest()[:32]
 
 
+# The fields of a spec (as the tracker records it) that make two submissions the same job.
+IDENTITY_FIELDS = ("source", "workload", "tolerated_failure_count", "tolerated_failure_percentage")
+
+
+def spec_identity(record: dict[str, Any]) -> dict[str, Any]:
+    """The identity of a spec record (JobSpec.as_record(), or a registered job's "spec"): source, cut, workload."""
+    return {name: record.get(name) for name in IDENTITY_FIELDS}
+
+
 def spec_fingerprint(spec: JobSpec, content_identity: str) -> str:
     """What makes two submissions the same job: the same source, at the same content, cut and processed alike."""
-    identity = {
-        "source": spec.source.as_record(),
-        "content": content_identity,
-        "workload": spec.workload,
-        "tolerated_failure_count": spec.tolerated_failure_count,
-        "tolerated_failure_percentage": spec.tolerated_failure_percentage,
-    }
+    identity = {**spec_identity(spec.as_record()), "content": content_identity}
     return hashlib.sha256(json.dumps(identity, sort_keys=True).encode()).hexdigest()
+
+
+def identity_refusal(job: dict[str, Any], same_spec: bool) -> dict[str, str] | None:
+    """Why a submission under an existing job's id is not that job, or None: a rejected spec's id, or another spec."""
+    job_id = job["job_id"]
+    if job["status"] == JobStatus.FAILED and "fingerprint" not in job:
+        return {
+            "field": "job_id",
+            "message": f"job {job_id} was rejected: {job.get('error', {}).get('message', 'bad spec')}",
+            "fix": "submit the corrected spec under a new job_id",
+        }
+    if not same_spec:
+        return {
+            "field": "job_id",
+            "message": f"job {job_id} exists with another spec "
+            "(another source, source content, cut, workload or failure tolerance)",
+            "fix": "submit under a new job_id, or resubmit exactly the spec and input of that job",
+        }
+    return None
 
 
 def _legacy_source(document: dict[str, Any]) -> dict[str, Any]:
