@@ -43,6 +43,7 @@ from serverless_patterns.job_tracker import JobStatus, JobTracker, StopReason
 from serverless_patterns_ops.dashboard_doc import render_markdown
 from serverless_patterns_ops.fan_out_jobs import (
     describe_job,
+    failure_line,
     fetch_result,
     input_key,
     is_final,
@@ -184,12 +185,7 @@ def _follow(tracker: JobTracker, answer: dict, job_id: str, args: argparse.Names
 
 
 def _jobs_client(stack: dict) -> JobsClient:
-    """The stack's job API: over HTTP, or by invoking its function where the stack has no HTTP API."""
-    if stack.get("job_api_endpoint"):
-        return JobsClient(stack["job_api_endpoint"])
-    if stack.get("job_api_function_name"):
-        return JobsClient.invoking(stack["job_api_function_name"], boto3.client("lambda", config=SUBMIT_CONFIG))
-    sys.exit("the stack has no job API: deploy fan_out with create_job_api = true, or leave out --api")
+    return JobsClient.of_stack(stack, boto3.client("lambda", config=SUBMIT_CONFIG))
 
 
 def _print_state(state: JobState) -> None:
@@ -217,7 +213,7 @@ def _through_api(args: argparse.Namespace, parser: argparse.ArgumentParser, stac
             return 0
     done = jobs.wait(state.job_id, args.timeout, on_progress=_print_state)
     for failure in done.failures:
-        print(f"  subtask {failure['subtask_id']} failed: {failure['type']}: {failure['message']}")
+        print(failure_line(failure))
     return 0 if done.status == JobStatus.SUCCEEDED else 1
 
 

@@ -77,6 +77,11 @@ def input_key(path: Path) -> str:
     return f"inputs/{digest.hexdigest()[:32]}/{path.name}"
 
 
+def failure_line(failure: dict[str, Any]) -> str:
+    """One failed subtask as `status` and `submit --api` print it."""
+    return f"  subtask {failure['subtask_id']} failed: {failure['type']}: {failure['message']}"
+
+
 def describe_job(job: dict[str, Any]) -> list[str]:
     """The lines `status` prints under the progress bar: the outcome, and why subtasks or the job failed."""
     lines = [json.dumps({key: job[key] for key in ("job_id", "status", "total", "created_at") if key in job})]
@@ -84,8 +89,7 @@ def describe_job(job: dict[str, Any]) -> list[str]:
         error = job["error"]
         lines.append(f"  error: {error['field']}: {error['message']} (fix: {error['fix']})")
     result = job.get("result") or {}
-    for failure in result.get("failures", []):
-        lines.append(f"  subtask {failure['subtask_id']} failed: {failure['type']}: {failure['message']}")
+    lines.extend(failure_line(failure) for failure in result.get("failures", []))
     listed = len(result.get("failures", []))
     if result.get("failed", 0) > listed:
         lines.append(f"  ... {result['failed'] - listed} more failed subtasks: see `result` for every one")

@@ -80,6 +80,16 @@ class JobsClient:
         """Requests sent to the job API's function itself, for a stack without an HTTP API."""
         return cls(transport=DirectInvokeClient(lambda_client or boto3.client("lambda"), function_name))
 
+    @classmethod
+    def of_stack(cls, fan_out: dict[str, Any], lambda_client: Any = None) -> JobsClient:
+        """The job API of a deployed stack (the fan_out outputs): over HTTP, or by invoking its function
+        where the stack has no HTTP API."""
+        if fan_out.get("job_api_endpoint"):
+            return cls(fan_out["job_api_endpoint"])
+        if fan_out.get("job_api_function_name"):
+            return cls.invoking(fan_out["job_api_function_name"], lambda_client)
+        raise LookupError("the stack has no job API: deploy fan_out with create_job_api = true")
+
     def _call(self, method: str, path: str, document: Any = None) -> dict[str, Any]:
         payload = json.dumps(document).encode() if document is not None else b""
         response = self._transport.request(method, path, payload)

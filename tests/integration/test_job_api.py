@@ -16,9 +16,7 @@ pytestmark = pytest.mark.lambda_runtime
 
 @pytest.fixture(scope="module")
 def jobs(fan_out) -> JobsClient:
-    if fan_out["job_api_endpoint"]:
-        return JobsClient(fan_out["job_api_endpoint"])
-    return JobsClient.invoking(fan_out["job_api_function_name"])
+    return JobsClient.of_stack(fan_out)
 
 
 @pytest.fixture(scope="module")

@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 
 from serverless_patterns import aws_clients
 from serverless_patterns.job_tracker import JobStatus
-from serverless_patterns_ops.http_api import JsonResponse
+from serverless_patterns_ops.http_api import DirectInvokeClient, JsonResponse
 from serverless_patterns_ops.jobs_client import JobApiError, JobsClient
 from unit.conftest import http_api_event, json_body
 from unit.test_fan_out import (  # noqa: F401 (fixtures)
@@ -282,3 +282,11 @@ def test_the_cli_submits_follows_and_cancels_through_the_api(api, tmp_path, monk
     assert (status_line["status"], status_line["total"]) == ("RUNNING", TOTAL)
     assert api.env["tracker"].get_job("cli-1")["stop"]["reason"] == "CANCELLED"
     assert "400: source.bucket" in refusal
+
+
+def test_a_stack_without_a_job_api_is_named_as_such_and_one_without_http_is_invoked():
+    with pytest.raises(LookupError, match="create_job_api"):
+        JobsClient.of_stack({"job_api_endpoint": None, "job_api_function_name": None})
+    invoking = JobsClient.of_stack({"job_api_endpoint": None, "job_api_function_name": "x-jobs-api"}, object())
+
+    assert isinstance(invoking._transport, DirectInvokeClient)
