@@ -7,14 +7,14 @@ every emulator, LocalStack without Docker included (`make test-localstack`).
 from __future__ import annotations
 
 import json
-import os
 import subprocess
-import time
 import uuid
 from pathlib import Path
 
 import boto3
 import pytest
+
+from serverless_patterns_ops.load_leveling import wait_for
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
@@ -93,9 +93,9 @@ def paused_consumers(outputs):
 
 
 def _make(*arguments: str) -> str:
-    environment = {**os.environ, "AWS_ENDPOINT_URL": os.environ["AWS_ENDPOINT_URL"]}
+    # The make targets reach the emulator this session uses through AWS_ENDPOINT_URL, inherited.
     completed = subprocess.run(
-        ["make", "--no-print-directory", *arguments], cwd=REPO_ROOT, env=environment, capture_output=True, text=True
+        ["make", "--no-print-directory", *arguments], cwd=REPO_ROOT, capture_output=True, text=True
     )
     assert completed.returncode == 0, completed.stderr
     return completed.stdout
@@ -114,12 +114,18 @@ def _queue_bodies(sqs, url: str, expected: int) -> list[str]:
     return sorted(bodies.values())
 
 
+def _waiting(sqs, name: str) -> int:
+    return int(_attributes(sqs, name)["ApproximateNumberOfMessages"])
+
+
 def _receive_until_dead_lettered(sqs, queue_url: str, dlq_name: str, expected: int) -> None:
     """Fail every message as a consumer would (receive, never delete) until the redrive policy moves them all."""
-    deadline = time.monotonic() + 180
-    while int(_attributes(sqs, dlq_name)["ApproximateNumberOfMessages"]) < expected:
-        assert time.monotonic() < deadline, "the redrive policy did not move the failed messages to the DLQ"
+
+    def fail_once_more() -> bool:
         sqs.receive_message(QueueUrl=queue_url, MaxNumberOfMessages=10, VisibilityTimeout=0, WaitTimeSeconds=0)
+        return _waiting(sqs, dlq_name) >= expected
+
+    assert wait_for(fail_once_more, timeout=180, interval=0), "the redrive policy did not move the failed messages"
 
 
 def test_failed_messages_reach_the_dlq_where_export_keeps_them_and_redrive_returns_each_once(
@@ -140,9 +146,9 @@ def test_failed_messages_reach_the_dlq_where_export_keeps_them_and_redrive_retur
     _make("dlq-export", f"QUEUE={dlq_name}", f"OUT={export}")
     exported = sorted(json.loads(line)["Body"] for line in export.read_text().splitlines())
     assert exported == bodies
-    assert int(_attributes(sqs, dlq_name)["ApproximateNumberOfMessages"]) == len(bodies), "export must leave them"
+    assert _waiting(sqs, dlq_name) == len(bodies), "export must leave them"
 
     _make("redrive", f"QUEUE={dlq_name}")
 
     assert _queue_bodies(sqs, stack["queue_url"], len(bodies)) == bodies
-    assert int(_attributes(sqs, dlq_name)["ApproximateNumberOfMessages"]) == 0
+    assert _waiting(sqs, dlq_name) == 0
