@@ -13,13 +13,20 @@ A failure that no retry can fix (PermanentSubtaskError, such as a line longer
 than max_line_bytes, or bytes that are not UTF-8) fails the subtask at once
 with its reason. Any other failure goes back to SQS for another receive, and
 its reason is kept for the DLQ handler, which records it with the subtask.
+
+A resumable workload's subtask may continue in a chain of invocations
+(serverless_patterns.chains): the worker then also runs on hand-over events,
+which it sends itself, counts the subtask when its workload returns a result,
+and deletes the message the chain carried.
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
+import math
 import threading
+import time
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -29,7 +36,8 @@ from aws_lambda_powertools.utilities.batch import AsyncBatchProcessor, EventType
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from serverless_patterns import aws_clients, settings
+from serverless_patterns import aws_clients, chains, settings
+from serverless_patterns.chains import ContinuedElsewhere, Lease
 from serverless_patterns.consolidation import complete_subtask, complete_subtasks, is_stopped, tracker
 from serverless_patterns.errors import DETERMINISTIC_ERRORS, describe
 from serverless_patterns.fan_out import InvalidSubtaskMessage, Subtask
@@ -54,7 +62,7 @@ def count(name: str) -> None:
         metrics.add_metric(name=name, unit=MetricUnit.Count, value=1)
 
 
-def _succeed(subtask: Subtask) -> dict[str, Any]:
+def _succeed(subtask: Subtask, lease: Lease) -> dict[str, Any]:
     """Run the workload; the completion's detail: the result itself if it is small, else the key it went to in S3."""
     task = read_input(
         aws_clients.client("s3"),
@@ -63,7 +71,8 @@ def _succeed(subtask: Subtask) -> dict[str, Any]:
         subtask.work,
         int(settings.positive_number("MAX_LINE_BYTES", 64 * 1024)),
     )
-    result: Any = workload(subtask.workload).process(task)
+    chosen = workload(subtask.workload)
+    result: Any = chains.run_resumable(subtask, task, chosen, lease) if chosen.resumable else chosen.process(task)
     body = json.dumps({"item": item_name(subtask.work), "result": result}, separators=(",", ":"))
     if len(body.encode()) <= settings.non_negative_int("INLINE_RESULT_MAX_BYTES", DEFAULT_INLINE_RESULT_MAX_BYTES):
         return {"partial": body}
@@ -91,8 +100,14 @@ def _report(subtask: Subtask, detail: dict[str, Any], completion: Completion) ->
 
 
 @tracer.capture_method
-def run_subtask(record: SQSRecord) -> tuple[Subtask, dict[str, Any]] | None:
-    """Run a record's subtask: the subtask and its detail when it succeeded and waits to be counted, else None."""
+def run_subtask(
+    record: SQSRecord, deadline: float = math.inf
+) -> tuple[Subtask, dict[str, Any]] | ContinuedElsewhere | None:
+    """Run a record's subtask: the subtask and its detail when it succeeded and waits to be counted, else None.
+
+    `deadline` (time.monotonic()) is when the invocation times out, for resumable workloads. A subtask
+    handed over to another invocation answers ContinuedElsewhere, returned rather than raised: it is no error.
+    """
     try:
         subtask = Subtask.from_message(record.body)
     except InvalidSubtaskMessage as error:
@@ -103,13 +118,15 @@ def run_subtask(record: SQSRecord) -> tuple[Subtask, dict[str, Any]] | None:
     # Thread-local keys: the records of a batch run side by side, each logging its own subtask.
     logger.thread_safe_append_keys(**subtask.log_keys)
     try:
-        detail = _run(subtask, record)
+        detail = _run(subtask, Lease(record.receipt_handle, deadline), record.attributes.approximate_receive_count)
+    except ContinuedElsewhere as continued:
+        return continued
     finally:
         logger.thread_safe_remove_keys(subtask.log_keys)
     return (subtask, detail) if detail is not None else None
 
 
-def _run(subtask: Subtask, record: SQSRecord) -> dict[str, Any] | None:
+def _run(subtask: Subtask, lease: Lease, receive_count: str) -> dict[str, Any] | None:
     if is_stopped(subtask):
         # Cancelled, or failed past its tolerance: counted as skipped, so the job still ends, exactly.
         if complete_subtask(subtask, Outcome.SKIPPED, {}).first:
@@ -117,7 +134,11 @@ def _run(subtask: Subtask, record: SQSRecord) -> dict[str, Any] | None:
             count("SubtasksSkipped")
         return None
     try:
-        return _succeed(subtask)
+        return _succeed(subtask, lease)
+    except ContinuedElsewhere as reason:
+        logger.info("subtask continues in another invocation", extra={"reason": str(reason)})
+        count("SubtasksContinued")
+        raise
     except DETERMINISTIC_ERRORS as error:
         # No retry can change the outcome: fail now, keep the reason, spare the remaining receives.
         logger.warning("subtask input cannot be processed: failed without retries", extra={"error": describe(error)})
@@ -128,7 +149,7 @@ def _run(subtask: Subtask, record: SQSRecord) -> dict[str, Any] | None:
     except Exception as error:
         logger.exception(
             "subtask failed; SQS will deliver it again",
-            extra={"receive_count": record.attributes.approximate_receive_count},
+            extra={"receive_count": receive_count},
         )
         count("SubtaskAttemptsFailed")
         _remember_error(subtask, error)
@@ -194,7 +215,7 @@ class CompletionGroup:
                 raise
 
 
-def record_handler(pool: ThreadPoolExecutor, threads: int, group: CompletionGroup):
+def record_handler(pool: ThreadPoolExecutor, threads: int, group: CompletionGroup, deadline: float = math.inf):
     """Run each record's subtask on a thread of `pool` (a subtask mostly waits on AWS calls).
 
     The pool has a thread more than the records that may run at once, kept
@@ -206,12 +227,14 @@ def record_handler(pool: ThreadPoolExecutor, threads: int, group: CompletionGrou
     async def handle(record: SQSRecord) -> None:
         try:
             async with slots:
-                succeeded = await asyncio.get_running_loop().run_in_executor(pool, run_subtask, record)
+                succeeded = await asyncio.get_running_loop().run_in_executor(pool, run_subtask, record, deadline)
         except BaseException:
             await group.leave()
             raise
-        if succeeded is None:
+        if succeeded is None or isinstance(succeeded, ContinuedElsewhere):
             await group.leave()
+            if succeeded is not None:
+                raise succeeded  # a batch item failure: the mapping leaves the message to the chain
             return
         subtask, detail = succeeded
         _report(subtask, detail, await group.complete(subtask, detail))
@@ -219,15 +242,38 @@ def record_handler(pool: ThreadPoolExecutor, threads: int, group: CompletionGrou
     return handle
 
 
+def continue_chain(event: dict[str, Any], deadline: float) -> None:
+    """A hand-over: run the subtask's next invocation; once it is counted (or skipped, or failed), delete its message."""
+    try:
+        subtask, lease = chains.subtask_of_hand_over(event, deadline)
+    except ContinuedElsewhere as reason:
+        logger.warning(
+            "hand-over without its checkpoint: the message comes back from SQS", extra={"reason": str(reason)}
+        )
+        return
+    logger.append_keys(**subtask.log_keys)
+    try:
+        detail = _run(subtask, lease, receive_count="hand-over")
+    except ContinuedElsewhere:
+        return
+    if detail is not None:
+        _report(subtask, detail, complete_subtask(subtask, Outcome.SUCCEEDED, detail))
+    chains.release(lease.receipt_handle)
+
+
 @logger.inject_lambda_context(clear_state=True)
 @metrics.log_metrics
 @tracer.capture_lambda_handler
-def lambda_handler(event: dict, context: LambdaContext) -> dict:
+def lambda_handler(event: dict, context: LambdaContext) -> dict | None:
+    deadline = time.monotonic() + context.get_remaining_time_in_millis() / 1000
+    if chains.HAND_OVER_EVENT in event:
+        continue_chain(event, deadline)
+        return None
     # A pool of our own: asyncio's default one has min(32, CPUs + 4) threads, 6 on a 2-vCPU function.
     threads = int(settings.positive_number("WORKER_THREADS", 10))
     with ThreadPoolExecutor(max_workers=threads + 1) as pool:
         group = CompletionGroup(
             len(event.get("Records") or []), int(settings.positive_number("COMPLETIONS_PER_TRANSACTION", 10)), pool
         )
-        handler = record_handler(pool, threads, group)
+        handler = record_handler(pool, threads, group, deadline)
         return async_process_partial_response(event=event, record_handler=handler, processor=processor, context=context)

@@ -46,6 +46,7 @@ INPUT_FIELDS = ("bucket", "key")
 PARTIALS_PREFIX = "partials"  # written by the workers
 REDUCTIONS_PREFIX = "reductions"  # written by the consolidator: shard results and staged job results
 RESULTS_PREFIX = "results"
+CHECKPOINTS_PREFIX = "checkpoints"  # resumable workloads' last checkpoints, written by the workers
 QUARANTINE_PREFIX = "quarantine"  # DLQ messages that could not be recorded, with the reason
 
 
@@ -277,6 +278,11 @@ class Subtask:
     @property
     def partial_key(self) -> str:
         return work_key(PARTIALS_PREFIX, self.job_id, f"{self.subtask_id:08d}.json")
+
+    @property
+    def checkpoint_key(self) -> str:
+        """Per run: a redriven subtask starts again, rather than from a checkpoint of the run that failed."""
+        return work_key(CHECKPOINTS_PREFIX, self.job_id, f"{self.subtask_id:08d}.run{self.run}.json")
 
 
 def _is_count(value: Any) -> bool:

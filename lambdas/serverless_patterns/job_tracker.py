@@ -13,6 +13,7 @@ seal and are reduced while the job goes on, not all at its end.
     pk = JOB#<id>#SHARD#<n>        sk = SHARD        expected, completed, succeeded, failed, sealed, reduced
                                    sk = TASK#<i>     the first recorded outcome of subtask i (and its error)
                                    sk = ERROR#<i>    the last error of subtask i while it is being retried
+                                   sk = CHAIN#<i>#<r> the invocations run r of a resumable subtask i has started
 
 Recording a completion is one transaction on the shard's partition: put the
 TASK item if it is absent and add 1 to the shard's counters. A redelivered or
@@ -211,6 +212,10 @@ def _task_key(job_id: str, shard: int, subtask_id: int) -> dict[str, str]:
 
 def _error_key(job_id: str, shard: int, subtask_id: int) -> dict[str, str]:
     return {"pk": _shard_pk(job_id, shard), "sk": f"ERROR#{subtask_id:09d}"}
+
+
+def _chain_key(job_id: str, shard: int, subtask_id: int, run: int) -> dict[str, str]:
+    return {"pk": _shard_pk(job_id, shard), "sk": f"CHAIN#{subtask_id:09d}#{run}"}
 
 
 def _failed_condition(error: ClientError, index: int | None = None) -> bool:
@@ -956,6 +961,35 @@ class JobTracker:
                 ":one": 1,
             },
         )
+
+    def start_invocation(
+        self, job_id: str, subtask_id: int, shard: int, run: int, expires_at: int, after: int | None
+    ) -> int | None:
+        """Number an invocation of a resumable subtask (1, 2...): None when it must not run.
+
+        `after` None is a receive from the queue: SQS gave this invocation the
+        message, so it runs whatever ran before. `after` n is the continuation
+        invocation n handed over to: it runs only if nothing started since
+        invocation n, so a duplicated hand-over, or one overtaken by a chain
+        resumed from the queue, stops at once.
+        """
+        key = _chain_key(job_id, shard, subtask_id, run)
+        if after is None:
+            attributes = self._call(
+                self._table.update_item,
+                Key=key,
+                UpdateExpression="SET expires_at = :expires ADD invocations :one",
+                ExpressionAttributeValues={":expires": expires_at, ":one": 1},
+                ReturnValues="ALL_NEW",
+            )["Attributes"]
+        else:
+            attributes = self._conditional_update(
+                key,
+                UpdateExpression="SET invocations = :next, expires_at = :expires",
+                ConditionExpression="invocations = :after",
+                ExpressionAttributeValues={":next": after + 1, ":after": after, ":expires": expires_at},
+            )
+        return None if attributes is None else int(attributes["invocations"])
 
     def last_error(self, job_id: str, subtask_id: int, shard: int) -> dict[str, Any] | None:
         item = self._read(_error_key(job_id, shard, subtask_id))

@@ -6,7 +6,10 @@ the ventilator writes the chosen name into every subtask. `process` is
 `(task: SubtaskInput) -> result`; `merge`, optional, is
 `(results: Iterable[result]) -> result` and must accept its own output (it
 merges a shard's results, then the shards'). Without a merge, each subtask's
-result is written to the job's results, not merged.
+result is written to the job's results, not merged. A workload with
+`"resumable": true` may take more than one invocation per subtask: its
+`process` is `(task, invocation) -> result | Checkpoint` (see
+serverless_patterns.resumable).
 """
 
 from __future__ import annotations
@@ -29,7 +32,7 @@ DEFAULT_WORKLOADS = {
     }
 }
 
-Process = Callable[[SubtaskInput], Any]
+Process = Callable[..., Any]  # (SubtaskInput) -> result, or (SubtaskInput, Invocation) -> result | Checkpoint
 Merge = Callable[[Iterable[Any]], Any]
 
 
@@ -38,6 +41,7 @@ class Workload:
     name: str
     process: Process
     merge: Merge | None
+    resumable: bool = False
 
 
 @cache
@@ -54,7 +58,9 @@ def configured() -> dict[str, dict[str, str]]:
         or not document
         or not all(isinstance(entry, dict) and isinstance(entry.get("process"), str) for entry in document.values())
     ):
-        raise SettingError('WORKLOADS must map names to {"process": "pkg.mod:fn", "merge"?: "pkg.mod:fn"}')
+        raise SettingError(
+            'WORKLOADS must map names to {"process": "pkg.mod:fn", "merge"?: "pkg.mod:fn", "resumable"?: true}'
+        )
     return document
 
 
@@ -79,4 +85,5 @@ def workload(name: str) -> Workload:
         name=name,
         process=load_function(entry["process"], f"WORKLOADS[{name}].process"),
         merge=load_function(merge, f"WORKLOADS[{name}].merge") if merge else None,
+        resumable=entry.get("resumable") is True,
     )

@@ -8,6 +8,7 @@ from typing import Any
 
 from serverless_patterns.errors import PermanentSubtaskError
 from serverless_patterns.inputs import SubtaskInput
+from serverless_patterns.resumable import Checkpoint, Invocation
 
 
 def describe(task: SubtaskInput) -> dict[str, Any]:
@@ -28,3 +29,18 @@ def fail_marked(task: SubtaskInput) -> Any:
 
 def add(results: Iterable[Any]) -> Any:
     return sum(results)
+
+
+def sum_in_steps(task: SubtaskInput, invocation: Invocation) -> Any:
+    """Resumable: adds STEP_ITEMS items per invocation, then checkpoints; the result names the invocations that ran."""
+    done, total, invocations = invocation.checkpoint or (0, 0, [])
+    invocations = [*invocations, invocation.number]
+    if os.environ.get("CRASH_IN_INVOCATION") == str(invocation.number):
+        raise RuntimeError(f"crash in invocation {invocation.number}")
+    step = int(os.environ.get("STEP_ITEMS", "3"))
+    for item in task.items[done : done + step]:
+        total += item
+        done += 1
+    if done < len(task.items):
+        return Checkpoint([done, total, invocations])
+    return {"sum": total, "invocations": invocations}
