@@ -88,7 +88,7 @@ EMULATOR_PORT ?= 4566
 # The functions' instruction set: `make package` builds for it, the envs deploy it.
 ARCHITECTURE ?= x86_64
 # Workload packages bundled into the worker and consolidator zips (yours: WORKLOADS="path/to/pkg ...").
-WORKLOADS ?= examples/workloads/csv_totals examples/workloads/object_stats
+WORKLOADS ?= examples/workloads/csv_totals examples/workloads/object_stats examples/workloads/line_digest
 ifeq ($(ENV),local)
 LOCAL_NAME ?= sp-demo
 LOCAL_STATE ?= $(abspath $(BUILD))/demo/terraform.tfstate

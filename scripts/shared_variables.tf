@@ -133,10 +133,11 @@ variable "alert_topic_arn" {
 }
 
 variable "workloads" {
-  description = "The workloads this deployment runs, by name: each a \"package.module:function\" process function (task: SubtaskInput -> result) and, optionally, a merge function (results -> result). Pass fan_out and fan_in_tracker the same map: workers run each job's process, the consolidator its merge, and fan_out's default_workload names the one of jobs that name none. Bundle their packages into the worker and consolidator zips with `make package WORKLOADS=path/to/package`."
+  description = "The workloads this deployment runs, by name: each a \"package.module:function\" process function (task: SubtaskInput -> result) and, optionally, a merge function (results -> result); resumable = true marks a process (task, invocation) -> result | Checkpoint that may take more than one invocation per subtask (see the fan_out README, Long-running subtasks). Pass fan_out and fan_in_tracker the same map: workers run each job's process, the consolidator its merge, and fan_out's default_workload names the one of jobs that name none. Bundle their packages into the worker and consolidator zips with `make package WORKLOADS=path/to/package`."
   type = map(object({
-    process = string
-    merge   = optional(string)
+    process   = string
+    merge     = optional(string)
+    resumable = optional(bool, false)
   }))
   default = {
     word_count = {

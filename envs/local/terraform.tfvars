@@ -43,6 +43,11 @@ fan_out = {
   inputs_expiration_days   = 1
   results_expiration_days  = 1
   partials_expiration_days = 1
+  # Resumable workloads get 4 s per invocation here, so a test's subtask of a
+  # few seconds needs a chain of several; a dead chain's lease (3 x 3 s) runs
+  # out within seconds.
+  checkpoint_reserve_seconds = 26
+  heartbeat_interval_seconds = 3
   # Input that can never be processed fails without retries; these receives
   # are for faults that pass (the fault-injection test makes many).
   queue = { max_receive_count = 5 }
@@ -60,6 +65,10 @@ workloads = {
   }
   object_stats = {
     process = "object_stats.workload:process"
+  }
+  line_digest = {
+    process   = "line_digest.workload:process"
+    resumable = true
   }
 }
 

@@ -174,6 +174,9 @@ module "fan_out" {
   inputs_expiration_days     = var.fan_out.inputs_expiration_days
   results_expiration_days    = var.fan_out.results_expiration_days
   partials_expiration_days   = var.fan_out.partials_expiration_days
+  max_continuations          = var.fan_out.max_continuations
+  heartbeat_interval_seconds = var.fan_out.heartbeat_interval_seconds
+  checkpoint_reserve_seconds = var.fan_out.checkpoint_reserve_seconds
   queue                      = var.fan_out.queue
   create_alert_topic         = false
   alert_topic_arn            = module.alerts.topic_arn

@@ -166,6 +166,9 @@ variable "fan_out" {
     inputs_expiration_days     = optional(number)
     results_expiration_days    = optional(number)
     partials_expiration_days   = optional(number)
+    max_continuations          = optional(number)
+    heartbeat_interval_seconds = optional(number)
+    checkpoint_reserve_seconds = optional(number)
     queue                      = optional(any, {})
   })
   default  = {}
@@ -173,10 +176,11 @@ variable "fan_out" {
 }
 
 variable "workloads" {
-  description = "The fan-out workloads the stack runs (see modules/fan_out): name => { process, merge? } functions bundled by `make package WORKLOADS=...`. default_workload names the one of jobs that name none."
+  description = "The fan-out workloads the stack runs (see modules/fan_out): name => { process, merge?, resumable? } functions bundled by `make package WORKLOADS=...`. default_workload names the one of jobs that name none."
   type = map(object({
-    process = string
-    merge   = optional(string)
+    process   = string
+    merge     = optional(string)
+    resumable = optional(bool, false)
   }))
   default = {
     word_count = {

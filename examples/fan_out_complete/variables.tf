@@ -19,8 +19,9 @@ variable "lambda_build_dir" {
 variable "workloads" {
   description = "Your workloads, bundled into the zips by `make package WORKLOADS=path/to/package` (the default is this repository's examples/workloads/csv_totals)."
   type = map(object({
-    process = string
-    merge   = optional(string)
+    process   = string
+    merge     = optional(string)
+    resumable = optional(bool, false)
   }))
   default = {
     csv_totals = {

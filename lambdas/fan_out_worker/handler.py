@@ -243,7 +243,7 @@ def record_handler(pool: ThreadPoolExecutor, threads: int, group: CompletionGrou
 
 
 def continue_chain(event: dict[str, Any], deadline: float) -> None:
-    """A hand-over: run the subtask's next invocation; once it is counted (or skipped, or failed), delete its message."""
+    """A hand-over: run the next invocation; once the subtask is counted, skipped or failed, delete the message."""
     try:
         subtask, lease = chains.subtask_of_hand_over(event, deadline)
     except ContinuedElsewhere as reason:

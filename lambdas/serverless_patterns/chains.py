@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import json
 import threading
-import time
 from dataclasses import dataclass
 from typing import Any
 
@@ -47,7 +46,7 @@ LOST_MESSAGE_CODES = frozenset(
 
 
 class ContinuedElsewhere(Exception):
-    """The message stays in flight: another invocation carries the subtask on, so this one neither counts nor deletes."""
+    """The message stays in flight: another invocation carries the subtask on; this one neither counts nor deletes."""
 
 
 class TooManyContinuations(PermanentSubtaskError):
@@ -137,10 +136,11 @@ def hand_over_event(checkpoint_key: str, receipt_handle: str, after: int) -> dic
 
 
 def load_checkpoint(key: str) -> dict[str, Any] | None:
+    """The saved checkpoint, or None (read only where one was saved: without s3:ListBucket a missing key is a 403)."""
     try:
         body = aws_clients.client("s3").get_object(Bucket=settings.required("JOB_BUCKET"), Key=key)["Body"].read()
     except ClientError as error:
-        if error.response.get("Error", {}).get("Code") in ("NoSuchKey", "404"):
+        if error.response.get("Error", {}).get("Code") in ("NoSuchKey", "404", "AccessDenied"):
             return None
         raise
     return json.loads(body)
@@ -170,13 +170,16 @@ def subtask_of_hand_over(event: dict[str, Any], deadline: float) -> tuple[Subtas
 def run_resumable(subtask: Subtask, task: SubtaskInput, workload: Workload, lease: Lease) -> Any:
     """Run one invocation of a resumable workload: its result, or ContinuedElsewhere once it is handed over."""
     chain = ChainSettings.from_environment()
-    number = tracker().start_invocation(
-        subtask.job_id, subtask.subtask_id, subtask.shard, subtask.run, subtask.expires_at, lease.after
-    )
-    if number is None:
+    chain_key = (subtask.job_id, subtask.subtask_id, subtask.shard, subtask.run, subtask.expires_at)
+    started = tracker().start_invocation(*chain_key, lease.after)
+    if started is None:
         raise ContinuedElsewhere(f"a newer invocation than {lease.after} runs this subtask")
-    saved = load_checkpoint(subtask.checkpoint_key) if number > 1 else None
-    if saved is not None:
+    number, saved = started.number, None
+    if started.checkpointed is not None:
+        saved = load_checkpoint(subtask.checkpoint_key)
+        if saved is None:
+            # Expired with the job's intermediate objects: no retry brings it back.
+            raise PermanentSubtaskError(f"the checkpoint of invocation {started.checkpointed} is gone from S3")
         logger.info("resuming from a checkpoint", extra={"invocation": number, "checkpoint_of": saved["invocation"]})
     invocation = Invocation(
         checkpoint=saved["state"] if saved else None,
@@ -195,6 +198,7 @@ def run_resumable(subtask: Subtask, task: SubtaskInput, workload: Workload, leas
             "(1 + max_continuations): raise max_continuations, or cut the job into smaller chunks"
         )
     save_checkpoint(subtask, number, answer.state)
+    tracker().record_checkpoint(*chain_key, number)
     if not extend(lease.receipt_handle, chain):
         raise ContinuedElsewhere("the message was delivered again before the hand-over")
     aws_clients.client("lambda").invoke(

@@ -107,6 +107,14 @@ class CompletionRequest:
 
 
 @dataclass(frozen=True)
+class ChainStart:
+    """An invocation of a resumable subtask: its number, and the invocation whose checkpoint it resumes from."""
+
+    number: int
+    checkpointed: int | None
+
+
+@dataclass(frozen=True)
 class Registration:
     created: bool  # False: a job with this id existed already; `job` is that job
     job: dict[str, Any]
@@ -964,8 +972,8 @@ class JobTracker:
 
     def start_invocation(
         self, job_id: str, subtask_id: int, shard: int, run: int, expires_at: int, after: int | None
-    ) -> int | None:
-        """Number an invocation of a resumable subtask (1, 2...): None when it must not run.
+    ) -> ChainStart | None:
+        """Number an invocation of a resumable subtask (1, 2...), and name its checkpoint: None when it must not run.
 
         `after` None is a receive from the queue: SQS gave this invocation the
         message, so it runs whatever ran before. `after` n is the continuation
@@ -989,7 +997,21 @@ class JobTracker:
                 ConditionExpression="invocations = :after",
                 ExpressionAttributeValues={":next": after + 1, ":after": after, ":expires": expires_at},
             )
-        return None if attributes is None else int(attributes["invocations"])
+        if attributes is None:
+            return None
+        checkpointed = attributes.get("checkpointed")
+        return ChainStart(int(attributes["invocations"]), None if checkpointed is None else int(checkpointed))
+
+    def record_checkpoint(
+        self, job_id: str, subtask_id: int, shard: int, run: int, expires_at: int, invocation: int
+    ) -> None:
+        """Note that invocation `invocation` saved a checkpoint: a resumed chain reads it (it need not probe S3)."""
+        self._call(
+            self._table.update_item,
+            Key=_chain_key(job_id, shard, subtask_id, run),
+            UpdateExpression="SET checkpointed = :invocation, expires_at = :expires",
+            ExpressionAttributeValues={":invocation": invocation, ":expires": expires_at},
+        )
 
     def last_error(self, job_id: str, subtask_id: int, shard: int) -> dict[str, Any] | None:
         item = self._read(_error_key(job_id, shard, subtask_id))

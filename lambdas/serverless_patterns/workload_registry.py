@@ -21,7 +21,6 @@ from dataclasses import dataclass
 from functools import cache
 from typing import Any
 
-from serverless_patterns.inputs import SubtaskInput
 from serverless_patterns.plugins import load_function
 from serverless_patterns.settings import SettingError
 

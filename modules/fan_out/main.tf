@@ -52,10 +52,12 @@ locals {
   quarantine_prefix           = "quarantine/"
   plans_prefix                = "plans/"
   parallel_shards             = coalesce(var.parallel_shards, ceil(var.worker_maximum_concurrency / 5))
+  # Built from the name, not read from the function: its policy would otherwise depend on itself.
+  worker_function_arn = "arn:${data.aws_partition.current.partition}:lambda:${data.aws_region.current.name}:${data.aws_caller_identity.current.account_id}:function:${var.name}-worker"
 
   # Expiring prefixes of the job bucket: intermediate results always, inputs and results when asked.
   expiring_prefixes = merge(
-    { "partials/" = var.partials_expiration_days, "reductions/" = var.partials_expiration_days },
+    { "partials/" = var.partials_expiration_days, "reductions/" = var.partials_expiration_days, "checkpoints/" = var.partials_expiration_days },
     # Plans (manifests of listed objects, counted records, inline items) are read again by a redrive.
     { (local.plans_prefix) = var.job_retention_days },
     { (local.quarantine_prefix) = var.quarantine_expiration_days },
@@ -393,6 +395,19 @@ data "aws_iam_policy_document" "worker" {
     actions   = ["s3:PutObject"]
     resources = ["${aws_s3_bucket.jobs.arn}/partials/*"]
   }
+
+  # Resumable workloads: a chain saves its checkpoint and hands over to the worker itself.
+  statement {
+    sid       = "KeepCheckpoints"
+    actions   = ["s3:PutObject", "s3:GetObject"]
+    resources = ["${aws_s3_bucket.jobs.arn}/checkpoints/*"]
+  }
+
+  statement {
+    sid       = "HandOverToItself"
+    actions   = ["lambda:InvokeFunction"]
+    resources = [local.worker_function_arn]
+  }
 }
 
 module "worker" {
@@ -417,12 +432,25 @@ module "worker" {
   tags               = var.tags
 
   environment_variables = merge(local.environment, {
-    WORKLOADS               = jsonencode(var.workloads)
-    MAX_LINE_BYTES          = tostring(var.max_line_bytes)
-    CONSOLIDATOR_FUNCTION   = var.consolidator_function_name
-    WORKER_THREADS          = tostring(var.worker_threads)
-    INLINE_RESULT_MAX_BYTES = tostring(var.inline_result_max_bytes)
+    WORKLOADS                  = jsonencode(var.workloads)
+    MAX_LINE_BYTES             = tostring(var.max_line_bytes)
+    CONSOLIDATOR_FUNCTION      = var.consolidator_function_name
+    WORKER_THREADS             = tostring(var.worker_threads)
+    INLINE_RESULT_MAX_BYTES    = tostring(var.inline_result_max_bytes)
+    SUBTASK_QUEUE_URL          = module.queue.queue_url
+    HEARTBEAT_SECONDS          = tostring(var.heartbeat_interval_seconds)
+    CHECKPOINT_RESERVE_SECONDS = tostring(var.checkpoint_reserve_seconds)
+    MAX_CONTINUATIONS          = tostring(var.max_continuations)
   })
+}
+
+# A chain's hand-over is an asynchronous invocation of the worker. It is not
+# retried: a lost one is recovered from the queue once its message's lease runs
+# out, by one receive, never by a retry racing it.
+resource "aws_lambda_function_event_invoke_config" "worker" {
+  function_name                = module.worker.function_name
+  maximum_retry_attempts       = 0
+  maximum_event_age_in_seconds = 3600
 }
 
 resource "aws_lambda_event_source_mapping" "worker" {

@@ -117,10 +117,11 @@ variable "consolidator_function_arn" {
 }
 
 variable "workloads" {
-  description = "The workloads this deployment runs, by name: each a \"package.module:function\" process function (task: SubtaskInput -> result) and, optionally, a merge function (results -> result). Pass fan_out and fan_in_tracker the same map: workers run each job's process, the consolidator its merge, and fan_out's default_workload names the one of jobs that name none. Bundle their packages into the worker and consolidator zips with `make package WORKLOADS=path/to/package`."
+  description = "The workloads this deployment runs, by name: each a \"package.module:function\" process function (task: SubtaskInput -> result) and, optionally, a merge function (results -> result); resumable = true marks a process (task, invocation) -> result | Checkpoint that may take more than one invocation per subtask (see the fan_out README, Long-running subtasks). Pass fan_out and fan_in_tracker the same map: workers run each job's process, the consolidator its merge, and fan_out's default_workload names the one of jobs that name none. Bundle their packages into the worker and consolidator zips with `make package WORKLOADS=path/to/package`."
   type = map(object({
-    process = string
-    merge   = optional(string)
+    process   = string
+    merge     = optional(string)
+    resumable = optional(bool, false)
   }))
   default = {
     word_count = {
@@ -319,6 +320,47 @@ variable "worker_timeout_seconds" {
   validation {
     condition     = var.worker_timeout_seconds >= 1 && var.worker_timeout_seconds <= 900
     error_message = "worker_timeout_seconds must be between 1 and 900."
+  }
+}
+
+variable "max_continuations" {
+  description = "Most times a subtask of a resumable workload may continue in a new invocation (a chain of at most 1 + max_continuations invocations); one that asks for more fails with a reason naming this input. Non-resumable workloads never continue."
+  type        = number
+  default     = 10
+  nullable    = false
+
+  validation {
+    condition     = var.max_continuations >= 0 && var.max_continuations <= 1000 && floor(var.max_continuations) == var.max_continuations
+    error_message = "max_continuations must be a whole number between 0 and 1000: a chain of 1,000 15-minute invocations already runs for ten days."
+  }
+}
+
+variable "heartbeat_interval_seconds" {
+  description = "While a resumable workload runs, its message is kept invisible for 3 x this interval, renewed every interval (a heartbeat). A chain that dies is resumed from its last checkpoint once that lease runs out."
+  type        = number
+  default     = 20
+  nullable    = false
+
+  validation {
+    condition     = var.heartbeat_interval_seconds >= 1 && floor(var.heartbeat_interval_seconds) == var.heartbeat_interval_seconds && var.heartbeat_interval_seconds < var.worker_timeout_seconds
+    error_message = "heartbeat_interval_seconds must be a whole number of seconds, at least 1 and less than worker_timeout_seconds, so that a running invocation renews its message's lease: lower it, or raise worker_timeout_seconds."
+  }
+
+  validation {
+    condition     = 3 * var.heartbeat_interval_seconds <= coalesce(var.visibility_timeout_seconds, 6 * var.worker_timeout_seconds)
+    error_message = "heartbeat_interval_seconds: the lease it sets (3 x the interval) must not exceed the subtask queue's visibility timeout (visibility_timeout_seconds, by default 6 x worker_timeout_seconds), or a dead chain would wait longer than a failed subtask: lower heartbeat_interval_seconds."
+  }
+}
+
+variable "checkpoint_reserve_seconds" {
+  description = "Seconds of each worker invocation kept back from a resumable workload (its invocation.remaining_seconds() leaves them out) to save its checkpoint and hand over to the next invocation."
+  type        = number
+  default     = 10
+  nullable    = false
+
+  validation {
+    condition     = var.checkpoint_reserve_seconds >= 1 && var.checkpoint_reserve_seconds < var.worker_timeout_seconds
+    error_message = "checkpoint_reserve_seconds must be at least 1 and less than worker_timeout_seconds, or a resumable workload has no time to work: lower it, or raise worker_timeout_seconds."
   }
 }
 

@@ -37,7 +37,7 @@ def chain(jobs, monkeypatch):  # noqa: F811
     hand_overs: list[dict] = []
 
     class CapturedLambda:
-        def invoke(self, FunctionName, InvocationType, Payload):  # noqa: N803 (boto3's names)
+        def invoke(self, FunctionName, InvocationType, Payload):
             assert (FunctionName, InvocationType) == ("worker", "Event")
             hand_overs.append(json.loads(Payload))
 
@@ -199,6 +199,5 @@ def test_the_heartbeat_keeps_the_message_invisible_and_notices_when_it_is_lost(c
     time.sleep(1.2)
     [again] = sqs.receive_message(QueueUrl=queue_url)["Messages"]  # no heartbeat, no lease: delivered again
     sqs.delete_message(QueueUrl=queue_url, ReceiptHandle=again["ReceiptHandle"])
-    with pytest.raises(chains.ContinuedElsewhere):
-        with chains.Heartbeat(again["ReceiptHandle"], settings):
-            pass
+    with pytest.raises(chains.ContinuedElsewhere), chains.Heartbeat(again["ReceiptHandle"], settings):
+        pass

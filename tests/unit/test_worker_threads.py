@@ -14,7 +14,7 @@ def slow_subtasks(monkeypatch, seconds: float) -> list[int]:
 
     running, most, lock = [0], [0], threading.Lock()
 
-    def slow_subtask(record):
+    def slow_subtask(record, deadline):
         with lock:
             running[0] += 1
             most[0] = max(most[0], running[0])
@@ -56,7 +56,7 @@ def test_every_thread_asked_for_runs_even_past_asyncio_s_default_pool(monkeypatc
 def test_each_thread_logs_its_own_subtask(monkeypatch, lambda_context):
     from fan_out_worker import handler as worker
 
-    def log_twice(subtask, record):
+    def log_twice(subtask, lease, receive_count):
         worker.logger.info("first")
         time.sleep(0.02)
         worker.logger.info("second")

@@ -279,7 +279,7 @@ run "shards_follow_the_worker_concurrency_and_data_expires" {
   }
   assert {
     condition = { for rule in aws_s3_bucket_lifecycle_configuration.jobs.rule : one(rule.filter).prefix => one(rule.expiration).days if length(rule.expiration) > 0 } == {
-      "partials/" = 14, "reductions/" = 14, "quarantine/" = 90, "inputs/" = 3, "incoming/" = 3, "results/" = 90, "plans/" = 7
+      "partials/" = 14, "reductions/" = 14, "checkpoints/" = 14, "quarantine/" = 90, "inputs/" = 3, "incoming/" = 3, "results/" = 90, "plans/" = 7
     }
     error_message = "Partials, inputs and results must expire as configured, plans with the tracker's items."
   }
@@ -295,7 +295,7 @@ run "inputs_and_results_are_kept_by_default" {
   }
 
   assert {
-    condition     = [for rule in aws_s3_bucket_lifecycle_configuration.jobs.rule : one(rule.filter).prefix if length(rule.expiration) > 0] == ["partials/", "plans/", "quarantine/", "reductions/"]
+    condition     = [for rule in aws_s3_bucket_lifecycle_configuration.jobs.rule : one(rule.filter).prefix if length(rule.expiration) > 0] == ["checkpoints/", "partials/", "plans/", "quarantine/", "reductions/"]
     error_message = "Only intermediate results and quarantined messages expire unless asked."
   }
   assert {

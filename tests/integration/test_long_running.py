@@ -1,0 +1,107 @@
+"""Subtasks longer than one invocation, end to end on the emulator: chains of invocations, and a chain killed mid-way.
+
+The local stack gives a resumable workload 4 s per worker invocation
+(checkpoint_reserve_seconds = 26 of 30) and leases its message for 9 s
+(heartbeat 3 s). The example workload line_digest spends 0.2 s per item, so
+a subtask of 60 items needs at least three invocations. Each expected digest
+is computed here, from the items, without the workload's code.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import uuid
+from concurrent.futures import ThreadPoolExecutor
+
+import boto3
+import pytest
+
+from serverless_patterns.job_tracker import JobStatus
+from serverless_patterns_ops.fan_out_jobs import fetch_result, submit_job, wait_for_job
+
+# Runs the stack's functions: LocalStack does that only in Docker (README, "Emulators").
+pytestmark = pytest.mark.lambda_runtime
+
+ITEMS_PER_SUBTASK = 60
+JOB_TIMEOUT_SECONDS = 600
+
+
+def chained_sha256(items: list[str]) -> str:
+    digest = ""
+    for item in items:
+        digest = hashlib.sha256(f"{digest}\n{item}".encode()).hexdigest()
+    return digest
+
+
+def run_jobs(fan_out, tracker, item_lists: dict[str, list[str]]) -> dict[str, dict]:
+    """Submit one line_digest job per list, wait for them together: each job's result, with its subtask lines."""
+    s3, lambda_client, run = boto3.client("s3"), boto3.client("lambda"), uuid.uuid4().hex[:8]
+    answers = {
+        name: submit_job(
+            lambda_client,
+            fan_out["ventilator_function_name"],
+            {
+                "job_id": f"{run}-{name}",
+                "workload": "line_digest",
+                "source": {"type": "items", "items": items, "items_per_subtask": ITEMS_PER_SUBTASK},
+            },
+        )
+        for name, items in item_lists.items()
+    }
+    refused = {name: answer["error"] for name, answer in answers.items() if "error" in answer}
+    assert not refused, refused
+
+    def wait(answer: dict) -> dict:
+        return wait_for_job(tracker, answer["job_id"], JOB_TIMEOUT_SECONDS, 2)
+
+    with ThreadPoolExecutor(max_workers=len(answers)) as pool:
+        jobs = dict(zip(answers, pool.map(wait, answers.values()), strict=True))
+    finished = {}
+    for name, job in jobs.items():
+        assert job["status"] == JobStatus.SUCCEEDED, job
+        result = fetch_result(s3, job)
+        lines = [
+            json.loads(line)
+            for file in result["files"]["succeeded"]
+            for line in s3.get_object(Bucket=fan_out["bucket_name"], Key=file["key"])["Body"].read().splitlines()
+        ]
+        lines.sort(key=lambda line: line["subtask_id"])
+        finished[name] = {**result, "job_id": job["job_id"], "lines": lines}
+    return finished
+
+
+@pytest.fixture(scope="module")
+def chains(fan_out, tracker) -> dict:
+    items = [f"frame {i:04d}" for i in range(2 * ITEMS_PER_SUBTASK)]
+    killed = [f"frame {i:04d}" for i in range(ITEMS_PER_SUBTASK)]
+    # Invocation 1 digests about 19 items, 2 starts from its checkpoint and dies on this one.
+    killed[30] = "!crash-in-invocation 2"
+    return {"items": items, "killed_items": killed, **run_jobs(fan_out, tracker, {"long": items, "killed": killed})}
+
+
+def test_a_subtask_longer_than_an_invocation_runs_over_a_chain_and_is_exact(chains):
+    job = chains["long"]
+    assert (job["total"], job["succeeded"], job["failed"]) == (2, 2, 0)
+    for line in job["lines"]:
+        first, last = line["item"]["items"]
+        assert line["result"]["items"] == last - first == ITEMS_PER_SUBTASK
+        assert line["result"]["sha256"] == chained_sha256(chains["items"][first:last])
+        # Numbered 1, 2, 3... by the tracker: no invocation lost, none ran twice.
+        invocations = line["result"]["invocations"]
+        assert len(invocations) >= 3, invocations
+        assert invocations == list(range(1, len(invocations) + 1))
+
+
+def test_a_chain_killed_mid_way_resumes_from_its_checkpoint_exact_and_counted_once(chains, tracker):
+    job = chains["killed"]
+    assert (job["total"], job["succeeded"], job["failed"]) == (1, 1, 0)
+    [line] = job["lines"]
+    # Invocation 2 died: its work is not in the result. The receive after its lease ran out resumed from 1's checkpoint.
+    invocations = line["result"]["invocations"]
+    assert invocations[:2] == [1, 3], invocations
+    # Every item digested once, in order: nothing of the dead invocation's work kept, nothing skipped.
+    assert line["result"]["sha256"] == chained_sha256(chains["killed_items"])
+    assert line["result"]["items"] == ITEMS_PER_SUBTASK
+    progress = tracker.progress(job["job_id"])
+    assert (progress.succeeded, progress.completed) == (1, 1)  # counted once
