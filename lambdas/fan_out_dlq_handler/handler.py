@@ -1,6 +1,7 @@
 """DLQ handler: record subtasks that exhausted their retries as failed, so the job still ends.
 
-Runs on the fan-out dead-letter queue. Each failed subtask is counted once in
+Runs on the fan-out dead-letter queue, whichever transport and path moved a
+subtask there (serverless_patterns.dead_letters). Each failed subtask is counted once in
 the tracker with the last error its worker recorded (its message is kept in
 the TASK item for a later resubmission); if it was its shard's last open
 subtask, the shard's reduction starts.
@@ -26,6 +27,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from serverless_patterns import aws_clients, settings
 from serverless_patterns.consolidation import complete_subtask, tracker
+from serverless_patterns.dead_letters import DeadLetter, unwrap
 from serverless_patterns.errors import describe
 from serverless_patterns.fan_out import QUARANTINE_PREFIX, InvalidSubtaskMessage, Subtask
 from serverless_patterns.job_tracker import Outcome, UnknownJobError
@@ -65,13 +67,14 @@ def quarantine(record: SQSRecord, error: BaseException) -> str:
 @tracer.capture_method
 def record_failure(record: SQSRecord) -> None:
     try:
-        subtask = Subtask.from_message(record.body)
+        dead = unwrap(record.body, record.raw_event.get("messageAttributes") or {})
+        subtask = Subtask.from_message(dead.message)
     except InvalidSubtaskMessage as error:
         quarantine(record, error)
         return
     with logger.append_context_keys(**subtask.log_keys):
         try:
-            _record(subtask, record.body)
+            _record(subtask, dead)
         except UnknownJobError as error:
             quarantine(record, error)
         except Exception as error:
@@ -87,12 +90,17 @@ def _receives_in_dlq(record: SQSRecord) -> int:
     return receives - source_receives if receives > source_receives else receives
 
 
-def _record(subtask: Subtask, body: str) -> None:
-    error = tracker().last_error(subtask.job_id, subtask.subtask_id, subtask.shard) or {
-        "type": "RetriesExhausted",
-        "message": "every receive failed and no error was recorded (the worker timed out or ran out of memory?)",
-    }
-    detail = {"error": error, "item": item_name(subtask.work), "message": body}
+def _record(subtask: Subtask, dead: DeadLetter) -> None:
+    # The worker's own record of its last error is the most precise; then what the DLQ path reports.
+    error = (
+        tracker().last_error(subtask.job_id, subtask.subtask_id, subtask.shard)
+        or dead.error
+        or {
+            "type": "RetriesExhausted",
+            "message": "every receive failed and no error was recorded (the worker timed out or ran out of memory?)",
+        }
+    )
+    detail = {"error": error, "item": item_name(subtask.work), "message": dead.message}
     completion = complete_subtask(subtask, Outcome.FAILED, detail)
     if completion.first:
         logger.warning("subtask failed for good")

@@ -1,4 +1,4 @@
-"""Ventilator: plan a job into subtasks, register it, fan the subtasks out over SQS.
+"""Ventilator: plan a job into subtasks, register it, fan the subtasks out over SQS (or SNS).
 
 Started by an S3 upload under the incoming/ prefix, or invoked with a job spec
 {"source": {...}, "workload"?, "tolerated_failure_*"?, "job_id"?} (see
@@ -7,7 +7,8 @@ serverless_patterns.sources; the first format {"input": {"bucket", "key"},
 of millions of objects may take several invocations, each handing the rest
 over), then the job and its total are registered in the tracker before the
 first subtask is sent, so no worker can finish before the total exists.
-Subtasks go out with SendMessageBatch (10 per call, 1 MiB at most) from
+Subtasks go out with SendMessageBatch (10 per call, 1 MiB at most), or with
+the sns transport PublishBatch (10 per call, 256 KiB at most), from
 parallel senders, and the tracker records how far dispatch got; a job too
 large to dispatch within one invocation continues in a new asynchronous
 invocation.
@@ -22,6 +23,7 @@ with an error naming the fix.
 from __future__ import annotations
 
 import json
+import os
 import time
 from collections.abc import Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -61,8 +63,9 @@ logger = Logger()
 metrics = Metrics()
 tracer = Tracer()
 
-SQS_BATCH = 10
+BATCH_ENTRIES = 10  # SendMessageBatch and PublishBatch alike
 SQS_BATCH_BYTES = 1024 * 1024
+SNS_BATCH_BYTES = 256 * 1024
 SEND_ATTEMPTS = 5
 WAVE = 500  # subtasks dispatched between two looks at the remaining time
 # Kept back to hand the rest of the job over; after the last look, up to two waves (the one in flight and
@@ -171,13 +174,22 @@ def _runs(ids: Iterable[int]) -> Iterator[tuple[int, int]]:
         yield start, end
 
 
-def _batches(subtasks: list[Subtask]) -> list[list[tuple[Subtask, str]]]:
-    """Groups of at most 10 messages and 1 MiB, SendMessageBatch's limits."""
+def subtask_destination() -> str:
+    """Where subtasks go: the subtask topic with the sns transport (SUBTASK_TOPIC_ARN), else the subtask queue."""
+    return os.environ.get("SUBTASK_TOPIC_ARN", "").strip() or settings.required("SUBTASK_QUEUE_URL")
+
+
+def _is_topic(destination: str) -> bool:
+    return destination.startswith("arn:") and ":sns:" in destination
+
+
+def _batches(subtasks: list[Subtask], max_bytes: int = SQS_BATCH_BYTES) -> list[list[tuple[Subtask, str]]]:
+    """Groups of at most 10 messages and `max_bytes`: 1 MiB for SendMessageBatch, 256 KiB for PublishBatch."""
     batches: list[list[tuple[Subtask, str]]] = []
     size = 0
     for subtask in subtasks:
         body = subtask.to_message()
-        if not batches or len(batches[-1]) == SQS_BATCH or size + len(body.encode()) > SQS_BATCH_BYTES:
+        if not batches or len(batches[-1]) == BATCH_ENTRIES or size + len(body.encode()) > max_bytes:
             batches.append([])
             size = 0
         batches[-1].append((subtask, body))
@@ -185,14 +197,23 @@ def _batches(subtasks: list[Subtask]) -> list[list[tuple[Subtask, str]]]:
     return batches
 
 
-def _send_batch(queue_url: str, batch: list[tuple[Subtask, str]]) -> None:
-    """Send up to 10 subtasks, retrying only the entries that failed."""
+def _send(destination: str, pending: dict[str, str]) -> dict[str, Any]:
+    if _is_topic(destination):
+        return aws_clients.client("sns").publish_batch(
+            TopicArn=destination,
+            PublishBatchRequestEntries=[{"Id": entry_id, "Message": body} for entry_id, body in pending.items()],
+        )
+    return aws_clients.client("sqs").send_message_batch(
+        QueueUrl=destination,
+        Entries=[{"Id": entry_id, "MessageBody": body} for entry_id, body in pending.items()],
+    )
+
+
+def _send_batch(destination: str, batch: list[tuple[Subtask, str]]) -> None:
+    """Send (or publish) up to 10 subtasks, retrying only the entries that failed."""
     pending = {str(subtask.subtask_id): body for subtask, body in batch}
     for attempt in range(SEND_ATTEMPTS):
-        response = aws_clients.client("sqs").send_message_batch(
-            QueueUrl=queue_url,
-            Entries=[{"Id": entry_id, "MessageBody": body} for entry_id, body in pending.items()],
-        )
+        response = _send(destination, pending)
         pending = {failure["Id"]: pending[failure["Id"]] for failure in response.get("Failed", [])}
         if not pending:
             return
@@ -200,21 +221,22 @@ def _send_batch(queue_url: str, batch: list[tuple[Subtask, str]]) -> None:
     raise RuntimeError(f"could not send subtasks {sorted(pending)} after {SEND_ATTEMPTS} attempts")
 
 
-def _start_wave(pool: ThreadPoolExecutor, queue_url: str, wave: list[Subtask]) -> list[Future[None]]:
-    """Start sending subtasks in SendMessageBatch-sized batches, several at once."""
-    return [pool.submit(_send_batch, queue_url, batch) for batch in _batches(wave)]
+def _start_wave(pool: ThreadPoolExecutor, destination: str, wave: list[Subtask]) -> list[Future[None]]:
+    """Start sending subtasks in batch-sized groups, several at once."""
+    max_bytes = SNS_BATCH_BYTES if _is_topic(destination) else SQS_BATCH_BYTES
+    return [pool.submit(_send_batch, destination, batch) for batch in _batches(wave, max_bytes)]
 
 
-def _send_wave(pool: ThreadPoolExecutor, queue_url: str, wave: list[Subtask]) -> None:
-    """Send subtasks in SendMessageBatch-sized batches, several at once; raise if any could not be sent."""
-    for sending in _start_wave(pool, queue_url, wave):
+def _send_wave(pool: ThreadPoolExecutor, destination: str, wave: list[Subtask]) -> None:
+    """Send subtasks in batch-sized groups, several at once; raise if any could not be sent."""
+    for sending in _start_wave(pool, destination, wave):
         sending.result()
 
 
 @tracer.capture_method
 def dispatch(tracker: JobTracker, plan: DispatchPlan, first: int, context: LambdaContext) -> int:
     """Send subtasks `first`..`total - 1`, recording progress per wave; return the next subtask still to send."""
-    queue_url = settings.required("SUBTASK_QUEUE_URL")
+    destination = subtask_destination()
     senders = int(settings.positive_number("SENDER_THREADS", 8))
     next_subtask = sent_until = first
     in_flight: list[Future[None]] = []  # the wave being sent while the next one is built
@@ -226,7 +248,7 @@ def dispatch(tracker: JobTracker, plan: DispatchPlan, first: int, context: Lambd
                 _finish_wave(tracker, plan, in_flight, sent_until, next_subtask)
                 return _skip_the_rest(tracker, plan, next_subtask)
             wave_end = min(plan.total, next_subtask + WAVE)
-            sending = _start_wave(pool, queue_url, plan.subtasks(range(next_subtask, wave_end)))
+            sending = _start_wave(pool, destination, plan.subtasks(range(next_subtask, wave_end)))
             # Progress is recorded only for waves wholly sent, in order, so a takeover resumes without a gap.
             sent_until = _finish_wave(tracker, plan, in_flight, sent_until, next_subtask)
             in_flight, next_subtask = sending, wave_end
@@ -443,11 +465,11 @@ def redrive(request: Any, context: LambdaContext) -> dict[str, Any]:
         return refusal
     open_ids = tracker.reopen_for_redrive(claimed)
     plan = DispatchPlan.of_job(claimed)
-    queue_url = settings.required("SUBTASK_QUEUE_URL")
+    destination = subtask_destination()
     with ThreadPoolExecutor(max_workers=int(settings.positive_number("SENDER_THREADS", 8))) as pool:
         for start in range(0, len(open_ids), WAVE):
             wave = plan.subtasks(open_ids[start : start + WAVE])
-            _send_wave(pool, queue_url, wave)
+            _send_wave(pool, destination, wave)
     running = tracker.finish_redrive(job_id, context.aws_request_id)
     if running is None:
         return _refused("redrive.job_id", f"another redrive of job {job_id} took over", "follow the job's status")

@@ -1,6 +1,7 @@
 """Worker: run the job's workload on one subtask, keep its result, record the completion.
 
-Runs on an SQS event source mapping with ReportBatchItemFailures. The records
+Runs on an SQS event source mapping with ReportBatchItemFailures (with the
+sns transport, on one subtask per invocation pushed by the topic). The records
 of a batch run side by side on threads (WORKER_THREADS). A small result
 (INLINE_RESULT_MAX_BYTES) is kept in the subtask's tracker item; a larger one
 goes to S3 first (same key on every attempt, so a retry overwrites rather than
@@ -33,13 +34,14 @@ from typing import Any
 from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.batch import AsyncBatchProcessor, EventType, async_process_partial_response
+from aws_lambda_powertools.utilities.data_classes import SNSEvent
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from serverless_patterns import aws_clients, chains, settings
 from serverless_patterns.chains import ContinuedElsewhere, Lease
 from serverless_patterns.consolidation import complete_subtask, complete_subtasks, is_stopped, tracker
-from serverless_patterns.errors import DETERMINISTIC_ERRORS, describe
+from serverless_patterns.errors import DETERMINISTIC_ERRORS, PermanentSubtaskError, describe
 from serverless_patterns.fan_out import InvalidSubtaskMessage, Subtask
 from serverless_patterns.inputs import read_input
 from serverless_patterns.job_tracker import Completion, Outcome
@@ -72,6 +74,11 @@ def _succeed(subtask: Subtask, lease: Lease) -> dict[str, Any]:
         int(settings.positive_number("MAX_LINE_BYTES", 64 * 1024)),
     )
     chosen = workload(subtask.workload)
+    if chosen.resumable and not lease.receipt_handle:
+        raise PermanentSubtaskError(
+            f"workload {chosen.name} is resumable, and a chain needs the message of the sqs transport: "
+            'set transport = "sqs" on the fan_out module'
+        )
     result: Any = chains.run_resumable(subtask, task, chosen, lease) if chosen.resumable else chosen.process(task)
     body = json.dumps({"item": item_name(subtask.work), "result": result}, separators=(",", ":"))
     if len(body.encode()) <= settings.non_negative_int("INLINE_RESULT_MAX_BYTES", DEFAULT_INLINE_RESULT_MAX_BYTES):
@@ -148,7 +155,7 @@ def _run(subtask: Subtask, lease: Lease, receive_count: str) -> dict[str, Any] |
         return None
     except Exception as error:
         logger.exception(
-            "subtask failed; SQS will deliver it again",
+            "subtask failed; it will be delivered again",
             extra={"receive_count": receive_count},
         )
         count("SubtaskAttemptsFailed")
@@ -242,6 +249,31 @@ def record_handler(pool: ThreadPoolExecutor, threads: int, group: CompletionGrou
     return handle
 
 
+def _run_alone(subtask: Subtask, lease: Lease, receive_count: str) -> None:
+    """Run and count one subtask outside a batch (a hand-over, or a push from the topic)."""
+    detail = _run(subtask, lease, receive_count)
+    if detail is not None:
+        _report(subtask, detail, complete_subtask(subtask, Outcome.SUCCEEDED, detail))
+
+
+def run_pushed(event: dict[str, Any], deadline: float) -> None:
+    """The sns transport: the topic invokes the worker once per subtask, asynchronously.
+
+    A failure is raised, so Lambda retries the invocation (twice) and then
+    sends it to the on-failure destination, the subtask DLQ, whose handler
+    records the subtask as failed, as it does for the sqs transport.
+    """
+    for record in SNSEvent(event).records:
+        try:
+            subtask = Subtask.from_message(record.sns.message)
+        except InvalidSubtaskMessage as error:
+            logger.error("malformed subtask message", extra={"message_id": record.sns.message_id, "reason": str(error)})
+            count("MalformedSubtasks")
+            raise
+        logger.append_keys(**subtask.log_keys)
+        _run_alone(subtask, Lease("", deadline), receive_count="pushed")
+
+
 def continue_chain(event: dict[str, Any], deadline: float) -> None:
     """A hand-over: run the next invocation; once the subtask is counted, skipped or failed, delete the message."""
     try:
@@ -253,12 +285,15 @@ def continue_chain(event: dict[str, Any], deadline: float) -> None:
         return
     logger.append_keys(**subtask.log_keys)
     try:
-        detail = _run(subtask, lease, receive_count="hand-over")
+        _run_alone(subtask, lease, receive_count="hand-over")
     except ContinuedElsewhere:
         return
-    if detail is not None:
-        _report(subtask, detail, complete_subtask(subtask, Outcome.SUCCEEDED, detail))
     chains.release(lease.receipt_handle)
+
+
+def _is_sns_event(event: dict[str, Any]) -> bool:
+    records = event.get("Records") or [{}]
+    return isinstance(records[0], dict) and records[0].get("EventSource") == "aws:sns"
 
 
 @logger.inject_lambda_context(clear_state=True)
@@ -268,6 +303,9 @@ def lambda_handler(event: dict, context: LambdaContext) -> dict | None:
     deadline = time.monotonic() + context.get_remaining_time_in_millis() / 1000
     if chains.HAND_OVER_EVENT in event:
         continue_chain(event, deadline)
+        return None
+    if _is_sns_event(event):
+        run_pushed(event, deadline)
         return None
     # A pool of our own: asyncio's default one has min(32, CPUs + 4) threads, 6 on a 2-vCPU function.
     threads = int(settings.positive_number("WORKER_THREADS", 10))
