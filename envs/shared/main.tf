@@ -59,6 +59,7 @@ locals {
       module.fan_out.messages_quarantined_alarm_arn,
       module.fan_out.failed_invocations_alarm_arn,
       module.fan_out.subtasks_failed_alarm_arn,
+      module.fan_out.subtask_deliveries_failed_alarm_arn,
       module.load_leveler.writes_throttled_alarm_arn,
     ]),
     values(module.alerts.alarm_arns),
@@ -174,6 +175,7 @@ module "fan_out" {
   inputs_expiration_days     = var.fan_out.inputs_expiration_days
   results_expiration_days    = var.fan_out.results_expiration_days
   partials_expiration_days   = var.fan_out.partials_expiration_days
+  transport                  = var.fan_out.transport
   max_continuations          = var.fan_out.max_continuations
   heartbeat_interval_seconds = var.fan_out.heartbeat_interval_seconds
   checkpoint_reserve_seconds = var.fan_out.checkpoint_reserve_seconds

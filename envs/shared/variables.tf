@@ -166,6 +166,7 @@ variable "fan_out" {
     inputs_expiration_days     = optional(number)
     results_expiration_days    = optional(number)
     partials_expiration_days   = optional(number)
+    transport                  = optional(string)
     max_continuations          = optional(number)
     heartbeat_interval_seconds = optional(number)
     checkpoint_reserve_seconds = optional(number)

@@ -32,6 +32,29 @@ module "queue_policy" {
   resources = [each.value]
 }
 
+# SNS subscriptions whose redrive policy names this DLQ move undeliverable messages into it.
+data "aws_iam_policy_document" "dlq" {
+  source_policy_documents = [module.queue_policy["dlq"].json]
+
+  dynamic "statement" {
+    for_each = length(var.dlq_source_topic_arns) > 0 ? [var.dlq_source_topic_arns] : []
+    content {
+      sid       = "AcceptUndeliverableNotifications"
+      actions   = ["sqs:SendMessage"]
+      resources = [local.dlq_arn]
+      principals {
+        type        = "Service"
+        identifiers = ["sns.amazonaws.com"]
+      }
+      condition {
+        test     = "ArnEquals"
+        variable = "aws:SourceArn"
+        values   = statement.value
+      }
+    }
+  }
+}
+
 resource "aws_sqs_queue" "dlq" {
   name                              = local.dlq_name
   visibility_timeout_seconds        = var.dlq_visibility_timeout_seconds
@@ -40,7 +63,7 @@ resource "aws_sqs_queue" "dlq" {
   kms_master_key_id                 = var.kms_master_key_id
   kms_data_key_reuse_period_seconds = var.kms_master_key_id == null ? null : var.kms_data_key_reuse_period_seconds
 
-  policy = module.queue_policy["dlq"].json
+  policy = data.aws_iam_policy_document.dlq.json
 
   redrive_allow_policy = jsonencode({
     redrivePermission = "byQueue"

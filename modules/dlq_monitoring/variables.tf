@@ -85,6 +85,18 @@ variable "receive_wait_time_seconds" {
   }
 }
 
+variable "dlq_source_topic_arns" {
+  description = "SNS topics whose subscriptions' redrive policies name this DLQ: the DLQ's policy lets SNS send their undeliverable messages to it (and only theirs). With kms_master_key_id, the key's policy must also let sns.amazonaws.com use it."
+  type        = list(string)
+  default     = []
+  nullable    = false
+
+  validation {
+    condition     = alltrue([for arn in var.dlq_source_topic_arns : can(regex("^arn:aws[a-z-]*:sns:[a-z0-9-]+:[0-9]{12}:[A-Za-z0-9_-]{1,256}$", arn))])
+    error_message = "dlq_source_topic_arns: each must be an SNS topic ARN (arn:aws:sns:<region>:<account>:<name>)."
+  }
+}
+
 variable "kms_master_key_id" {
   description = "KMS key (id, ARN or alias) for SSE-KMS on both queues. null uses SQS-managed encryption (SSE-SQS), which is always on."
   type        = string

@@ -48,6 +48,9 @@ locals {
 
   queue_kms_statements = local.queue.kms_master_key_id == null ? [] : [local.queue.kms_master_key_id]
 
+  # transport = "sns": subtasks are pushed by a topic rather than drained from the queue.
+  push = var.transport == "sns"
+
   dlq_handler_timeout_seconds = 30
   quarantine_prefix           = "quarantine/"
   plans_prefix                = "plans/"
@@ -188,6 +191,8 @@ resource "aws_s3_bucket_notification" "incoming" {
 module "queue" {
   source = "../dlq_monitoring"
 
+  dlq_source_topic_arns = local.push ? [local.subtask_topic_arn] : []
+
   name                           = "${var.name}-subtasks"
   visibility_timeout_seconds     = coalesce(var.visibility_timeout_seconds, 6 * var.worker_timeout_seconds)
   dlq_visibility_timeout_seconds = 6 * local.dlq_handler_timeout_seconds
@@ -263,6 +268,15 @@ data "aws_iam_policy_document" "ventilator" {
   }
 
   dynamic "statement" {
+    for_each = local.push ? [local.subtask_topic_arn] : []
+    content {
+      sid       = "PublishSubtasks"
+      actions   = ["sns:Publish"]
+      resources = [statement.value]
+    }
+  }
+
+  dynamic "statement" {
     for_each = local.queue_kms_statements
     content {
       sid       = "EncryptSubtasks"
@@ -334,7 +348,7 @@ module "ventilator" {
   keep_failed_async_invocations    = true
   async_on_failure_destination_arn = aws_sqs_queue.failed_invocations.arn
 
-  environment_variables = merge(local.environment, local.spec_environment, {
+  environment_variables = merge(local.environment, local.spec_environment, local.push ? { SUBTASK_TOPIC_ARN = aws_sns_topic.subtasks[0].arn } : {}, {
     SUBTASK_QUEUE_URL     = module.queue.queue_url
     SUBTASKS_PER_SHARD    = tostring(var.subtasks_per_shard)
     PARALLEL_SHARDS       = tostring(local.parallel_shards)
@@ -408,6 +422,16 @@ data "aws_iam_policy_document" "worker" {
     actions   = ["lambda:InvokeFunction"]
     resources = [local.worker_function_arn]
   }
+
+  # sns: the on-failure destination writes failed invocations to the encrypted DLQ as the worker.
+  dynamic "statement" {
+    for_each = local.push ? local.queue_kms_statements : []
+    content {
+      sid       = "EncryptDeadSubtasks"
+      actions   = ["kms:GenerateDataKey"]
+      resources = [statement.value]
+    }
+  }
 }
 
 module "worker" {
@@ -419,17 +443,26 @@ module "worker" {
   alarm_topic_arn = module.queue.alert_topic_arn
   runbook_url     = var.runbook_url
 
-  name               = "${var.name}-worker"
-  description        = "Processes one chunk per subtask and records its completion"
-  package_path       = var.worker_package_path
-  handler            = "fan_out_worker.handler.lambda_handler"
-  architecture       = var.architecture
-  timeout_seconds    = var.worker_timeout_seconds
-  memory_size        = var.worker_memory_size
-  policy_json        = data.aws_iam_policy_document.worker.json
-  log_retention_days = var.log_retention_days
-  tracing_mode       = var.tracing_mode
-  tags               = var.tags
+  name            = "${var.name}-worker"
+  description     = "Processes one chunk per subtask and records its completion"
+  package_path    = var.worker_package_path
+  handler         = "fan_out_worker.handler.lambda_handler"
+  architecture    = var.architecture
+  timeout_seconds = var.worker_timeout_seconds
+  # Its asynchronous invocations: with sqs, a chain's hand-overs, never retried
+  # (a lost one is recovered by one receive from the queue once its lease runs
+  # out, not by a retry racing it); with sns, every subtask, retried twice and
+  # then sent to the subtask DLQ. The sns worker's concurrency is reserved at
+  # the cap the event source mapping sets with sqs.
+  async_maximum_retry_attempts     = local.push ? 2 : 0
+  keep_failed_async_invocations    = local.push
+  async_on_failure_destination_arn = local.push ? module.queue.dlq_arn : null
+  reserved_concurrent_executions   = local.push ? var.worker_maximum_concurrency : -1
+  memory_size                      = var.worker_memory_size
+  policy_json                      = data.aws_iam_policy_document.worker.json
+  log_retention_days               = var.log_retention_days
+  tracing_mode                     = var.tracing_mode
+  tags                             = var.tags
 
   environment_variables = merge(local.environment, {
     WORKLOADS                  = jsonencode(var.workloads)
@@ -444,16 +477,9 @@ module "worker" {
   })
 }
 
-# A chain's hand-over is an asynchronous invocation of the worker. It is not
-# retried: a lost one is recovered from the queue once its message's lease runs
-# out, by one receive, never by a retry racing it.
-resource "aws_lambda_function_event_invoke_config" "worker" {
-  function_name                = module.worker.function_name
-  maximum_retry_attempts       = 0
-  maximum_event_age_in_seconds = 3600
-}
-
 resource "aws_lambda_event_source_mapping" "worker" {
+  count = local.push ? 0 : 1
+
   event_source_arn        = module.queue.queue_arn
   function_name           = module.worker.function_arn
   batch_size              = var.worker_batch_size

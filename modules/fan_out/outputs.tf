@@ -155,3 +155,18 @@ output "job_api_function_name" {
   description = "The job API's function, or null without create_job_api."
   value       = var.create_job_api ? module.job_api[0].function_name : null
 }
+
+output "transport" {
+  description = "How subtasks reach the workers: sqs or sns."
+  value       = var.transport
+}
+
+output "subtask_topic_arn" {
+  description = "ARN of the topic that pushes subtasks to the workers (transport = \"sns\"), else null."
+  value       = one(aws_sns_topic.subtasks[*].arn)
+}
+
+output "subtask_deliveries_failed_alarm_arn" {
+  description = "ARN of the alarm on subtasks SNS could not deliver to the worker (transport = \"sns\"), else null."
+  value       = one(aws_cloudwatch_metric_alarm.subtask_deliveries_failed[*].arn)
+}

@@ -323,6 +323,23 @@ variable "worker_timeout_seconds" {
   }
 }
 
+variable "transport" {
+  description = "How subtasks reach the workers. \"sqs\": the ventilator sends them to the subtask queue, which an event source mapping drains (ramping up by 300 concurrent workers a minute, up to worker_maximum_concurrency). \"sns\": the ventilator publishes them to a topic whose subscription invokes a worker per subtask asynchronously, all at once up to worker_maximum_concurrency (reserved for the worker); failed invocations are retried twice, then go to the same DLQ. See the README's \"Choosing a transport\"."
+  type        = string
+  default     = "sqs"
+  nullable    = false
+
+  validation {
+    condition     = contains(["sqs", "sns"], var.transport)
+    error_message = "transport must be \"sqs\" (the default: a queue drained by an event source mapping) or \"sns\" (a topic that pushes each subtask to a worker)."
+  }
+
+  validation {
+    condition     = var.transport == "sqs" || !anytrue([for workload in values(var.workloads) : workload.resumable])
+    error_message = "transport: resumable workloads need \"sqs\", whose message carries a chain of invocations: set transport = \"sqs\", or drop resumable from the workloads."
+  }
+}
+
 variable "max_continuations" {
   description = "Most times a subtask of a resumable workload may continue in a new invocation (a chain of at most 1 + max_continuations invocations); one that asks for more fails with a reason naming this input. Non-resumable workloads never continue."
   type        = number

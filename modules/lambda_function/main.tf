@@ -101,14 +101,17 @@ resource "aws_lambda_function" "this" {
 }
 
 resource "aws_lambda_function_event_invoke_config" "this" {
-  count = var.keep_failed_async_invocations ? 1 : 0
+  count = var.keep_failed_async_invocations || var.async_maximum_retry_attempts != 2 ? 1 : 0
 
   function_name          = aws_lambda_function.this.function_name
   maximum_retry_attempts = var.async_maximum_retry_attempts
 
-  destination_config {
-    on_failure {
-      destination = var.async_on_failure_destination_arn
+  dynamic "destination_config" {
+    for_each = var.keep_failed_async_invocations ? [var.async_on_failure_destination_arn] : []
+    content {
+      on_failure {
+        destination = destination_config.value
+      }
     }
   }
 }

@@ -42,3 +42,11 @@ output "reserved_concurrent_executions" {
   description = "Concurrency reserved for the function (-1: unreserved)."
   value       = aws_lambda_function.this.reserved_concurrent_executions
 }
+
+output "async_invocation" {
+  description = "How the function's asynchronous invocations are handled: maximum_retry_attempts and on_failure_destination (null: dropped after the retries)."
+  value = {
+    maximum_retry_attempts = var.async_maximum_retry_attempts
+    on_failure_destination = var.keep_failed_async_invocations ? var.async_on_failure_destination_arn : null
+  }
+}

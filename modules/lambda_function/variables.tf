@@ -115,7 +115,7 @@ variable "keep_failed_async_invocations" {
 }
 
 variable "async_maximum_retry_attempts" {
-  description = "Retries Lambda makes of a failed asynchronous invocation (0-2) before sending it to the on-failure destination."
+  description = "Retries Lambda makes of a failed asynchronous invocation (0-2) before sending it to the on-failure destination (or dropping it, without keep_failed_async_invocations)."
   type        = number
   default     = 2
   nullable    = false

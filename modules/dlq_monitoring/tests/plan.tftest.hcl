@@ -219,3 +219,29 @@ run "rejects_evaluation_windows_longer_than_a_day" {
     var.growth_alarm_evaluation_periods,
   ]
 }
+
+run "the_dlq_accepts_undeliverable_notifications_of_the_named_topics_only" {
+  command = plan
+
+  variables {
+    dlq_source_topic_arns = ["arn:aws:sns:eu-west-1:123456789012:orders-subtasks"]
+  }
+
+  assert {
+    condition = alltrue([
+      for condition in one([for s in data.aws_iam_policy_document.dlq.statement : s if s.sid == "AcceptUndeliverableNotifications"]).condition :
+      condition.test == "ArnEquals" && condition.variable == "aws:SourceArn" && toset(condition.values) == toset(["arn:aws:sns:eu-west-1:123456789012:orders-subtasks"])
+    ])
+    error_message = "SNS may send to the DLQ only for the topics named."
+  }
+}
+
+run "rejects_a_topic_that_is_not_an_arn" {
+  command = plan
+
+  variables {
+    dlq_source_topic_arns = ["orders-subtasks"]
+  }
+
+  expect_failures = [var.dlq_source_topic_arns]
+}

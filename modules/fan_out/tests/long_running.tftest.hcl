@@ -43,7 +43,7 @@ run "a_chain_is_configured_bounded_and_never_retried" {
     error_message = "The worker gets the heartbeat, the reserve and the bound of its chains."
   }
   assert {
-    condition     = aws_lambda_function_event_invoke_config.worker.maximum_retry_attempts == 0
+    condition     = module.worker.async_invocation.maximum_retry_attempts == 0 && module.worker.async_invocation.on_failure_destination == null
     error_message = "A hand-over must not be retried: a lost one is recovered from the queue, once."
   }
   assert {

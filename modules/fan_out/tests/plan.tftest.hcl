@@ -42,7 +42,7 @@ run "the_job_bucket_queue_and_functions_are_wired" {
     error_message = "The subtask queue's visibility timeout must default to 6 x the worker timeout."
   }
   assert {
-    condition     = aws_lambda_event_source_mapping.worker.function_response_types == toset(["ReportBatchItemFailures"]) && aws_lambda_event_source_mapping.worker.scaling_config[0].maximum_concurrency == 50
+    condition     = aws_lambda_event_source_mapping.worker[0].function_response_types == toset(["ReportBatchItemFailures"]) && aws_lambda_event_source_mapping.worker[0].scaling_config[0].maximum_concurrency == 50
     error_message = "Workers must report partial batch failures, with their concurrency capped."
   }
   assert {
