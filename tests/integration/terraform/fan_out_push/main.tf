@@ -92,7 +92,9 @@ module "fan_out" {
   workloads                  = local.workloads
   min_chunk_size_bytes       = 256
   worker_timeout_seconds     = 30
-  worker_maximum_concurrency = 20
+  # MiniStack drops a topic's deliveries beyond the worker's reserved
+  # concurrency (AWS queues and retries them): above the test job's subtasks.
+  worker_maximum_concurrency = 50
   bucket_force_destroy       = true
   log_retention_days         = 1
   tracing_mode               = "PassThrough"
