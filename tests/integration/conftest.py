@@ -94,24 +94,33 @@ def dynamodb():
     return boto3.resource("dynamodb")
 
 
-@pytest.fixture(scope="session")
-def local(request, tmpdir_factory):
-    """envs/local applied once for the whole session through pytest-terraform, destroyed at the end.
+def apply_stack(root_module: str, scope: str, request, tmpdir_factory):
+    """A root module applied through pytest-terraform for `scope`, destroyed at its end.
 
-    Built here rather than with the `terraform` decorator, which attaches its
-    fixture to a single test module: every pattern's tests share this stack.
+    `root_module` is found under envs/ (pyproject's terraform-mod-dir), else
+    under tests/integration/terraform/.
     """
     fixture = tf.TerraformFixture(
         tf.LazyTfBin,
         tf.LazyPluginCacheDir,
-        "session",
-        "local",
+        scope,
+        root_module,
         py_path(__file__).dirpath(),
         False,
         None,
         request.config,
     )
     return fixture(request, tmpdir_factory, "master")
+
+
+@pytest.fixture(scope="session")
+def local(request, tmpdir_factory):
+    """envs/local applied once for the whole session, destroyed at the end.
+
+    Built here rather than with the `terraform` decorator, which attaches its
+    fixture to a single test module: every pattern's tests share this stack.
+    """
+    return apply_stack("local", "session", request, tmpdir_factory)
 
 
 @pytest.fixture(scope="session")

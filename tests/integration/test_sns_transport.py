@@ -15,9 +15,8 @@ from collections import Counter
 
 import boto3
 import pytest
-from py.path import local as py_path
-from pytest_terraform import tf
 
+from integration.conftest import apply_stack
 from serverless_patterns.job_tracker import JobStatus, JobTracker
 from serverless_patterns_ops.fan_out_jobs import fetch_result, sample_text, submit_job, wait_for_job
 
@@ -27,18 +26,7 @@ pytestmark = pytest.mark.lambda_runtime
 
 @pytest.fixture(scope="module")
 def push_stack(request, tmpdir_factory) -> dict:
-    fixture = tf.TerraformFixture(
-        tf.LazyTfBin,
-        tf.LazyPluginCacheDir,
-        "module",
-        "fan_out_push",
-        py_path(__file__).dirpath(),
-        False,
-        None,
-        request.config,
-    )
-    applied = fixture(request, tmpdir_factory, "master")
-    return applied.outputs["fan_out"]["value"]
+    return apply_stack("fan_out_push", "module", request, tmpdir_factory).outputs["fan_out"]["value"]
 
 
 def test_a_job_pushed_through_the_topic_is_exact_and_counted_once(push_stack):
