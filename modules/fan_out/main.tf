@@ -50,6 +50,8 @@ locals {
 
   # transport = "sns": subtasks are pushed by a topic rather than drained from the queue.
   push = var.transport == "sns"
+  # A resumable workload's subtasks may run over chains of worker invocations.
+  chains = anytrue([for workload in values(var.workloads) : workload.resumable])
 
   dlq_handler_timeout_seconds = 30
   quarantine_prefix           = "quarantine/"
@@ -410,17 +412,23 @@ data "aws_iam_policy_document" "worker" {
     resources = ["${aws_s3_bucket.jobs.arn}/partials/*"]
   }
 
-  # Resumable workloads: a chain saves its checkpoint and hands over to the worker itself.
-  statement {
-    sid       = "KeepCheckpoints"
-    actions   = ["s3:PutObject", "s3:GetObject"]
-    resources = ["${aws_s3_bucket.jobs.arn}/checkpoints/*"]
+  # Resumable workloads only: a chain saves its checkpoint and hands over to the worker itself.
+  dynamic "statement" {
+    for_each = local.chains ? ["${aws_s3_bucket.jobs.arn}/checkpoints/*"] : []
+    content {
+      sid       = "KeepCheckpoints"
+      actions   = ["s3:PutObject", "s3:GetObject"]
+      resources = [statement.value]
+    }
   }
 
-  statement {
-    sid       = "HandOverToItself"
-    actions   = ["lambda:InvokeFunction"]
-    resources = [local.worker_function_arn]
+  dynamic "statement" {
+    for_each = local.chains ? [local.worker_function_arn] : []
+    content {
+      sid       = "HandOverToItself"
+      actions   = ["lambda:InvokeFunction"]
+      resources = [statement.value]
+    }
   }
 
   # sns: the on-failure destination writes failed invocations to the encrypted DLQ as the worker.

@@ -60,8 +60,20 @@ run "a_chain_is_configured_bounded_and_never_retried" {
   }
 }
 
-run "defaults_fit_the_default_timeout" {
+run "defaults_fit_the_default_timeout_and_no_chain_no_self_invoke" {
   command = plan
+
+  variables {
+    workloads = {
+      word_count = { process = "serverless_patterns.workloads.word_count:process" }
+    }
+    default_workload = "word_count"
+  }
+
+  assert {
+    condition     = length([for s in data.aws_iam_policy_document.worker.statement : s if contains(["HandOverToItself", "KeepCheckpoints"], s.sid)]) == 0
+    error_message = "Without a resumable workload the worker may neither invoke itself nor keep checkpoints."
+  }
 
   assert {
     condition     = module.worker.environment_variables.HEARTBEAT_SECONDS == "20" && module.worker.environment_variables.CHECKPOINT_RESERVE_SECONDS == "10" && module.worker.environment_variables.MAX_CONTINUATIONS == "10"
