@@ -14,7 +14,9 @@ invocations are not retried) stops its heartbeat; the lease runs out, SQS
 delivers the message again, and that receive resumes from the last
 checkpoint. The tracker numbers every invocation of the subtask
 (JobTracker.start_invocation), so a hand-over that something newer overtook,
-or a duplicated one, stops at once, and a chain is bounded: the invocation
+or a duplicated one, stops at once; an invocation overtaken while it ran
+keeps its checkpoint (one S3 object per invocation) but may not make it the
+one to resume from, nor hand over. A chain is bounded: the invocation
 numbered 1 + MAX_CONTINUATIONS may not hand over again. Counting stays the
 tracker's, exactly once.
 """
@@ -151,7 +153,7 @@ def save_checkpoint(subtask: Subtask, invocation: int, state: Any) -> None:
     body = json.dumps({"invocation": invocation, "state": state, "subtask": subtask.to_message()})
     aws_clients.client("s3").put_object(
         Bucket=settings.required("JOB_BUCKET"),
-        Key=subtask.checkpoint_key,
+        Key=subtask.checkpoint_key(invocation),
         Body=body.encode(),
         ContentType="application/json",
     )
@@ -176,7 +178,7 @@ def run_resumable(subtask: Subtask, task: SubtaskInput, workload: Workload, leas
         raise ContinuedElsewhere(f"a newer invocation than {lease.after} runs this subtask")
     number, saved = started.number, None
     if started.checkpointed is not None:
-        saved = load_checkpoint(subtask.checkpoint_key)
+        saved = load_checkpoint(subtask.checkpoint_key(started.checkpointed))
         if saved is None:
             # Expired with the job's intermediate objects: no retry brings it back.
             raise PermanentSubtaskError(f"the checkpoint of invocation {started.checkpointed} is gone from S3")
@@ -198,13 +200,14 @@ def run_resumable(subtask: Subtask, task: SubtaskInput, workload: Workload, leas
             "(1 + max_continuations): raise max_continuations, or cut the job into smaller chunks"
         )
     save_checkpoint(subtask, number, answer.state)
-    tracker().record_checkpoint(*chain_key, number)
+    if not tracker().record_checkpoint(*chain_key, number):
+        raise ContinuedElsewhere(f"a newer invocation than {number} runs this subtask: its checkpoint is kept")
     if not extend(lease.receipt_handle, chain):
         raise ContinuedElsewhere("the message was delivered again before the hand-over")
     aws_clients.client("lambda").invoke(
         FunctionName=chain.function_name,
         InvocationType="Event",
-        Payload=json.dumps(hand_over_event(subtask.checkpoint_key, lease.receipt_handle, number)).encode(),
+        Payload=json.dumps(hand_over_event(subtask.checkpoint_key(number), lease.receipt_handle, number)).encode(),
     )
     logger.info("checkpoint saved: the subtask continues in a new invocation", extra={"invocation": number})
     raise ContinuedElsewhere(f"handed over after invocation {number}")

@@ -279,10 +279,9 @@ class Subtask:
     def partial_key(self) -> str:
         return work_key(PARTIALS_PREFIX, self.job_id, f"{self.subtask_id:08d}.json")
 
-    @property
-    def checkpoint_key(self) -> str:
-        """Per run: a redriven subtask starts again, rather than from a checkpoint of the run that failed."""
-        return work_key(CHECKPOINTS_PREFIX, self.job_id, f"{self.subtask_id:08d}.run{self.run}.json")
+    def checkpoint_key(self, invocation: int) -> str:
+        """Per invocation, so no invocation overwrites another's; per run, so a redriven subtask starts again."""
+        return work_key(CHECKPOINTS_PREFIX, self.job_id, f"{self.subtask_id:08d}.run{self.run}.{invocation}.json")
 
 
 def _is_count(value: Any) -> bool:

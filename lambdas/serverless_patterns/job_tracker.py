@@ -1004,13 +1004,20 @@ class JobTracker:
 
     def record_checkpoint(
         self, job_id: str, subtask_id: int, shard: int, run: int, expires_at: int, invocation: int
-    ) -> None:
-        """Note that invocation `invocation` saved a checkpoint: a resumed chain reads it (it need not probe S3)."""
-        self._call(
-            self._table.update_item,
-            Key=_chain_key(job_id, shard, subtask_id, run),
-            UpdateExpression="SET checkpointed = :invocation, expires_at = :expires",
-            ExpressionAttributeValues={":invocation": invocation, ":expires": expires_at},
+    ) -> bool:
+        """Make invocation `invocation`'s checkpoint the one to resume from; False once a newer invocation started.
+
+        A resumed chain then reads it without probing S3, and an invocation
+        overtaken while it ran never replaces the live chain's checkpoint.
+        """
+        return (
+            self._conditional_update(
+                _chain_key(job_id, shard, subtask_id, run),
+                UpdateExpression="SET checkpointed = :invocation, expires_at = :expires",
+                ConditionExpression="invocations = :invocation",
+                ExpressionAttributeValues={":invocation": invocation, ":expires": expires_at},
+            )
+            is not None
         )
 
     def last_error(self, job_id: str, subtask_id: int, shard: int) -> dict[str, Any] | None:

@@ -201,3 +201,41 @@ def test_the_heartbeat_keeps_the_message_invisible_and_notices_when_it_is_lost(c
     sqs.delete_message(QueueUrl=queue_url, ReceiptHandle=again["ReceiptHandle"])
     with pytest.raises(chains.ContinuedElsewhere), chains.Heartbeat(again["ReceiptHandle"], settings):
         pass
+
+
+def test_an_invocation_overtaken_while_it_ran_neither_replaces_the_checkpoint_nor_hands_over(
+    chain, lambda_context, monkeypatch
+):
+    from fan_out_worker import handler
+
+    real_workload = handler.workload
+
+    def overtaken(name):
+        chosen = real_workload(name)
+
+        def process(task, invocation):
+            # Meanwhile SQS delivered the message again, and that receive started invocation 2.
+            subtask = json.loads(event["Records"][0]["body"])
+            chain["tracker"].start_invocation(
+                subtask["job_id"], subtask["subtask_id"], subtask["shard"], subtask["run"], subtask["expires_at"], None
+            )
+            return chosen.process(task, invocation)
+
+        return workload_registry.Workload(chosen.name, process, chosen.merge, chosen.resumable)
+
+    monkeypatch.setattr(handler, "workload", overtaken)
+    answer = submit(
+        lambda_context, {"workload": "steps", "source": {"type": "items", "items": ITEMS, "items_per_subtask": 10}}
+    )
+    assert "error" not in answer, answer
+    event = receive(chain["queue_url"])
+
+    response = worker(event, lambda_context)
+
+    assert response["batchItemFailures"]  # left to the newer invocation's receive
+    assert chain["hand_overs"] == []
+    subtask = json.loads(event["Records"][0]["body"])
+    started = chain["tracker"].start_invocation(
+        subtask["job_id"], subtask["subtask_id"], subtask["shard"], subtask["run"], subtask["expires_at"], None
+    )
+    assert (started.number, started.checkpointed) == (3, None)  # invocation 1's checkpoint was never made current
