@@ -284,6 +284,10 @@ def continue_chain(event: dict[str, Any], deadline: float) -> None:
         )
         return
     logger.append_keys(**subtask.log_keys)
+    # At once: the lease the hand-over left must not run out while this invocation starts and reads its input.
+    if not chains.extend(lease.receipt_handle, chains.ChainSettings.from_environment()):
+        logger.info("the message was delivered again before this hand-over started: left to that receive")
+        return
     try:
         _run_alone(subtask, lease, receive_count="hand-over")
     except ContinuedElsewhere:

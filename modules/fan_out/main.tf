@@ -394,10 +394,13 @@ data "aws_iam_policy_document" "record_completions" {
 data "aws_iam_policy_document" "worker" {
   source_policy_documents = [data.aws_iam_policy_document.record_completions.json]
 
-  statement {
-    sid       = "ConsumeSubtasks"
-    actions   = ["sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:GetQueueAttributes", "sqs:ChangeMessageVisibility"]
-    resources = [module.queue.queue_arn]
+  dynamic "statement" {
+    for_each = local.push ? [] : [module.queue.queue_arn]
+    content {
+      sid       = "ConsumeSubtasks"
+      actions   = ["sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:GetQueueAttributes", "sqs:ChangeMessageVisibility"]
+      resources = [statement.value]
+    }
   }
 
   statement {
@@ -466,11 +469,13 @@ module "worker" {
   keep_failed_async_invocations    = local.push
   async_on_failure_destination_arn = local.push ? module.queue.dlq_arn : null
   reserved_concurrent_executions   = local.push ? var.worker_maximum_concurrency : -1
-  memory_size                      = var.worker_memory_size
-  policy_json                      = data.aws_iam_policy_document.worker.json
-  log_retention_days               = var.log_retention_days
-  tracing_mode                     = var.tracing_mode
-  tags                             = var.tags
+  # With sns a job larger than the reservation is throttled by design (Lambda queues and retries the rest).
+  alarm_on_throttles = !local.push
+  memory_size        = var.worker_memory_size
+  policy_json        = data.aws_iam_policy_document.worker.json
+  log_retention_days = var.log_retention_days
+  tracing_mode       = var.tracing_mode
+  tags               = var.tags
 
   environment_variables = merge(local.environment, {
     WORKLOADS                  = jsonencode(var.workloads)

@@ -166,7 +166,7 @@ output "subtask_topic_arn" {
   value       = one(aws_sns_topic.subtasks[*].arn)
 }
 
-output "subtask_deliveries_failed_alarm_arn" {
-  description = "ARN of the alarm on subtasks SNS could not deliver to the worker (transport = \"sns\"), else null."
-  value       = one(aws_cloudwatch_metric_alarm.subtask_deliveries_failed[*].arn)
+output "push_alarm_arns" {
+  description = "ARNs of the sns transport's alarms, by name: subtask-deliveries-failed, subtask-dead-letters-lost, failed-subtasks-lost (empty with sqs)."
+  value       = { for name, alarm in aws_cloudwatch_metric_alarm.push : name => alarm.arn }
 }

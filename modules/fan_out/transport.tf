@@ -42,14 +42,38 @@ resource "aws_sns_topic_subscription" "worker" {
   depends_on = [aws_lambda_permission.subtask_topic]
 }
 
-resource "aws_cloudwatch_metric_alarm" "subtask_deliveries_failed" {
-  count = local.push ? 1 : 0
+locals {
+  # The paths where a pushed subtask could be lost rather than recorded as failed.
+  push_alarms = !local.push ? {} : {
+    subtask-deliveries-failed = {
+      description = "SNS could not deliver subtasks of ${local.subtask_topic_name} to the worker (throttled past its retries, or denied): they are in ${var.name}-subtasks-dlq, and their jobs record them as failed."
+      namespace   = "AWS/SNS"
+      metric      = "NumberOfNotificationsFailed"
+      dimensions  = { TopicName = local.subtask_topic_name }
+    }
+    subtask-dead-letters-lost = {
+      description = "SNS could not move undeliverable subtasks of ${local.subtask_topic_name} to ${var.name}-subtasks-dlq (its policy or key refused SNS): they are lost, and their jobs will time out."
+      namespace   = "AWS/SNS"
+      metric      = "NumberOfNotificationsFailedToRedriveToDlq"
+      dimensions  = { TopicName = local.subtask_topic_name }
+    }
+    failed-subtasks-lost = {
+      description = "Lambda could not send failed invocations of ${var.name}-worker to ${var.name}-subtasks-dlq, its on-failure destination: those subtasks are lost, and their jobs will time out."
+      namespace   = "AWS/Lambda"
+      metric      = "DestinationDeliveryFailures"
+      dimensions  = { FunctionName = module.worker.function_name }
+    }
+  }
+}
 
-  alarm_name          = "${var.name}-subtask-deliveries-failed"
-  alarm_description   = "SNS could not deliver subtasks of ${local.subtask_topic_name} to the worker (throttled past its retries, or denied): they are in ${var.name}-subtasks-dlq, and their jobs record them as failed.${var.runbook_url == null ? "" : " Runbook: ${var.runbook_url}"}"
-  namespace           = "AWS/SNS"
-  metric_name         = "NumberOfNotificationsFailed"
-  dimensions          = { TopicName = aws_sns_topic.subtasks[0].name }
+resource "aws_cloudwatch_metric_alarm" "push" {
+  for_each = local.push_alarms
+
+  alarm_name          = "${var.name}-${each.key}"
+  alarm_description   = "${each.value.description}${var.runbook_url == null ? "" : " Runbook: ${var.runbook_url}"}"
+  namespace           = each.value.namespace
+  metric_name         = each.value.metric
+  dimensions          = each.value.dimensions
   statistic           = "Sum"
   period              = 60
   evaluation_periods  = 1
@@ -59,6 +83,8 @@ resource "aws_cloudwatch_metric_alarm" "subtask_deliveries_failed" {
   alarm_actions       = [module.queue.alert_topic_arn]
   ok_actions          = [module.queue.alert_topic_arn]
   tags                = var.tags
+
+  depends_on = [aws_sns_topic.subtasks]
 }
 
 moved {

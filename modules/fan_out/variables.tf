@@ -348,7 +348,12 @@ variable "max_continuations" {
 
   validation {
     condition     = var.max_continuations >= 0 && var.max_continuations <= 1000 && floor(var.max_continuations) == var.max_continuations
-    error_message = "max_continuations must be a whole number between 0 and 1000: a chain of 1,000 15-minute invocations already runs for ten days."
+    error_message = "max_continuations must be a whole number between 0 and 1000."
+  }
+
+  validation {
+    condition     = !anytrue([for workload in values(var.workloads) : workload.resumable]) || (1 + var.max_continuations) * var.worker_timeout_seconds <= min(43200, var.job_timeout_seconds)
+    error_message = "max_continuations: a whole chain, (1 + max_continuations) x worker_timeout_seconds, must fit in job_timeout_seconds and in the 12 hours (43,200 s) SQS keeps one receive of a message in flight: lower max_continuations or worker_timeout_seconds, or raise job_timeout_seconds."
   }
 }
 
@@ -361,11 +366,6 @@ variable "heartbeat_interval_seconds" {
   validation {
     condition     = var.heartbeat_interval_seconds >= 1 && floor(var.heartbeat_interval_seconds) == var.heartbeat_interval_seconds && var.heartbeat_interval_seconds < var.worker_timeout_seconds
     error_message = "heartbeat_interval_seconds must be a whole number of seconds, at least 1 and less than worker_timeout_seconds, so that a running invocation renews its message's lease: lower it, or raise worker_timeout_seconds."
-  }
-
-  validation {
-    condition     = 3 * var.heartbeat_interval_seconds <= coalesce(var.visibility_timeout_seconds, 6 * var.worker_timeout_seconds)
-    error_message = "heartbeat_interval_seconds: the lease it sets (3 x the interval) must not exceed the subtask queue's visibility timeout (visibility_timeout_seconds, by default 6 x worker_timeout_seconds), or a dead chain would wait longer than a failed subtask: lower heartbeat_interval_seconds."
   }
 }
 

@@ -119,7 +119,9 @@ resource "aws_lambda_function_event_invoke_config" "this" {
 resource "aws_cloudwatch_metric_alarm" "this" {
   for_each = var.create_alarms ? merge(
     {
-      errors    = "Invocations of ${var.name} failed (errors, timeouts or out-of-memory): check its log group ${aws_cloudwatch_log_group.this.name}."
+      errors = "Invocations of ${var.name} failed (errors, timeouts or out-of-memory): check its log group ${aws_cloudwatch_log_group.this.name}."
+    },
+    !var.alarm_on_throttles ? {} : {
       throttles = "Invocations of ${var.name} were throttled: raise its concurrency or lower the load sent to it."
     },
     !var.keep_failed_async_invocations ? {} : {

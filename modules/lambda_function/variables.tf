@@ -196,6 +196,13 @@ variable "create_alarms" {
   default     = false
 }
 
+variable "alarm_on_throttles" {
+  description = "With create_alarms, also alarm on Throttles. Turn it off for a function whose throttling is by design: asynchronous invocations beyond its reserved concurrency wait in Lambda's queue and are retried."
+  type        = bool
+  default     = true
+  nullable    = false
+}
+
 variable "alarm_topic_arn" {
   description = "SNS topic the function's alarms notify on ALARM and OK."
   type        = string

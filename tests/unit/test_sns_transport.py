@@ -13,6 +13,8 @@ import uuid
 import boto3
 import pytest
 
+from serverless_patterns.dead_letters import DeadLetter, unwrap
+from serverless_patterns.fan_out import InvalidSubtaskMessage
 from serverless_patterns.job_tracker import JobStatus
 from serverless_patterns.workload_registry import Workload
 from serverless_patterns.workloads.word_count import count_words, merge_counts
@@ -218,3 +220,22 @@ def test_a_resumable_workload_pushed_by_sns_fails_with_the_fix(pushed, lambda_co
     assert (progress.failed, progress.succeeded) == (1, 0)
     [task] = list(tracker.subtasks("job-1", tracker.get_job("job-1")["shard_count"]))
     assert 'set transport = "sqs"' in task["error"]["message"]
+
+
+def test_a_dead_letter_names_the_subtask_and_the_failure_whichever_path_moved_it():
+    subtask = json.dumps({"job_id": "job-1", "subtask_id": 4})
+    event = sns_event(subtask, "arn:aws:sns:us-east-1:123456789012:subtasks")
+
+    failed = unwrap(on_failure_record(event, "TimeoutError", "Task timed out after 30.00 seconds"), {})
+    assert failed.message == subtask
+    assert failed.error == {
+        "type": "TimeoutError",
+        "message": "Task timed out after 30.00 seconds (after 3 invocations)",
+    }
+
+    undelivered = unwrap(subtask, {"ErrorCode": {"stringValue": "AccessDenied", "dataType": "String"}})
+    assert undelivered == DeadLetter(subtask, {"type": "AccessDenied", "message": "SNS could not deliver it"})
+
+    assert unwrap(subtask, {}) == DeadLetter(subtask, None)  # moved by the queue's redrive policy: no reason given
+    with pytest.raises(InvalidSubtaskMessage):
+        unwrap(json.dumps({"requestContext": {}, "requestPayload": {"Records": []}}), {})

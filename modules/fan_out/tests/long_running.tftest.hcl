@@ -26,6 +26,7 @@ run "a_chain_is_configured_bounded_and_never_retried" {
     heartbeat_interval_seconds = 60
     checkpoint_reserve_seconds = 30
     max_continuations          = 4
+    job_timeout_seconds        = 4500 # 5 x 900 s: the longest chain fits, exactly
   }
 
   override_resource {
@@ -92,33 +93,46 @@ run "rejects_a_heartbeat_no_invocation_would_beat" {
   expect_failures = [var.heartbeat_interval_seconds]
 }
 
-run "accepts_a_lease_within_the_visibility_timeout" {
+run "rejects_a_chain_longer_than_the_job" {
   command = plan
 
   variables {
-    worker_timeout_seconds     = 60
-    visibility_timeout_seconds = 360
-    heartbeat_interval_seconds = 59
-    checkpoint_reserve_seconds = 5
+    worker_timeout_seconds = 900
+    max_continuations      = 4
+    job_timeout_seconds    = 4499
   }
 
-  # 3 x 59 = 177 s of lease within a 360 s visibility timeout.
-  assert {
-    condition     = module.worker.environment_variables.HEARTBEAT_SECONDS == "59"
-    error_message = "A lease within the visibility timeout is accepted."
-  }
+  expect_failures = [var.max_continuations]
 }
 
-run "rejects_a_lease_longer_than_a_short_visibility_timeout" {
+run "rejects_a_chain_longer_than_one_receive_may_stay_in_flight" {
   command = plan
 
   variables {
-    worker_timeout_seconds     = 900
-    visibility_timeout_seconds = 5400
-    heartbeat_interval_seconds = 1801
+    worker_timeout_seconds = 900
+    max_continuations      = 48 # 49 x 900 s > 12 hours
+    job_timeout_seconds    = 86400
   }
 
-  expect_failures = [var.heartbeat_interval_seconds]
+  expect_failures = [var.max_continuations]
+}
+
+run "a_long_chain_is_fine_for_workloads_that_are_not_resumable" {
+  command = plan
+
+  variables {
+    workloads = {
+      word_count = { process = "serverless_patterns.workloads.word_count:process" }
+    }
+    default_workload       = "word_count"
+    worker_timeout_seconds = 900
+    max_continuations      = 48
+  }
+
+  assert {
+    condition     = module.worker.environment_variables.MAX_CONTINUATIONS == "48"
+    error_message = "The chain's length is checked only where chains can run."
+  }
 }
 
 run "rejects_a_reserve_that_leaves_no_time_and_an_unbounded_chain" {

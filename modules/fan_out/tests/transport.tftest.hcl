@@ -22,6 +22,10 @@ run "sqs_by_default_drained_by_an_event_source_mapping" {
     error_message = "By default the subtask queue is drained by an event source mapping, and there is no topic."
   }
   assert {
+    condition     = length(aws_cloudwatch_metric_alarm.push) == 0 && output.push_alarm_arns == {} && contains(keys(module.worker.alarm_arns), "throttles")
+    error_message = "With sqs there are no push alarms, and the worker's throttles alarm stays."
+  }
+  assert {
     condition     = !contains(keys(module.ventilator.environment_variables), "SUBTASK_TOPIC_ARN") && module.worker.reserved_concurrent_executions == -1
     error_message = "With sqs the ventilator sends to the queue, and the mapping caps the workers."
   }
@@ -76,8 +80,16 @@ run "sns_pushes_each_subtask_and_fails_into_the_same_dlq" {
     error_message = "The ventilator may publish to the subtask topic only."
   }
   assert {
-    condition     = aws_cloudwatch_metric_alarm.subtask_deliveries_failed[0].metric_name == "NumberOfNotificationsFailed" && aws_cloudwatch_metric_alarm.subtask_deliveries_failed[0].dimensions.TopicName == "reports-subtasks" && contains(keys(module.worker.alarm_arns), "async_events_dropped")
-    error_message = "Alarms cover deliveries SNS gave up on and invocations Lambda dropped."
+    condition = { for name, alarm in aws_cloudwatch_metric_alarm.push : name => alarm.metric_name } == {
+      subtask-deliveries-failed = "NumberOfNotificationsFailed"
+      subtask-dead-letters-lost = "NumberOfNotificationsFailedToRedriveToDlq"
+      failed-subtasks-lost      = "DestinationDeliveryFailures"
+    } && aws_cloudwatch_metric_alarm.push["subtask-deliveries-failed"].dimensions.TopicName == "reports-subtasks"
+    error_message = "Alarms cover deliveries SNS gave up on, dead letters it could not move, and failed invocations Lambda could not keep."
+  }
+  assert {
+    condition     = !contains(keys(module.worker.alarm_arns), "throttles") && length([for s in data.aws_iam_policy_document.worker.statement : s if s.sid == "ConsumeSubtasks"]) == 0
+    error_message = "A pushed worker is throttled by design (no alarm on it), and reads no queue."
   }
   assert {
     condition     = aws_sns_topic.subtasks[0].kms_master_key_id == "alias/aws/sns"
