@@ -239,3 +239,19 @@ def test_an_invocation_overtaken_while_it_ran_neither_replaces_the_checkpoint_no
         subtask["job_id"], subtask["subtask_id"], subtask["shard"], subtask["run"], subtask["expires_at"], None
     )
     assert (started.number, started.checkpointed) == (3, None)  # invocation 1's checkpoint was never made current
+
+
+def test_the_heartbeat_notices_a_message_lost_while_the_workload_runs(chain):
+    sqs = boto3.client("sqs")
+    queue_url = sqs.create_queue(QueueName="lost-leases", Attributes={"VisibilityTimeout": "5"})["QueueUrl"]
+    sqs.send_message(QueueUrl=queue_url, MessageBody="long work")
+    [message] = sqs.receive_message(QueueUrl=queue_url)["Messages"]
+    settings = chains.ChainSettings(
+        queue_url, "worker", heartbeat_seconds=0.1, lease_seconds=5, reserve_seconds=1, max_continuations=1
+    )
+
+    with chains.Heartbeat(message["ReceiptHandle"], settings) as heartbeat:
+        sqs.delete_message(QueueUrl=queue_url, ReceiptHandle=message["ReceiptHandle"])  # taken away mid-run
+        time.sleep(0.5)
+
+    assert heartbeat.lost
