@@ -92,7 +92,11 @@ def _validated(document: Any, schema: dict[str, Any], root: str) -> None:
         validate(event=document, schema=schema)
     except SchemaValidationError as error:
         field = ".".join([root, *(error.path or ["data"])[1:]])
-        message = (error.validation_message or "is invalid").replace("data", field, 1)
+        # fastjsonschema names the failing value by its whole path from `data` ("data.payload must be object"):
+        # only that root is renamed, so the field is said once ("body.payload must be object").
+        message = error.validation_message or f"{field} is invalid"
+        if message.startswith("data"):
+            message = root + message.removeprefix("data")
         raise InvalidWriteRequest(field, message, _FIXES.get(error.rule or "", "see the API schema")) from None
 
 

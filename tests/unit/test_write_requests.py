@@ -49,6 +49,29 @@ def test_rejects_bad_input_naming_the_field_and_the_fix(body, field, fix_contain
     assert raised.value.as_dict()["error"] == "invalid_request"
 
 
+@pytest.mark.parametrize(
+    ("body", "message"),
+    [
+        ('{"payload": 3}', "body.payload must be object"),
+        ('{"payload": {}}', "body.payload must contain at least 1 properties"),
+        ('{"payload": {"a": 1}, "request_id": 7}', "body.request_id must be string"),
+        ("[1, 2]", "body must be object"),
+    ],
+)
+def test_the_message_names_the_field_once(body, message):
+    with pytest.raises(InvalidWriteRequest) as raised:
+        from_api_body(body)
+
+    assert raised.value.message == message
+
+
+def test_a_poison_message_names_its_field_once():
+    with pytest.raises(InvalidWriteRequest) as raised:
+        from_message('{"version": 1, "request_id": "r1", "payload": 3, "received_at": "x"}')
+
+    assert raised.value.message == "message.payload must be object"
+
+
 def test_rejects_a_body_larger_than_the_limit():
     body = '{"payload": {"blob": "' + "x" * MAX_BODY_BYTES + '"}}'
 
