@@ -18,8 +18,10 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+from collections.abc import Mapping
 from http import HTTPStatus
 from typing import Any
+from urllib.parse import urlsplit
 
 from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response, content_types
@@ -113,10 +115,50 @@ def _conflict(job: dict[str, Any], spec: JobSpec) -> BadRequest | None:
     return BadRequest(HTTPStatus.CONFLICT, **refusal) if refusal else None
 
 
-def _status_url(job_id: str) -> str:
-    context = app.current_event.request_context
+_DEFAULT_PORTS = {"http": "80", "https": "443"}
+
+
+def job_url(event: Mapping[str, Any], job_id: str) -> str:
+    """The URL of a job, built from the POST /jobs request that named it, so that it reaches this same API.
+
+    On AWS the request's host is the API's name and X-Forwarded-Proto/-Port say https and 443. MiniStack
+    passes on the Host the caller used (port included) and no X-Forwarded-Proto on plain http. An event
+    with no host at all (a direct invoke) gets the path alone.
+    """
+    headers = {name.lower(): value for name, value in (event.get("headers") or {}).items()}
+    context = event.get("requestContext") or {}
+    host = headers.get("host") or context.get("domainName") or ""
     path = f"/jobs/{job_id}"
-    return f"https://{context.domain_name}{path}" if context.domain_name else path
+    if not host:
+        return path
+    # A proxy chain lists one value per hop: the first is what the caller used.
+    scheme = (headers.get("x-forwarded-proto") or "http").split(",")[0].strip().lower()
+    port = (headers.get("x-forwarded-port") or "").split(",")[0].strip()
+    if port and urlsplit(f"//{host}").port is None and port != _DEFAULT_PORTS.get(scheme):
+        host = f"{host}:{port}"
+    return f"{scheme}://{host}{_base_path(event.get('rawPath') or '', host, context)}{path}"
+
+
+def _base_path(raw_path: str, host: str, context: Mapping[str, Any]) -> str:
+    """What comes before /jobs in this API's URLs, as the caller addressed it."""
+    domain, api_id = (context.get("domainName") or "").lower(), context.get("apiId") or ""
+    stage = context.get("stage") or "$default"
+    on_api_name = bool(api_id) and domain.startswith(f"{api_id}.execute-api.")
+    if on_api_name and urlsplit(f"//{host}").hostname != domain:
+        # The emulator's path form (<emulator>/_aws/execute-api/<api id>/<stage>/jobs): its own host, the
+        # API named in the path, which it leaves out of rawPath. AWS's host is always the domainName.
+        return f"/_aws/execute-api/{api_id}/{stage}"
+    # AWS keeps a named stage or a custom domain's mapping key in rawPath.
+    raw_path = raw_path.rstrip("/")
+    base = raw_path.removesuffix("/jobs") if raw_path.endswith("/jobs") else ""
+    if on_api_name and stage != "$default" and not f"{base}/".startswith(f"/{stage}/"):
+        # MiniStack leaves the stage out of rawPath.
+        base = f"/{stage}{base}"
+    return base
+
+
+def _status_url(job_id: str) -> str:
+    return job_url(app.current_event.raw_event, job_id)
 
 
 @app.post("/jobs")

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import uuid
+from urllib.parse import urlsplit
 
 import boto3
 import pytest
 
 from integration.test_fan_out import CHUNK_SIZE, make_text
+from serverless_patterns_ops.http_api import HttpApiClient, JsonResponse
 from serverless_patterns_ops.jobs_client import JobApiError, JobsClient
 
 # Runs the stack's functions: LocalStack does that only in Docker (README, "Emulators").
@@ -28,6 +30,15 @@ def text_spec(fan_out) -> tuple[dict, dict]:
     return spec, dict(counts)
 
 
+def get_as_is(url: str) -> JsonResponse:
+    """GET this URL, signed as the client signs, from where it names: a *.localhost name is the loopback
+    (RFC 6761), as curl and browsers resolve it."""
+    parts = urlsplit(url)
+    port = parts.port or (443 if parts.scheme == "https" else 80)
+    loopback = f"{parts.scheme}://127.0.0.1:{port}" if (parts.hostname or "").endswith(".localhost") else None
+    return HttpApiClient(f"{parts.scheme}://{parts.netloc}", emulator_endpoint=loopback).request("GET", parts.path)
+
+
 def test_a_job_submitted_over_http_is_accepted_at_once_and_ends_with_the_exact_result(jobs, text_spec):
     spec, expected = text_spec
     job_id = f"api-{uuid.uuid4().hex[:8]}"
@@ -41,6 +52,8 @@ def test_a_job_submitted_over_http_is_accepted_at_once_and_ends_with_the_exact_r
     assert done.counts == {"succeeded": done.total, "failed": 0, "skipped": 0, "pending": 0}
     assert set(done.timings) >= {"created_at", "finished_at"}
     assert jobs.result(done)["words"] == expected
+    followed = get_as_is(accepted.status_url)
+    assert (followed.status, followed.body["job_id"], followed.body["status"]) == (200, job_id, "SUCCEEDED")
 
 
 def test_a_bad_spec_is_400_naming_the_field_and_the_fix(jobs, fan_out):

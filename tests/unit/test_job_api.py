@@ -53,7 +53,15 @@ def api(fan_out_env, lambda_context, monkeypatch):  # noqa: F811
         event["routeKey"] = event["requestContext"]["routeKey"] = f"{method} {path}"
         event["rawPath"] = event["requestContext"]["http"]["path"] = path
         event["requestContext"]["http"]["method"] = method
-        event["requestContext"]["domainName"] = "abc123.execute-api.eu-west-1.amazonaws.com"
+        # As AWS sends it: the API's name as host, https on 443.
+        event["requestContext"].update(apiId="abc123", domainName="abc123.execute-api.eu-west-1.amazonaws.com")
+        event["headers"].update(
+            {
+                "host": "abc123.execute-api.eu-west-1.amazonaws.com",
+                "x-forwarded-proto": "https",
+                "x-forwarded-port": "443",
+            }
+        )
         event["isBase64Encoded"] = base64_encoded
         response = handler.lambda_handler(event, lambda_context)
         return response["statusCode"], json_body(response), response.get("headers", {})
@@ -83,6 +91,59 @@ def test_a_submitted_job_is_accepted_at_once_and_followed_by_its_status_url(api)
     assert (job["status"], job["total"]) == ("RUNNING", TOTAL)
     assert job["counts"] == {"succeeded": 0, "failed": 0, "skipped": 0, "pending": TOTAL}
     assert set(job["timings"]) >= {"created_at", "deadline"}
+
+
+def _request(host: str, raw_path: str = "/jobs", stage: str = "$default", **forwarded: str) -> dict:
+    """A POST /jobs event with this Host, X-Forwarded-* headers, rawPath and stage, for the API abc123."""
+    event = http_api_event("{}", path=raw_path)
+    event["headers"].update({"host": host, **{f"x-forwarded-{name}": value for name, value in forwarded.items()}})
+    event["requestContext"].update(apiId="abc123", stage=stage)
+    event["requestContext"]["domainName"] = (
+        "abc123.execute-api.localhost" if "localhost" in host or "127.0.0.1" in host else host.split(":")[0]
+    )
+    return event
+
+
+AWS = "abc123.execute-api.eu-west-1.amazonaws.com"
+
+
+@pytest.mark.parametrize(
+    ("event", "url"),
+    [
+        # AWS: the API's name, https on 443; a named stage is in rawPath, so is a custom domain's mapping key.
+        (_request(AWS, proto="https", port="443"), f"https://{AWS}/jobs/j-1"),
+        (_request(AWS, "/prod/jobs", "prod", proto="https", port="443"), f"https://{AWS}/prod/jobs/j-1"),
+        (
+            _request("api.example.com", "/v1/jobs", "prod", proto="https", port="443"),
+            "https://api.example.com/v1/jobs/j-1",
+        ),
+        # MiniStack: the Host the caller used, plain http, the stage never in rawPath.
+        (_request("abc123.execute-api.localhost:4566"), "http://abc123.execute-api.localhost:4566/jobs/j-1"),
+        (
+            _request("abc123.execute-api.localhost:4566", stage="dev"),
+            "http://abc123.execute-api.localhost:4566/dev/jobs/j-1",
+        ),
+        (
+            _request("abc123.execute-api.localhost:4566", proto="https"),
+            "https://abc123.execute-api.localhost:4566/jobs/j-1",
+        ),
+        # MiniStack's path form: the emulator's own host, the API named in the path.
+        (_request("127.0.0.1:4566"), "http://127.0.0.1:4566/_aws/execute-api/abc123/$default/jobs/j-1"),
+        (_request("localhost:4566", stage="dev"), "http://localhost:4566/_aws/execute-api/abc123/dev/jobs/j-1"),
+        # A proxy on a port of its own, listing each hop: the first is the caller's.
+        (_request(AWS, proto="https, http", port="8443, 80"), f"https://{AWS}:8443/jobs/j-1"),
+    ],
+)
+def test_a_job_link_reaches_the_api_the_request_came_through(event, url):
+    from fan_out_api.handler import job_url
+
+    assert job_url(event, "j-1") == url
+
+
+def test_a_direct_invoke_with_no_host_gets_the_path_alone():
+    from fan_out_api.handler import job_url
+
+    assert job_url(http_api_event("{}", "/jobs"), "j-1") == "/jobs/j-1"
 
 
 def test_a_job_id_is_generated_when_the_spec_names_none(api):
