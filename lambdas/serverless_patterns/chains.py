@@ -169,6 +169,15 @@ def subtask_of_hand_over(event: dict[str, Any], deadline: float) -> tuple[Subtas
     return Subtask.from_message(saved["subtask"]), Lease(hand_over["receipt_handle"], deadline, int(hand_over["after"]))
 
 
+def check_continuation(number: int, max_continuations: int) -> None:
+    """Refuse a Checkpoint from invocation `number` when the chain may not have one more (the local runner's too)."""
+    if number > max_continuations:
+        raise TooManyContinuations(
+            f"the workload asked for invocation {number + 1}, and a subtask may have {max_continuations + 1} "
+            "(1 + max_continuations): raise max_continuations, or cut the job into smaller chunks"
+        )
+
+
 def run_resumable(subtask: Subtask, task: SubtaskInput, workload: Workload, lease: Lease) -> Any:
     """Run one invocation of a resumable workload: its result, or ContinuedElsewhere once it is handed over."""
     chain = ChainSettings.from_environment()
@@ -194,11 +203,7 @@ def run_resumable(subtask: Subtask, task: SubtaskInput, workload: Workload, leas
         raise ContinuedElsewhere("the message was delivered again while this invocation ran")
     if not isinstance(answer, Checkpoint):
         return answer
-    if number > chain.max_continuations:
-        raise TooManyContinuations(
-            f"the workload asked for invocation {number + 1}, and a subtask may have {chain.max_continuations + 1} "
-            "(1 + max_continuations): raise max_continuations, or cut the job into smaller chunks"
-        )
+    check_continuation(number, chain.max_continuations)
     save_checkpoint(subtask, number, answer.state)
     if not tracker().record_checkpoint(*chain_key, number):
         raise ContinuedElsewhere(f"a newer invocation than {number} runs this subtask: its checkpoint is kept")

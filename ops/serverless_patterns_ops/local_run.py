@@ -1,0 +1,505 @@
+"""Run a job spec in this process, before you deploy: the deployed code paths, on local files or on S3.
+
+    from serverless_patterns_ops.local_run import run_job
+
+    job = run_job({"workload": "csv_totals", "source": {"type": "csv", "path": "orders.csv",
+                   "items_per_subtask": 2000}}, output=Path("local-results"), workers=4)
+    job.status, job.succeeded, job.failed, job.result     # "SUCCEEDED", 100, 0, {"regions": ...}
+
+What runs is the deployed code, not a copy of it: the spec is checked by the
+ventilator's parse_spec (a spec it would refuse raises the same
+InvalidJobSpec, field, message and fix); the ventilator's planning cuts the
+source into the same subtasks; each subtask is read by the worker's
+read_input and run by the workload; a PermanentSubtaskError (or any of
+errors.DETERMINISTIC_ERRORS) fails its subtask at once, any other exception
+is retried up to `max_attempts` (the subtask queue's max_receive_count) and
+then fails with its last error; a resumable workload is called again with
+its last Checkpoint until it returns a result (at most 1 + max_continuations
+invocations of `invocation_seconds` each); and the consolidator's reduction
+writes the results: OUTPUT/results/<job>/manifest.json, succeeded/*.jsonl,
+failed/*.jsonl and result.json (with a merge), the layout and bytes the
+deployed job bucket gets.
+
+A source may name a local `path` instead of bucket and key (a file, or a
+folder for `objects`), or stay on S3 (bucket, key or prefix): pass an S3
+client as `s3`, or let the runner create one (AWS_ENDPOINT_URL is honoured).
+Nothing is written to S3: the plan stays in memory, the results go to OUTPUT.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+from urllib.parse import unquote, urlparse
+
+from serverless_patterns import errors, planning, settings
+from serverless_patterns.chains import check_continuation
+from serverless_patterns.errors import DETERMINISTIC_ERRORS, PermanentSubtaskError, describe
+from serverless_patterns.fan_out import (
+    InvalidJobSpec,
+    JobSpec,
+    configured_chunk_size,
+    configured_limits,
+    in_first_format,
+    is_first_format,
+    manifest_key,
+    parse_spec,
+    result_key,
+    results_prefix,
+)
+from serverless_patterns.inputs import read_input
+from serverless_patterns.job_tracker import JobStatus, Outcome, Progress, ShardLayout, StopReason
+from serverless_patterns.planning import Listing, ManifestWriter, Plan
+from serverless_patterns.plugins import load_function
+from serverless_patterns.reduction import Reader, consolidate
+from serverless_patterns.resumable import Checkpoint, Invocation
+from serverless_patterns.sources import SOURCE_FIELDS, item_name
+from serverless_patterns.streaming import bounded_map
+from serverless_patterns.workload_registry import DEFAULT_WORKLOADS, Workload
+from serverless_patterns_ops.local_store import LocalObjectStore
+
+FILES_BUCKET = "local-files"  # the folder of a source's `path`
+JOB_BUCKET = "local-run-job"  # the job's plan, in memory
+OUTPUT_BUCKET = "local-results"  # OUTPUT: results/<job>/...
+WORKLOADS_FILE = Path("envs") / "local" / "workloads.auto.tfvars.json"
+REPO_ROOT = Path(__file__).resolve().parents[2]
+# The fan_out module's defaults: max_receive_count 5; a worker invocation of 60 s keeps 10 s back from a
+# resumable workload; max_continuations 10; subtasks_per_shard 1000; MAX_LINE_BYTES 64 KiB.
+DEFAULT_MAX_ATTEMPTS = 5
+DEFAULT_INVOCATION_SECONDS = 50.0
+DEFAULT_MAX_CONTINUATIONS = 10
+DEFAULT_SUBTASKS_PER_SHARD = 1000
+PROGRESS_EVERY_SECONDS = 0.5
+
+WorkloadEntry = Mapping[str, Any] | Callable[..., Any]
+
+
+class WorkloadUnavailableLocally(PermanentSubtaskError):
+    """The workload cannot be imported here (the deployed worker raises errors.WorkloadUnavailable)."""
+
+
+# The deployed worker's permanent error for a workload it cannot import, once the shared code has it.
+WORKLOAD_UNAVAILABLE: type[PermanentSubtaskError] = getattr(errors, "WorkloadUnavailable", WorkloadUnavailableLocally)
+
+
+@dataclass
+class LocalJobResult:
+    """A finished local job: its counts and status as in its manifest, where its files are, its merged result."""
+
+    job_id: str
+    status: str
+    total: int
+    succeeded: int
+    failed: int
+    skipped: int
+    manifest: dict[str, Any]
+    result: Any  # the merged result (result.json), None without a merge
+    folder: Path  # OUTPUT/results/<job>
+    seconds: float
+    workers: int
+
+    @property
+    def manifest_path(self) -> Path:
+        return self.folder / "manifest.json"
+
+    @property
+    def result_path(self) -> Path | None:
+        return self.folder / "result.json" if self.manifest.get("merged") else None
+
+    @property
+    def succeeded_paths(self) -> list[Path]:
+        return [self.folder.parents[1] / file["key"] for file in self.manifest["files"]["succeeded"]]
+
+    @property
+    def failed_paths(self) -> list[Path]:
+        return [self.folder.parents[1] / file["key"] for file in self.manifest["files"]["failed"]]
+
+    @property
+    def failures(self) -> list[dict[str, Any]]:
+        """Failed subtasks with their last error (the first 1,000; the failed/ files hold every one)."""
+        return self.manifest["failures"]
+
+    def records(self, outcome: str = "succeeded") -> list[dict[str, Any]]:
+        """The lines of the succeeded/ (or failed/) files, in subtask order: {"subtask_id", "item", "result"}."""
+        paths = self.succeeded_paths if outcome == "succeeded" else self.failed_paths
+        lines = [json.loads(line) for path in paths for line in path.read_text().splitlines() if line]
+        return sorted(lines, key=lambda line: line["subtask_id"])
+
+
+# -- workloads ------------------------------------------------------------------------------
+
+
+def workloads_file(start: Path | None = None) -> Path | None:
+    """envs/local/workloads.auto.tfvars.json of the working directory, else of this checkout, if it exists."""
+    for root in (start or Path.cwd(), REPO_ROOT):
+        candidate = root / WORKLOADS_FILE
+        if candidate.is_file():
+            return candidate
+    return None
+
+
+def configured_workloads(path: Path | None = None) -> tuple[dict[str, Any], Path]:
+    """The workloads map of an env file (contract: {"workloads": {name: {...}}}) and the root its packages are in."""
+    path = path or workloads_file()
+    if path is None:
+        return dict(DEFAULT_WORKLOADS), Path.cwd()
+    document = json.loads(path.read_text())
+    entries = document.get("workloads") if isinstance(document, dict) else None
+    if not isinstance(entries, dict) or not entries:
+        raise ValueError(f'{path}: expected {{"workloads": {{"name": {{"process": "pkg.mod:fn", ...}}}}}}')
+    return entries, path.resolve().parents[2]
+
+
+def _entry(name: str, entry: WorkloadEntry) -> dict[str, Any]:
+    if callable(entry):
+        return {"process": entry}
+    if not isinstance(entry, Mapping) or not (isinstance(entry.get("process"), str) or callable(entry.get("process"))):
+        raise ValueError(f'workloads[{name}] must be a function or {{"process": "pkg.mod:fn" or a function, ...}}')
+    return dict(entry)
+
+
+def _function(reference: Any, setting: str) -> Callable[..., Any] | None:
+    if reference is None or callable(reference):
+        return reference
+    return load_function(reference, setting)
+
+
+def load_workload(name: str, entry: Mapping[str, Any], root: Path) -> Workload:
+    """The workload's functions, imported as the worker imports them (its package folder put on sys.path first)."""
+    if package := entry.get("package"):
+        folder = Path(package) if Path(package).is_absolute() else root / package
+        parent = str(folder.resolve().parent)
+        if parent not in sys.path:
+            sys.path.insert(0, parent)
+    try:
+        process = _function(entry["process"], f"workloads[{name}].process")
+        merge = _function(entry.get("merge"), f"workloads[{name}].merge")
+    except (ImportError, ValueError) as error:
+        raise WORKLOAD_UNAVAILABLE(
+            f"workload {name} cannot be loaded: {error}: check its package and function names"
+        ) from None
+    assert process is not None
+    return Workload(name=name, process=process, merge=merge, resumable=entry.get("resumable") is True)
+
+
+def _names(entries: Mapping[str, Any], default: str | None) -> tuple[str, ...]:
+    """The names with the default first, as workload_registry.names() orders them for parse_spec."""
+    default = default or ("word_count" if "word_count" in entries else "")
+    if default and default not in entries:
+        raise ValueError(f"default workload {default!r} is not one of {', '.join(entries)}")
+    return (default, *(name for name in entries if name != default)) if default else tuple(entries)
+
+
+# -- sources on local files -----------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class LocalSource:
+    """A spec whose source `path` became the bucket and key the shared code reads, and the folder they are in."""
+
+    document: Any
+    folder: Path | None = None
+
+
+def local_path(value: Any, base: Path) -> Path:
+    if not isinstance(value, str) or not value:
+        raise InvalidJobSpec("source.path", "must be a non-empty string", 'send "path": "orders.csv" (or file://...)')
+    if value.startswith("file:"):
+        value = unquote(urlparse(value).path)
+    path = Path(value).expanduser()
+    return path if path.is_absolute() else base / path
+
+
+def with_local_source(document: Any, base: Path) -> LocalSource:
+    """The spec with `source.path` (a file, or a folder for `objects`) turned into bucket and key or prefix."""
+    source = document.get("source") if isinstance(document, dict) else None
+    if not isinstance(source, dict) or "path" not in source:
+        return LocalSource(document)
+    kind = source.get("type")
+    if kind not in SOURCE_FIELDS or kind == "items":
+        return LocalSource(document)  # parse_spec names the problem with the type
+    for name in ("bucket", "key", "prefix"):
+        if name in source:
+            raise InvalidJobSpec(f"source.{name}", "cannot be combined with path", "give a local path or S3 names")
+    path = local_path(source["path"], base).resolve()
+    rest = {name: value for name, value in source.items() if name != "path"}
+    if kind == "objects":
+        if not path.is_dir():
+            raise InvalidJobSpec("source.path", f"{path} is not a folder", "give the folder whose files to process")
+        return LocalSource({**document, "source": {**rest, "bucket": FILES_BUCKET, "prefix": ""}}, path)
+    if not path.is_file():
+        raise InvalidJobSpec("source.path", f"{path} is not a file", "give the path of the input file")
+    return LocalSource({**document, "source": {**rest, "bucket": FILES_BUCKET, "key": path.name}}, path.parent)
+
+
+# -- the job's subtasks, as the tracker would hold them --------------------------------------
+
+
+class LocalTracker:
+    """What the consolidator's reduction reads from the tracker (shard_tasks, shards), held in memory."""
+
+    def __init__(self, layout: ShardLayout) -> None:
+        self._layout = layout
+        self._tasks: dict[int, dict[int, dict[str, Any]]] = {shard: {} for shard in range(layout.shard_count)}
+        self._lock = threading.Lock()
+        self.counts = {"succeeded": 0, "failed": 0, "skipped": 0}
+
+    def record(self, subtask_id: int, outcome: Outcome, detail: dict[str, Any]) -> None:
+        task = {"subtask_id": subtask_id, "outcome": outcome.value, **detail}
+        with self._lock:
+            self._tasks[self._layout.shard_of(subtask_id)][subtask_id] = task
+            self.counts[outcome.value.lower()] += 1
+
+    def shard_tasks(self, job_id: str, shard: int, attributes: tuple[str, ...] = ()) -> Iterator[dict[str, Any]]:
+        tasks = self._tasks[shard]
+        yield from (tasks[subtask_id] for subtask_id in sorted(tasks))  # TASK#<id> sort keys: in subtask order
+
+    def shards(self, job_id: str, shard_count: int) -> list[dict[str, Any]]:
+        return []  # none reduced yet: consolidate() reduces each shard from its tasks
+
+
+# -- running subtasks -----------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class RunSettings:
+    max_attempts: int = DEFAULT_MAX_ATTEMPTS
+    invocation_seconds: float = DEFAULT_INVOCATION_SECONDS
+    max_continuations: int = DEFAULT_MAX_CONTINUATIONS
+    max_line_bytes: int = 64 * 1024
+
+
+@dataclass
+class _Job:
+    spec: JobSpec
+    workload: Workload | None
+    unavailable: PermanentSubtaskError | None
+    store: Any
+    tracker: LocalTracker
+    settings: RunSettings
+    failure_limit: int | None
+    stop: dict[str, Any] | None = None
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+
+def _invoke(job: _Job, task: Any, state: dict[str, Any]) -> Any:
+    """The workload on one subtask: once, or a resumable one invocation after invocation from its checkpoint.
+
+    `state` outlives a failed attempt, as a chain's checkpoint does: a retry resumes from the last one.
+    """
+    workload = job.workload
+    assert workload is not None
+    if not workload.resumable:
+        return workload.process(task)
+    while True:
+        number = state.get("number", 0) + 1
+        state["number"] = number
+        invocation = Invocation(state.get("checkpoint"), number, time.monotonic() + job.settings.invocation_seconds)
+        answer = workload.process(task, invocation)
+        if not isinstance(answer, Checkpoint):
+            return answer
+        check_continuation(number, job.settings.max_continuations)
+        state["checkpoint"] = json.loads(json.dumps(answer.state))  # saved as JSON, as the worker saves it to S3
+
+
+def _attempt(job: _Job, subtask_id: int, work: dict[str, Any], state: dict[str, Any]) -> dict[str, Any]:
+    """One receive of the subtask, as the worker's _succeed: read, process, the completion's detail."""
+    if job.unavailable is not None:
+        raise job.unavailable
+    task = read_input(job.store, job.spec.job_id, subtask_id, work, job.settings.max_line_bytes)
+    result = _invoke(job, task, state)
+    return {"partial": json.dumps({"item": item_name(work), "result": result}, separators=(",", ":"))}
+
+
+def run_subtask(job: _Job, subtask_id: int, work: dict[str, Any]) -> Outcome:
+    """Run a subtask to its outcome with the worker's error classification, and record it."""
+    with job.lock:
+        stopped = job.stop is not None
+    if stopped:
+        job.tracker.record(subtask_id, Outcome.SKIPPED, {})
+        return Outcome.SKIPPED
+    state: dict[str, Any] = {}
+    for attempt in range(1, job.settings.max_attempts + 1):
+        try:
+            detail = _attempt(job, subtask_id, work, state)
+        except DETERMINISTIC_ERRORS as error:
+            # No retry can change the outcome: failed at once, with its reason.
+            return _fail(job, subtask_id, work, error, attempts=1)
+        except Exception as error:
+            if attempt == job.settings.max_attempts:
+                return _fail(job, subtask_id, work, error, attempts=attempt)
+            continue
+        job.tracker.record(subtask_id, Outcome.SUCCEEDED, detail)
+        return Outcome.SUCCEEDED
+    raise AssertionError("unreachable: the last attempt returns")
+
+
+def _fail(job: _Job, subtask_id: int, work: dict[str, Any], error: BaseException, attempts: int) -> Outcome:
+    job.tracker.record(
+        subtask_id, Outcome.FAILED, {"error": {**describe(error), "attempts": attempts}, "item": item_name(work)}
+    )
+    with job.lock:
+        if job.stop is None and job.failure_limit is not None and job.tracker.counts["failed"] > job.failure_limit:
+            # Past its tolerance the job stops: what has not started is skipped, and it ends FAILED.
+            job.stop = {"reason": StopReason.FAILURE_TOLERANCE.value, "at": datetime.now(UTC).isoformat()}
+    return Outcome.FAILED
+
+
+# -- planning -------------------------------------------------------------------------------
+
+
+def plan_job(spec: JobSpec, store: Any) -> Plan:
+    """The ventilator's plan of the spec (its _plan, with the whole listing in one go), kept in memory."""
+    limits = configured_limits()
+    writer = ManifestWriter(store, JOB_BUCKET, planning.manifest_prefix(spec.job_id, "local"))
+    if spec.source.type == "items":
+        return planning.plan_items(spec.source, limits, writer)
+    if spec.source.type == "objects":
+        listing = planning.list_objects(
+            store, spec.source, limits, Listing(manifest=writer.prefix), JOB_BUCKET, lambda: True
+        )
+        return planning.listing_plan(spec.source, listing)
+    return planning.plan_object(store, spec.source, limits, writer)
+
+
+def parse(document: Any, names: tuple[str, ...]) -> JobSpec:
+    """The ventilator's parse_spec, its first-format errors named as it names them."""
+    try:
+        return parse_spec(document, configured_chunk_size(), configured_limits(), names)
+    except InvalidJobSpec as error:
+        raise in_first_format(error) if is_first_format(document) else error from None
+
+
+def _s3_client() -> Any:
+    import boto3  # only for a source on S3
+
+    return boto3.client("s3")
+
+
+def run_job(
+    spec: dict[str, Any],
+    *,
+    output: Path,
+    workloads: Mapping[str, WorkloadEntry] | None = None,
+    workers: int = 1,
+    s3: Any = None,
+    base: Path | None = None,
+    default_workload: str | None = None,
+    max_attempts: int = DEFAULT_MAX_ATTEMPTS,
+    invocation_seconds: float = DEFAULT_INVOCATION_SECONDS,
+    max_continuations: int = DEFAULT_MAX_CONTINUATIONS,
+    subtasks_per_shard: int = DEFAULT_SUBTASKS_PER_SHARD,
+    on_progress: Callable[[Progress], None] | None = None,
+) -> LocalJobResult:
+    """Run a job spec here, on `workers` threads, and write its results under OUTPUT/results/<job>/.
+
+    workloads: name -> {"process": "pkg.mod:fn" or a function, "merge"?, "resumable"?, "reads"?, "package"?}
+    (the env file's entries) or name -> a process function; default: envs/local/workloads.auto.tfvars.json
+    if there is one, else the built-in word_count. base: where a relative source `path` starts (default:
+    the working directory). s3: the client for a source on S3 (default: boto3's, AWS_ENDPOINT_URL honoured).
+    A spec the ventilator would refuse raises InvalidJobSpec (field, message, fix).
+    """
+    started = time.monotonic()
+    root = Path.cwd()
+    if workloads is None:
+        workloads, root = configured_workloads()
+    entries = {name: _entry(name, entry) for name, entry in workloads.items()}
+    local = with_local_source(spec, (base or Path.cwd()).resolve())
+    job_spec = parse(local.document, _names(entries, default_workload))
+    store = LocalObjectStore(
+        folders={FILES_BUCKET: local.folder} if local.folder else {},
+        memory=[JOB_BUCKET],
+        fallback=None if local.folder else (s3 or _s3_client()),
+    )
+    plan = plan_job(job_spec, store)
+    workload, unavailable = None, None
+    try:
+        workload = load_workload(job_spec.workload, entries[job_spec.workload], root)
+    except PermanentSubtaskError as error:
+        unavailable = error  # as deployed: every subtask fails at once with the reason, and the job ends FAILED
+    layout = ShardLayout.plan(plan.total, subtasks_per_shard, 1)
+    job = _Job(
+        spec=job_spec,
+        workload=workload,
+        unavailable=unavailable,
+        store=store,
+        tracker=LocalTracker(layout),
+        settings=RunSettings(max_attempts, invocation_seconds, max_continuations, _max_line_bytes()),
+        failure_limit=job_spec.failure_limit(plan.total),
+    )
+    _run_all(job, plan, workers, on_progress)
+    return _write_results(job, layout, Path(output), started, workers)
+
+
+def _max_line_bytes() -> int:
+    return int(settings.positive_number("MAX_LINE_BYTES", 64 * 1024))
+
+
+def _run_all(job: _Job, plan: Plan, workers: int, on_progress: Callable[[Progress], None] | None) -> None:
+    # Parts of the plan are read in order, so two in memory suffice (as the ventilator reads them).
+    read_part = lru_cache(maxsize=2)(planning.read_part(job.store, JOB_BUCKET))
+    works = enumerate(plan.works(0, plan.total, read_part))
+    workers = max(1, workers)
+    last_report = 0.0
+
+    def report(final: bool = False) -> None:
+        nonlocal last_report
+        if on_progress is None or (not final and time.monotonic() - last_report < PROGRESS_EVERY_SECONDS):
+            return
+        last_report = time.monotonic()
+        counts = dict(job.tracker.counts)
+        status = "COMPLETING" if final else JobStatus.RUNNING.value
+        on_progress(Progress({"job_id": job.spec.job_id, "status": status}, plan.total, **counts))
+
+    if workers == 1:
+        for subtask_id, work in works:
+            run_subtask(job, subtask_id, work)
+            report()
+    else:
+        for _ in bounded_map(lambda pair: run_subtask(job, *pair), works, workers, 2 * workers):
+            report()
+    report(final=True)
+
+
+def _write_results(job: _Job, layout: ShardLayout, output: Path, started: float, workers: int) -> LocalJobResult:
+    """The consolidator's final merge over the local tracker: the same manifest, files and result, under OUTPUT."""
+    job_id = job.spec.job_id
+    folder = output / results_prefix(job_id)
+    if folder.exists():
+        shutil.rmtree(folder)  # an earlier local run of this job id: its files would mix with these
+    reader = Reader(LocalObjectStore(folders={OUTPUT_BUCKET: output}), OUTPUT_BUCKET, threads=4, window=8)
+    merge = job.workload.merge if job.workload else None
+    record = {
+        "job_id": job_id,
+        "total": layout.total,
+        "shard_count": layout.shard_count,
+        "failure_limit": job.failure_limit,
+        **({"stop": job.stop} if job.stop else {}),
+    }
+    manifest, merged = consolidate(job.tracker, reader, merge, record)
+    if merge is not None:
+        manifest["result_key"] = result_key(job_id)
+        reader.write(result_key(job_id), merged)
+    reader.write(manifest_key(job_id), manifest)  # last, as deployed: once it exists, everything it names does
+    return LocalJobResult(
+        job_id=job_id,
+        status=manifest["status"],
+        total=manifest["total"],
+        succeeded=manifest["succeeded"],
+        failed=manifest["failed"],
+        skipped=manifest["skipped"],
+        manifest=manifest,
+        result=merged,
+        folder=folder,
+        seconds=round(time.monotonic() - started, 3),
+        workers=max(1, workers),
+    )
