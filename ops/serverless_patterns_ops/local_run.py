@@ -41,12 +41,13 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import unquote, urlparse
 
-from serverless_patterns import errors, planning, settings
+from serverless_patterns import planning, settings
 from serverless_patterns.chains import check_continuation
-from serverless_patterns.errors import DETERMINISTIC_ERRORS, PermanentSubtaskError, describe
+from serverless_patterns.errors import DETERMINISTIC_ERRORS, WorkloadUnavailable, describe
 from serverless_patterns.fan_out import (
     InvalidJobSpec,
     JobSpec,
+    Limits,
     configured_chunk_size,
     configured_limits,
     in_first_format,
@@ -62,7 +63,7 @@ from serverless_patterns.planning import Listing, ManifestWriter, Plan
 from serverless_patterns.plugins import load_function
 from serverless_patterns.reduction import Reader, consolidate
 from serverless_patterns.resumable import Checkpoint, Invocation
-from serverless_patterns.sources import SOURCE_FIELDS, item_name
+from serverless_patterns.sources import READ_KINDS, SOURCE_FIELDS, item_name
 from serverless_patterns.streaming import bounded_map
 from serverless_patterns.workload_registry import DEFAULT_WORKLOADS, Workload
 from serverless_patterns_ops.local_store import LocalObjectStore
@@ -81,14 +82,6 @@ DEFAULT_SUBTASKS_PER_SHARD = 1000
 PROGRESS_EVERY_SECONDS = 0.5
 
 WorkloadEntry = Mapping[str, Any] | Callable[..., Any]
-
-
-class WorkloadUnavailableLocally(PermanentSubtaskError):
-    """The workload cannot be imported here (the deployed worker raises errors.WorkloadUnavailable)."""
-
-
-# The deployed worker's permanent error for a workload it cannot import, once the shared code has it.
-WORKLOAD_UNAVAILABLE: type[PermanentSubtaskError] = getattr(errors, "WorkloadUnavailable", WorkloadUnavailableLocally)
 
 
 @dataclass
@@ -147,16 +140,23 @@ def workloads_file(start: Path | None = None) -> Path | None:
     return None
 
 
-def configured_workloads(path: Path | None = None) -> tuple[dict[str, Any], Path]:
-    """The workloads map of an env file (contract: {"workloads": {name: {...}}}) and the root its packages are in."""
+def configured_workloads(path: Path | None = None) -> dict[str, Any]:
+    """The workloads map of an env file (contract: {"workloads": {name: {...}}}), else the built-in word_count.
+
+    A relative `package` is relative to the repository the env file is in (envs/<env>/ two levels down).
+    """
     path = path or workloads_file()
     if path is None:
-        return dict(DEFAULT_WORKLOADS), Path.cwd()
+        return dict(DEFAULT_WORKLOADS)
     document = json.loads(path.read_text())
     entries = document.get("workloads") if isinstance(document, dict) else None
     if not isinstance(entries, dict) or not entries:
         raise ValueError(f'{path}: expected {{"workloads": {{"name": {{"process": "pkg.mod:fn", ...}}}}}}')
-    return entries, path.resolve().parents[2]
+    root = path.resolve().parents[2]
+    return {
+        name: {**entry, "package": str(root / entry["package"])} if entry.get("package") else entry
+        for name, entry in entries.items()
+    }
 
 
 def _entry(name: str, entry: WorkloadEntry) -> dict[str, Any]:
@@ -164,6 +164,9 @@ def _entry(name: str, entry: WorkloadEntry) -> dict[str, Any]:
         return {"process": entry}
     if not isinstance(entry, Mapping) or not (isinstance(entry.get("process"), str) or callable(entry.get("process"))):
         raise ValueError(f'workloads[{name}] must be a function or {{"process": "pkg.mod:fn" or a function, ...}}')
+    reads = entry.get("reads")
+    if reads is not None and (not isinstance(reads, list | tuple) or not reads or not set(reads) <= set(READ_KINDS)):
+        raise ValueError(f"workloads[{name}].reads must list one or more of {', '.join(READ_KINDS)} (or be left out)")
     return dict(entry)
 
 
@@ -173,19 +176,18 @@ def _function(reference: Any, setting: str) -> Callable[..., Any] | None:
     return load_function(reference, setting)
 
 
-def load_workload(name: str, entry: Mapping[str, Any], root: Path) -> Workload:
+def load_workload(name: str, entry: Mapping[str, Any]) -> Workload:
     """The workload's functions, imported as the worker imports them (its package folder put on sys.path first)."""
     if package := entry.get("package"):
-        folder = Path(package) if Path(package).is_absolute() else root / package
-        parent = str(folder.resolve().parent)
+        parent = str(Path(package).resolve().parent)
         if parent not in sys.path:
             sys.path.insert(0, parent)
     try:
         process = _function(entry["process"], f"workloads[{name}].process")
         merge = _function(entry.get("merge"), f"workloads[{name}].merge")
-    except (ImportError, ValueError) as error:
-        raise WORKLOAD_UNAVAILABLE(
-            f"workload {name} cannot be loaded: {error}: check its package and function names"
+    except (ImportError, ValueError) as error:  # plugins.UnloadableFunction is a ValueError
+        raise WorkloadUnavailable(
+            f"workload {name} cannot run here: {error}; fix: check its package folder and function names"
         ) from None
     assert process is not None
     return Workload(name=name, process=process, merge=merge, resumable=entry.get("resumable") is True)
@@ -282,7 +284,7 @@ class RunSettings:
 class _Job:
     spec: JobSpec
     workload: Workload | None
-    unavailable: PermanentSubtaskError | None
+    unavailable: WorkloadUnavailable | None
     store: Any
     tracker: LocalTracker
     settings: RunSettings
@@ -331,6 +333,10 @@ def run_subtask(job: _Job, subtask_id: int, work: dict[str, Any]) -> Outcome:
     for attempt in range(1, job.settings.max_attempts + 1):
         try:
             detail = _attempt(job, subtask_id, work, state)
+        except WorkloadUnavailable as error:
+            # As the worker: every other subtask would fail alike, so the job stops and the rest is skipped.
+            _stop(job, StopReason.WORKLOAD_UNAVAILABLE, describe(error))
+            return _fail(job, subtask_id, work, error, attempts=1)
         except DETERMINISTIC_ERRORS as error:
             # No retry can change the outcome: failed at once, with its reason.
             return _fail(job, subtask_id, work, error, attempts=1)
@@ -347,19 +353,28 @@ def _fail(job: _Job, subtask_id: int, work: dict[str, Any], error: BaseException
     job.tracker.record(
         subtask_id, Outcome.FAILED, {"error": {**describe(error), "attempts": attempts}, "item": item_name(work)}
     )
-    with job.lock:
-        if job.stop is None and job.failure_limit is not None and job.tracker.counts["failed"] > job.failure_limit:
-            # Past its tolerance the job stops: what has not started is skipped, and it ends FAILED.
-            job.stop = {"reason": StopReason.FAILURE_TOLERANCE.value, "at": datetime.now(UTC).isoformat()}
+    if job.failure_limit is not None and job.tracker.counts["failed"] > job.failure_limit:
+        # Past its tolerance the job stops: what has not started is skipped, and it ends FAILED.
+        _stop(job, StopReason.FAILURE_TOLERANCE)
     return Outcome.FAILED
+
+
+def _stop(job: _Job, reason: StopReason, error: dict[str, str] | None = None) -> None:
+    """Stop the job once, as JobTracker.request_stop records it: the first stop stays."""
+    with job.lock:
+        if job.stop is None:
+            job.stop = {
+                "reason": reason.value,
+                "at": datetime.now(UTC).isoformat(),
+                **({"error": error} if error else {}),
+            }
 
 
 # -- planning -------------------------------------------------------------------------------
 
 
-def plan_job(spec: JobSpec, store: Any) -> Plan:
+def plan_job(spec: JobSpec, store: Any, limits: Limits) -> Plan:
     """The ventilator's plan of the spec (its _plan, with the whole listing in one go), kept in memory."""
-    limits = configured_limits()
     writer = ManifestWriter(store, JOB_BUCKET, planning.manifest_prefix(spec.job_id, "local"))
     if spec.source.type == "items":
         return planning.plan_items(spec.source, limits, writer)
@@ -371,10 +386,10 @@ def plan_job(spec: JobSpec, store: Any) -> Plan:
     return planning.plan_object(store, spec.source, limits, writer)
 
 
-def parse(document: Any, names: tuple[str, ...]) -> JobSpec:
-    """The ventilator's parse_spec, its first-format errors named as it names them."""
+def parse(document: Any, names: tuple[str, ...], readers: Mapping[str, Any], limits: Limits) -> JobSpec:
+    """The ventilator's parse_spec (the source checked against what the workload reads), its errors as it names them."""
     try:
-        return parse_spec(document, configured_chunk_size(), configured_limits(), names)
+        return parse_spec(document, configured_chunk_size(), limits, names, readers)
     except InvalidJobSpec as error:
         raise in_first_format(error) if is_first_format(document) else error from None
 
@@ -398,33 +413,38 @@ def run_job(
     invocation_seconds: float = DEFAULT_INVOCATION_SECONDS,
     max_continuations: int = DEFAULT_MAX_CONTINUATIONS,
     subtasks_per_shard: int = DEFAULT_SUBTASKS_PER_SHARD,
+    limits: Limits | None = None,
     on_progress: Callable[[Progress], None] | None = None,
 ) -> LocalJobResult:
     """Run a job spec here, on `workers` threads, and write its results under OUTPUT/results/<job>/.
 
     workloads: name -> {"process": "pkg.mod:fn" or a function, "merge"?, "resumable"?, "reads"?, "package"?}
-    (the env file's entries) or name -> a process function; default: envs/local/workloads.auto.tfvars.json
+    (the env file's entries; a relative package from the working directory) or name -> a process function;
+    default: envs/local/workloads.auto.tfvars.json
     if there is one, else the built-in word_count. base: where a relative source `path` starts (default:
     the working directory). s3: the client for a source on S3 (default: boto3's, AWS_ENDPOINT_URL honoured).
+    limits: the deployment's chunk and subtask limits (default: the fan_out module's, or MIN_CHUNK_SIZE_BYTES,
+    MAX_CHUNK_SIZE_BYTES and MAX_SUBTASKS from the environment, as the ventilator reads them).
     A spec the ventilator would refuse raises InvalidJobSpec (field, message, fix).
     """
     started = time.monotonic()
-    root = Path.cwd()
     if workloads is None:
-        workloads, root = configured_workloads()
+        workloads = configured_workloads()
     entries = {name: _entry(name, entry) for name, entry in workloads.items()}
     local = with_local_source(spec, (base or Path.cwd()).resolve())
-    job_spec = parse(local.document, _names(entries, default_workload))
+    limits = limits or configured_limits()
+    readers = {name: entry.get("reads") for name, entry in entries.items()}
+    job_spec = parse(local.document, _names(entries, default_workload), readers, limits)
     store = LocalObjectStore(
         folders={FILES_BUCKET: local.folder} if local.folder else {},
         memory=[JOB_BUCKET],
         fallback=None if local.folder else (s3 or _s3_client()),
     )
-    plan = plan_job(job_spec, store)
+    plan = plan_job(job_spec, store, limits)
     workload, unavailable = None, None
     try:
-        workload = load_workload(job_spec.workload, entries[job_spec.workload], root)
-    except PermanentSubtaskError as error:
+        workload = load_workload(job_spec.workload, entries[job_spec.workload])
+    except WorkloadUnavailable as error:
         unavailable = error  # as deployed: every subtask fails at once with the reason, and the job ends FAILED
     layout = ShardLayout.plan(plan.total, subtasks_per_shard, 1)
     job = _Job(

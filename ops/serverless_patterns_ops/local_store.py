@@ -95,7 +95,7 @@ def _etag_of_file(stat: os.stat_result) -> str:
 class LocalObjectStore:
     """An S3 client's head_object, get_object, list_objects_v2, put_object and delete_object over folders and memory.
 
-    folders: bucket name -> folder; memory: bucket names kept in memory;
+    folders: bucket name -> folder (its files, hidden ones left out of listings); memory: bucket names kept in memory;
     fallback: the S3 client for every other bucket (None: they do not exist).
     """
 
@@ -261,11 +261,14 @@ class LocalObjectStore:
             # Walk only the folder the prefix names; its last segment may be the start of a name.
             start = self._path(bucket, prefix.rpartition("/")[0], "ListObjectsV2") if "/" in prefix else root
             found = []
-            for folder, _, files in os.walk(start, followlinks=True):
+            for folder, folders, files in os.walk(start, followlinks=True):
+                # Hidden files and folders (.git, .DS_Store, a write in progress) are not objects: the CLI's
+                # folder upload leaves them out too.
+                folders[:] = [name for name in folders if not name.startswith(".")]
                 for name in files:
                     path = Path(folder) / name
                     key = path.relative_to(root).as_posix()
-                    if not key.startswith(prefix) or not path.is_file():
+                    if name.startswith(".") or not key.startswith(prefix) or not path.is_file():
                         continue
                     stat = path.stat()
                     found.append({"Key": key, "Size": stat.st_size, "ETag": _etag_of_file(stat)})
