@@ -1,22 +1,44 @@
-"""Command-line tool for the serverless patterns.
+"""Command-line tool for the serverless patterns: jobs on a deployed stack, their inputs and results, DLQs.
 
-    python -m serverless_patterns_ops submit FILE [--type lines|bytes|jsonl|csv] [--chunk-size N |
+    serverless-patterns upload PATH [--type lines|bytes|jsonl|csv]   (a folder: an `objects` prefix)
+    serverless-patterns submit FILE|FOLDER [--type lines|bytes|jsonl|csv] [--chunk-size N |
         --items-per-subtask N] [--workload NAME] [--tolerated-failure-count N]
         [--tolerated-failure-percentage P] [--job-id ID] [--no-wait]
-    python -m serverless_patterns_ops submit --spec SPEC.json [--no-wait]   (any source: objects, items...)
-    python -m serverless_patterns_ops status JOB_ID [--watch]
-    python -m serverless_patterns_ops result JOB_ID
-    python -m serverless_patterns_ops cancel JOB_ID
-    python -m serverless_patterns_ops redrive-job JOB_ID [--no-wait]
-    python -m serverless_patterns_ops list [--status STATUS]
-    python -m serverless_patterns_ops redrive --queue DLQ [--to QUEUE] [--max-per-second N] [--dry-run]
-    python -m serverless_patterns_ops export --queue DLQ [--output FILE]
-    python -m serverless_patterns_ops dashboard --name DASHBOARD --stack-name NAME [--output FILE]
+    serverless-patterns submit --spec SPEC.json [--no-wait]   (any source: objects, items...)
+    serverless-patterns status JOB [--watch]
+    serverless-patterns result JOB
+    serverless-patterns download JOB [--to DIR]
+    serverless-patterns cancel JOB
+    serverless-patterns redrive-job JOB [--no-wait]
+    serverless-patterns list [--status STATUS]
+    serverless-patterns redrive --queue DLQ [--to QUEUE] [--max-per-second N] [--dry-run]
+    serverless-patterns export --queue DLQ [--output FILE]
+    serverless-patterns dashboard --name DASHBOARD --stack-name NAME [--output FILE]
 
-The job commands read the stack from a JSON file of `terraform output -json`
-(--outputs, default build/demo/outputs.json, written by `make demo`); the DLQ
-commands take a queue name or URL. AWS_ENDPOINT_URL points the tool at an
-emulator.
+`pip install <checkout or git URL>` installs the `serverless-patterns`
+command; in the checkout, `python -m serverless_patterns_ops` with
+PYTHONPATH=lambdas:ops is the same tool (the make job targets run it so).
+
+Inputs go under inputs/ of the stack's bucket (incoming/ would start a job
+with the default workload): a file by its content's digest, a folder as an
+`objects` prefix. A job's results are under results/<job>/: manifest.json,
+succeeded/*.jsonl, failed/*.jsonl and result.json (with a merge); `download`
+writes them into a folder in that layout.
+
+The job commands read the stack from `terraform output -json` saved to a
+file: --outputs FILE, else $SERVERLESS_PATTERNS_OUTPUTS, else
+build/demo/outputs.json in the current folder or in the checkout this tool
+runs from (`make demo` writes it). The DLQ commands take a queue name or URL.
+AWS_ENDPOINT_URL points the tool at an emulator.
+
+Exit codes:
+  0  done; a job followed to its end (submit, redrive-job, status --watch) SUCCEEDED
+  1  an error: unknown job, refused spec, no stack outputs, an AWS error, a wait that timed out
+  2  usage: a missing or invalid argument
+  3  a job followed to its end ended PARTIAL (some subtasks failed, within its tolerance)
+  4  ... ended FAILED or TIMED_OUT
+  5  ... ended CANCELLED
+`status` without --watch, `result` and `download` exit 0 whatever the job's outcome.
 """
 
 from __future__ import annotations
@@ -40,12 +62,12 @@ from botocore.exceptions import (
 )
 
 from serverless_patterns.job_tracker import JobStatus, JobTracker, StopReason
+from serverless_patterns_ops import local_cli
 from serverless_patterns_ops.dashboard_doc import render_markdown
 from serverless_patterns_ops.fan_out_jobs import (
     describe_job,
     failure_line,
     fetch_result,
-    input_key,
     is_final,
     progress_printer,
     render_progress,
@@ -54,8 +76,22 @@ from serverless_patterns_ops.fan_out_jobs import (
 )
 from serverless_patterns_ops.jobs_client import JobsClient, JobState
 from serverless_patterns_ops.redrive import RedriveError, RedriveSummary, export_to_file, in_flight, redrive
+from serverless_patterns_ops.transfer import FILE_SOURCE_TYPES, TransferError, download_results, upload
 
+PROG = "serverless-patterns"
+# The stack's outputs: --outputs, else this variable, else DEFAULT_OUTPUTS in the cwd, then in the checkout.
+OUTPUTS_ENV = "SERVERLESS_PATTERNS_OUTPUTS"
 DEFAULT_OUTPUTS = Path("build/demo/outputs.json")
+CHECKOUT = Path(__file__).resolve().parents[2]  # the repository, when running from one (not when installed)
+EXIT_ERROR, EXIT_USAGE = 1, 2
+# A job's outcome as the exit code of the commands that follow it to its end (the module docstring lists them).
+OUTCOME_EXIT_CODES = {
+    JobStatus.SUCCEEDED: 0,
+    JobStatus.PARTIAL: 3,
+    JobStatus.FAILED: 4,
+    JobStatus.TIMED_OUT: 4,
+    JobStatus.CANCELLED: 5,
+}
 STATUS_INDEX = "by-status"
 # The ventilator answers within its timeout (at most 15 minutes). One attempt only:
 # a read that timed out must never invoke it a second time.
@@ -68,6 +104,34 @@ MISSING_CODES = {
     "NoSuchKey",
     "ResourceNotFound",
 }
+
+
+class _OneLineParser(argparse.ArgumentParser):
+    """Usage errors as one line naming the argument, not the whole usage text."""
+
+    def error(self, message: str):
+        self.exit(EXIT_USAGE, f"{self.prog}: error: {message} (`{self.prog} --help` shows the usage)\n")
+
+
+def _job_id(text: str) -> str:
+    if not text.strip():
+        raise argparse.ArgumentTypeError("is empty: give a job id, as `list` shows them")
+    return text
+
+
+def _local_path(text: str) -> Path:
+    # Path("") is ".", the current folder: an empty FILE must never upload it.
+    if not text.strip():
+        raise argparse.ArgumentTypeError("is empty: give a file or a folder")
+    return Path(text)
+
+
+def _outcome(status: str) -> int:
+    return OUTCOME_EXIT_CODES.get(JobStatus(status), EXIT_ERROR)
+
+
+def _unknown(job_id: str) -> str:
+    return f"error: unknown job {job_id}: `list` shows the jobs of this stack"
 
 
 def _positive(kind: type[int] | type[float]):
@@ -109,11 +173,43 @@ def _one_line(error: Exception) -> str:
     return str(error)
 
 
-def _stack(path: Path) -> dict:
-    if not path.is_file():
-        sys.exit(f"{path} does not exist: run `make demo` (or save `terraform output -json` there) first")
-    outputs = json.loads(path.read_text())
-    return outputs["fan_out"]["value"]
+SAVE_OUTPUTS = (
+    "save `terraform output -json` of your stack to a file and give it with --outputs FILE or "
+    f"{OUTPUTS_ENV}=FILE (in the checkout, `make demo` writes {DEFAULT_OUTPUTS})"
+)
+
+
+def _outputs_path(given: Path | None) -> Path:
+    """The stack's outputs file: --outputs, else $SERVERLESS_PATTERNS_OUTPUTS, else the checkout's default."""
+    if given is not None:
+        if not given.is_file():
+            sys.exit(f"error: --outputs {given} does not exist: {SAVE_OUTPUTS}")
+        return given
+    if named := os.environ.get(OUTPUTS_ENV, "").strip():
+        if not Path(named).is_file():
+            sys.exit(f"error: {OUTPUTS_ENV}={named} does not exist: {SAVE_OUTPUTS}")
+        return Path(named)
+    tried = {DEFAULT_OUTPUTS.resolve(): f"{DEFAULT_OUTPUTS} (in the current folder)"}
+    if (CHECKOUT / "envs" / "shared").is_dir():
+        tried.setdefault((CHECKOUT / DEFAULT_OUTPUTS).resolve(), f"{CHECKOUT / DEFAULT_OUTPUTS} (the checkout's)")
+    for path in tried:
+        if path.is_file():
+            return path
+    shown = " or ".join(tried.values())
+    sys.exit(f"error: no stack outputs: no --outputs, no {OUTPUTS_ENV}, no {shown}: {SAVE_OUTPUTS}")
+
+
+def _stack(given: Path | None) -> dict:
+    """The fan_out outputs, from `terraform output -json` ({"fan_out": {"value": {...}}}) or its values alone."""
+    path = _outputs_path(given)
+    try:
+        fan_out = json.loads(path.read_text())["fan_out"]
+        stack = fan_out.get("value", fan_out)
+        if not isinstance(stack, dict):
+            raise TypeError(stack)
+    except (OSError, ValueError, LookupError, TypeError):
+        sys.exit(f"error: {path} is not the outputs of a stack with a fan_out output: {SAVE_OUTPUTS}")
+    return stack
 
 
 def _redrive(args: argparse.Namespace) -> int:
@@ -139,11 +235,24 @@ def _redrive(args: argparse.Namespace) -> int:
     return 0 if summary.dry_run or summary.moved == summary.found else 1
 
 
+def _check_local_paths(parsers: dict[str, argparse.ArgumentParser], args: argparse.Namespace) -> None:
+    """Usage errors about local files, before anything is read from the stack."""
+    if args.command == "upload" and not args.path.exists():
+        parsers["upload"].error(f"PATH {args.path} does not exist: give a file or a folder")
+    if args.command != "submit":
+        return
+    parser = parsers["submit"]
+    if args.spec and args.file:
+        parser.error("give FILE or --spec, not both")
+    if not args.spec and not args.file:
+        parser.error("FILE is required: give a file or a folder to upload and submit, or --spec SPEC.json")
+    if args.file and not args.file.exists():
+        parser.error(f"FILE {args.file} does not exist: give a file or a folder")
+
+
 def _spec(parser: argparse.ArgumentParser, args: argparse.Namespace, stack: dict) -> dict:
     """The job spec `submit` sends: the --spec file as it is, or FILE uploaded and cut as asked."""
     if args.spec:
-        if args.file:
-            parser.error("give FILE or --spec, not both")
         try:
             spec = json.loads(args.spec.read_text())
         except (OSError, ValueError) as error:
@@ -152,11 +261,7 @@ def _spec(parser: argparse.ArgumentParser, args: argparse.Namespace, stack: dict
             parser.error(f"--spec {args.spec}: a job spec is a JSON object")
         spec.setdefault("job_id", uuid.uuid4().hex)
         return spec
-    if not args.file or not args.file.is_file():
-        parser.error(f"{args.file} is not a file" if args.file else "give FILE to upload, or --spec")
-    key = input_key(args.file)
-    boto3.client("s3").upload_file(str(args.file), stack["bucket_name"], key)
-    source: dict = {"type": args.type, "bucket": stack["bucket_name"], "key": key}
+    source: dict = upload(boto3.client("s3"), stack["bucket_name"], args.file, args.type)
     if args.chunk_size:
         source["chunk_size_bytes"] = args.chunk_size
     if args.items_per_subtask:
@@ -181,7 +286,7 @@ def _follow(tracker: JobTracker, answer: dict, job_id: str, args: argparse.Names
         return 0
     job = wait_for_job(tracker, job_id, args.timeout, on_progress=progress_printer())
     print("\n".join(describe_job(job)))
-    return 0 if job["status"] == JobStatus.SUCCEEDED else 1
+    return _outcome(job["status"])
 
 
 def _jobs_client(stack: dict) -> JobsClient:
@@ -207,36 +312,58 @@ def _through_api(args: argparse.Namespace, parser: argparse.ArgumentParser, stac
     else:
         state = jobs.status(args.job_id)
         if state is None:
-            sys.exit(f"job {args.job_id} not found (a job just submitted appears once it is planned)")
+            sys.exit(f"{_unknown(args.job_id)} (a job submitted through the API appears once it is planned)")
         if not args.watch:
             _print_state(state)
             return 0
     done = jobs.wait(state.job_id, args.timeout, on_progress=_print_state)
     for failure in done.failures:
         print(failure_line(failure))
-    return 0 if done.status == JobStatus.SUCCEEDED else 1
+    return _outcome(done.status)
 
 
 def main(argv: list[str] | None = None) -> int:
     try:
         return _main(argv)
-    except (ClientError, BotoCoreError, RedriveError, LookupError, TimeoutError, RuntimeError) as error:
+    except (ClientError, BotoCoreError, RedriveError, TransferError, LookupError, TimeoutError, RuntimeError) as error:
         # JobApiError (a RuntimeError) names the field and the fix the job API gave.
         print(f"error: {_one_line(error)}", file=sys.stderr)
-        return 1
+        return EXIT_ERROR
+    except OSError as error:  # a local file or folder: --spec, --to, --output
+        print(f"error: {error}", file=sys.stderr)
+        return EXIT_ERROR
 
 
 def _main(argv: list[str] | None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m serverless_patterns_ops", description=__doc__.splitlines()[0])
-    parser.add_argument("--outputs", type=Path, default=DEFAULT_OUTPUTS, help="terraform output -json of the stack")
+    parser = _OneLineParser(
+        prog=PROG,
+        description=__doc__.splitlines()[0],
+        epilog=__doc__[__doc__.index("Exit codes:") :],
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument(
+        "--outputs",
+        metavar="FILE",
+        type=_local_path,
+        help=f"`terraform output -json` of the stack (default: ${OUTPUTS_ENV}, else {DEFAULT_OUTPUTS})",
+    )
     parser.add_argument(
         "--api", action="store_true", help="submit, status and cancel through the stack's job API (fan_out_api)"
     )
-    commands = parser.add_subparsers(dest="command", required=True)
-    submit = commands.add_parser("submit", help="upload a file and start a job over it, or submit a job spec")
-    submit.add_argument("file", type=Path, nargs="?")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    uploading = commands.add_parser(
+        "upload", help="upload a file (or a folder, as an `objects` prefix) and print the job spec's source for it"
+    )
+    uploading.add_argument("path", metavar="PATH", type=_local_path, help="a file or a folder")
+    uploading.add_argument(
+        "--type", choices=FILE_SOURCE_TYPES, help="how a job reads the file (default: .jsonl, .csv by suffix; lines)"
+    )
+    submit = commands.add_parser("submit", help="upload a file or folder and start a job over it, or submit a spec")
+    submit.add_argument("file", metavar="FILE", type=_local_path, nargs="?", help="a file, or a folder (objects)")
     submit.add_argument("--spec", type=Path, help="a JSON job spec to submit as it is (no upload)")
-    submit.add_argument("--type", choices=["lines", "bytes", "jsonl", "csv"], default="lines", help="how to cut FILE")
+    submit.add_argument(
+        "--type", choices=FILE_SOURCE_TYPES, help="how to cut FILE (default: .jsonl, .csv by suffix; else lines)"
+    )
     cut = submit.add_mutually_exclusive_group()
     cut.add_argument("--chunk-size", type=_positive(int), help="bytes per subtask (default: the stack's)")
     cut.add_argument("--items-per-subtask", type=_positive(int), help="records per subtask (jsonl, csv)")
@@ -247,15 +374,20 @@ def _main(argv: list[str] | None) -> int:
     submit.add_argument("--no-wait", action="store_true", help="return once the job is dispatched")
     submit.add_argument("--timeout", type=_positive(float), default=1800)
     status = commands.add_parser("status", help="show a job's progress")
-    status.add_argument("job_id")
+    status.add_argument("job_id", metavar="JOB", type=_job_id)
     status.add_argument("--watch", action="store_true", help="follow it until it finishes")
     status.add_argument("--timeout", type=_positive(float), default=1800)
     result = commands.add_parser("result", help="print a finished job's consolidated result")
-    result.add_argument("job_id")
+    result.add_argument("job_id", metavar="JOB", type=_job_id)
+    downloading = commands.add_parser(
+        "download", help="write a finished job's manifest, succeeded/failed records and result into a folder"
+    )
+    downloading.add_argument("job_id", metavar="JOB", type=_job_id)
+    downloading.add_argument("--to", type=_local_path, help="the folder (default: results/JOB)")
     cancel = commands.add_parser("cancel", help="cancel a running job: what is not running yet is skipped")
-    cancel.add_argument("job_id")
+    cancel.add_argument("job_id", metavar="JOB", type=_job_id)
     redrive_job = commands.add_parser("redrive-job", help="run the failed and skipped subtasks of a job again")
-    redrive_job.add_argument("job_id")
+    redrive_job.add_argument("job_id", metavar="JOB", type=_job_id)
     redrive_job.add_argument("--no-wait", action="store_true", help="return once they are sent")
     redrive_job.add_argument("--timeout", type=_positive(float), default=1800)
     listing = commands.add_parser("list", help="list jobs by status")
@@ -273,7 +405,11 @@ def _main(argv: list[str] | None) -> int:
     dashboard.add_argument("--name", required=True, help="the dashboard's name, e.g. sp-dev-queues")
     dashboard.add_argument("--stack-name", required=True, help="the stack's name prefix, shown as <name>")
     dashboard.add_argument("--output", type=Path, help="write here instead of printing")
+    run_local = local_cli.add_parser(commands, _positive)
     args = parser.parse_args(argv)
+
+    if args.command == "run-local":  # no stack: the job runs in this process
+        return local_cli.run(run_local, args, _outcome)
 
     if args.command == "redrive":
         return _redrive(args)
@@ -297,7 +433,16 @@ def _main(argv: list[str] | None) -> int:
             print(page, end="")
         return 0
 
+    _check_local_paths({"upload": uploading, "submit": submit}, args)
     stack = _stack(args.outputs)
+    if args.command == "upload":
+        source = upload(boto3.client("s3"), stack["bucket_name"], args.path, args.type)
+        print(json.dumps(source))
+        print(
+            f"uploaded {args.path}: use this as the job spec's source (with chunk_size_bytes or items_per_subtask)",
+            file=sys.stderr,
+        )
+        return 0
     if args.api and args.command in {"submit", "status", "cancel"}:
         return _through_api(args, parser, stack)
     tracker = JobTracker(boto3.resource("dynamodb").Table(stack["tracker_table_name"]))
@@ -309,13 +454,15 @@ def _main(argv: list[str] | None) -> int:
 
     if args.command == "cancel":
         if tracker.get_job(args.job_id) is None:
-            sys.exit(f"job {args.job_id} not found: `list` shows the jobs this stack knows")
+            sys.exit(_unknown(args.job_id))
         if tracker.request_stop(args.job_id, StopReason.CANCELLED) is None:
             sys.exit(f"job {args.job_id} is not running, or is stopping already: `status {args.job_id}` shows it")
         print(f"job {args.job_id}: cancel requested; running subtasks finish, the others are skipped")
         return 0
 
     if args.command == "redrive-job":
+        if tracker.get_job(args.job_id) is None:
+            sys.exit(_unknown(args.job_id))
         answer = submit_job(
             boto3.client("lambda", config=SUBMIT_CONFIG),
             stack["ventilator_function_name"],
@@ -329,19 +476,33 @@ def _main(argv: list[str] | None) -> int:
         else:
             progress = tracker.progress(args.job_id)
             if progress is None:
-                sys.exit(f"job {args.job_id} not found: `list` shows the jobs this stack knows")
+                sys.exit(_unknown(args.job_id))
             print(render_progress(progress))
             job = progress.job
         print("\n".join(describe_job(job)))
-        return 0
+        return _outcome(job["status"]) if args.watch else 0
 
-    if args.command == "result":
+    if args.command in {"result", "download"}:
         job = tracker.get_job(args.job_id)
-        if job is None or not is_final(job):
-            sys.exit(f"job {args.job_id} has no result yet")
+        if job is None:
+            sys.exit(_unknown(args.job_id))
+        if not is_final(job):
+            sys.exit(
+                f"error: job {args.job_id} has no result yet: it is {job['status']} "
+                f"(`status {args.job_id} --watch` follows it to its end)"
+            )
         if "key" not in job.get("result", {}):
-            sys.exit("\n".join([f"job {args.job_id} ended without a result:", *describe_job(job)]))
-        print(json.dumps(fetch_result(boto3.client("s3"), job), indent=2))
+            sys.exit(
+                "\n".join([f"error: job {args.job_id} ended {job['status']} without a result:", *describe_job(job)])
+            )
+        if args.command == "result":
+            print(json.dumps(fetch_result(boto3.client("s3"), job), indent=2))
+            return 0
+        folder = args.to or Path("results") / args.job_id
+        written = download_results(boto3.client("s3"), job["result"]["bucket"], job["result"]["key"], folder)
+        print(f"job {args.job_id} ({job['status']}): {len(written)} files in {folder}")
+        for path in written:
+            print(f"  {path.relative_to(folder).as_posix()}")
         return 0
 
     statuses = [JobStatus(args.status)] if args.status else list(JobStatus)

@@ -7,6 +7,11 @@
     done = jobs.wait(job.job_id, on_progress=print)
     print(done.status, done.counts, jobs.result(done))
 
+    jobs = JobsClient.of_stack(fan_out)      # the fan_out outputs of `terraform output -json`
+    source = jobs.upload(Path("orders.csv"))  # {"type": "csv", "bucket": ..., "key": "inputs/<digest>/orders.csv"}
+    job = jobs.submit({"source": {**source, "items_per_subtask": 2000}, "workload": "csv_totals"})
+    jobs.download(jobs.wait(job.job_id), Path("results") / job.job_id)  # manifest.json, succeeded/, failed/...
+
 Requests are SigV4-signed with the caller's AWS credentials (the API's default
 AWS_IAM authorization); `token=` sends a JWT instead. The CLI uses this client
 with `--api`; without an HTTP API (LocalStack Community), `JobsClient.invoking`
@@ -19,11 +24,13 @@ import json
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import boto3
 
 from serverless_patterns.job_tracker import FINAL_STATUSES
+from serverless_patterns_ops import transfer
 from serverless_patterns_ops.http_api import DirectInvokeClient, HttpApiClient, JsonPoster, JsonResponse
 
 
@@ -36,6 +43,19 @@ class JobApiError(RuntimeError):
         self.field = body.get("field", "")
         self.fix = body.get("fix", "")
         super().__init__(f"{response.status}: {self.field}: {body.get('message', '')} (fix: {self.fix})")
+
+
+class UnknownJob(JobApiError, LookupError):
+    """The API knows no job of this id (404): a JobApiError, and a LookupError like every "unknown job"."""
+
+    def __init__(self, job_id: str, response: JsonResponse) -> None:
+        super().__init__(response)
+        self.job_id = job_id
+        self.args = (f"unknown job {job_id}: `list` shows the jobs of this stack",)
+
+
+class NoResult(LookupError):
+    """A job that has no result to read: still running, or ended without one (why is in its message)."""
 
 
 @dataclass(frozen=True)
@@ -67,27 +87,37 @@ class JobState:
 
 
 class JobsClient:
-    def __init__(self, endpoint: str | None = None, *, transport: JsonPoster | None = None, token: str = "") -> None:
+    def __init__(
+        self,
+        endpoint: str | None = None,
+        *,
+        transport: JsonPoster | None = None,
+        token: str = "",
+        bucket: str = "",
+    ) -> None:
+        """`bucket`: the stack's job bucket (the fan_out output bucket_name), where upload() puts inputs."""
         if transport is None:
             if not endpoint:
                 raise ValueError("JobsClient needs the job API's endpoint (the fan_out module's job_api_endpoint)")
             headers = {"Authorization": f"Bearer {token}"} if token else {}
             transport = HttpApiClient(endpoint, sign=not token, headers=headers)
         self._transport = transport
+        self.bucket = bucket
 
     @classmethod
-    def invoking(cls, function_name: str, lambda_client: Any = None) -> JobsClient:
+    def invoking(cls, function_name: str, lambda_client: Any = None, bucket: str = "") -> JobsClient:
         """Requests sent to the job API's function itself, for a stack without an HTTP API."""
-        return cls(transport=DirectInvokeClient(lambda_client or boto3.client("lambda"), function_name))
+        return cls(transport=DirectInvokeClient(lambda_client or boto3.client("lambda"), function_name), bucket=bucket)
 
     @classmethod
     def of_stack(cls, fan_out: dict[str, Any], lambda_client: Any = None) -> JobsClient:
         """The job API of a deployed stack (the fan_out outputs): over HTTP, or by invoking its function
         where the stack has no HTTP API."""
+        bucket = fan_out.get("bucket_name", "")
         if fan_out.get("job_api_endpoint"):
-            return cls(fan_out["job_api_endpoint"])
+            return cls(fan_out["job_api_endpoint"], bucket=bucket)
         if fan_out.get("job_api_function_name"):
-            return cls.invoking(fan_out["job_api_function_name"], lambda_client)
+            return cls.invoking(fan_out["job_api_function_name"], lambda_client, bucket=bucket)
         raise LookupError("the stack has no job API: deploy fan_out with create_job_api = true")
 
     def _call(self, method: str, path: str, document: Any = None) -> dict[str, Any]:
@@ -111,7 +141,13 @@ class JobsClient:
             raise
 
     def cancel(self, job_id: str) -> JobState:
-        return JobState.from_answer(self._call("DELETE", f"/jobs/{job_id}"))
+        """Ask a running job to stop: running subtasks finish, the rest is skipped; UnknownJob for an unknown id."""
+        try:
+            return JobState.from_answer(self._call("DELETE", f"/jobs/{job_id}"))
+        except JobApiError as error:
+            if error.status == 404:
+                raise UnknownJob(job_id, JsonResponse(404, {"field": error.field, "fix": error.fix})) from None
+            raise
 
     def wait(
         self,
@@ -136,7 +172,30 @@ class JobsClient:
     def result(self, state: JobState, s3: Any = None) -> Any:
         """The merged result of a finished job (its manifest for a workload without a merge), read from S3."""
         if not state.result:
-            raise LookupError(f"job {state.job_id} has no result ({state.status})")
+            raise NoResult(f"job {state.job_id} has no result ({state.status})")
         s3 = s3 or boto3.client("s3")
         key = state.result.get("result_key", state.result["key"])
         return json.loads(s3.get_object(Bucket=state.result["bucket"], Key=key)["Body"].read())
+
+    def upload(self, path: Path, *, bucket: str = "", source_type: str | None = None, s3: Any = None) -> dict[str, str]:
+        """Upload a file or a folder under the bucket's inputs/ (never incoming/, which starts a job); the
+        job spec's `source` for it: {"type", "bucket", "key"} for a file (type from its suffix unless given),
+        {"type": "objects", "bucket", "prefix"} for a folder."""
+        bucket = bucket or self.bucket
+        if not bucket:
+            raise ValueError("upload needs the stack's bucket: JobsClient.of_stack(fan_out), or bucket=")
+        return transfer.upload(s3 or boto3.client("s3"), bucket, Path(path), source_type)
+
+    def download(self, job: JobState | str, to: Path, s3: Any = None) -> list[Path]:
+        """Write a finished job's manifest.json, succeeded/*.jsonl, failed/*.jsonl and result.json (with a
+        merge) into `to`, in the layout of results/<job>/; the files written. UnknownJob or NoResult
+        (still running, or ended without a result) otherwise."""
+        state = job if isinstance(job, JobState) else self.status(job)
+        if state is None:
+            raise UnknownJob(str(job), JsonResponse(404, {"field": "job_id"}))
+        if not state.final:
+            raise NoResult(f"job {state.job_id} has no result yet: it is {state.status}")
+        if not state.result:
+            reason = f": {state.error['field']}: {state.error['message']}" if state.error else ""
+            raise NoResult(f"job {state.job_id} ended {state.status} without a result{reason}")
+        return transfer.download_results(s3 or boto3.client("s3"), state.result["bucket"], state.result["key"], to)

@@ -193,10 +193,10 @@ def test_an_emulator_that_is_down_is_one_line(monkeypatch, capsys):
 
 
 def test_an_unknown_job_is_one_line(outputs_file, tracker_table, capsys):
-    with pytest.raises(SystemExit, match="not found"):
+    with pytest.raises(SystemExit, match="^error: unknown job no-such-job: `list` shows"):
         cli.main(["--outputs", str(outputs_file), "status", "no-such-job"])
     assert cli.main(["--outputs", str(outputs_file), "status", "no-such-job", "--watch", "--timeout", "1"]) == 1
-    assert "no-such-job is not in the tracker" in capsys.readouterr().err
+    assert capsys.readouterr().err == "error: unknown job no-such-job: `list` shows the jobs of this stack\n"
 
 
 def test_submit_never_invokes_the_ventilator_twice_when_a_read_times_out(outputs_file, tmp_path, monkeypatch):
