@@ -144,41 +144,62 @@ demo: package ## Run a 1,200-subtask fan-out job and a load-leveling burst end t
 
 # The job commands act on the stack `make demo` (or `make up` + `make demo`) deployed.
 # API=1: submit, status and cancel through its job API instead of direct invokes.
+# They run the CLI from the checkout (the installed `serverless-patterns` is the same tool), silently:
+# what they print is the CLI's.
 JOBS_CLI = PYTHONPATH=lambdas:ops AWS_ACCESS_KEY_ID=$${AWS_ACCESS_KEY_ID:-test} AWS_SECRET_ACCESS_KEY=$${AWS_SECRET_ACCESS_KEY:-test} AWS_ENDPOINT_URL=$${AWS_ENDPOINT_URL:-$$(scripts/emulator.sh url)} $(BIN)/python -m serverless_patterns_ops $(if $(API),--api)
+# A job that ended PARTIAL (the CLI's exit code 3) or CANCELLED (5) is an outcome the CLI has printed,
+# not a failure of make: 0 here, and only here (`serverless-patterns --help` lists the CLI's codes).
+JOB_OUTCOME = || { rc=$$?; [ $$rc -eq 3 ] || [ $$rc -eq 5 ] || exit $$rc; }
+JOB_RESULTS ?= build/results
+
+# A job target asked for without its variable stops before anything runs, with one line naming it.
+require = $(if $(filter $(1),$(MAKECMDGOALS)),$(if $(strip $($(2))),,$(error $(2) is required: make $(1) $(2)=$(3))))
+$(if $(filter job-submit,$(MAKECMDGOALS)),$(if $(strip $(FILE)$(SPEC)),,$(error FILE is required: make job-submit FILE=path (or SPEC=spec.json))))
+$(call require,job-upload,FILE,path)
+$(foreach target,job-status job-result job-download job-cancel job-redrive,$(call require,$(target),JOB,<job id>))
+$(foreach target,redrive dlq-export,$(call require,$(target),QUEUE,<dead-letter queue name or URL>))
+
+.PHONY: job-upload
+job-upload: setup ## Upload FILE (a folder: as an objects prefix) under inputs/ and print the job spec's source for it (TYPE optional)
+	@$(JOBS_CLI) upload "$(FILE)" $(if $(TYPE),--type "$(TYPE)")
 
 .PHONY: job-submit
-job-submit: setup ## Submit FILE (or SPEC=spec.json) as a fan-out job and follow it (TYPE, CHUNK_SIZE, ITEMS, WORKLOAD optional)
-	$(JOBS_CLI) submit $(if $(SPEC),--spec "$(SPEC)","$(FILE)") $(if $(TYPE),--type "$(TYPE)") \
+job-submit: setup ## Submit FILE (a file or folder, or SPEC=spec.json) as a fan-out job and follow it (TYPE, CHUNK_SIZE, ITEMS, WORKLOAD optional)
+	@$(JOBS_CLI) submit $(if $(SPEC),--spec "$(SPEC)","$(FILE)") $(if $(TYPE),--type "$(TYPE)") \
 		$(if $(CHUNK_SIZE),--chunk-size "$(CHUNK_SIZE)") $(if $(ITEMS),--items-per-subtask "$(ITEMS)") \
-		$(if $(WORKLOAD),--workload "$(WORKLOAD)")
+		$(if $(WORKLOAD),--workload "$(WORKLOAD)") $(JOB_OUTCOME)
 
 .PHONY: job-cancel
 job-cancel: setup ## Cancel job JOB: running subtasks finish, the rest is skipped
-	$(JOBS_CLI) cancel "$(JOB)"
+	@$(JOBS_CLI) cancel "$(JOB)"
 
 .PHONY: job-redrive
 job-redrive: setup ## Run the failed and skipped subtasks of job JOB again, and follow it
-	$(JOBS_CLI) redrive-job "$(JOB)"
+	@$(JOBS_CLI) redrive-job "$(JOB)" $(JOB_OUTCOME)
 
 .PHONY: job-status
 job-status: setup ## Follow job JOB to its end
-	$(JOBS_CLI) status "$(JOB)" --watch
+	@$(JOBS_CLI) status "$(JOB)" --watch $(JOB_OUTCOME)
 
 .PHONY: job-result
 job-result: setup ## Print the consolidated result of job JOB
-	$(JOBS_CLI) result "$(JOB)"
+	@$(JOBS_CLI) result "$(JOB)"
+
+.PHONY: job-download
+job-download: setup ## Write job JOB's manifest, succeeded/failed records and result into TO (default build/results/JOB)
+	@$(JOBS_CLI) download "$(JOB)" --to "$(or $(TO),$(JOB_RESULTS)/$(strip $(JOB)))"
 
 .PHONY: jobs
 jobs: setup ## List the jobs of the demo stack
-	$(JOBS_CLI) list
+	@$(JOBS_CLI) list
 
 .PHONY: redrive
 redrive: setup ## Move DLQ QUEUE's messages back to their source (RATE=msgs/s, DRY_RUN=1 optional)
-	$(JOBS_CLI) redrive --queue "$(QUEUE)" $(if $(RATE),--max-per-second "$(RATE)") $(if $(DRY_RUN),--dry-run)
+	@$(JOBS_CLI) redrive --queue "$(QUEUE)" $(if $(RATE),--max-per-second "$(RATE)") $(if $(DRY_RUN),--dry-run)
 
 .PHONY: dlq-export
 dlq-export: setup ## Write DLQ QUEUE's messages to OUT (default build/dlq-export.jsonl), leaving them
-	$(JOBS_CLI) export --queue "$(QUEUE)" $(if $(OUT),--output "$(OUT)")
+	@$(JOBS_CLI) export --queue "$(QUEUE)" $(if $(OUT),--output "$(OUT)")
 
 # .pre-commit-config.yaml runs the same parts, one hook each (tests/unit/test_repository.py checks it).
 LINT_PARTS := lint-terraform lint-python lint-docs lint-inputs checkov
