@@ -1,6 +1,7 @@
 """`make bench`: run the benchmarks, write each table to bench/results/, and docs/benchmarks.md.
 
-    python -m bench [--only dispatch tracker end_to_end load_leveling cold_start infra_loop consolidation throughput]
+    python -m bench [--only dispatch tracker end_to_end load_leveling cold_start infra_loop consolidation throughput
+                            local_run]
 
 Needs an emulator at AWS_ENDPOINT_URL (`make bench` starts MiniStack) and the
 zips of `make package`. The stack benchmarks apply envs/local as "sp-bench"
@@ -13,7 +14,17 @@ import argparse
 import os
 import time
 
-from bench import cold_start, consolidation, dispatch, end_to_end, infra_loop, load_leveling, throughput, tracker
+from bench import (
+    cold_start,
+    consolidation,
+    dispatch,
+    end_to_end,
+    infra_loop,
+    load_leveling,
+    local_run,
+    throughput,
+    tracker,
+)
 from bench.common import REPO_ROOT, RESULTS_DIR, machine
 from serverless_patterns_ops.local_stack import LocalStack, use_emulator_credentials
 
@@ -26,6 +37,7 @@ ORDER = [
     "infra_loop",
     "consolidation",
     "throughput",
+    "local_run",
 ]
 DOC = REPO_ROOT / "docs" / "benchmarks.md"
 HEADER = """# Benchmarks
@@ -81,6 +93,7 @@ def main() -> None:
         "throughput": lambda: throughput.run(stack["fan_out"]),
         "cold_start": cold_start.run,
         "infra_loop": infra_loop.run,
+        "local_run": local_run.run,
     }
     for name in args.only:
         print(f"== {name}", flush=True)
