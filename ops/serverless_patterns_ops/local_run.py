@@ -413,6 +413,8 @@ def run_job(
     invocation_seconds: float = DEFAULT_INVOCATION_SECONDS,
     max_continuations: int = DEFAULT_MAX_CONTINUATIONS,
     subtasks_per_shard: int = DEFAULT_SUBTASKS_PER_SHARD,
+    parallel_shards: int = 1,
+    max_line_bytes: int | None = None,
     limits: Limits | None = None,
     on_progress: Callable[[Progress], None] | None = None,
 ) -> LocalJobResult:
@@ -423,6 +425,10 @@ def run_job(
     default: envs/local/workloads.auto.tfvars.json
     if there is one, else the built-in word_count. base: where a relative source `path` starts (default:
     the working directory). s3: the client for a source on S3 (default: boto3's, AWS_ENDPOINT_URL honoured).
+    subtasks_per_shard, parallel_shards: the tracker's shard layout (the deployment's SUBTASKS_PER_SHARD and
+    PARALLEL_SHARDS), which decides how the results are split into succeeded/ and failed/ files.
+    max_line_bytes: how far past its range a subtask reads to finish its last line (default: MAX_LINE_BYTES
+    from the environment, else the module's 64 KiB).
     limits: the deployment's chunk and subtask limits (default: the fan_out module's, or MIN_CHUNK_SIZE_BYTES,
     MAX_CHUNK_SIZE_BYTES and MAX_SUBTASKS from the environment, as the ventilator reads them).
     A spec the ventilator would refuse raises InvalidJobSpec (field, message, fix).
@@ -446,14 +452,14 @@ def run_job(
         workload = load_workload(job_spec.workload, entries[job_spec.workload])
     except WorkloadUnavailable as error:
         unavailable = error  # as deployed: every subtask fails at once with the reason, and the job ends FAILED
-    layout = ShardLayout.plan(plan.total, subtasks_per_shard, 1)
+    layout = ShardLayout.plan(plan.total, subtasks_per_shard, parallel_shards)
     job = _Job(
         spec=job_spec,
         workload=workload,
         unavailable=unavailable,
         store=store,
         tracker=LocalTracker(layout),
-        settings=RunSettings(max_attempts, invocation_seconds, max_continuations, _max_line_bytes()),
+        settings=RunSettings(max_attempts, invocation_seconds, max_continuations, max_line_bytes or _max_line_bytes()),
         failure_limit=job_spec.failure_limit(plan.total),
     )
     _run_all(job, plan, workers, on_progress)

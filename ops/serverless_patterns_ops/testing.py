@@ -4,6 +4,7 @@
 
     def test_totals():
         run = run_workload("csv_totals.workload:process", merge="csv_totals.workload:merge",
+                           package="examples/workloads/csv_totals",  # put on sys.path: its parent folder
                            csv=b"order_id,region,quantity,amount\\n1,north,2,1.50\\n")
         assert run.status == "SUCCEEDED"
         assert run.result == {"regions": {"north": {"orders": 1, "quantity": 2, "amount_cents": 150}}}

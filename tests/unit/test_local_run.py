@@ -6,6 +6,7 @@ import csv
 import hashlib
 import io
 import json
+import textwrap
 import uuid
 from pathlib import Path
 
@@ -368,3 +369,13 @@ def test_a_csv_of_orders_cut_by_bytes_gives_every_record_once(tmp_path):
     )
     assert run.job.total > 5
     assert run.result == {"regions": {"east": {"orders": 500, "quantity": 500, "amount_cents": 500}}}
+
+
+def test_the_run_workload_example_of_its_docstring_runs_as_written(monkeypatch):
+    from serverless_patterns_ops import testing
+
+    monkeypatch.chdir(Path(__file__).resolve().parents[2])
+    example = testing.__doc__.split("\n\n")[1:3]
+    namespace: dict = {}
+    exec(textwrap.dedent("\n\n".join(example)), namespace)  # the import and the test, as a user would copy them
+    namespace["test_totals"]()
