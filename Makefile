@@ -218,8 +218,9 @@ lint-python: setup ## ruff check and format, Python blocks of the Markdown files
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 
-lint-docs: setup ## the inputs/outputs tables of every module README match the module
+lint-docs: setup ## the inputs/outputs tables of every module README, and the fan_out README's job spec tables, match the code
 	$(BIN)/python scripts/module_docs.py --check
+	$(BIN)/python scripts/spec_docs.py --check
 
 lint-inputs: setup ## the inputs every module repeats match scripts/shared_variables.tf
 	$(BIN)/python scripts/shared_variables.py --check
@@ -238,8 +239,9 @@ checkov: $(CHECKOV_VENV)/.installed ## Static security analysis of every module 
 	done
 
 .PHONY: docs inputs
-docs: setup ## Regenerate the inputs/outputs tables of every module README
+docs: setup ## Regenerate the inputs/outputs tables of every module README and the fan_out job spec tables
 	$(BIN)/python scripts/module_docs.py
+	$(BIN)/python scripts/spec_docs.py
 
 inputs: setup ## Rewrite the inputs every module repeats from scripts/shared_variables.tf (then `make docs`)
 	$(BIN)/python scripts/shared_variables.py

@@ -19,6 +19,7 @@ from serverless_patterns import settings
 from serverless_patterns.job_tracker import JobStatus
 from serverless_patterns.sources import (
     SOURCE_FIELDS,
+    FieldDoc,
     InvalidJobSpec,
     Limits,
     Source,
@@ -32,16 +33,40 @@ from serverless_patterns.sources import (
 JOB_ID_PATTERN = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
 CORRELATION_ID_PATTERN = re.compile(r"^[A-Za-z0-9_.:/@+=-]{1,128}$")
 WORKLOAD_PATTERN = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
-SPEC_FIELDS = (
-    "source",
-    "input",
-    "chunk_size_bytes",
-    "workload",
-    "tolerated_failure_count",
-    "tolerated_failure_percentage",
-    "job_id",
-    "correlation_id",
-)
+# Every field of a job spec, documented once (`make docs` renders them, `make lint-docs` checks the README).
+SPEC_FIELD_DOCS: dict[str, FieldDoc] = {
+    "source": FieldDoc("object", "required (or `input`)", "what to fan out over: the source fields below"),
+    "input": FieldDoc(
+        '`{"bucket", "key"}`', "none", "the first spec format, instead of `source`: a `lines` source over this object"
+    ),
+    "chunk_size_bytes": FieldDoc(
+        "integer", "`default_chunk_size_bytes`", "with `input` only (a `source` holds its own): bytes per subtask"
+    ),
+    "workload": FieldDoc(
+        "string",
+        "`default_workload` (`word_count` unless set)",
+        "the deployed workload that processes each subtask; it must read the source's kind (its `reads`)",
+    ),
+    "tolerated_failure_count": FieldDoc(
+        "integer >= 0",
+        "none: failures end the job `PARTIAL`",
+        "once more subtasks than this have failed, the job stops and ends `FAILED`",
+    ),
+    "tolerated_failure_percentage": FieldDoc(
+        "number 0 to 100", "none", "the same, as a percentage of the job's subtasks; with both, the lower limit applies"
+    ),
+    "job_id": FieldDoc(
+        "string: 1-64 of `A-Z a-z 0-9 _ . -`",
+        "a new random id",
+        "names the job: the same spec again is the same job, another spec under its id is refused",
+    ),
+    "correlation_id": FieldDoc(
+        "string: 1-128 of `A-Z a-z 0-9 _ . : / @ + = -`",
+        "the `job_id`",
+        "carried by the job's subtasks and log lines, to follow it across functions",
+    ),
+}
+SPEC_FIELDS = tuple(SPEC_FIELD_DOCS)
 INPUT_FIELDS = ("bucket", "key")
 PARTIALS_PREFIX = "partials"  # written by the workers
 REDUCTIONS_PREFIX = "reductions"  # written by the consolidator: shard results and staged job results

@@ -22,7 +22,7 @@ import hashlib
 import json
 import re
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 from serverless_patterns.errors import FieldError
 
@@ -39,6 +39,35 @@ SOURCE_FIELDS: dict[str, tuple[str, ...]] = {
     "csv": ("type", "bucket", "key", "chunk_size_bytes", "items_per_subtask"),
     "objects": ("type", "bucket", "prefix", "items_per_subtask"),
     "items": ("type", "items", "items_per_subtask"),
+}
+
+
+class FieldDoc(NamedTuple):
+    """A spec field as the docs show it: scripts/spec_docs.py renders the fan_out README's tables from these."""
+
+    type: str
+    default: str
+    meaning: str
+
+
+# Every field of SOURCE_FIELDS, documented once (`make docs` renders them, `make lint-docs` checks the README).
+SOURCE_FIELD_DOCS: dict[str, FieldDoc] = {
+    "type": FieldDoc("string", "required", "what to fan out over: one of the source types below"),
+    "bucket": FieldDoc("string", "required", "the input's S3 bucket (3-63 characters: a-z 0-9 . -)"),
+    "key": FieldDoc("string", "required", "the input object's key, at most 1,024 bytes"),
+    "prefix": FieldDoc("string", '`""`: the whole bucket', "every object under it is one item"),
+    "chunk_size_bytes": FieldDoc(
+        "integer",
+        "`default_chunk_size_bytes` (1 MiB)",
+        "bytes of input per subtask, from `min_chunk_size_bytes` to `max_chunk_size_bytes`; "
+        "a chunk owns the lines or records that start in it (`bytes`: exact ranges)",
+    ),
+    "items_per_subtask": FieldDoc(
+        "integer",
+        "1 for `objects` and `items`; others are cut by bytes",
+        "items per subtask, instead of `chunk_size_bytes`: 1 to 100,000 records or inline items, 1 to 100 objects",
+    ),
+    "items": FieldDoc("JSON list", "required", "the items themselves, not empty (a job API body is at most 240 KB)"),
 }
 
 

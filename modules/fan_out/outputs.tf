@@ -1,5 +1,5 @@
 output "bucket_name" {
-  description = "The job bucket: upload to incoming/ to start a job; results land in results/<job_id>.json."
+  description = "The job bucket: put inputs under inputs/ (an upload there starts nothing) and name them in a job spec; an upload to incoming/ starts a lines job with default_workload. A job's results land under results/<job_id>/: manifest.json, succeeded/*.jsonl, failed/*.jsonl and, when the workload has a merge, result.json."
   value       = aws_s3_bucket.jobs.bucket
 }
 
@@ -9,7 +9,7 @@ output "bucket_arn" {
 }
 
 output "incoming_prefix" {
-  description = "Key prefix whose uploads start a job."
+  description = "Key prefix whose uploads start a job (a lines source with default_workload); inputs you name in a spec go under inputs/, which starts nothing."
   value       = local.incoming_prefix
 }
 
