@@ -193,7 +193,7 @@ def test_an_emulator_that_is_down_is_one_line(monkeypatch, capsys):
 
 
 def test_an_unknown_job_is_one_line(outputs_file, tracker_table, capsys):
-    with pytest.raises(SystemExit, match="^error: unknown job no-such-job: `list` shows"):
+    with pytest.raises(SystemExit, match=r"^error: unknown job no-such-job: `list` shows"):
         cli.main(["--outputs", str(outputs_file), "status", "no-such-job"])
     assert cli.main(["--outputs", str(outputs_file), "status", "no-such-job", "--watch", "--timeout", "1"]) == 1
     assert capsys.readouterr().err == "error: unknown job no-such-job: `list` shows the jobs of this stack\n"
