@@ -54,9 +54,9 @@ setup: $(VENV)/.installed ## Create .venv with the pinned test dependencies
 	@mkdir -p $(TF_PLUGIN_CACHE_DIR)
 
 .PHONY: package
-package: setup ## Build one reproducible zip per Lambda into build/lambda (ARCHITECTURE=arm64 for Graviton)
-	$(BIN)/python scripts/package.py --build-dir $(BUILD) --architecture $(ARCHITECTURE) \
-		$(foreach workload,$(WORKLOADS),--workload "$(workload)")
+package: setup ## Build the zips into build/lambda with the workloads of envs/$(ENV)/workloads.auto.tfvars.json, each checked (ARCHITECTURE=arm64 for Graviton)
+	$(if $(filter command line,$(origin WORKLOADS)),$(error WORKLOADS= is gone: the workloads an env bundles are in envs/$(ENV)/workloads.auto.tfvars.json (make workload-add ENV=$(ENV) NAME=... PACKAGE=... PROCESS=...)))
+	@$(BIN)/python scripts/package.py --build-dir $(BUILD) --architecture $(ARCHITECTURE) --env $(ENV)
 
 .PHONY: up
 up: ## Start the embedded emulator (MiniStack) on 127.0.0.1:EMULATOR_PORT (default 4566)
@@ -87,12 +87,12 @@ TF_OFFLINE = TF_DATA_DIR=$(TF_DATA)/offline/$$dir $(TERRAFORM) -chdir=$$dir
 EMULATOR_PORT ?= 4566
 # The functions' instruction set: `make package` builds for it, the envs deploy it.
 ARCHITECTURE ?= x86_64
-# Workload packages bundled into the worker and consolidator zips (yours: WORKLOADS="path/to/pkg ...").
-WORKLOADS ?= examples/workloads/csv_totals examples/workloads/object_stats examples/workloads/line_digest
 ifeq ($(ENV),local)
 LOCAL_NAME ?= sp-demo
 LOCAL_STATE ?= $(abspath $(BUILD))/demo/terraform.tfstate
 LOCAL_TF_DATA ?= $(abspath $(BUILD))/demo/tfdata
+# What the job commands read; scripts/demo.py writes the same file (ops/serverless_patterns_ops/local_stack.py).
+LOCAL_OUTPUTS ?= $(abspath $(BUILD))/demo/outputs.json
 LOCAL_ENDPOINT = $(or $(AWS_ENDPOINT_URL),http://127.0.0.1:$(EMULATOR_PORT))
 TF_ENV = TF_DATA_DIR=$(LOCAL_TF_DATA) TF_VAR_name=$(LOCAL_NAME) TF_VAR_aws_endpoint_url=$(LOCAL_ENDPOINT) TF_VAR_architecture=$(ARCHITECTURE) $(TERRAFORM) -chdir=envs/local
 TF_STATE = -state=$(LOCAL_STATE)
@@ -121,7 +121,7 @@ validate: setup ## Validate envs/$(ENV) (offline: no backend, no AWS credentials
 	@dir=envs/$(ENV); $(TF_OFFLINE) validate -no-color
 
 .PHONY: plan
-plan: validate init ## Validate and plan envs/$(ENV) (dev/prod: AWS credentials, or AWS_ENDPOINT_URL for an emulator)
+plan: package validate init ## Package, validate and plan envs/$(ENV) (dev/prod: AWS credentials, or AWS_ENDPOINT_URL for an emulator)
 	$(if $(filter local,$(ENV)),scripts/emulator.sh up)
 	$(TF_ENV) plan -input=false $(TF_STATE)
 
@@ -130,17 +130,40 @@ plan-on-emulator: ## Plan envs/$(ENV) against the embedded emulator (started if 
 	scripts/with-emulator.sh $(MAKE) --no-print-directory plan ENV=$(ENV)
 
 .PHONY: apply
-apply: package init ## Apply envs/$(ENV) (local: starts the emulator first)
+apply: package init ## Package and apply envs/$(ENV) (local: starts the emulator first, and writes build/demo/outputs.json for the job commands)
 	$(if $(filter local,$(ENV)),scripts/emulator.sh up)
 	$(TF_ENV) apply -input=false -auto-approve $(TF_STATE)
+ifeq ($(ENV),local)
+	@$(TF_ENV) output -json $(TF_STATE) > $(LOCAL_OUTPUTS).tmp && mv $(LOCAL_OUTPUTS).tmp $(LOCAL_OUTPUTS)
+	@echo "outputs in $(LOCAL_OUTPUTS) (the job commands read them)"
+endif
 
 .PHONY: destroy
 destroy: init ## Destroy envs/$(ENV)
 	$(TF_ENV) destroy -input=false -auto-approve $(TF_STATE)
 
 .PHONY: demo
-demo: package ## Run a 1,200-subtask fan-out job and a load-leveling burst end to end on the emulator
+demo: package ## Run a 1,200-subtask fan-out job and a load-leveling burst end to end on the emulator (envs/local)
 	scripts/with-emulator.sh $(BIN)/python scripts/demo.py
+
+# The workloads of envs/$(ENV): envs/$(ENV)/workloads.auto.tfvars.json, which
+# Terraform loads and `make package` bundles and checks.
+WORKLOADS_CLI = $(BIN)/python scripts/workloads.py
+workload_var_required = $(if $(strip $($(1))),,$(error $(1) is required: make $@ $(1)=$(2)))
+
+.PHONY: workloads workload-add workload-remove
+workloads: setup ## List the workloads of envs/$(ENV)
+	@$(WORKLOADS_CLI) list --env "$(ENV)"
+
+workload-add: setup ## Add or replace workload NAME of envs/$(ENV): PACKAGE=/path/to/pkg PROCESS=pkg.mod:fn [MERGE=pkg.mod:fn] [READS="records"] [RESUMABLE=1]
+	$(call workload_var_required,NAME,my_workload)
+	$(call workload_var_required,PROCESS,my_pkg.workload:process)
+	@$(WORKLOADS_CLI) add --env "$(ENV)" --name "$(NAME)" --process "$(PROCESS)" $(if $(PACKAGE),--package "$(PACKAGE)") \
+		$(if $(MERGE),--merge "$(MERGE)") $(if $(READS),--reads "$(READS)") $(if $(filter-out 0,$(RESUMABLE)),--resumable)
+
+workload-remove: setup ## Remove workload NAME from envs/$(ENV)
+	$(call workload_var_required,NAME,my_workload)
+	@$(WORKLOADS_CLI) remove --env "$(ENV)" --name "$(NAME)"
 
 # The job commands act on the stack `make demo` (or `make up` + `make demo`) deployed.
 # API=1: submit, status and cancel through its job API instead of direct invokes.

@@ -22,6 +22,9 @@ fan_out = {
   results_expiration_days    = 30
 }
 
+# The workloads this stack runs, and the packages `make package` bundles for
+# them, are in workloads.auto.tfvars.json (`make workloads ENV=dev` lists them).
+
 alerts = {
   email_addresses = []
 }

@@ -53,24 +53,8 @@ fan_out = {
   queue = { max_receive_count = 5 }
 }
 
-# The example workloads (examples/workloads), which `make package` bundles by default.
-workloads = {
-  word_count = {
-    process = "serverless_patterns.workloads.word_count:process"
-    merge   = "serverless_patterns.workloads.word_count:merge_counts"
-  }
-  csv_totals = {
-    process = "csv_totals.workload:process"
-    merge   = "csv_totals.workload:merge"
-  }
-  object_stats = {
-    process = "object_stats.workload:process"
-  }
-  line_digest = {
-    process   = "line_digest.workload:process"
-    resumable = true
-  }
-}
+# The workloads this stack runs, and the packages `make package` bundles for
+# them, are in workloads.auto.tfvars.json (`make workloads ENV=local` lists them).
 
 fan_in = {
   consolidator_timeout_seconds = 60

@@ -27,6 +27,9 @@ fan_out = {
   inputs_expiration_days = 30
 }
 
+# The workloads this stack runs, and the packages `make package` bundles for
+# them, are in workloads.auto.tfvars.json (`make workloads ENV=prod` lists them).
+
 # Set the on-call addresses of your team; chat webhooks go in
 # TF_VAR_chat_webhook_urls, never in a committed file.
 alerts = {

@@ -160,6 +160,7 @@ module "fan_out" {
 
   workloads                  = var.workloads
   default_workload           = var.default_workload
+  workload_manifest_path     = "${local.lambda_build_dir}/workloads.json"
   min_chunk_size_bytes       = var.fan_out.min_chunk_size_bytes
   default_chunk_size_bytes   = var.fan_out.default_chunk_size_bytes
   max_line_bytes             = var.fan_out.max_line_bytes

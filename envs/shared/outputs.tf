@@ -47,6 +47,11 @@ output "monitoring" {
     chat_forwarder_function_name = module.alerts.chat_forwarder_function_name
     dashboard_name               = module.dashboard.dashboard_name
     dashboard_url                = module.dashboard.dashboard_url
-    dashboard_body               = module.dashboard.dashboard_body
   }
+}
+
+output "dashboard_body" {
+  description = "The dashboard's JSON body (`terraform output -raw dashboard_body`). Sensitive only so that apply does not print its kilobytes; it holds no secret."
+  value       = module.dashboard.dashboard_body
+  sensitive   = true
 }

@@ -177,19 +177,29 @@ variable "fan_out" {
 }
 
 variable "workloads" {
-  description = "The fan-out workloads the stack runs (see modules/fan_out): name => { process, merge?, resumable? } functions bundled by `make package WORKLOADS=...`. default_workload names the one of jobs that name none."
+  description = "The fan-out workloads the stack runs (see modules/fan_out): name => { process, merge?, resumable?, reads?, package? }. Each env sets it in envs/<env>/workloads.auto.tfvars.json, which `make package` reads to bundle and check every package (the folder of the workload's Python package; the modules ignore it). default_workload names the one of jobs that name none."
   type = map(object({
     process   = string
     merge     = optional(string)
     resumable = optional(bool, false)
+    reads     = optional(list(string))
+    package   = optional(string)
   }))
   default = {
     word_count = {
       process = "serverless_patterns.workloads.word_count:process"
       merge   = "serverless_patterns.workloads.word_count:merge_counts"
+      reads   = ["bytes"]
     }
   }
   nullable = false
+
+  validation {
+    condition = alltrue([for workload in values(var.workloads) : workload.reads == null ? true : (
+      length(workload.reads) > 0 && alltrue([for kind in workload.reads : contains(["bytes", "records", "objects", "items"], kind)])
+    )])
+    error_message = "workloads: reads lists the kinds of input a workload understands, from \"bytes\", \"records\", \"objects\" and \"items\" (envs/<env>/workloads.auto.tfvars.json); leave it out to accept any source."
+  }
 }
 
 variable "default_workload" {

@@ -39,16 +39,18 @@ variable "job_bucket_arn" {
 }
 
 variable "workloads" {
-  description = "The workloads this deployment runs, by name: each a \"package.module:function\" process function (task: SubtaskInput -> result) and, optionally, a merge function (results -> result); resumable = true marks a process (task, invocation) -> result | Checkpoint that may take more than one invocation per subtask (see the fan_out README, Long-running subtasks). Pass fan_out and fan_in_tracker the same map: workers run each job's process, the consolidator its merge, and fan_out's default_workload names the one of jobs that name none. Bundle their packages into the worker and consolidator zips with `make package WORKLOADS=path/to/package`."
+  description = "The workloads this deployment runs, by name: each a \"package.module:function\" process function (task: SubtaskInput -> result) and, optionally, a merge function (results -> result); resumable = true marks a process (task, invocation) -> result | Checkpoint that may take more than one invocation per subtask (see the fan_out README, Long-running subtasks). reads lists the kinds of input process understands (\"bytes\": lines and bytes sources, task.data; \"records\": jsonl and csv, task.items; \"objects\"; \"items\"), and a job whose source is of another kind is refused; null: any source. Pass fan_out and fan_in_tracker the same map: workers run each job's process, the consolidator its merge, and fan_out's default_workload names the one of jobs that name none. Bundle their packages into the worker and consolidator zips with `make package` (this repository: envs/<env>/workloads.auto.tfvars.json names them)."
   type = map(object({
     process   = string
     merge     = optional(string)
     resumable = optional(bool, false)
+    reads     = optional(list(string))
   }))
   default = {
     word_count = {
       process = "serverless_patterns.workloads.word_count:process"
       merge   = "serverless_patterns.workloads.word_count:merge_counts"
+      reads   = ["bytes"]
     }
   }
   nullable = false
@@ -63,6 +65,13 @@ variable "workloads" {
       for function in compact([workload.process, workload.merge]) : can(regex("^[A-Za-z_][A-Za-z0-9_.]*:[A-Za-z_][A-Za-z0-9_]*$", function))
     ]]))
     error_message = "workloads: every process and merge must look like \"package.module:function\"."
+  }
+
+  validation {
+    condition = alltrue([for workload in values(var.workloads) : workload.reads == null ? true : (
+      length(workload.reads) > 0 && length(distinct(workload.reads)) == length(workload.reads) && alltrue([for kind in workload.reads : contains(["bytes", "records", "objects", "items"], kind)])
+    )])
+    error_message = "workloads: reads lists each kind of input a workload understands once, from \"bytes\" (lines, bytes sources), \"records\" (jsonl, csv), \"objects\" and \"items\"; leave it out (null) to accept any source."
   }
 }
 

@@ -445,6 +445,39 @@ data "aws_iam_policy_document" "worker" {
   }
 }
 
+# The workloads the worker zip was built and checked with (make package's
+# manifest): a workload missing from it would fail every subtask at run time,
+# so plan refuses it instead.
+locals {
+  workload_manifest = var.workload_manifest_path == null ? null : (
+    fileexists(var.workload_manifest_path) ? try(jsondecode(file(var.workload_manifest_path)).workloads, {}) : null
+  )
+  # name => what is wrong, for every workload the zips were not checked with as configured.
+  unbundled_workloads = local.workload_manifest == null ? {} : {
+    for name, workload in var.workloads : name => (
+      try(local.workload_manifest[name], null) == null ? "not in the zips" : "the zips were checked with another process, merge or resumable"
+    )
+    if try(local.workload_manifest[name].process, null) != workload.process ||
+    try(local.workload_manifest[name].merge, null) != workload.merge ||
+    try(local.workload_manifest[name].resumable, false) != workload.resumable
+  }
+}
+
+resource "terraform_data" "workload_manifest" {
+  count = var.workload_manifest_path == null ? 0 : 1
+
+  lifecycle {
+    precondition {
+      condition     = local.workload_manifest != null
+      error_message = "workload_manifest_path: there is no manifest at ${coalesce(var.workload_manifest_path, "-")}: build the zips with `make package ENV=<env>` (it writes the manifest beside them)."
+    }
+    precondition {
+      condition     = length(local.unbundled_workloads) == 0
+      error_message = "workloads: ${join("; ", [for name, problem in local.unbundled_workloads : "${name} ${problem}"])} (manifest ${coalesce(var.workload_manifest_path, "-")}): add each to envs/<env>/workloads.auto.tfvars.json with its package, then run `make package ENV=<env>`."
+    }
+  }
+}
+
 module "worker" {
   source = "../lambda_function"
 

@@ -1,7 +1,10 @@
-"""`make package` builds byte-identical zips, so source_code_hash never drifts."""
+"""`make package` builds byte-identical zips, so source_code_hash never drifts, and checks every workload in them."""
 
 import hashlib
 import importlib.util
+import json
+import subprocess
+import sys
 import zipfile
 from pathlib import Path
 
@@ -127,3 +130,260 @@ def test_a_workload_folder_named_unimportably_is_refused(package_module, tmp_pat
 
     with pytest.raises(package_module.PackagingError, match="rename the folder"):
         package_module.build(tmp_path / "build", workloads=(folder,))
+
+
+# Workloads: bundled from the env's workloads file, then imported from the built worker zip.
+
+
+def _write_package(root: Path, name: str, source: str) -> Path:
+    package = root / name
+    package.mkdir(parents=True)
+    (package / "__init__.py").write_text("")
+    (package / "workload.py").write_text(source)
+    return package
+
+
+def _zip_of(destination: Path, *packages: Path) -> Path:
+    with zipfile.ZipFile(destination, "w") as archive:
+        for package in packages:
+            for path in sorted(package.rglob("*.py")):
+                archive.write(path, f"{package.name}/{path.relative_to(package).as_posix()}")
+    return destination
+
+
+def _workloads_file(package_module, path: Path, workloads: dict) -> object:
+    path.write_text(json.dumps({"workloads": workloads}))
+    return package_module.WorkloadsFile(path)
+
+
+MY_WORKLOAD = """
+import boto3  # the Lambda runtime provides it: a workload may import it
+
+def process(task):
+    return {"n": 1}
+
+def process_resumable(task, invocation):
+    return {"n": 1}
+
+def merge(results):
+    return {"n": sum(result["n"] for result in results)}
+
+def merge_two(results, extra):
+    return {}
+
+NOT_A_FUNCTION = 3
+"""
+
+
+@pytest.fixture
+def my_zip(tmp_path) -> Path:
+    return _zip_of(tmp_path / "fan_out_worker.zip", _write_package(tmp_path / "src", "my_pkg", MY_WORKLOAD))
+
+
+def _refusal(package_module, worker_zip: Path, tmp_path: Path, entry: dict) -> str:
+    workloads_file = _workloads_file(package_module, tmp_path / "workloads.json", {"mine": entry})
+    with pytest.raises(package_module.PackagingError) as refused:
+        package_module.verify(worker_zip, workloads_file)
+    message = str(refused.value)
+    assert "\n" not in message
+    return message
+
+
+def test_workloads_importable_from_the_zip_with_the_right_signatures_pass(package_module, my_zip, tmp_path):
+    workloads_file = _workloads_file(
+        package_module,
+        tmp_path / "workloads.json",
+        {
+            "mine": {"process": "my_pkg.workload:process", "merge": "my_pkg.workload:merge"},
+            "long": {"process": "my_pkg.workload:process_resumable", "resumable": True},
+        },
+    )
+
+    package_module.verify(my_zip, workloads_file)
+
+
+def test_a_workload_whose_package_is_not_in_the_zips_is_refused_naming_it_and_the_fix(package_module, my_zip, tmp_path):
+    # examples/workloads/csv_totals is in this repository, but not in the zip: it must not be found.
+    message = _refusal(package_module, my_zip, tmp_path, {"process": "csv_totals.workload:process"})
+
+    assert message == (
+        "workload mine: module csv_totals.workload is not in the zips "
+        f'(set "package" to the folder of package csv_totals in {tmp_path / "workloads.json"})'
+    )
+
+
+def test_a_module_missing_from_a_bundled_package_is_refused(package_module, my_zip, tmp_path):
+    message = _refusal(package_module, my_zip, tmp_path, {"process": "my_pkg.nothing:process", "package": "x"})
+
+    assert message.startswith('workload mine: module my_pkg.nothing is not in the zips (fix "process" in ')
+
+
+@pytest.mark.parametrize(
+    ("entry", "expected"),
+    [
+        ({"process": "my_pkg.workload:proces"}, 'workload mine: my_pkg.workload has no function proces (fix "process"'),
+        ({"process": "my_pkg.workload:process", "merge": "my_pkg.workload:merj"}, 'has no function merj (fix "merge"'),
+        ({"process": "my_pkg.workload:NOT_A_FUNCTION"}, "my_pkg.workload:NOT_A_FUNCTION is a int, not a function"),
+    ],
+)
+def test_a_missing_function_is_refused_naming_the_field_to_fix(package_module, my_zip, tmp_path, entry, expected):
+    assert expected in _refusal(package_module, my_zip, tmp_path, entry)
+
+
+@pytest.mark.parametrize(
+    ("entry", "expected"),
+    [
+        (
+            {"process": "my_pkg.workload:process_resumable"},
+            "workload mine: my_pkg.workload:process_resumable(task, invocation) cannot be called as process(task) "
+            '(take one argument, the task; if it takes (task, invocation), set "resumable": true in ',
+        ),
+        (
+            {"process": "my_pkg.workload:process", "resumable": True},
+            "workload mine: my_pkg.workload:process(task) cannot be called as process(task, invocation)",
+        ),
+        (
+            {"process": "my_pkg.workload:process", "merge": "my_pkg.workload:merge_two"},
+            "workload mine: my_pkg.workload:merge_two(results, extra) cannot be called as merge(results)",
+        ),
+    ],
+)
+def test_a_bad_signature_is_refused_naming_the_call_expected(package_module, my_zip, tmp_path, entry, expected):
+    assert _refusal(package_module, my_zip, tmp_path, entry).startswith(expected)
+
+
+def test_a_workload_importing_what_the_zips_do_not_hold_is_refused(package_module, tmp_path):
+    # pytest is installed here, not in the zips nor in the Lambda runtime.
+    worker_zip = _zip_of(tmp_path / "worker.zip", _write_package(tmp_path, "needs_pytest", "import pytest\n"))
+
+    message = _refusal(package_module, worker_zip, tmp_path, {"process": "needs_pytest.workload:process"})
+
+    assert message == (
+        "workload mine: needs_pytest.workload imports pytest, which the zips do not hold "
+        "(put it in the workload's package, or add it to requirements/lambda.txt)"
+    )
+
+
+def test_a_workload_failing_at_import_is_refused_with_its_error(package_module, tmp_path):
+    worker_zip = _zip_of(tmp_path / "worker.zip", _write_package(tmp_path, "broken", "raise RuntimeError('no')\n"))
+
+    message = _refusal(package_module, worker_zip, tmp_path, {"process": "broken.workload:process"})
+
+    assert message.startswith("workload mine: importing broken.workload raised RuntimeError: no (fix the module")
+
+
+def test_every_failing_workload_is_named_on_one_line(package_module, my_zip, tmp_path):
+    workloads_file = _workloads_file(
+        package_module,
+        tmp_path / "workloads.json",
+        {name: {"process": "my_pkg.workload:nope"} for name in ("b", "a", "c")},
+    )
+
+    with pytest.raises(package_module.PackagingError, match=r"^workload a: .*; also failing: b, c$"):
+        package_module.verify(my_zip, workloads_file)
+
+
+def test_a_missing_package_folder_is_one_line_naming_the_workload_and_the_file(tmp_path):
+    workloads = tmp_path / "workloads.json"
+    workloads.write_text(json.dumps({"workloads": {"mine": {"process": "my_pkg.w:process", "package": "no/such"}}}))
+
+    completed = subprocess.run(
+        [
+            sys.executable,
+            str(REPO_ROOT / "scripts" / "package.py"),
+            "--build-dir",
+            str(tmp_path / "build"),
+            "--workloads-file",
+            str(workloads),
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+
+    assert completed.returncode == 2
+    assert completed.stderr == (
+        f"package: workload mine: package folder {REPO_ROOT / 'no' / 'such'} does not exist "
+        f'(fix its "package" in {workloads})\n'
+    )
+
+
+def test_the_env_files_name_every_example_workload_package_that_exists(package_module):
+    workloads_file = package_module.WorkloadsFile(REPO_ROOT / "envs" / "local" / "workloads.auto.tfvars.json")
+
+    assert [path.name for path in workloads_file.packages()] == ["csv_totals", "line_digest", "object_stats"]
+
+
+@pytest.fixture
+def quick_build(package_module, monkeypatch):
+    """build() writing only a worker zip of the shared package and the workload packages: no dependencies, no pip."""
+
+    def build(build_dir: Path, architecture: str = "x86_64", workloads: tuple[Path, ...] = ()) -> dict[str, str]:
+        (build_dir / "lambda").mkdir(parents=True, exist_ok=True)
+        worker_zip = _zip_of(
+            build_dir / "lambda" / "fan_out_worker.zip", REPO_ROOT / "lambdas" / "serverless_patterns", *workloads
+        )
+        return {"fan_out_worker": hashlib.sha256(worker_zip.read_bytes()).hexdigest()}
+
+    monkeypatch.setattr(package_module, "build", build)
+    return build
+
+
+def test_package_writes_the_manifest_of_the_checked_workloads_only_when_it_changes(
+    package_module, quick_build, tmp_path
+):
+    workloads_file = _workloads_file(
+        package_module,
+        tmp_path / "workloads.json",
+        {
+            "word_count": {
+                "process": "serverless_patterns.workloads.word_count:process",
+                "merge": "serverless_patterns.workloads.word_count:merge_counts",
+                "reads": ["bytes"],
+            },
+            "csv_totals": {
+                "process": "csv_totals.workload:process",
+                "merge": "csv_totals.workload:merge",
+                "reads": ["records"],
+                "package": "examples/workloads/csv_totals",
+            },
+        },
+    )
+    manifest = tmp_path / "build" / "lambda" / "workloads.json"
+
+    package_module.package(tmp_path / "build", workloads_file)
+    written = manifest.stat().st_mtime_ns
+    package_module.package(tmp_path / "build", workloads_file)
+
+    assert json.loads(manifest.read_text()) == {
+        "workloads": {
+            "csv_totals": {
+                "process": "csv_totals.workload:process",
+                "merge": "csv_totals.workload:merge",
+                "resumable": False,
+                "reads": ["records"],
+            },
+            "word_count": {
+                "process": "serverless_patterns.workloads.word_count:process",
+                "merge": "serverless_patterns.workloads.word_count:merge_counts",
+                "resumable": False,
+                "reads": ["bytes"],
+            },
+        }
+    }
+    assert manifest.stat().st_mtime_ns == written
+    assert manifest.read_text() == package_module.manifest_text(workloads_file.workloads)
+
+
+def test_a_failed_package_removes_the_manifest_so_plan_refuses_too(package_module, quick_build, tmp_path):
+    manifest = tmp_path / "build" / "lambda" / "workloads.json"
+    manifest.parent.mkdir(parents=True)
+    manifest.write_text('{"workloads": {"csv_totals": {}}}')
+    workloads_file = _workloads_file(
+        package_module, tmp_path / "workloads.json", {"csv_totals": {"process": "csv_totals.workload:process"}}
+    )
+
+    with pytest.raises(package_module.PackagingError, match=r"module csv_totals\.workload is not in the zips"):
+        package_module.package(tmp_path / "build", workloads_file)
+
+    assert not manifest.exists()

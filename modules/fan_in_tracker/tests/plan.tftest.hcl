@@ -46,6 +46,10 @@ run "the_tracker_table_consolidator_and_sweeper_are_wired" {
     error_message = "The consolidator must know its merge function and the job bucket."
   }
   assert {
+    condition     = jsondecode(module.consolidator.environment_variables.WORKLOADS).word_count.reads == ["bytes"]
+    error_message = "The consolidator's WORKLOADS must carry what each workload reads, as the fan_out functions' do."
+  }
+  assert {
     condition     = one([for s in data.aws_iam_policy_document.consolidator.statement : s.resources if s.sid == "WriteResults"]) == toset(["arn:aws:s3:::reports-jobs/results/*"])
     error_message = "The consolidator may write under results/ only."
   }
