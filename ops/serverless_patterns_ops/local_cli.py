@@ -2,7 +2,7 @@
 
     serverless-patterns run-local SPEC.json | FILE | FOLDER [--type lines|bytes|jsonl|csv]
         [--chunk-size N | --items-per-subtask N] [--workload NAME | --process pkg.mod:fn [--merge pkg.mod:fn]
-        [--resumable] [--package DIR]] [--output DIR] [--workers N] [--job-id ID]
+        [--resumable] [--package DIR]] [--output DIR] [--workers N [--processes]] [--job-id ID]
 
 A FILE is cut as `submit` cuts it (--type, else .jsonl/.csv by suffix, else
 lines); a FOLDER is an `objects` source; a JSON file holding a spec
@@ -49,7 +49,8 @@ def add_parser(commands: Any, positive: Callable[[type], Callable[[str], Any]]) 
         "--workloads", type=Path, help="an env's workloads file (default: envs/local/workloads.auto.tfvars.json)"
     )
     local.add_argument("--output", type=Path, default=Path("."), help="results go to DIR/results/<job>/ (default: .)")
-    local.add_argument("--workers", type=positive(int), default=1, help="subtasks run at once, on threads")
+    local.add_argument("--workers", type=positive(int), default=1, help="subtasks run at once (threads)")
+    local.add_argument("--processes", action="store_true", help="run the workers as processes (CPU-bound workloads)")
     local.add_argument("--job-id")
     local.add_argument("--tolerated-failure-count", type=int, help="end the job FAILED past this many failures")
     local.add_argument("--tolerated-failure-percentage", type=float, help="... or past this share of subtasks")
@@ -160,6 +161,7 @@ def run(parser: argparse.ArgumentParser, args: argparse.Namespace, outcome: Call
             output=args.output,
             workloads=workloads,
             workers=args.workers,
+            processes=args.processes,
             base=base,
             max_attempts=args.max_attempts,
             invocation_seconds=args.invocation_seconds,

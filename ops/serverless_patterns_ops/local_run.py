@@ -30,10 +30,11 @@ from __future__ import annotations
 
 import json
 import shutil
-import sys
 import threading
 import time
+from collections import deque
 from collections.abc import Callable, Iterator, Mapping
+from concurrent.futures import Executor, Future, ProcessPoolExecutor, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import lru_cache
@@ -42,8 +43,7 @@ from typing import Any
 from urllib.parse import unquote, urlparse
 
 from serverless_patterns import planning, settings
-from serverless_patterns.chains import check_continuation
-from serverless_patterns.errors import DETERMINISTIC_ERRORS, WorkloadUnavailable, describe
+from serverless_patterns.errors import WorkloadUnavailable
 from serverless_patterns.fan_out import (
     InvalidJobSpec,
     JobSpec,
@@ -57,28 +57,32 @@ from serverless_patterns.fan_out import (
     result_key,
     results_prefix,
 )
-from serverless_patterns.inputs import read_input
 from serverless_patterns.job_tracker import JobStatus, Outcome, Progress, ShardLayout, StopReason
 from serverless_patterns.planning import Listing, ManifestWriter, Plan
-from serverless_patterns.plugins import load_function
 from serverless_patterns.reduction import Reader, consolidate
-from serverless_patterns.resumable import Checkpoint, Invocation
-from serverless_patterns.sources import READ_KINDS, SOURCE_FIELDS, item_name
-from serverless_patterns.streaming import bounded_map
-from serverless_patterns.workload_registry import DEFAULT_WORKLOADS, Workload
+from serverless_patterns.sources import READ_KINDS, SOURCE_FIELDS
+from serverless_patterns.workload_registry import DEFAULT_WORKLOADS
 from serverless_patterns_ops.local_store import LocalObjectStore
+from serverless_patterns_ops.local_worker import (
+    DEFAULT_INVOCATION_SECONDS,
+    DEFAULT_MAX_ATTEMPTS,
+    DEFAULT_MAX_CONTINUATIONS,
+    DEFAULT_MAX_LINE_BYTES,
+    Finished,
+    RunnerRecipe,
+    RunSettings,
+    SubtaskRunner,
+    load_workload,
+    run_in_process,
+    start_process,
+)
 
 FILES_BUCKET = "local-files"  # the folder of a source's `path`
 JOB_BUCKET = "local-run-job"  # the job's plan, in memory
 OUTPUT_BUCKET = "local-results"  # OUTPUT: results/<job>/...
 WORKLOADS_FILE = Path("envs") / "local" / "workloads.auto.tfvars.json"
 REPO_ROOT = Path(__file__).resolve().parents[2]
-# The fan_out module's defaults: max_receive_count 5; a worker invocation of 60 s keeps 10 s back from a
-# resumable workload; max_continuations 10; subtasks_per_shard 1000; MAX_LINE_BYTES 64 KiB.
-DEFAULT_MAX_ATTEMPTS = 5
-DEFAULT_INVOCATION_SECONDS = 50.0
-DEFAULT_MAX_CONTINUATIONS = 10
-DEFAULT_SUBTASKS_PER_SHARD = 1000
+DEFAULT_SUBTASKS_PER_SHARD = 1000  # the fan_out module's
 PROGRESS_EVERY_SECONDS = 0.5
 
 WorkloadEntry = Mapping[str, Any] | Callable[..., Any]
@@ -170,29 +174,6 @@ def _entry(name: str, entry: WorkloadEntry) -> dict[str, Any]:
     return dict(entry)
 
 
-def _function(reference: Any, setting: str) -> Callable[..., Any] | None:
-    if reference is None or callable(reference):
-        return reference
-    return load_function(reference, setting)
-
-
-def load_workload(name: str, entry: Mapping[str, Any]) -> Workload:
-    """The workload's functions, imported as the worker imports them (its package folder put on sys.path first)."""
-    if package := entry.get("package"):
-        parent = str(Path(package).resolve().parent)
-        if parent not in sys.path:
-            sys.path.insert(0, parent)
-    try:
-        process = _function(entry["process"], f"workloads[{name}].process")
-        merge = _function(entry.get("merge"), f"workloads[{name}].merge")
-    except (ImportError, ValueError) as error:  # plugins.UnloadableFunction is a ValueError
-        raise WorkloadUnavailable(
-            f"workload {name} cannot run here: {error}; fix: check its package folder and function names"
-        ) from None
-    assert process is not None
-    return Workload(name=name, process=process, merge=merge, resumable=entry.get("resumable") is True)
-
-
 def _names(entries: Mapping[str, Any], default: str | None) -> tuple[str, ...]:
     """The names with the default first, as workload_registry.names() orders them for parse_spec."""
     default = default or ("word_count" if "word_count" in entries else "")
@@ -272,102 +253,43 @@ class LocalTracker:
 # -- running subtasks -----------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class RunSettings:
-    max_attempts: int = DEFAULT_MAX_ATTEMPTS
-    invocation_seconds: float = DEFAULT_INVOCATION_SECONDS
-    max_continuations: int = DEFAULT_MAX_CONTINUATIONS
-    max_line_bytes: int = 64 * 1024
-
-
 @dataclass
 class _Job:
     spec: JobSpec
-    workload: Workload | None
-    unavailable: WorkloadUnavailable | None
-    store: Any
+    runner: SubtaskRunner
     tracker: LocalTracker
-    settings: RunSettings
     failure_limit: int | None
     stop: dict[str, Any] | None = None
     lock: threading.Lock = field(default_factory=threading.Lock)
 
+    @property
+    def stopped(self) -> bool:
+        with self.lock:
+            return self.stop is not None
 
-def _invoke(job: _Job, task: Any, state: dict[str, Any]) -> Any:
-    """The workload on one subtask: once, or a resumable one invocation after invocation from its checkpoint.
-
-    `state` outlives a failed attempt, as a chain's checkpoint does: a retry resumes from the last one.
-    """
-    workload = job.workload
-    assert workload is not None
-    if not workload.resumable:
-        return workload.process(task)
-    while True:
-        number = state.get("number", 0) + 1
-        state["number"] = number
-        invocation = Invocation(state.get("checkpoint"), number, time.monotonic() + job.settings.invocation_seconds)
-        answer = workload.process(task, invocation)
-        if not isinstance(answer, Checkpoint):
-            return answer
-        check_continuation(number, job.settings.max_continuations)
-        state["checkpoint"] = json.loads(json.dumps(answer.state))  # saved as JSON, as the worker saves it to S3
-
-
-def _attempt(job: _Job, subtask_id: int, work: dict[str, Any], state: dict[str, Any]) -> dict[str, Any]:
-    """One receive of the subtask, as the worker's _succeed: read, process, the completion's detail."""
-    if job.unavailable is not None:
-        raise job.unavailable
-    task = read_input(job.store, job.spec.job_id, subtask_id, work, job.settings.max_line_bytes)
-    result = _invoke(job, task, state)
-    return {"partial": json.dumps({"item": item_name(work), "result": result}, separators=(",", ":"))}
-
-
-def run_subtask(job: _Job, subtask_id: int, work: dict[str, Any]) -> Outcome:
-    """Run a subtask to its outcome with the worker's error classification, and record it."""
-    with job.lock:
-        stopped = job.stop is not None
-    if stopped:
-        job.tracker.record(subtask_id, Outcome.SKIPPED, {})
-        return Outcome.SKIPPED
-    state: dict[str, Any] = {}
-    for attempt in range(1, job.settings.max_attempts + 1):
-        try:
-            detail = _attempt(job, subtask_id, work, state)
-        except WorkloadUnavailable as error:
+    def complete(self, finished: Finished) -> None:
+        """Record a subtask's outcome; stop the job as the worker and the tracker would."""
+        self.tracker.record(finished.subtask_id, finished.outcome, finished.detail)
+        if finished.unavailable:
             # As the worker: every other subtask would fail alike, so the job stops and the rest is skipped.
-            _stop(job, StopReason.WORKLOAD_UNAVAILABLE, describe(error))
-            return _fail(job, subtask_id, work, error, attempts=1)
-        except DETERMINISTIC_ERRORS as error:
-            # No retry can change the outcome: failed at once, with its reason.
-            return _fail(job, subtask_id, work, error, attempts=1)
-        except Exception as error:
-            if attempt == job.settings.max_attempts:
-                return _fail(job, subtask_id, work, error, attempts=attempt)
-            continue
-        job.tracker.record(subtask_id, Outcome.SUCCEEDED, detail)
-        return Outcome.SUCCEEDED
-    raise AssertionError("unreachable: the last attempt returns")
+            self._stop(StopReason.WORKLOAD_UNAVAILABLE, finished.unavailable)
+        elif (
+            finished.outcome is Outcome.FAILED
+            and self.failure_limit is not None
+            and self.tracker.counts["failed"] > self.failure_limit
+        ):
+            # Past its tolerance the job stops: what has not started is skipped, and it ends FAILED.
+            self._stop(StopReason.FAILURE_TOLERANCE)
 
-
-def _fail(job: _Job, subtask_id: int, work: dict[str, Any], error: BaseException, attempts: int) -> Outcome:
-    job.tracker.record(
-        subtask_id, Outcome.FAILED, {"error": {**describe(error), "attempts": attempts}, "item": item_name(work)}
-    )
-    if job.failure_limit is not None and job.tracker.counts["failed"] > job.failure_limit:
-        # Past its tolerance the job stops: what has not started is skipped, and it ends FAILED.
-        _stop(job, StopReason.FAILURE_TOLERANCE)
-    return Outcome.FAILED
-
-
-def _stop(job: _Job, reason: StopReason, error: dict[str, str] | None = None) -> None:
-    """Stop the job once, as JobTracker.request_stop records it: the first stop stays."""
-    with job.lock:
-        if job.stop is None:
-            job.stop = {
-                "reason": reason.value,
-                "at": datetime.now(UTC).isoformat(),
-                **({"error": error} if error else {}),
-            }
+    def _stop(self, reason: StopReason, error: dict[str, str] | None = None) -> None:
+        """Stop once, as JobTracker.request_stop records it: the first stop stays."""
+        with self.lock:
+            if self.stop is None:
+                self.stop = {
+                    "reason": reason.value,
+                    "at": datetime.now(UTC).isoformat(),
+                    **({"error": error} if error else {}),
+                }
 
 
 # -- planning -------------------------------------------------------------------------------
@@ -406,6 +328,7 @@ def run_job(
     output: Path,
     workloads: Mapping[str, WorkloadEntry] | None = None,
     workers: int = 1,
+    processes: bool = False,
     s3: Any = None,
     base: Path | None = None,
     default_workload: str | None = None,
@@ -418,7 +341,10 @@ def run_job(
     limits: Limits | None = None,
     on_progress: Callable[[Progress], None] | None = None,
 ) -> LocalJobResult:
-    """Run a job spec here, on `workers` threads, and write its results under OUTPUT/results/<job>/.
+    """Run a job spec here, `workers` subtasks at once, and write its results under OUTPUT/results/<job>/.
+
+    Subtasks run on threads, or with processes=True in a pool of processes (for workloads that compute
+    more than they wait; each process imports the workload and, for an S3 source, creates its own client).
 
     workloads: name -> {"process": "pkg.mod:fn" or a function, "merge"?, "resumable"?, "reads"?, "package"?}
     (the env file's entries; a relative package from the working directory) or name -> a process function;
@@ -447,34 +373,43 @@ def run_job(
         fallback=None if local.folder else (s3 or _s3_client()),
     )
     plan = plan_job(job_spec, store, limits)
-    workload, unavailable = None, None
+    run_settings = RunSettings(max_attempts, invocation_seconds, max_continuations, max_line_bytes or _max_line_bytes())
+    entry = entries[job_spec.workload]
     try:
-        workload = load_workload(job_spec.workload, entries[job_spec.workload])
+        runner = SubtaskRunner(job_spec.job_id, load_workload(job_spec.workload, entry), None, store, run_settings)
     except WorkloadUnavailable as error:
-        unavailable = error  # as deployed: every subtask fails at once with the reason, and the job ends FAILED
+        # As deployed: the first subtask fails at once with the reason, the job stops and ends FAILED.
+        runner = SubtaskRunner(job_spec.job_id, None, error, store, run_settings)
     layout = ShardLayout.plan(plan.total, subtasks_per_shard, parallel_shards)
-    job = _Job(
-        spec=job_spec,
-        workload=workload,
-        unavailable=unavailable,
-        store=store,
-        tracker=LocalTracker(layout),
-        settings=RunSettings(max_attempts, invocation_seconds, max_continuations, max_line_bytes or _max_line_bytes()),
-        failure_limit=job_spec.failure_limit(plan.total),
-    )
-    _run_all(job, plan, workers, on_progress)
-    return _write_results(job, layout, Path(output), started, workers)
+    job = _Job(job_spec, runner, LocalTracker(layout), job_spec.failure_limit(plan.total))
+    recipe = None
+    if processes and workers > 1:
+        folders = {FILES_BUCKET: str(local.folder)} if local.folder else {}
+        recipe = RunnerRecipe(job_spec.job_id, job_spec.workload, entry, folders, local.folder is None, run_settings)
+    _run_all(job, plan, max(1, workers), recipe, on_progress)
+    return _write_results(job, layout, Path(output), started, max(1, workers))
 
 
 def _max_line_bytes() -> int:
-    return int(settings.positive_number("MAX_LINE_BYTES", 64 * 1024))
+    return int(settings.positive_number("MAX_LINE_BYTES", DEFAULT_MAX_LINE_BYTES))
 
 
-def _run_all(job: _Job, plan: Plan, workers: int, on_progress: Callable[[Progress], None] | None) -> None:
+def _in_order(pool: Executor, run: Callable[..., Finished], pairs: Iterator[tuple[int, Any]], window: int):
+    """Each subtask's Finished, in subtask order, with at most `window` of them submitted at once."""
+    pending: deque[Future[Finished]] = deque()
+    for pair in pairs:
+        pending.append(pool.submit(run, *pair))
+        if len(pending) >= window:
+            yield pending.popleft().result()
+    while pending:
+        yield pending.popleft().result()
+
+
+def _run_all(
+    job: _Job, plan: Plan, workers: int, recipe: RunnerRecipe | None, on_progress: Callable[[Progress], None] | None
+) -> None:
     # Parts of the plan are read in order, so two in memory suffice (as the ventilator reads them).
-    read_part = lru_cache(maxsize=2)(planning.read_part(job.store, JOB_BUCKET))
-    works = enumerate(plan.works(0, plan.total, read_part))
-    workers = max(1, workers)
+    read_part = lru_cache(maxsize=2)(planning.read_part(job.runner.store, JOB_BUCKET))
     last_report = 0.0
 
     def report(final: bool = False) -> None:
@@ -482,17 +417,32 @@ def _run_all(job: _Job, plan: Plan, workers: int, on_progress: Callable[[Progres
         if on_progress is None or (not final and time.monotonic() - last_report < PROGRESS_EVERY_SECONDS):
             return
         last_report = time.monotonic()
-        counts = dict(job.tracker.counts)
         status = "COMPLETING" if final else JobStatus.RUNNING.value
-        on_progress(Progress({"job_id": job.spec.job_id, "status": status}, plan.total, **counts))
+        on_progress(Progress({"job_id": job.spec.job_id, "status": status}, plan.total, **job.tracker.counts))
+
+    def to_run() -> Iterator[tuple[int, Any]]:
+        """The subtasks to start; once the job is stopped, the rest is skipped (as the workers skip them)."""
+        for subtask_id, work in enumerate(plan.works(0, plan.total, read_part)):
+            if job.stopped:
+                job.tracker.record(subtask_id, Outcome.SKIPPED, {})
+                continue
+            yield subtask_id, work
 
     if workers == 1:
-        for subtask_id, work in works:
-            run_subtask(job, subtask_id, work)
+        finished: Iterator[Finished] = (job.runner.run(*pair) for pair in to_run())
+        for each in finished:
+            job.complete(each)
             report()
     else:
-        for _ in bounded_map(lambda pair: run_subtask(job, *pair), works, workers, 2 * workers):
-            report()
+        pool: Executor = (
+            ProcessPoolExecutor(workers, initializer=start_process, initargs=(recipe,))
+            if recipe
+            else ThreadPoolExecutor(workers)
+        )
+        with pool:
+            for each in _in_order(pool, run_in_process if recipe else job.runner.run, to_run(), workers):
+                job.complete(each)
+                report()
     report(final=True)
 
 
@@ -503,7 +453,7 @@ def _write_results(job: _Job, layout: ShardLayout, output: Path, started: float,
     if folder.exists():
         shutil.rmtree(folder)  # an earlier local run of this job id: its files would mix with these
     reader = Reader(LocalObjectStore(folders={OUTPUT_BUCKET: output}), OUTPUT_BUCKET, threads=4, window=8)
-    merge = job.workload.merge if job.workload else None
+    merge = job.runner.workload.merge if job.runner.workload else None
     record = {
         "job_id": job_id,
         "total": layout.total,

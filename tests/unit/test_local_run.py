@@ -379,3 +379,14 @@ def test_the_run_workload_example_of_its_docstring_runs_as_written(monkeypatch):
     namespace: dict = {}
     exec(textwrap.dedent("\n\n".join(example)), namespace)  # the import and the test, as a user would copy them
     namespace["test_totals"]()
+
+
+@pytest.mark.parametrize("processes", [False, True])
+def test_a_pool_of_threads_or_processes_gives_the_results_of_one_worker(tmp_path, processes):
+    (tmp_path / "rows.jsonl").write_text("".join(f"{n}\n" for n in [*range(30), -1, *range(5)]))
+    spec = {"workload": "sum", "source": {"type": "jsonl", "path": "rows.jsonl", "items_per_subtask": 4}}
+    one = local({**spec, "job_id": "one"}, tmp_path)
+    pool = local({**spec, "job_id": "pool"}, tmp_path, workers=3, processes=processes)
+
+    assert (pool.status, pool.total, pool.failed) == ("PARTIAL", 9, 1)
+    assert (pool.result, pool.records(), pool.failures) == (one.result, one.records(), one.failures)
