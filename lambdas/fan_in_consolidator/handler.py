@@ -34,9 +34,9 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from serverless_patterns import aws_clients, settings
 from serverless_patterns.consolidation import tracker as job_tracker
 from serverless_patterns.consolidation import trigger_consolidator
-from serverless_patterns.errors import describe
+from serverless_patterns.errors import WorkloadUnavailable, describe
 from serverless_patterns.fan_out import manifest_key, result_key, staged_result_key
-from serverless_patterns.job_tracker import FINAL_STATUSES, JobStatus, JobTracker
+from serverless_patterns.job_tracker import FINAL_STATUSES, JobStatus, JobTracker, StopReason
 from serverless_patterns.reduction import (
     MAX_FAILED_IDS_IN_RECORD,
     MAX_FAILURES_IN_RECORD,
@@ -55,7 +55,14 @@ tracer = Tracer()
 
 def merge_results(job: dict[str, Any]) -> Merge | None:
     """The merge of the job's workload, or None: its results are then written, not merged."""
-    return workload(job.get("workload", "")).merge
+    try:
+        return workload(job.get("workload", "")).merge
+    except WorkloadUnavailable:
+        if (job.get("stop") or {}).get("reason") == StopReason.WORKLOAD_UNAVAILABLE:
+            # The workers could not load it either, and stopped the job: there is nothing to merge,
+            # and the job must still end (FAILED, with that reason) rather than retry its consolidation.
+            return None
+        raise
 
 
 def _max_attempts() -> int:

@@ -98,7 +98,13 @@ def _body() -> Any:
 
 def _spec(document: Any) -> JobSpec:
     try:
-        return parse_spec(document, configured_chunk_size(), configured_limits(), workload_registry.names())
+        return parse_spec(
+            document,
+            configured_chunk_size(),
+            configured_limits(),
+            workload_registry.names(),
+            workload_registry.reads_by_name(),
+        )
     except InvalidJobSpec as error:
         error = in_first_format(error) if is_first_format(document) else error
         raise BadRequest(HTTPStatus.BAD_REQUEST, error.field, error.message, error.fix) from None

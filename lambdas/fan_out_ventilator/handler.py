@@ -391,7 +391,9 @@ def start_job(document: Any, context: LambdaContext) -> dict[str, Any]:
     tracker = JobTracker(aws_clients.dynamodb_table(settings.required("TRACKER_TABLE")))
     limits = configured_limits()
     try:
-        spec = parse_spec(document, configured_chunk_size(), limits, workload_registry.names())
+        spec = parse_spec(
+            document, configured_chunk_size(), limits, workload_registry.names(), workload_registry.reads_by_name()
+        )
         logger.append_keys(job_id=spec.job_id, correlation_id=spec.correlation_id)
         plan = _plan(spec, limits, context)
     except InvalidJobSpec as error:

@@ -12,8 +12,13 @@ the shard's reduction.
 
 A failure that no retry can fix (PermanentSubtaskError, such as a line longer
 than max_line_bytes, or bytes that are not UTF-8) fails the subtask at once
-with its reason. Any other failure goes back to SQS for another receive, and
-its reason is kept for the DLQ handler, which records it with the subtask.
+with its reason. A workload this zip cannot load (WorkloadUnavailable: its
+package not bundled, an import error, a missing function) is such a failure
+for every subtask of the job, so it also stops the job: the rest is skipped
+and the job ends FAILED within seconds, its stop naming the reason. Any other
+failure goes back to SQS for another receive, and its reason is kept, for the
+job's status (retrying subtasks, the last error) and for the DLQ handler,
+which records it with the subtask.
 
 A resumable workload's subtask may continue in a chain of invocations
 (serverless_patterns.chains): the worker then also runs on hand-over events,
@@ -41,10 +46,10 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from serverless_patterns import aws_clients, chains, settings
 from serverless_patterns.chains import ContinuedElsewhere, Lease
 from serverless_patterns.consolidation import complete_subtask, complete_subtasks, is_stopped, tracker
-from serverless_patterns.errors import DETERMINISTIC_ERRORS, PermanentSubtaskError, describe
+from serverless_patterns.errors import DETERMINISTIC_ERRORS, PermanentSubtaskError, WorkloadUnavailable, describe
 from serverless_patterns.fan_out import InvalidSubtaskMessage, Subtask
 from serverless_patterns.inputs import read_input
-from serverless_patterns.job_tracker import Completion, Outcome
+from serverless_patterns.job_tracker import Completion, Outcome, StopReason
 from serverless_patterns.sources import item_name
 from serverless_patterns.workload_registry import workload
 
@@ -53,6 +58,7 @@ metrics = Metrics()
 tracer = Tracer()
 processor = AsyncBatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
 _metrics_lock = threading.Lock()
+_stopped_here: set[tuple[str, int]] = set()  # (job, run) this container stopped for an unavailable workload
 # Up to this size a result costs less in its tracker item (2 WCU per KB) than as an S3 object (a PUT and a GET).
 DEFAULT_INLINE_RESULT_MAX_BYTES = 4096
 MAX_COMPLETIONS_PER_TRANSACTION = 50  # JobTracker.record_completions' most: 100 actions per transaction
@@ -66,6 +72,7 @@ def count(name: str) -> None:
 
 def _succeed(subtask: Subtask, lease: Lease) -> dict[str, Any]:
     """Run the workload; the completion's detail: the result itself if it is small, else the key it went to in S3."""
+    chosen = workload(subtask.workload)  # first: a workload that cannot load needs no input read
     task = read_input(
         aws_clients.client("s3"),
         subtask.job_id,
@@ -73,7 +80,6 @@ def _succeed(subtask: Subtask, lease: Lease) -> dict[str, Any]:
         subtask.work,
         int(settings.positive_number("MAX_LINE_BYTES", 64 * 1024)),
     )
-    chosen = workload(subtask.workload)
     if chosen.resumable and not lease.receipt_handle:
         raise PermanentSubtaskError(
             f"workload {chosen.name} is resumable, and a chain needs the message of the sqs transport: "
@@ -149,6 +155,8 @@ def _run(subtask: Subtask, lease: Lease, receive_count: str) -> dict[str, Any] |
     except DETERMINISTIC_ERRORS as error:
         # No retry can change the outcome: fail now, keep the reason, spare the remaining receives.
         logger.warning("subtask input cannot be processed: failed without retries", extra={"error": describe(error)})
+        if isinstance(error, WorkloadUnavailable):
+            _stop_job(subtask, error)
         detail = {"error": {**describe(error), "attempts": 1}, "item": item_name(subtask.work)}
         complete_subtask(subtask, Outcome.FAILED, detail)
         count("SubtasksFailed")
@@ -161,6 +169,33 @@ def _run(subtask: Subtask, lease: Lease, receive_count: str) -> dict[str, Any] |
         count("SubtaskAttemptsFailed")
         _remember_error(subtask, error)
         raise
+
+
+def _stop_job(subtask: Subtask, error: WorkloadUnavailable) -> None:
+    """Stop the job: its workload is missing from this deployment, so every other subtask would fail alike.
+
+    Before this subtask is counted, so the stop is recorded when its failure
+    completes the job. Once per job run and container; the tracker keeps the
+    first stop, and a stop that cannot be recorded leaves the subtask failed all the same.
+    """
+    key = (subtask.job_id, subtask.run)
+    if key in _stopped_here:
+        return
+    try:
+        stopped = tracker().request_stop(
+            subtask.job_id, StopReason.WORKLOAD_UNAVAILABLE, describe(error), run=subtask.run
+        )
+    except Exception:
+        logger.exception("could not stop the job of an unavailable workload; its subtasks fail one by one")
+        return
+    if len(_stopped_here) > 1000:
+        _stopped_here.clear()
+    _stopped_here.add(key)
+    if stopped is not None:
+        logger.error(
+            "workload unavailable: job stopped, its other subtasks are skipped", extra={"error": describe(error)}
+        )
+        count("JobsStoppedWorkloadUnavailable")
 
 
 def _remember_error(subtask: Subtask, error: Exception) -> None:

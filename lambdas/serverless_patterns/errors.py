@@ -24,6 +24,15 @@ class PermanentSubtaskError(ValueError):
     """
 
 
+class WorkloadUnavailable(PermanentSubtaskError):
+    """A workload this deployment cannot run: its code is not in the zip, fails to import, or lacks its function.
+
+    A deployment fault, not a fault of one subtask's input: every subtask of
+    the job would fail the same way, so the worker fails the subtask at once
+    and stops the job (it ends FAILED with this reason) instead of retrying.
+    """
+
+
 # Also never fixed by a retry: bytes that are not text in the expected encoding.
 DETERMINISTIC_ERRORS: tuple[type[BaseException], ...] = (PermanentSubtaskError, UnicodeError)
 

@@ -12,6 +12,7 @@ import hashlib
 import json
 import re
 import uuid
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -25,6 +26,7 @@ from serverless_patterns.sources import (
     Source,
     check_bucket,
     check_key,
+    check_reads,
     parse_source,
     submitted,
     unknown_field,
@@ -201,11 +203,20 @@ def _tolerance(document: dict[str, Any]) -> tuple[int | None, float | None]:
     return count, None if percentage is None else float(percentage)
 
 
-def parse_spec(document: Any, default_chunk_size: int, limits: Limits, workloads: tuple[str, ...] = ()) -> JobSpec:
+def parse_spec(
+    document: Any,
+    default_chunk_size: int,
+    limits: Limits,
+    workloads: tuple[str, ...] = (),
+    readers: Mapping[str, Sequence[str] | None] | None = None,
+) -> JobSpec:
     """A submitted job spec: {"source": {...}} (or the first format, {"input": {"bucket", "key"}}), with
     "workload"?, "tolerated_failure_count"?, "tolerated_failure_percentage"?, "job_id"?, "correlation_id"?.
 
-    Any other document, whatever its types or size, is refused naming the field and the fix.
+    `workloads` are the deployed names, the default first; `readers` what each
+    reads (workload_registry.reads_by_name()), to refuse a source the chosen
+    workload does not read. Any other document, whatever its types or size,
+    is refused naming the field and the fix.
     """
     if not isinstance(document, dict):
         raise InvalidJobSpec("spec", "must be a JSON object", 'send {"source": {"type": ..., ...}}')
@@ -237,7 +248,27 @@ def parse_spec(document: Any, default_chunk_size: int, limits: Limits, workloads
     if workloads and workload not in workloads:
         raise InvalidJobSpec("workload", f"is {submitted(workload)}", f"use one of {', '.join(workloads)}")
     count, percentage = _tolerance(document)
+    if readers is not None:
+        _check_source_fits(document, source, workload, readers)
     return JobSpec(job_id, source, correlation_id, workload, count, percentage)
+
+
+def _check_source_fits(
+    document: dict[str, Any], source: Source, workload: str, readers: Mapping[str, Sequence[str] | None]
+) -> None:
+    """The chosen workload (named, or the default) must read the source's kind; the field to fix is the one sent."""
+    if "source" in document:
+        check_reads(source.type, workload, readers, "workload" if "workload" in document else "source.type")
+        return
+    try:
+        check_reads(source.type, workload, readers, "workload")
+    except InvalidJobSpec as error:
+        # The first format, and every upload to incoming/: a lines source, run by the default workload.
+        raise InvalidJobSpec(
+            "workload",
+            error.message + ' (an upload to incoming/, or an "input" spec, is a lines source)',
+            error.fix,
+        ) from None
 
 
 def submitted_text(document: Any, limit: int = 2000) -> str:

@@ -27,6 +27,9 @@ def status_document(tracker: JobTracker, job: dict[str, Any]) -> dict[str, Any]:
     }
     if "workload" in job:
         document["workload"] = job["workload"]
+    if progress.retrying:
+        # Subtasks whose last attempt failed, waiting for SQS to deliver them again: how many, and why.
+        document["retrying"] = progress.retrying.as_dict()
     if "stop" in job:
         document["stop"] = job["stop"]
     if "error" in job:

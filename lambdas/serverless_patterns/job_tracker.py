@@ -13,6 +13,7 @@ seal and are reduced while the job goes on, not all at its end.
     pk = JOB#<id>#SHARD#<n>        sk = SHARD        expected, completed, succeeded, failed, sealed, reduced
                                    sk = TASK#<i>     the first recorded outcome of subtask i (and its error)
                                    sk = ERROR#<i>    the last error of subtask i while it is being retried
+                                                      (the shard's `retried` counts such subtasks once each)
                                    sk = CHAIN#<i>#<r> the invocations run r of a resumable subtask i has started
 
 Recording a completion is one transaction on the shard's partition: put the
@@ -47,6 +48,7 @@ from botocore.exceptions import ClientError
 from serverless_patterns.retries import Backoff, cancellation_reasons
 
 MAX_SHARDS = 1000  # bounds the objects the final merge reads
+MAX_RETRYING_READ = 100  # the attempt errors one status read looks at: a status stays a few requests
 BATCH_WRITE_LIMIT = 25
 BATCH_GET_LIMIT = 100
 TRANSACTION_LIMIT = 100
@@ -73,6 +75,7 @@ class Outcome(StrEnum):
 class StopReason(StrEnum):
     CANCELLED = "CANCELLED"
     FAILURE_TOLERANCE = "FAILURE_TOLERANCE"
+    WORKLOAD_UNAVAILABLE = "WORKLOAD_UNAVAILABLE"  # the workers cannot load the job's workload: a deployment fault
 
 
 FINAL_STATUSES = frozenset(
@@ -121,12 +124,31 @@ class Registration:
 
 
 @dataclass(frozen=True)
+class Retrying:
+    """The subtasks of a running job whose last attempt failed and that have no outcome yet: SQS retries them."""
+
+    subtasks: int
+    attempts: int  # their failed attempts so far
+    last_error: dict[str, Any]  # the most recent one: type, message, subtask_id, attempts, at
+    exact: bool = True  # False: more were failing than one look reads (MAX_RETRYING_READ); these are the first
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "subtasks": self.subtasks,
+            "attempts": self.attempts,
+            "last_error": self.last_error,
+            **({} if self.exact else {"at_least": True}),
+        }
+
+
+@dataclass(frozen=True)
 class Progress:
     job: dict[str, Any]
     total: int
     succeeded: int
     failed: int
     skipped: int = 0
+    retrying: Retrying | None = None  # RUNNING jobs only
 
     @property
     def completed(self) -> int:
@@ -204,6 +226,11 @@ def _job_key(job_id: str) -> dict[str, str]:
 
 def _shard_pk(job_id: str, shard: int) -> str:
     return f"JOB#{job_id}#SHARD#{shard:04d}"
+
+
+def _subtask_number(sort_key: str) -> int:
+    """The subtask id in a TASK#<i> or ERROR#<i> sort key."""
+    return int(sort_key.partition("#")[2])
 
 
 def _shard_number(shard_pk: str) -> int:
@@ -858,20 +885,34 @@ class JobTracker:
 
     # -- stopping: cancel and failure tolerance -------------------------------------------
 
-    def request_stop(self, job_id: str, reason: StopReason) -> dict[str, Any] | None:
+    def request_stop(
+        self, job_id: str, reason: StopReason, error: dict[str, str] | None = None, run: int | None = None
+    ) -> dict[str, Any] | None:
         """Stop a RUNNING job: nothing more is dispatched and workers skip what is left.
 
-        The job for the one caller that stopped it; None if it was not running or stopped already.
+        `error` (type, message) says why, where the job's status and manifest
+        show the stop; `run`, if given, stops only that run of the job (a worker's
+        subtask from an older run must not stop a redrive). The job for the one
+        caller that stopped it; None if it was not running or stopped already.
         """
+        stop: dict[str, Any] = {"reason": reason.value, "at": self._timestamp()}
+        if error:
+            stop["error"] = error
+        condition = "#status = :running AND attribute_not_exists(#stop)"
+        values: dict[str, Any] = {":stop": stop, ":running": JobStatus.RUNNING.value}
+        if run is not None:
+            condition += " AND (#run = :run OR (attribute_not_exists(#run) AND :run = :zero))"
+            values.update({":run": run, ":zero": 0})
         item = self._conditional_update(
             _job_key(job_id),
             UpdateExpression="SET #stop = :stop",
-            ConditionExpression="#status = :running AND attribute_not_exists(#stop)",
-            ExpressionAttributeNames={"#status": "status", "#stop": "stop"},
-            ExpressionAttributeValues={
-                ":stop": {"reason": reason.value, "at": self._timestamp()},
-                ":running": JobStatus.RUNNING.value,
+            ConditionExpression=condition,
+            ExpressionAttributeNames={
+                "#status": "status",
+                "#stop": "stop",
+                **({"#run": "run"} if run is not None else {}),
             },
+            ExpressionAttributeValues=values,
         )
         return _plain(item) if item else None
 
@@ -956,8 +997,15 @@ class JobTracker:
     def record_attempt_error(
         self, job_id: str, subtask_id: int, shard: int, error: dict[str, str], expires_at: int
     ) -> None:
-        """Keep the last error of a subtask that will be retried, for the record of its final failure."""
-        self._call(
+        """Keep the last error of a subtask that will be retried, for the record of its final failure.
+
+        A subtask's first recorded error also counts it in its shard's
+        `retried`, once (a transaction with the error item's `counted` mark),
+        so a job's status finds its retried subtasks in the few shards that
+        have any: one UpdateItem per failed attempt, one transaction more per
+        subtask that fails at all.
+        """
+        item = self._call(
             self._table.update_item,
             Key=_error_key(job_id, shard, subtask_id),
             UpdateExpression="SET #error = :error, failed_at = :now, expires_at = :expires ADD attempts :one",
@@ -968,7 +1016,91 @@ class JobTracker:
                 ":expires": expires_at,
                 ":one": 1,
             },
+            ReturnValues="ALL_NEW",
+        )["Attributes"]
+        if "counted" in item:
+            return
+        try:
+            self._call(
+                self._client.transact_write_items,
+                TransactItems=[
+                    {
+                        "Update": {
+                            "TableName": self._table.name,
+                            "Key": _error_key(job_id, shard, subtask_id),
+                            "UpdateExpression": "SET counted = :true",
+                            "ConditionExpression": "attribute_not_exists(counted)",
+                            "ExpressionAttributeValues": {":true": True},
+                        }
+                    },
+                    {
+                        "Update": {
+                            "TableName": self._table.name,
+                            "Key": _shard_key(job_id, shard),
+                            "UpdateExpression": "ADD retried :one",
+                            "ConditionExpression": "attribute_exists(pk)",
+                            "ExpressionAttributeValues": {":one": 1},
+                        }
+                    },
+                ],
+            )
+        except ClientError as failure:
+            # Counted by a concurrent attempt already, or a shard that does not exist: nothing to count.
+            if not (_failed_condition(failure, 0) or _failed_condition(failure, 1)):
+                raise
+
+    def retrying(self, job: dict[str, Any], shards: list[dict[str, Any]]) -> Retrying | None:
+        """The subtasks of a job (its shard items read already) being retried now, or None when there are none.
+
+        Only shards that counted a retried subtask and are not sealed yet
+        (a sealed shard has every outcome) are read: their attempt errors,
+        then whether those subtasks have an outcome. Errors of a run before
+        the job's last redrive are left out.
+        """
+        candidates = [shard["shard"] for shard in shards if shard.get("retried") and not shard.get("sealed")]
+        if not candidates:
+            return None
+        job_id, since = job["job_id"], job.get("redriven_at", "")
+        errors: list[dict[str, Any]] = []
+        for shard in candidates:
+            if len(errors) >= MAX_RETRYING_READ:
+                break
+            for item in self._attempt_errors(job_id, shard, MAX_RETRYING_READ - len(errors)):
+                if item.get("failed_at", "") >= since:
+                    errors.append({**item, "shard": shard})
+        keys = [_task_key(job_id, item["shard"], _subtask_number(item["sk"])) for item in errors]
+        finished = {item["sk"].removeprefix("TASK#") for item in self._read_together(keys, ("pk", "sk"))}
+        open_errors = [item for item in errors if item["sk"].removeprefix("ERROR#") not in finished]
+        if not open_errors:
+            return None
+        last = max(open_errors, key=lambda item: item.get("failed_at", ""))
+        return Retrying(
+            subtasks=len(open_errors),
+            attempts=sum(int(item.get("attempts", 0)) for item in open_errors),
+            last_error={
+                **last["error"],
+                "subtask_id": _subtask_number(last["sk"]),
+                "attempts": int(last.get("attempts", 0)),
+                "at": last.get("failed_at", ""),
+            },
+            exact=len(errors) < MAX_RETRYING_READ,
         )
+
+    def _attempt_errors(self, job_id: str, shard: int, limit: int) -> list[dict[str, Any]]:
+        """Up to `limit` ERROR items of one shard (eventually consistent: a status, not a decision)."""
+        kwargs: dict[str, Any] = {
+            "KeyConditionExpression": "pk = :pk AND begins_with(sk, :error)",
+            "ExpressionAttributeValues": {":pk": _shard_pk(job_id, shard), ":error": "ERROR#"},
+            "Limit": limit,
+        }
+        items: list[dict[str, Any]] = []
+        while len(items) < limit:
+            page = self._call(self._table.query, **kwargs)
+            items.extend(_plain(item) for item in page["Items"])
+            if "LastEvaluatedKey" not in page:
+                break
+            kwargs.update(ExclusiveStartKey=page["LastEvaluatedKey"], Limit=limit - len(items))
+        return items[:limit]
 
     def start_invocation(
         self, job_id: str, subtask_id: int, shard: int, run: int, expires_at: int, after: int | None
@@ -1037,12 +1169,17 @@ class JobTracker:
             ({**_plain(item), "shard": _shard_number(item["pk"])} for item in found), key=lambda i: i["shard"]
         )
 
-    def _read_together(self, keys: list[dict[str, str]]) -> list[dict[str, Any]]:
-        """The items of these keys that exist, read with BatchGetItem, strongly consistent, in no given order."""
+    def _read_together(self, keys: list[dict[str, str]], attributes: tuple[str, ...] = ()) -> list[dict[str, Any]]:
+        """The items of these keys that exist (only `attributes` of them, if named), read with BatchGetItem,
+        strongly consistent, in no given order."""
         found: list[dict[str, Any]] = []
+        projection: dict[str, Any] = {}
+        if attributes:
+            names = {f"#a{index}": name for index, name in enumerate(attributes)}
+            projection = {"ProjectionExpression": ", ".join(names), "ExpressionAttributeNames": names}
         for start in range(0, len(keys), BATCH_GET_LIMIT):
             request: dict[str, Any] = {
-                self._table.name: {"Keys": keys[start : start + BATCH_GET_LIMIT], "ConsistentRead": True}
+                self._table.name: {"Keys": keys[start : start + BATCH_GET_LIMIT], "ConsistentRead": True, **projection}
             }
             for _ in range(self.backoff.attempts):
                 answer = self._call(self._client.batch_get_item, RequestItems=request)
@@ -1280,12 +1417,14 @@ class JobTracker:
     def progress_of(self, job: dict[str, Any]) -> Progress:
         """The counts of a job read already: its shards, read together."""
         shards = self.shards(job["job_id"], int(job.get("shard_count", 0)))
+        running = job.get("status") in (JobStatus.RUNNING, JobStatus.REDRIVING)
         return Progress(
             job=job,
             total=int(job.get("total", 0)),
             succeeded=sum(shard["succeeded"] for shard in shards),
             failed=sum(shard["failed"] for shard in shards),
             skipped=sum(shard.get("skipped", 0) for shard in shards),
+            retrying=self.retrying(job, shards) if running else None,
         )
 
     def in_status(self, status: str, index_name: str, before: datetime | None = None) -> list[dict]:

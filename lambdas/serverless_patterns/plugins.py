@@ -6,12 +6,27 @@ import importlib
 from collections.abc import Callable
 from typing import Any
 
+MAX_CAUSE_CHARS = 200  # an import error's own message (a SyntaxError names a path): enough to act on
+
+
+class UnloadableFunction(ValueError):
+    """A reference that names no function this process can call: malformed, not importable, or missing."""
+
 
 def load_function(reference: str, setting: str) -> Callable[..., Any]:
     module_name, _, function_name = reference.partition(":")
     if not module_name or not function_name:
-        raise ValueError(f"{setting}={reference!r} must look like 'package.module:function'")
-    function = getattr(importlib.import_module(module_name), function_name, None)
+        raise UnloadableFunction(f"{setting}={reference!r} must look like 'package.module:function'")
+    try:
+        module = importlib.import_module(module_name)
+    except (Exception, SystemExit) as error:
+        # Whatever the module raised while it was imported (a missing dependency, a syntax error, its own code).
+        cause = f"{type(error).__name__}: {error}"
+        if len(cause) > MAX_CAUSE_CHARS:
+            cause = cause[: MAX_CAUSE_CHARS - 1] + "…"
+        raise UnloadableFunction(f"{setting}={reference!r}: cannot import {module_name} ({cause})") from error
+    function = getattr(module, function_name, None)
     if not callable(function):
-        raise ValueError(f"{setting}={reference!r}: {module_name} has no function {function_name}")
+        missing = "has no function" if function is None else "has a non-callable"
+        raise UnloadableFunction(f"{setting}={reference!r}: {module_name} {missing} {function_name}")
     return function

@@ -160,7 +160,9 @@ def final_status(job: dict[str, Any], succeeded: int, failed: int) -> JobStatus:
     if stop == StopReason.CANCELLED:
         return JobStatus.CANCELLED
     limit = job.get("failure_limit")
-    if stop == StopReason.FAILURE_TOLERANCE or (limit is not None and failed > limit):
+    if stop in (StopReason.FAILURE_TOLERANCE, StopReason.WORKLOAD_UNAVAILABLE) or (
+        limit is not None and failed > limit
+    ):
         return JobStatus.FAILED
     if "timed_out_at" in job:
         return JobStatus.TIMED_OUT

@@ -10,7 +10,10 @@ A job spec's `source` names one of
     items    an inline JSON list, for small jobs                items_per_subtask
 
 parse_source checks a submitted source and names the field and the fix for
-anything wrong. The ventilator plans a parsed source (serverless_patterns.planning)
+anything wrong. A workload reads some kinds of input (READ_KINDS): the bytes
+of a range (task.data: lines, bytes), records (task.items: jsonl, csv),
+objects, or inline items; check_reads refuses a source its workload does not
+read. The ventilator plans a parsed source (serverless_patterns.planning)
 into `total` subtasks; each subtask message carries a small `work` document
 (a byte range, a few object keys, a few inline items), never the data itself
 beyond what the spec already held.
@@ -21,6 +24,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any, NamedTuple
 
@@ -69,6 +73,16 @@ SOURCE_FIELD_DOCS: dict[str, FieldDoc] = {
     ),
     "items": FieldDoc("JSON list", "required", "the items themselves, not empty (a job API body is at most 240 KB)"),
 }
+# What a workload must read to take each source: its declared `reads` (serverless_patterns.workload_registry).
+SOURCE_READS = {
+    "lines": "bytes",
+    "bytes": "bytes",
+    "jsonl": "records",
+    "csv": "records",
+    "objects": "objects",
+    "items": "items",
+}
+READ_KINDS = ("bytes", "records", "objects", "items")
 
 
 class InvalidJobSpec(FieldError):
@@ -195,6 +209,32 @@ def parse_source(document: Any, default_chunk_size: int, limits: Limits) -> Sour
         return Source(type=kind, bucket=bucket, prefix=object_prefix, items_per_subtask=items_per_subtask)
     key = check_key(document.get("key"), prefix + "key")
     return Source(type=kind, bucket=bucket, key=key, chunk_size_bytes=chunk_size, items_per_subtask=items_per_subtask)
+
+
+def check_reads(
+    source_type: str,
+    workload: str,
+    readers: Mapping[str, Sequence[str] | None],
+    field_name: str,
+) -> None:
+    """Refuse a source the workload does not read (its declared `reads`), naming both and the workloads that do.
+
+    `readers` maps each deployed workload to what it reads (None: not declared, any source).
+    """
+    reads = readers.get(workload)
+    needed = SOURCE_READS[source_type]
+    if reads is None or needed in reads:
+        return
+    sources = [kind for kind, read in SOURCE_READS.items() if read in reads]
+    others = [name for name, kinds in readers.items() if name != workload and (kinds is None or needed in kinds)]
+    instead = f"a workload that reads {needed}" + (f" ({', '.join(others)})" if others else " (deploy one)")
+    article = "an" if source_type[0] in "aeiou" else "a"
+    kind = "" if needed == source_type else f" ({needed})"
+    raise InvalidJobSpec(
+        field_name,
+        f"workload {workload} reads {', '.join(reads)}, not {article} {source_type} source{kind}",
+        f"send a {' or '.join(sources)} source, or {instead}",
+    )
 
 
 def submitted(value: Any) -> str:

@@ -9,7 +9,14 @@ merges a shard's results, then the shards'). Without a merge, each subtask's
 result is written to the job's results, not merged. A workload with
 `"resumable": true` may take more than one invocation per subtask: its
 `process` is `(task, invocation) -> result | Checkpoint` (see
-serverless_patterns.resumable).
+serverless_patterns.resumable). `"reads": ["records"]` declares the kinds of
+input the workload understands (serverless_patterns.sources.READ_KINDS), so a
+spec whose source it cannot read is refused before it runs; without it, any
+source is sent to it.
+
+A workload that cannot be loaded (its package not bundled, an import error, a
+missing function, a name not deployed) raises WorkloadUnavailable, which
+names the workload, the reference and the fix.
 """
 
 from __future__ import annotations
@@ -21,15 +28,19 @@ from dataclasses import dataclass
 from functools import cache
 from typing import Any
 
-from serverless_patterns.plugins import load_function
+from serverless_patterns.errors import WorkloadUnavailable
+from serverless_patterns.plugins import UnloadableFunction, load_function
 from serverless_patterns.settings import SettingError
+from serverless_patterns.sources import READ_KINDS
 
 DEFAULT_WORKLOADS = {
     "word_count": {
         "process": "serverless_patterns.workloads.word_count:process",
         "merge": "serverless_patterns.workloads.word_count:merge_counts",
+        "reads": ["bytes"],
     }
 }
+BUNDLE_FIX = "bundle its package: add it to envs/<env>/workloads.auto.tfvars.json and run make package"
 
 Process = Callable[..., Any]  # (SubtaskInput) -> result, or (SubtaskInput, Invocation) -> result | Checkpoint
 Merge = Callable[[Iterable[Any]], Any]
@@ -41,10 +52,11 @@ class Workload:
     process: Process
     merge: Merge | None
     resumable: bool = False
+    reads: tuple[str, ...] | None = None  # None: not declared, any source
 
 
 @cache
-def configured() -> dict[str, dict[str, str]]:
+def configured() -> dict[str, dict[str, Any]]:
     raw = os.environ.get("WORKLOADS", "").strip()
     if not raw:
         return DEFAULT_WORKLOADS
@@ -60,7 +72,30 @@ def configured() -> dict[str, dict[str, str]]:
         raise SettingError(
             'WORKLOADS must map names to {"process": "pkg.mod:fn", "merge"?: "pkg.mod:fn", "resumable"?: true}'
         )
+    for name, entry in document.items():
+        _check_reads(name, entry.get("reads"))
     return document
+
+
+def _check_reads(name: str, reads: Any) -> None:
+    if reads is None:
+        return
+    if not isinstance(reads, list) or not reads or not all(kind in READ_KINDS for kind in reads):
+        raise SettingError(
+            f"WORKLOADS[{name}].reads is {json.dumps(reads)[:80]}: list one or more of {', '.join(READ_KINDS)} "
+            "(or leave it out: any source)"
+        )
+
+
+def reads(name: str) -> tuple[str, ...] | None:
+    """The input kinds the named workload declared (READ_KINDS), or None when it declared none: any source."""
+    declared = configured().get(name, {}).get("reads")
+    return None if declared is None else tuple(declared)
+
+
+def reads_by_name() -> dict[str, tuple[str, ...] | None]:
+    """What each deployed workload reads, for the spec check (serverless_patterns.fan_out.parse_spec)."""
+    return {name: reads(name) for name in configured()}
 
 
 def names() -> tuple[str, ...]:
@@ -74,15 +109,29 @@ def names() -> tuple[str, ...]:
 
 @cache
 def workload(name: str) -> Workload:
-    """The named workload's functions, imported on first use (a worker imports only the workloads it runs)."""
+    """The named workload's functions, imported on first use (a worker imports only the workloads it runs).
+
+    WorkloadUnavailable when it cannot be: not deployed here, or its code not
+    importable from this function's zip (a failure is not cached: each
+    subtask that meets it says so).
+    """
     entries = configured()
     entry = entries.get(name or next(iter(entries)))
     if entry is None:
-        raise LookupError(f"workload {name!r} is not deployed here: the deployed ones are {', '.join(entries)}")
+        raise WorkloadUnavailable(
+            f"workload {name!r} is not deployed here (deployed: {', '.join(entries)}): {BUNDLE_FIX}, then make apply"
+        )
     merge = entry.get("merge")
+    try:
+        process = load_function(entry["process"], f"WORKLOADS[{name}].process")
+        merge_function = load_function(merge, f"WORKLOADS[{name}].merge") if merge else None
+    except UnloadableFunction as error:
+        raise WorkloadUnavailable(f"workload {name} cannot run here: {error}; fix: {BUNDLE_FIX}") from error
+    declared = entry.get("reads")
     return Workload(
         name=name,
-        process=load_function(entry["process"], f"WORKLOADS[{name}].process"),
-        merge=load_function(merge, f"WORKLOADS[{name}].merge") if merge else None,
+        process=process,
+        merge=merge_function,
         resumable=entry.get("resumable") is True,
+        reads=None if declared is None else tuple(declared),
     )

@@ -218,7 +218,10 @@ def test_inline_items_are_cut_into_subtasks_and_merged(jobs, lambda_context):
         ),
         ({"source": {"type": "items", "items": []}}, "source.items"),
         ({"source": {"type": "items", "items": [1], "items_per_subtask": 0}}, "source.items_per_subtask"),
-        ({"source": {"type": "objects", "bucket": BUCKET, "prefix": "nothing/here/"}}, "source.prefix"),
+        (
+            {"source": {"type": "objects", "bucket": BUCKET, "prefix": "nothing/here/"}, "workload": "describe"},
+            "source.prefix",
+        ),
         ({"source": {"type": "objects", "bucket": BUCKET, "items_per_subtask": 101}}, "source.items_per_subtask"),
         ({"source": {"type": "lines", "bucket": BUCKET, "key": "k", "prefix": "p"}}, "source.prefix"),
         ({"source": {"type": "items", "items": [1]}, "input": {"bucket": BUCKET, "key": "k"}}, "source"),
@@ -234,11 +237,12 @@ def test_inline_items_are_cut_into_subtasks_and_merged(jobs, lambda_context):
                     "type": "items",
                     "items": ["x" * 300_000, "y" * 300_000, "z" * 300_000, "w" * 300_000],
                     "items_per_subtask": 4,
-                }
+                },
+                "workload": "describe",
             },
             "source.items_per_subtask",
         ),
-        ({"source": {"type": "items", "items": list(range(1001))}}, "source.items_per_subtask"),
+        ({"source": {"type": "items", "items": list(range(1001))}, "workload": "describe"}, "source.items_per_subtask"),
     ],
 )
 def test_a_bad_source_is_refused_naming_the_field_and_the_fix(jobs, lambda_context, spec, field):
