@@ -54,9 +54,10 @@ setup: $(VENV)/.installed ## Create .venv with the pinned test dependencies
 	@mkdir -p $(TF_PLUGIN_CACHE_DIR)
 
 .PHONY: package
-package: setup ## Build the zips into build/lambda with the workloads of envs/$(ENV)/workloads.auto.tfvars.json, each checked (ARCHITECTURE=arm64 for Graviton)
+package: setup ## Build the zips into build/lambda with the workloads of envs/$(ENV)/workloads.auto.tfvars.json (or WORKLOADS_FILE), each checked (ARCHITECTURE=arm64 for Graviton)
 	$(if $(filter command line,$(origin WORKLOADS)),$(error WORKLOADS= is gone: the workloads an env bundles are in envs/$(ENV)/workloads.auto.tfvars.json (make workload-add ENV=$(ENV) NAME=... PACKAGE=... PROCESS=...)))
-	@$(BIN)/python scripts/package.py --build-dir $(BUILD) --architecture $(ARCHITECTURE) --env $(ENV)
+	@$(BIN)/python scripts/package.py --build-dir $(BUILD) --architecture $(ARCHITECTURE) \
+		$(if $(WORKLOADS_FILE),--workloads-file "$(WORKLOADS_FILE)",--env $(ENV))
 
 .PHONY: up
 up: ## Start the embedded emulator (MiniStack) on 127.0.0.1:EMULATOR_PORT (default 4566)

@@ -19,7 +19,7 @@ variable "ventilator_package_path" {
 }
 
 variable "worker_package_path" {
-  description = "Path to the worker zip: build/lambda/fan_out_worker.zip, bundling your workloads (make package WORKLOADS=...)."
+  description = "Path to the worker zip: build/lambda/fan_out_worker.zip, bundling your workloads (make package: envs/<env>/workloads.auto.tfvars.json names their packages)."
   type        = string
 }
 
