@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -179,3 +180,30 @@ def test_the_local_env_runs_every_example_workload_with_what_it_reads(workloads_
     assert {name: entry["package"] for name, entry in workloads.items() if "package" in entry} == {
         name: f"examples/workloads/{name}" for name in ("csv_totals", "object_stats", "line_digest")
     }
+
+
+def _make(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        ["make", "--no-print-directory", *args], cwd=REPO_ROOT, capture_output=True, text=True, check=False
+    )
+
+
+@pytest.mark.parametrize(
+    ("args", "line"),
+    [
+        (("workload-add", "NAME="), "NAME is required: make workload-add NAME=my_workload"),
+        (("workload-add", "NAME=mine"), "PROCESS is required: make workload-add PROCESS=my_pkg.workload:process"),
+        (("workload-remove",), "NAME is required: make workload-remove NAME=my_workload"),
+        (
+            ("package", "WORKLOADS=path/to/my_pkg"),
+            "WORKLOADS= is gone: the workloads an env bundles are in envs/local/workloads.auto.tfvars.json",
+        ),
+    ],
+)
+def test_make_targets_refuse_missing_or_retired_variables_in_one_line(args, line):
+    done = _make(*args)
+
+    assert done.returncode == 2
+    assert done.stdout == ""
+    assert done.stderr.count("\n") == 1
+    assert line in done.stderr
