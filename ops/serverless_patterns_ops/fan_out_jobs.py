@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import hashlib
 import json
 import random
 import sys
 import time
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any, TextIO
 
 from serverless_patterns.job_tracker import FINAL_STATUSES, JobStatus, JobTracker, Progress, Retrying
@@ -112,15 +110,6 @@ def waiting_reason(progress: Progress, idle_seconds: float) -> str:
 
 def is_final(job: dict[str, Any]) -> bool:
     return job["status"] in FINAL_STATUSES
-
-
-def input_key(path: Path) -> str:
-    """Where the CLI uploads an input: named by its content, so no job's input is ever overwritten."""
-    digest = hashlib.sha256()
-    with path.open("rb") as stream:
-        while block := stream.read(1 << 20):
-            digest.update(block)
-    return f"inputs/{digest.hexdigest()[:32]}/{path.name}"
 
 
 def failure_line(failure: dict[str, Any]) -> str:
