@@ -3,8 +3,9 @@
     from serverless_patterns_ops.local_run import run_job
 
     job = run_job({"workload": "csv_totals", "source": {"type": "csv", "path": "orders.csv",
-                   "items_per_subtask": 2000}}, output=Path("local-results"), workers=4)
+                   "items_per_subtask": 2000}}, output=Path("."), workers=4)
     job.status, job.succeeded, job.failed, job.result     # "SUCCEEDED", 100, 0, {"regions": ...}
+    job.folder, job.records()                             # results/<job>, each subtask's {"item", "result"}
 
 What runs is the deployed code, not a copy of it: the spec is checked by the
 ventilator's parse_spec (a spec it would refuse raises the same
