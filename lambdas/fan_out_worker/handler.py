@@ -50,8 +50,8 @@ from serverless_patterns.errors import DETERMINISTIC_ERRORS, PermanentSubtaskErr
 from serverless_patterns.fan_out import InvalidSubtaskMessage, Subtask
 from serverless_patterns.inputs import read_input
 from serverless_patterns.job_tracker import Completion, Outcome, StopReason
-from serverless_patterns.sources import item_name
-from serverless_patterns.workload_registry import workload
+from serverless_patterns.sources import SOURCE_READS, item_name
+from serverless_patterns.workload_registry import Workload, workload
 
 logger = Logger()
 metrics = Metrics()
@@ -73,6 +73,7 @@ def count(name: str) -> None:
 def _succeed(subtask: Subtask, lease: Lease) -> dict[str, Any]:
     """Run the workload; the completion's detail: the result itself if it is small, else the key it went to in S3."""
     chosen = workload(subtask.workload)  # first: a workload that cannot load needs no input read
+    _check_reads(subtask, chosen)
     task = read_input(
         aws_clients.client("s3"),
         subtask.job_id,
@@ -96,6 +97,17 @@ def _succeed(subtask: Subtask, lease: Lease) -> dict[str, Any]:
         ContentType="application/json",
     )
     return {"result_key": subtask.partial_key}
+
+
+def _check_reads(subtask: Subtask, chosen: Workload) -> None:
+    """The ventilator sends no source the workload does not read; a deployment may have changed `reads` since."""
+    kind = SOURCE_READS[subtask.work["type"]]
+    if chosen.reads is not None and kind not in chosen.reads:
+        raise WorkloadUnavailable(
+            f"workload {chosen.name} reads {', '.join(chosen.reads)}, not the {kind} of this job's "
+            f"{subtask.work['type']} source (deployed with another `reads` since the job started): "
+            f"submit the job again with a workload that reads {kind}"
+        )
 
 
 def _report(subtask: Subtask, detail: dict[str, Any], completion: Completion) -> None:

@@ -176,6 +176,20 @@ def test_a_workload_missing_from_the_zip_fails_its_subtask_at_once_and_stops_the
     )
 
 
+def test_a_workload_redeployed_to_read_another_kind_stops_a_running_job_at_its_first_subtask(
+    jobs, lambda_context, monkeypatch
+):
+    assert "error" not in jobs["submit"]({"source": ITEMS, "workload": "anything"})
+    deploy(monkeypatch, anything={"process": "unit.sample_workloads:describe", "reads": ["records"]})
+
+    assert run_workers(subtask_bodies(jobs["queue_url"]), lambda_context)["failures"] == []
+
+    stop = jobs["tracker"].get_job("job-1")["stop"]
+    assert stop["reason"] == StopReason.WORKLOAD_UNAVAILABLE
+    assert stop["error"]["message"].startswith("workload anything reads records, not the items of this job's items")
+    assert jobs["tracker"].progress("job-1").skipped == 9
+
+
 def test_a_stop_for_an_older_run_of_the_job_is_not_recorded(tracker_table):
     tracker = JobTracker(tracker_table)
     register(tracker)
