@@ -48,7 +48,9 @@ def add_parser(commands: Any, positive: Callable[[type], Callable[[str], Any]]) 
     local.add_argument(
         "--workloads", type=Path, help="an env's workloads file (default: envs/local/workloads.auto.tfvars.json)"
     )
-    local.add_argument("--output", type=Path, default=Path("."), help="results go to DIR/results/<job>/ (default: .)")
+    local.add_argument(
+        "--output", metavar="DIR", type=Path, default=Path("."), help="results go to DIR/results/<job>/ (default: .)"
+    )
     local.add_argument("--workers", type=positive(int), default=1, help="subtasks run at once (threads)")
     local.add_argument("--processes", action="store_true", help="run the workers as processes (CPU-bound workloads)")
     local.add_argument("--job-id")
