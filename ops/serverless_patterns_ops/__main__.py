@@ -14,6 +14,8 @@
     serverless-patterns redrive --queue DLQ [--to QUEUE] [--max-per-second N] [--dry-run]
     serverless-patterns export --queue DLQ [--output FILE]
     serverless-patterns dashboard --name DASHBOARD --stack-name NAME [--output FILE]
+    serverless-patterns run-local SPEC.json|FILE|FOLDER [--workload NAME | --process pkg.mod:fn]
+        [--output DIR] [--workers N [--processes]]   (in this process, no stack: see local_cli)
 
 `pip install <checkout or git URL>` installs the `serverless-patterns`
 command; in the checkout, `python -m serverless_patterns_ops` with
