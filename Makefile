@@ -135,7 +135,7 @@ apply: package init ## Package and apply envs/$(ENV) (local: starts the emulator
 	$(if $(filter local,$(ENV)),scripts/emulator.sh up)
 	$(TF_ENV) apply -input=false -auto-approve $(TF_STATE)
 ifeq ($(ENV),local)
-	@$(TF_ENV) output -json $(TF_STATE) > $(LOCAL_OUTPUTS).tmp && mv $(LOCAL_OUTPUTS).tmp $(LOCAL_OUTPUTS)
+	@mkdir -p $(dir $(LOCAL_OUTPUTS)) && $(TF_ENV) output -json $(TF_STATE) > $(LOCAL_OUTPUTS).tmp && mv $(LOCAL_OUTPUTS).tmp $(LOCAL_OUTPUTS)
 	@echo "outputs in $(LOCAL_OUTPUTS) (the job commands read them)"
 endif
 
@@ -170,7 +170,7 @@ workload-remove: setup ## Remove workload NAME from envs/$(ENV)
 # API=1: submit, status and cancel through its job API instead of direct invokes.
 # They run the CLI from the checkout (the installed `serverless-patterns` is the same tool), silently:
 # what they print is the CLI's.
-JOBS_CLI = PYTHONPATH=lambdas:ops AWS_ACCESS_KEY_ID=$${AWS_ACCESS_KEY_ID:-test} AWS_SECRET_ACCESS_KEY=$${AWS_SECRET_ACCESS_KEY:-test} AWS_ENDPOINT_URL=$${AWS_ENDPOINT_URL:-$$(scripts/emulator.sh url)} $(BIN)/python -m serverless_patterns_ops $(if $(API),--api)
+JOBS_CLI = PYTHONPATH=lambdas:ops $(if $(LOCAL_OUTPUTS),SERVERLESS_PATTERNS_OUTPUTS=$${SERVERLESS_PATTERNS_OUTPUTS:-$(LOCAL_OUTPUTS)}) AWS_ACCESS_KEY_ID=$${AWS_ACCESS_KEY_ID:-test} AWS_SECRET_ACCESS_KEY=$${AWS_SECRET_ACCESS_KEY:-test} AWS_ENDPOINT_URL=$${AWS_ENDPOINT_URL:-$$(scripts/emulator.sh url)} $(BIN)/python -m serverless_patterns_ops $(if $(API),--api)
 # A job that ended PARTIAL (the CLI's exit code 3) or CANCELLED (5) is an outcome the CLI has printed,
 # not a failure of make: 0 here, and only here (`serverless-patterns --help` lists the CLI's codes).
 JOB_OUTCOME = || { rc=$$?; [ $$rc -eq 3 ] || [ $$rc -eq 5 ] || exit $$rc; }
@@ -178,7 +178,7 @@ JOB_RESULTS ?= build/results
 
 # A job target asked for without its variable stops before anything runs, with one line naming it.
 require = $(if $(filter $(1),$(MAKECMDGOALS)),$(if $(strip $($(2))),,$(error $(2) is required: make $(1) $(2)=$(3))))
-$(if $(filter job-submit,$(MAKECMDGOALS)),$(if $(strip $(FILE)$(SPEC)),,$(error FILE is required: make job-submit FILE=path (or SPEC=spec.json))))
+$(foreach target,job-submit job-local,$(if $(filter $(target),$(MAKECMDGOALS)),$(if $(strip $(FILE)$(SPEC)),,$(error FILE is required: make $(target) FILE=path (or SPEC=spec.json)))))
 $(call require,job-upload,FILE,path)
 $(foreach target,job-status job-result job-download job-cancel job-redrive,$(call require,$(target),JOB,<job id>))
 $(foreach target,redrive dlq-export,$(call require,$(target),QUEUE,<dead-letter queue name or URL>))
@@ -188,10 +188,17 @@ job-upload: setup ## Upload FILE (a folder: as an objects prefix) under inputs/ 
 	@$(JOBS_CLI) upload "$(FILE)" $(if $(TYPE),--type "$(TYPE)")
 
 .PHONY: job-submit
-job-submit: setup ## Submit FILE (a file or folder, or SPEC=spec.json) as a fan-out job and follow it (TYPE, CHUNK_SIZE, ITEMS, WORKLOAD optional)
+job-submit: setup ## Submit FILE (a file or folder, or SPEC=spec.json) as a fan-out job and follow it (TYPE, CHUNK_SIZE, ITEMS, WORKLOAD, JOB=<job id> optional)
 	@$(JOBS_CLI) submit $(if $(SPEC),--spec "$(SPEC)","$(FILE)") $(if $(TYPE),--type "$(TYPE)") \
 		$(if $(CHUNK_SIZE),--chunk-size "$(CHUNK_SIZE)") $(if $(ITEMS),--items-per-subtask "$(ITEMS)") \
-		$(if $(WORKLOAD),--workload "$(WORKLOAD)") $(JOB_OUTCOME)
+		$(if $(WORKLOAD),--workload "$(WORKLOAD)") $(if $(JOB),--job-id "$(JOB)") $(JOB_OUTCOME)
+
+.PHONY: job-local
+job-local: setup ## Run FILE (or SPEC=spec.json) here, before deploying: the workloads of envs/$(ENV), results under build/local (TO=dir)
+	@$(JOBS_CLI) run-local $(if $(SPEC),"$(SPEC)","$(FILE)") $(if $(TYPE),--type "$(TYPE)") \
+		$(if $(CHUNK_SIZE),--chunk-size "$(CHUNK_SIZE)") $(if $(ITEMS),--items-per-subtask "$(ITEMS)") \
+		$(if $(WORKLOAD),--workload "$(WORKLOAD)") $(if $(JOB),--job-id "$(JOB)") \
+		--workloads envs/$(ENV)/workloads.auto.tfvars.json --output "$(or $(TO),build/local)" $(JOB_OUTCOME)
 
 .PHONY: job-cancel
 job-cancel: setup ## Cancel job JOB: running subtasks finish, the rest is skipped

@@ -76,7 +76,7 @@ from serverless_patterns_ops.fan_out_jobs import (
     submit_job,
     wait_for_job,
 )
-from serverless_patterns_ops.jobs_client import JobsClient, JobState
+from serverless_patterns_ops.jobs_client import JobsClient, JobState, fan_out_outputs
 from serverless_patterns_ops.redrive import RedriveError, RedriveSummary, export_to_file, in_flight, redrive
 from serverless_patterns_ops.transfer import FILE_SOURCE_TYPES, TransferError, download_results, upload
 
@@ -205,13 +205,9 @@ def _stack(given: Path | None) -> dict:
     """The fan_out outputs, from `terraform output -json` ({"fan_out": {"value": {...}}}) or its values alone."""
     path = _outputs_path(given)
     try:
-        fan_out = json.loads(path.read_text())["fan_out"]
-        stack = fan_out.get("value", fan_out)
-        if not isinstance(stack, dict):
-            raise TypeError(stack)
-    except (OSError, ValueError, LookupError, TypeError):
+        return fan_out_outputs(json.loads(path.read_text()))
+    except (OSError, ValueError):
         sys.exit(f"error: {path} is not the outputs of a stack with a fan_out output: {SAVE_OUTPUTS}")
-    return stack
 
 
 def _redrive(args: argparse.Namespace) -> int:

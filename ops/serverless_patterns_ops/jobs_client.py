@@ -58,6 +58,16 @@ class NoResult(LookupError):
     """A job that has no result to read: still running, or ended without one (why is in its message)."""
 
 
+def fan_out_outputs(outputs: Any) -> dict[str, Any]:
+    """The fan_out output's value, from `terraform output -json` ({"fan_out": {"value": {...}}}) or the values
+    alone ({"fan_out": {...}}); ValueError when there is none."""
+    fan_out = outputs.get("fan_out") if isinstance(outputs, dict) else None
+    value = fan_out.get("value", fan_out) if isinstance(fan_out, dict) else None
+    if not isinstance(value, dict):
+        raise ValueError("not the outputs of a stack with a fan_out output (terraform output -json)")
+    return value
+
+
 @dataclass(frozen=True)
 class JobState:
     """A job as GET /jobs/{id} answers it."""
@@ -119,6 +129,12 @@ class JobsClient:
         if fan_out.get("job_api_function_name"):
             return cls.invoking(fan_out["job_api_function_name"], lambda_client, bucket=bucket)
         raise LookupError("the stack has no job API: deploy fan_out with create_job_api = true")
+
+    @classmethod
+    def from_outputs(cls, path: str | Path, lambda_client: Any = None) -> JobsClient:
+        """The job API of the stack whose `terraform output -json` was saved at `path`
+        (`make apply ENV=local` writes build/demo/outputs.json)."""
+        return cls.of_stack(fan_out_outputs(json.loads(Path(path).read_text())), lambda_client)
 
     def _call(self, method: str, path: str, document: Any = None) -> dict[str, Any]:
         payload = json.dumps(document).encode() if document is not None else b""

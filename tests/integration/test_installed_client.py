@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pytest
 
+from readme_blocks import readme_block
 from serverless_patterns_ops.fan_out_jobs import sample_text
 
 # Runs the stack's functions: LocalStack does that only in Docker (README, "Emulators").
@@ -140,3 +141,24 @@ def test_the_installed_command_uploads_submits_and_downloads_the_exact_result(in
     words = Counter(word.lower() for word in text.decode().split())
     expected = {"lines": text.count(b"\n"), "distinct_words": len(words), "words": dict(sorted(words.items()))}
     assert json.loads((folder / "result.json").read_text()) == expected
+
+
+def test_the_readme_notebook_cell_runs_in_the_fresh_environment(installed, user_env, outputs, tmp_path):
+    install, cell = readme_block("notebook").split("\n", 1)
+    # `%pip install ./serverless-patterns` installs the checkout: `installed` holds the wheel built from it.
+    assert install.startswith("%pip install ./serverless-patterns")
+    (tmp_path / "outputs.json").write_text(json.dumps(outputs))
+
+    ran = subprocess.run(
+        [str(installed / "bin" / "python"), "-c", cell],
+        cwd=tmp_path,
+        env=user_env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
+
+    assert ran.returncode == 0, ran.stderr
+    poem = (tmp_path / "poem.txt").read_text()
+    assert ran.stdout.split() == ["SUCCEEDED", str(poem.split().count("sat"))]
