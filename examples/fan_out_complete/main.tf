@@ -81,6 +81,8 @@ module "fan_out" {
   workloads                    = var.workloads
   default_workload             = var.default_workload
   additional_input_bucket_arns = var.input_bucket_arns
+  # Plan refuses a workload the zips do not hold (make package writes the manifest beside them).
+  workload_manifest_path = "${local.lambda_build_dir}/workloads.json"
 
   # Sized for the downstream the workers call, not for the queue.
   worker_maximum_concurrency = var.worker_maximum_concurrency

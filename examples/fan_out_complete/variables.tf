@@ -11,22 +11,24 @@ variable "name" {
 }
 
 variable "lambda_build_dir" {
-  description = "Folder holding the zips of `make package WORKLOADS=...` (of the same version as the modules)."
+  description = "Folder holding the zips and workloads.json of `make package` (of the same version as the modules; `WORKLOADS_FILE=your/workloads.json` bundles your workloads)."
   type        = string
   default     = null
 }
 
 variable "workloads" {
-  description = "Your workloads, bundled into the zips by `make package WORKLOADS=path/to/package` (the default is this repository's examples/workloads/csv_totals)."
+  description = "Your workloads, bundled into the zips by `make package WORKLOADS_FILE=your/workloads.json` (the default is this repository's examples/workloads/csv_totals, which envs/local bundles); plan refuses one the zips do not hold."
   type = map(object({
     process   = string
     merge     = optional(string)
     resumable = optional(bool, false)
+    reads     = optional(list(string))
   }))
   default = {
     csv_totals = {
       process = "csv_totals.workload:process"
       merge   = "csv_totals.workload:merge"
+      reads   = ["records"]
     }
   }
 }
