@@ -292,7 +292,9 @@ def _jobs_client(stack: dict) -> JobsClient:
 
 
 def _print_state(state: JobState) -> None:
-    print(json.dumps({"job_id": state.job_id, "status": state.status, "total": state.total, "counts": state.counts}))
+    shown = {"job_id": state.job_id, "status": state.status, "total": state.total, "counts": state.counts}
+    extra = {"retrying": state.retrying, "stop": state.stop}
+    print(json.dumps({**shown, **{name: value for name, value in extra.items() if value}}))
 
 
 def _through_api(args: argparse.Namespace, parser: argparse.ArgumentParser, stack: dict) -> int:

@@ -81,6 +81,8 @@ class JobState:
     failures: list[dict[str, Any]] = field(default_factory=list)
     error: dict[str, str] | None = None
     status_url: str = ""
+    retrying: dict[str, Any] | None = None  # subtasks being retried now, their attempts and the last error
+    stop: dict[str, Any] | None = None  # why a stopped job stopped: reason, at, error
 
     @classmethod
     def from_answer(cls, answer: dict[str, Any]) -> JobState:

@@ -13,7 +13,7 @@ from serverless_patterns.job_tracker import JobStatus, JobTracker, Outcome
 from serverless_patterns_ops import __main__ as cli
 from serverless_patterns_ops import transfer
 from serverless_patterns_ops.http_api import JsonResponse
-from serverless_patterns_ops.jobs_client import JobsClient, NoResult, UnknownJob
+from serverless_patterns_ops.jobs_client import JobsClient, JobState, NoResult, UnknownJob
 from unit.conftest import finish_job, register
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -447,3 +447,24 @@ def test_make_ends_partial_and_cancelled_jobs_without_an_error(cli_code, make_co
     assert done.returncode == make_code
     assert done.stdout == "the outcome\n"  # nothing echoed: no recipe, no PYTHONPATH
     assert ("Error" in done.stderr) == (make_code != 0)
+
+
+def test_status_through_the_api_shows_the_retries_and_the_stop(capsys):
+    answer = {
+        "job_id": "j1",
+        "status": "RUNNING",
+        "total": 20,
+        "counts": {"SUCCEEDED": 19},
+        "retrying": {"subtasks": 1, "attempts": 3, "last_error": {"type": "ValueError", "message": "row 7"}},
+        "stop": {"reason": "CANCELLED", "at": "2026-12-03T14:00:00+00:00"},
+    }
+
+    cli._print_state(JobState.from_answer(answer))
+
+    assert json.loads(capsys.readouterr().out) == answer
+
+
+def test_status_through_the_api_leaves_out_what_the_job_does_not_have(capsys):
+    cli._print_state(JobState.from_answer({"job_id": "j1", "status": "SUCCEEDED", "total": 2, "counts": {}}))
+
+    assert json.loads(capsys.readouterr().out) == {"job_id": "j1", "status": "SUCCEEDED", "total": 2, "counts": {}}
