@@ -156,9 +156,10 @@ workload_var_required = $(if $(strip $($(1))),,$(error $(1) is required: make $@
 workloads: setup ## List the workloads of envs/$(ENV)
 	@$(WORKLOADS_CLI) list --env "$(ENV)"
 
-workload-add: setup ## Add or replace workload NAME of envs/$(ENV): PACKAGE=/path/to/pkg PROCESS=pkg.mod:fn [MERGE=pkg.mod:fn] [READS="records"] [RESUMABLE=1]
+workload-add: setup ## Add or replace workload NAME of envs/$(ENV): PACKAGE=/path/to/pkg PROCESS=pkg.mod:fn READS="records" [MERGE=pkg.mod:fn] [RESUMABLE=1]
 	$(call workload_var_required,NAME,my_workload)
 	$(call workload_var_required,PROCESS,my_pkg.workload:process)
+	$(call workload_var_required,READS,records)
 	@$(WORKLOADS_CLI) add --env "$(ENV)" --name "$(NAME)" --process "$(PROCESS)" $(if $(PACKAGE),--package "$(PACKAGE)") \
 		$(if $(MERGE),--merge "$(MERGE)") $(if $(READS),--reads "$(READS)") $(if $(filter-out 0,$(RESUMABLE)),--resumable)
 

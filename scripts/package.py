@@ -27,10 +27,12 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
+import os
 import shutil
 import site
 import subprocess
 import sys
+import tempfile
 import zipfile
 from pathlib import Path
 from typing import Any
@@ -59,6 +61,7 @@ MANIFEST = "workloads.json"  # in build/lambda: the workloads the zips were buil
 # What the Lambda Python runtime provides beside the zip (boto3, left out of the zips, and its dependencies).
 RUNTIME_MODULES = ("boto3", "botocore", "s3transfer", "jmespath", "dateutil", "urllib3", "six")
 VERIFY_TIMEOUT_SECONDS = 120
+RESULT_MARK = "workload-check-result: "  # the line of VERIFY_SCRIPT's answer
 
 
 class PackagingError(ValueError):
@@ -213,16 +216,20 @@ class WorkloadsFile:
         return tuple(sorted(by_path))
 
 
-# Run in a fresh interpreter (-I -S: no site-packages, no user paths): import
-# every workload's functions from the worker zip and check they can be called
+# Run in a fresh interpreter (-I -S: no site-packages, no user paths), the
+# runtime's Python version when this machine has it: import every workload's
+# functions from the worker zip, unpacked as Lambda unpacks it (so compiled
+# extensions and data files beside a module load), and check they can be called
 # as the worker and the consolidator call them. Reads the request as JSON on
 # stdin; writes {name: problem or null} as JSON on stdout.
 VERIFY_SCRIPT = r"""
 import importlib, inspect, json, sys
 from importlib.machinery import PathFinder
 
+RESULT_MARK = "workload-check-result: "  # a workload printing at import cannot be mistaken for it
+
 request = json.load(sys.stdin)
-sys.path.insert(0, request["zip"])
+sys.path.insert(0, request["code"])
 runtime_modules, runtime_paths = set(request["runtime_modules"]), request["runtime_paths"]
 
 
@@ -280,7 +287,7 @@ for name, entry in request["workloads"].items():
         if problem:
             problem["role"] = "merge"
     results[name] = problem
-print(json.dumps(results))
+print("\n" + RESULT_MARK + json.dumps(results))  # on a line of its own, whatever was printed before
 """
 
 
@@ -334,30 +341,52 @@ def describe(name: str, entry: dict[str, Any], problem: dict[str, Any], workload
     )
 
 
+def checking_interpreter() -> str:
+    """The Lambda runtime's Python (LAMBDA_PYTHON_VERSION) when this machine has it, else this interpreter."""
+    name = f"python{LAMBDA_PYTHON_VERSION}"
+    pyenv_root = Path(os.environ.get("PYENV_ROOT", Path.home() / ".pyenv"))
+    # pyenv's shim answers only for the versions selected: look at its installed versions too.
+    for candidate in [
+        shutil.which(name),
+        *sorted(map(str, pyenv_root.glob(f"versions/{LAMBDA_PYTHON_VERSION}*/bin/{name}"))),
+    ]:
+        if not candidate:
+            continue
+        try:
+            answer = subprocess.run(
+                [candidate, "-c", "import sys; print('%d.%d' % sys.version_info[:2])"],
+                capture_output=True,
+                text=True,
+                timeout=30,
+                check=False,
+            )
+        except (OSError, subprocess.TimeoutExpired):
+            answer = None
+        if answer is not None and answer.stdout.strip() == LAMBDA_PYTHON_VERSION:
+            return candidate
+    print(
+        f"package: no python{LAMBDA_PYTHON_VERSION} here (the Lambda runtime's): workloads are checked with "
+        f"Python {sys.version_info.major}.{sys.version_info.minor}",
+        file=sys.stderr,
+    )
+    return sys.executable
+
+
 def verify(worker_zip: Path, workloads_file: WorkloadsFile) -> None:
     """Import every workload's functions from the built worker zip; PackagingError (one line) on the first failure."""
-    request = {
-        "zip": str(worker_zip),
-        "runtime_modules": RUNTIME_MODULES,
-        "runtime_paths": runtime_paths(),
-        "workloads": workloads_file.workloads,
-    }
+    with tempfile.TemporaryDirectory(prefix="workload-check-") as code:
+        with zipfile.ZipFile(worker_zip) as archive:
+            archive.extractall(code)
+        request = {
+            "code": code,
+            "runtime_modules": RUNTIME_MODULES,
+            "runtime_paths": runtime_paths(),
+            "workloads": workloads_file.workloads,
+        }
+        completed = _run_check(checking_interpreter(), request, worker_zip)
+    marked = [line for line in completed.stdout.splitlines() if line.startswith(RESULT_MARK)]
     try:
-        completed = subprocess.run(
-            [sys.executable, "-I", "-S", "-c", VERIFY_SCRIPT],
-            input=json.dumps(request),
-            capture_output=True,
-            text=True,
-            timeout=VERIFY_TIMEOUT_SECONDS,
-            cwd=worker_zip.parent,
-        )
-    except subprocess.TimeoutExpired:
-        raise PackagingError(
-            f"workloads: importing them from {worker_zip.name} took over {VERIFY_TIMEOUT_SECONDS} s "
-            "(a module does work at import: move it into the function)"
-        ) from None
-    try:
-        results = json.loads(completed.stdout.strip().splitlines()[-1])
+        results = json.loads(marked[-1][len(RESULT_MARK) :])
     except (IndexError, ValueError):
         last = (completed.stderr.strip().splitlines() or ["no output"])[-1]
         raise PackagingError(
@@ -370,6 +399,23 @@ def verify(worker_zip: Path, workloads_file: WorkloadsFile) -> None:
         line = describe(first, workloads_file.workloads[first], results[first], workloads_file)
         others = f"; also failing: {', '.join(failing[1:])}" if failing[1:] else ""
         raise PackagingError(line + others)
+
+
+def _run_check(interpreter: str, request: dict[str, Any], worker_zip: Path) -> subprocess.CompletedProcess:
+    try:
+        return subprocess.run(
+            [interpreter, "-I", "-S", "-c", VERIFY_SCRIPT],
+            input=json.dumps(request),
+            capture_output=True,
+            text=True,
+            timeout=VERIFY_TIMEOUT_SECONDS,
+            cwd=worker_zip.parent,
+        )
+    except subprocess.TimeoutExpired:
+        raise PackagingError(
+            f"workloads: importing them from {worker_zip.name} took over {VERIFY_TIMEOUT_SECONDS} s "
+            "(a module does work at import: move it into the function)"
+        ) from None
 
 
 def manifest_text(workloads: dict[str, dict[str, Any]]) -> str:
@@ -419,7 +465,12 @@ def main() -> None:
             workloads_file = WorkloadsFile(env_workloads.env_file(args.env))
         hashes = package(args.build_dir.resolve(), workloads_file, args.architecture)
     except (PackagingError, env_workloads.WorkloadsFileError) as error:
+        # Whatever stopped it, the zips on disk are not the checked ones: no plan may pass on an older manifest.
+        (args.build_dir / "lambda" / MANIFEST).unlink(missing_ok=True)
         parser.exit(2, f"package: {error}\n")
+    except subprocess.CalledProcessError as error:
+        (args.build_dir / "lambda" / MANIFEST).unlink(missing_ok=True)
+        parser.exit(2, f"package: installing requirements/lambda.txt failed ({error}): see pip's output above\n")
     for name, digest in hashes.items():
         print(f"{digest}  {args.build_dir}/lambda/{name}.zip")
     print(

@@ -26,10 +26,11 @@ from pathlib import Path
 from typing import Any
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO_ROOT / "lambdas"))
+from serverless_patterns.sources import READ_KINDS as KINDS  # noqa: E402  (what the ventilator checks specs with)
+
 ENVS_DIR = REPO_ROOT / "envs"
 FILE_NAME = "workloads.auto.tfvars.json"
-# What a workload's process reads (the job sources that feed it): see the fan_out README.
-KINDS = ("bytes", "records", "objects", "items")
 FIELDS = ("process", "merge", "resumable", "reads", "package")  # also the order they are written in
 NAME_PATTERN = re.compile(r"^[A-Za-z0-9_-]{1,64}$")  # as the modules' workloads validation has it
 FUNCTION_PATTERN = re.compile(r"^[A-Za-z_][A-Za-z0-9_.]*:[A-Za-z_][A-Za-z0-9_]*$")
@@ -85,6 +86,9 @@ def check_entry(name: str, entry: Any, label: Label) -> Entry:
     if not isinstance(entry.get("resumable", False), bool):
         raise WorkloadsFileError(f"{label('resumable')}: must be true or false")
     reads = entry.get("reads")
+    if reads is None:
+        # Undeclared, any source would be sent to it: a records job given to a bytes workload ends with nothing.
+        raise WorkloadsFileError(f"{label('reads')}: declare what its process reads: one or more of {', '.join(KINDS)}")
     if reads is not None:
         if not isinstance(reads, list) or not reads or not all(isinstance(kind, str) for kind in reads):
             raise WorkloadsFileError(f"{label('reads')}: must list one or more of {', '.join(KINDS)}")

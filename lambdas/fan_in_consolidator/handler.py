@@ -36,7 +36,7 @@ from serverless_patterns.consolidation import tracker as job_tracker
 from serverless_patterns.consolidation import trigger_consolidator
 from serverless_patterns.errors import WorkloadUnavailable, describe
 from serverless_patterns.fan_out import manifest_key, result_key, staged_result_key
-from serverless_patterns.job_tracker import FINAL_STATUSES, JobStatus, JobTracker, StopReason
+from serverless_patterns.job_tracker import FINAL_STATUSES, JobStatus, JobTracker
 from serverless_patterns.reduction import (
     MAX_FAILED_IDS_IN_RECORD,
     MAX_FAILURES_IN_RECORD,
@@ -58,9 +58,10 @@ def merge_results(job: dict[str, Any]) -> Merge | None:
     try:
         return workload(job.get("workload", "")).merge
     except WorkloadUnavailable:
-        if (job.get("stop") or {}).get("reason") == StopReason.WORKLOAD_UNAVAILABLE:
-            # The workers could not load it either, and stopped the job: there is nothing to merge,
-            # and the job must still end (FAILED, with that reason) rather than retry its consolidation.
+        if job.get("stop"):
+            # The workers could not load it either, and stopped the job (or it had stopped already: cancelled,
+            # past its tolerance): there is nothing to merge, and the job must still end, with its stop's
+            # reason, rather than retry its consolidation.
             return None
         raise
 

@@ -18,6 +18,7 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+import re
 from collections.abc import Mapping
 from http import HTTPStatus
 from typing import Any
@@ -124,6 +125,9 @@ def _conflict(job: dict[str, Any], spec: JobSpec) -> BadRequest | None:
 _DEFAULT_PORTS = {"http": "80", "https": "443"}
 
 
+_HOST = re.compile(r"^[A-Za-z0-9.-]+(:[0-9]{1,5})?$")  # a host name or address, and a port
+
+
 def job_url(event: Mapping[str, Any], job_id: str) -> str:
     """The URL of a job, built from the POST /jobs request that named it, so that it reaches this same API.
 
@@ -137,10 +141,17 @@ def job_url(event: Mapping[str, Any], job_id: str) -> str:
     path = f"/jobs/{job_id}"
     if not host:
         return path
-    # A proxy chain lists one value per hop: the first is what the caller used.
+    # A proxy chain lists one value per hop: the first is what the caller used. Headers a caller can set
+    # never make a link to another scheme or host: only http(s), a numeric port, a host name and port.
     scheme = (headers.get("x-forwarded-proto") or "http").split(",")[0].strip().lower()
+    if scheme not in _DEFAULT_PORTS:
+        scheme = "https"
+    if not _HOST.match(host):
+        host = context.get("domainName") or ""
+        if not _HOST.match(host):
+            return path
     port = (headers.get("x-forwarded-port") or "").split(",")[0].strip()
-    if port and urlsplit(f"//{host}").port is None and port != _DEFAULT_PORTS.get(scheme):
+    if port.isdigit() and urlsplit(f"//{host}").port is None and port != _DEFAULT_PORTS.get(scheme):
         host = f"{host}:{port}"
     return f"{scheme}://{host}{_base_path(event.get('rawPath') or '', host, context)}{path}"
 

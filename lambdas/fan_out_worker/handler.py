@@ -200,10 +200,12 @@ def _stop_job(subtask: Subtask, error: WorkloadUnavailable) -> None:
     except Exception:
         logger.exception("could not stop the job of an unavailable workload; its subtasks fail one by one")
         return
-    if len(_stopped_here) > 1000:
-        _stopped_here.clear()
-    _stopped_here.add(key)
     if stopped is not None:
+        # Remembered only once recorded: a job that could not be stopped yet (still dispatching a redrive)
+        # is asked again by its next failing subtask.
+        if len(_stopped_here) > 1000:
+            _stopped_here.clear()
+        _stopped_here.add(key)
         logger.error(
             "workload unavailable: job stopped, its other subtasks are skipped", extra={"error": describe(error)}
         )

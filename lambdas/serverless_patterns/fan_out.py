@@ -32,7 +32,8 @@ from serverless_patterns.sources import (
     unknown_field,
 )
 
-JOB_ID_PATTERN = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
+# Dots alone are no id: "." and ".." would name other folders wherever a job id becomes a path.
+JOB_ID_PATTERN = re.compile(r"^(?!\.+$)[A-Za-z0-9_.-]{1,64}$")
 CORRELATION_ID_PATTERN = re.compile(r"^[A-Za-z0-9_.:/@+=-]{1,128}$")
 WORKLOAD_PATTERN = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 # Every field of a job spec, documented once (`make docs` renders them, `make lint-docs` checks the README).

@@ -46,6 +46,7 @@ from urllib.parse import unquote, urlparse
 from serverless_patterns import planning, settings
 from serverless_patterns.errors import WorkloadUnavailable
 from serverless_patterns.fan_out import (
+    RESULTS_PREFIX,
     InvalidJobSpec,
     JobSpec,
     Limits,
@@ -451,6 +452,8 @@ def _write_results(job: _Job, layout: ShardLayout, output: Path, started: float,
     """The consolidator's final merge over the local tracker: the same manifest, files and result, under OUTPUT."""
     job_id = job.spec.job_id
     folder = output / results_prefix(job_id)
+    if folder.resolve().parent != (output / RESULTS_PREFIX).resolve():
+        raise ValueError(f"job_id {job_id!r} is not a folder name: results must stay under {output / RESULTS_PREFIX}")
     if folder.exists():
         shutil.rmtree(folder)  # an earlier local run of this job id: its files would mix with these
     reader = Reader(LocalObjectStore(folders={OUTPUT_BUCKET: output}), OUTPUT_BUCKET, threads=4, window=8)

@@ -140,6 +140,20 @@ def test_a_job_link_reaches_the_api_the_request_came_through(event, url):
     assert job_url(event, "j-1") == url
 
 
+@pytest.mark.parametrize(
+    ("event", "url"),
+    [
+        (_request(AWS, proto="https", port="@evil.example"), f"https://{AWS}/jobs/j-1"),
+        (_request(AWS, proto="javascript", port="443"), f"https://{AWS}/jobs/j-1"),
+        (_request("evil.example/x?"), "/jobs/j-1"),  # no host name: the path alone, as for a direct invoke
+    ],
+)
+def test_headers_a_caller_sets_never_make_a_link_to_another_scheme_or_host(event, url):
+    from fan_out_api.handler import job_url
+
+    assert job_url(event, "j-1") == url
+
+
 def test_a_direct_invoke_with_no_host_gets_the_path_alone():
     from fan_out_api.handler import job_url
 

@@ -390,3 +390,16 @@ def test_a_pool_of_threads_or_processes_gives_the_results_of_one_worker(tmp_path
 
     assert (pool.status, pool.total, pool.failed) == ("PARTIAL", 9, 1)
     assert (pool.result, pool.records(), pool.failures) == (one.result, one.records(), one.failures)
+
+
+@pytest.mark.parametrize("job_id", [".", "..", "..."])
+def test_a_job_id_of_dots_is_refused_before_anything_is_written(tmp_path, job_id):
+    kept = tmp_path / "out" / "keep.txt"
+    kept.parent.mkdir()
+    kept.write_text("mine")
+    (tmp_path / "out" / "results").mkdir()
+
+    with pytest.raises(InvalidJobSpec, match="job_id"):
+        run_job({"job_id": job_id, "source": {"type": "items", "items": [1, 2]}}, output=tmp_path / "out")
+
+    assert kept.read_text() == "mine"

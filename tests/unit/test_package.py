@@ -152,7 +152,8 @@ def _zip_of(destination: Path, *packages: Path) -> Path:
 
 
 def _workloads_file(package_module, path: Path, workloads: dict) -> object:
-    path.write_text(json.dumps({"workloads": workloads}))
+    declared = {name: {"reads": ["items"], **entry} for name, entry in workloads.items()}
+    path.write_text(json.dumps({"workloads": declared}))
     return package_module.WorkloadsFile(path)
 
 
@@ -285,7 +286,9 @@ def test_every_failing_workload_is_named_on_one_line(package_module, my_zip, tmp
 
 def test_a_missing_package_folder_is_one_line_naming_the_workload_and_the_file(tmp_path):
     workloads = tmp_path / "workloads.json"
-    workloads.write_text(json.dumps({"workloads": {"mine": {"process": "my_pkg.w:process", "package": "no/such"}}}))
+    workloads.write_text(
+        json.dumps({"workloads": {"mine": {"process": "my_pkg.w:process", "reads": ["items"], "package": "no/such"}}})
+    )
 
     completed = subprocess.run(
         [
@@ -387,3 +390,44 @@ def test_a_failed_package_removes_the_manifest_so_plan_refuses_too(package_modul
         package_module.package(tmp_path / "build", workloads_file)
 
     assert not manifest.exists()
+
+
+def test_a_workload_reading_a_file_beside_its_module_passes_as_on_lambda(package_module, tmp_path):
+    # Lambda unpacks the zip, so a module may read its data files; imported from the zip itself it could not.
+    package = _write_package(
+        tmp_path / "src",
+        "with_table",
+        "import json, pathlib\nTABLE = json.loads(pathlib.Path(__file__).with_name('table.json').read_text())\n"
+        "def process(task):\n    return TABLE\n",
+    )
+    (package / "table.json").write_text('{"rate": 2}')
+    worker_zip = tmp_path / "fan_out_worker.zip"
+    with zipfile.ZipFile(worker_zip, "w") as archive:
+        for path in sorted(package.rglob("*")):
+            archive.write(path, f"with_table/{path.relative_to(package).as_posix()}")
+    workloads_file = _workloads_file(
+        package_module, tmp_path / "workloads.json", {"rated": {"process": "with_table.workload:process"}}
+    )
+
+    package_module.verify(worker_zip, workloads_file)
+
+
+def test_workloads_are_checked_with_the_runtimes_python_when_the_machine_has_it(package_module):
+    interpreter = package_module.checking_interpreter()
+    version = subprocess.run(
+        [interpreter, "-c", "import sys; print('%d.%d' % sys.version_info[:2])"], capture_output=True, text=True
+    ).stdout.strip()
+
+    assert version in {package_module.LAMBDA_PYTHON_VERSION, f"{sys.version_info.major}.{sys.version_info.minor}"}
+    if Path(interpreter) != Path(sys.executable):
+        assert version == package_module.LAMBDA_PYTHON_VERSION
+
+
+def test_a_workload_printing_at_import_does_not_hide_the_answer(package_module, tmp_path):
+    worker_zip = _zip_of(
+        tmp_path / "worker.zip",
+        _write_package(tmp_path, "chatty", "print('hello', end='')\ndef process(task):\n    return 1\n"),
+    )
+    workloads_file = _workloads_file(package_module, tmp_path / "w.json", {"c": {"process": "chatty.workload:process"}})
+
+    package_module.verify(worker_zip, workloads_file)

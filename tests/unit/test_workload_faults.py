@@ -387,3 +387,52 @@ def test_the_reason_for_waiting_names_what_the_tracker_knows(job, expected):
     progress = Progress({"status": "RUNNING", "total": 4, "dispatched_until": 4, **job}, 4, 1, 0)
 
     assert expected in waiting_reason(progress, 60)
+
+
+@pytest.mark.parametrize("raised", ["ConnectionResetError('model store')", "MemoryError()", "TimeoutError('s3')"])
+def test_an_import_that_fails_for_a_passing_reason_is_retried_not_unavailable(tmp_path, monkeypatch, raised):
+    package = tmp_path / "reaching_pkg"
+    package.mkdir()
+    (package / "__init__.py").write_text("")
+    (package / "workload.py").write_text(f"raise {raised}\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    deploy(monkeypatch, reaching={"process": "reaching_pkg.workload:process"})
+
+    with pytest.raises((OSError, MemoryError)) as raised_error:
+        workload_registry.workload("reaching")
+
+    assert not isinstance(raised_error.value, PermanentSubtaskError)
+
+
+def test_a_stop_that_could_not_be_recorded_is_asked_again_by_the_next_failing_subtask(
+    jobs, lambda_context, monkeypatch
+):
+    from fan_out_worker import handler as worker
+
+    assert "error" not in jobs["submit"]({"source": ITEMS, "workload": "ghost"})
+    tracker = jobs["tracker"]
+    asked = []
+    real_request_stop = tracker.request_stop
+
+    def not_running_yet(*args, **kwargs):
+        asked.append(args[0])
+        return None if len(asked) == 1 else real_request_stop(*args, **kwargs)  # the first: still dispatching
+
+    monkeypatch.setattr(JobTracker, "request_stop", lambda self, *args, **kwargs: not_running_yet(*args, **kwargs))
+
+    run_workers(subtask_bodies(jobs["queue_url"]), lambda_context)
+
+    assert len(asked) >= 2
+    assert tracker.get_job("job-1")["stop"]["reason"] == StopReason.WORKLOAD_UNAVAILABLE
+    assert worker._stopped_here == {("job-1", 0)}
+
+
+def test_a_cancelled_job_whose_workload_cannot_load_ends_without_retrying_its_consolidation(jobs, lambda_context):
+    assert "error" not in jobs["submit"]({"source": ITEMS, "workload": "ghost"})
+    assert jobs["tracker"].request_stop("job-1", StopReason.CANCELLED) is not None
+
+    run_workers(subtask_bodies(jobs["queue_url"]), lambda_context)
+    answers = drive_consolidator(jobs["started"])
+
+    assert answers[-1]["status"] == JobStatus.CANCELLED
+    assert stored_result(jobs)["merged"] is False

@@ -78,18 +78,32 @@ def test_add_keeps_the_others_and_writes_a_stable_sorted_file(workloads_module, 
 
 def test_add_replaces_an_entry_of_the_same_name_and_the_same_add_again_changes_nothing(workloads_module, repo, capsys):
     path = _file(repo)
-    _run(workloads_module, "add", "--name", "mine", "--process", "my_pkg.workload:process", "--merge", "my_pkg.w:m")
-    _run(workloads_module, "add", "--name", "mine", "--process", "my_pkg.workload:run")
+    _run(
+        workloads_module,
+        "add",
+        "--name",
+        "mine",
+        "--process",
+        "my_pkg.workload:process",
+        "--merge",
+        "my_pkg.w:m",
+        "--reads",
+        "items",
+    )
+    _run(workloads_module, "add", "--name", "mine", "--process", "my_pkg.workload:run", "--reads", "items")
     text = path.read_text()
-    _run(workloads_module, "add", "--name", "mine", "--process", "my_pkg.workload:run")
+    _run(workloads_module, "add", "--name", "mine", "--process", "my_pkg.workload:run", "--reads", "items")
 
-    assert json.loads(text)["workloads"] == {"mine": {"process": "my_pkg.workload:run"}, "word_count": WORD_COUNT}
+    assert json.loads(text)["workloads"] == {
+        "mine": {"process": "my_pkg.workload:run", "reads": ["items"]},
+        "word_count": WORD_COUNT,
+    }
     assert path.read_text() == text
     assert capsys.readouterr().out.endswith("already says so: nothing changed\n")
 
 
 def test_remove_keeps_the_others(workloads_module, repo):
-    _run(workloads_module, "add", "--name", "mine", "--process", "my_pkg.workload:process")
+    _run(workloads_module, "add", "--name", "mine", "--process", "my_pkg.workload:process", "--reads", "items")
 
     _run(workloads_module, "remove", "--name", "mine")
 
@@ -108,8 +122,15 @@ def test_remove_keeps_the_others(workloads_module, repo):
         (["add", "--name", "mine", "--process", "my_pkg.workload"], "PROCESS: 'my_pkg.workload' must look like"),
         (["add", "--name", "mine", "--process", "a.b:c", "--merge", "merge"], "MERGE: 'merge' must look like"),
         (["add", "--name", "mine", "--process", "a.b:c", "--reads", "rows"], "READS: 'rows' is not a kind of input"),
-        (["add", "--name", "mine", "--process", "a.b:c", "--package", "/no/such/pkg"], "PACKAGE: /no/such/pkg is not"),
-        (["add", "--name", "mine", "--process", "a.b:c", "--package", "examples"], "PACKAGE: examples has no __init__"),
+        (["add", "--name", "mine", "--process", "a.b:c"], "READS: declare what its process reads"),
+        (
+            ["add", "--name", "mine", "--process", "a.b:c", "--reads", "items", "--package", "/no/such/pkg"],
+            "PACKAGE: /no/such/pkg is not",
+        ),
+        (
+            ["add", "--name", "mine", "--process", "a.b:c", "--reads", "items", "--package", "examples"],
+            "PACKAGE: examples has no __init__",
+        ),
         (["remove", "--name", "mine"], "NAME: envs/local/workloads.auto.tfvars.json has no workload 'mine'"),
         (["remove", "--name", "word_count"], "NAME: word_count is the only workload"),
     ],
@@ -129,7 +150,7 @@ def test_bad_input_is_one_line_naming_the_variable_and_leaves_the_file(
 
 
 def test_the_default_workload_cannot_be_removed(workloads_module, repo):
-    _run(workloads_module, "add", "--name", "mine", "--process", "my_pkg.workload:process")
+    _run(workloads_module, "add", "--name", "mine", "--process", "my_pkg.workload:process", "--reads", "items")
     (repo / "envs" / "local" / "terraform.tfvars").write_text('default_workload = "mine"\n')
 
     with pytest.raises(SystemExit, match="NAME: mine is the default_workload of envs/local"):
