@@ -3,8 +3,9 @@
 Its bash block writes a workload package in a folder outside the repository,
 adds it to envs/local, runs a job over it in this process (`make job-local`),
 deploys it with `make apply ENV=local` and runs the same job on the emulator.
-The walkthrough gets a stack and state of its own (the Makefile's LOCAL_*
-variables), so it touches neither the suite's stack nor a developer's demo.
+It runs in a copy of the checkout, which it edits (the env's workloads file,
+the zips), under a stack name of its own: the suite's stack, the zips the
+other tests deploy and a developer's demo stay as they are, even if it dies.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import shutil
 import subprocess
 import uuid
 from pathlib import Path
@@ -24,39 +26,54 @@ from readme_blocks import readme_block
 pytestmark = pytest.mark.lambda_runtime
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
-WORKLOADS_FILE = REPO_ROOT / "envs" / "local" / "workloads.auto.tfvars.json"
 # What the suite or an outer make set that a user's shell would not have.
-NOT_THE_USERS = ("TF_VAR_", "MAKE", "MFLAGS", "PYTHONPATH", "VIRTUAL_ENV", "SERVERLESS_PATTERNS_OUTPUTS")
+NOT_THE_USERS = ("TF_VAR_", "MAKE", "MFLAGS", "PYTHONPATH", "VIRTUAL_ENV", "SERVERLESS_PATTERNS_OUTPUTS", "LOCAL_")
+# Installed once per machine, not part of a checkout: linked into the copy instead of installed again.
+SHARED_INSTALLS = (".venv", "build/deps", "build/terraform-plugins")
 
 
-def _make(env: dict[str, str], *args: str) -> subprocess.CompletedProcess:
+def checkout_copy(destination: Path) -> Path:
+    """The files git lists (committed or not, never ignored ones), symbolic links kept as links."""
+    listed = subprocess.run(
+        ["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
+        cwd=REPO_ROOT,
+        capture_output=True,
+        check=True,
+    ).stdout.decode()
+    for name in filter(None, listed.split("\0")):
+        source, target = REPO_ROOT / name, destination / name
+        if not source.is_symlink() and not source.is_file():
+            continue  # deleted in the working tree
+        target.parent.mkdir(parents=True, exist_ok=True)
+        if source.is_symlink():
+            target.symlink_to(os.readlink(source))
+        else:
+            shutil.copy2(source, target)
+    for name in SHARED_INSTALLS:
+        (destination / name).parent.mkdir(parents=True, exist_ok=True)
+        (destination / name).symlink_to(REPO_ROOT / name)
+    return destination
+
+
+def _make(checkout: Path, env: dict[str, str], *args: str) -> subprocess.CompletedProcess:
     return subprocess.run(
-        ["make", "--no-print-directory", *args], cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=900
+        ["make", "--no-print-directory", *args], cwd=checkout, env=env, capture_output=True, text=True, timeout=900
     )
 
 
 @pytest.fixture
-def user_shell(tmp_path):
-    """A user's environment (the emulator's endpoint and credentials), with the walkthrough's own stack and
-    TMPDIR in pytest's temporary folder, so `mktemp -d` makes a folder outside the repository."""
+def checkout(tmp_path) -> Path:
+    return checkout_copy(tmp_path / "serverless-patterns")
+
+
+@pytest.fixture
+def user_shell(checkout, tmp_path):
+    """A user's environment (the emulator's endpoint and credentials), a stack name of the walkthrough's own,
+    and TMPDIR in pytest's temporary folder, so `mktemp -d` makes a folder outside the repository."""
     env = {name: value for name, value in os.environ.items() if not name.startswith(NOT_THE_USERS)}
-    state = tmp_path / "stack"
-    env.update(
-        LOCAL_NAME=f"wt{uuid.uuid4().hex[:6]}",
-        LOCAL_STATE=str(state / "terraform.tfstate"),
-        LOCAL_TF_DATA=str(state / "tfdata"),
-        LOCAL_OUTPUTS=str(state / "outputs.json"),
-        TMPDIR=str(tmp_path),
-    )
-    saved = WORKLOADS_FILE.read_bytes()
-    try:
-        yield env
-    finally:
-        _make(env, "destroy", "ENV=local")
-        WORKLOADS_FILE.write_bytes(saved)
-        # The zips back to the bytes they had, for the stacks applied after this test.
-        repackaged = _make(env, "package")
-        assert repackaged.returncode == 0, repackaged.stderr
+    env.update(LOCAL_NAME=f"wt{uuid.uuid4().hex[:6]}", TMPDIR=str(tmp_path))
+    yield env
+    _make(checkout, env, "destroy", "ENV=local")
 
 
 def _highest(readings: Path) -> dict[str, int]:
@@ -72,12 +89,12 @@ def _last_json_document(output: str) -> dict:
     return json.loads(output[start : output.index("\n}\n", start) + 2])
 
 
-def test_the_first_workload_walkthrough_runs_as_written(user_shell, tmp_path):
+def test_the_first_workload_walkthrough_runs_as_written(checkout, user_shell, tmp_path):
     walkthrough = readme_block("walkthrough")
 
     ran = subprocess.run(
         ["bash", "-euo", "pipefail", "-c", walkthrough],
-        cwd=REPO_ROOT,
+        cwd=checkout,
         env=user_shell,
         capture_output=True,
         text=True,
@@ -86,10 +103,12 @@ def test_the_first_workload_walkthrough_runs_as_written(user_shell, tmp_path):
 
     assert ran.returncode == 0, ran.stdout[-4000:] + ran.stderr[-4000:]
     [own_folder] = [path for path in tmp_path.iterdir() if path.name.startswith("tmp.")]
-    assert not own_folder.resolve().is_relative_to(REPO_ROOT)
+    assert not own_folder.resolve().is_relative_to(checkout.resolve())
     expected = _highest(own_folder / "readings.jsonl")
     assert len(expected) == 3
-    assert json.loads(WORKLOADS_FILE.read_text())["workloads"]["weather"]["package"] == str(own_folder / "weather")
+    workloads = json.loads((checkout / "envs" / "local" / "workloads.auto.tfvars.json").read_text())["workloads"]
+    assert workloads["weather"]["package"] == str(own_folder / "weather")
+    assert {"csv_totals", "object_stats", "line_digest", "word_count"} < set(workloads)  # the examples stay
     local = re.search(r"^job weather-1: (\w+) .*?^  result\s+(\{[^\n]*\})$", ran.stdout, re.MULTILINE | re.DOTALL)
     assert local, ran.stdout[-4000:]
     assert (local[1], json.loads(local[2])) == ("SUCCEEDED", expected)
