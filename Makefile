@@ -144,6 +144,8 @@ destroy: init ## Destroy envs/$(ENV)
 	$(TF_ENV) destroy -input=false -auto-approve $(TF_STATE)
 
 .PHONY: demo
+# The demo deploys envs/local, so it packages envs/local's workloads whatever ENV says.
+demo: override ENV = local
 demo: package ## Run a 1,200-subtask fan-out job and a load-leveling burst end to end on the emulator (envs/local)
 	scripts/with-emulator.sh $(BIN)/python scripts/demo.py
 

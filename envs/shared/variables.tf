@@ -196,7 +196,7 @@ variable "workloads" {
 
   validation {
     condition = alltrue([for workload in values(var.workloads) : workload.reads == null ? true : (
-      length(workload.reads) > 0 && alltrue([for kind in workload.reads : contains(["bytes", "records", "objects", "items"], kind)])
+      length(workload.reads) > 0 && length(distinct(workload.reads)) == length(workload.reads) && alltrue([for kind in workload.reads : contains(["bytes", "records", "objects", "items"], kind)])
     )])
     error_message = "workloads: reads lists the kinds of input a workload understands, from \"bytes\", \"records\", \"objects\" and \"items\" (envs/<env>/workloads.auto.tfvars.json); leave it out to accept any source."
   }

@@ -216,8 +216,8 @@ def _not_found(job_id: str) -> BadRequest:
     return BadRequest(
         HTTPStatus.NOT_FOUND,
         "job_id",
-        f"job {job_id} is not known (yet)",
-        "a job just submitted appears once the ventilator has planned it: retry in a few seconds",
+        f"unknown job {job_id}",
+        "check the id; a job just submitted answers once the ventilator has planned it: retry in a few seconds",
     )
 
 

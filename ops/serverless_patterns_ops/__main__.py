@@ -76,15 +76,12 @@ from serverless_patterns_ops.fan_out_jobs import (
     submit_job,
     wait_for_job,
 )
-from serverless_patterns_ops.jobs_client import JobsClient, JobState, fan_out_outputs
+from serverless_patterns_ops.jobs_client import JobsClient, JobState
 from serverless_patterns_ops.redrive import RedriveError, RedriveSummary, export_to_file, in_flight, redrive
+from serverless_patterns_ops.stack_outputs import DEFAULT_OUTPUTS, OUTPUTS_ENV, fan_out_stack
 from serverless_patterns_ops.transfer import FILE_SOURCE_TYPES, TransferError, download_results, upload
 
 PROG = "serverless-patterns"
-# The stack's outputs: --outputs, else this variable, else DEFAULT_OUTPUTS in the cwd, then in the checkout.
-OUTPUTS_ENV = "SERVERLESS_PATTERNS_OUTPUTS"
-DEFAULT_OUTPUTS = Path("build/demo/outputs.json")
-CHECKOUT = Path(__file__).resolve().parents[2]  # the repository, when running from one (not when installed)
 EXIT_ERROR, EXIT_USAGE = 1, 2
 # A job's outcome as the exit code of the commands that follow it to its end (the module docstring lists them).
 OUTCOME_EXIT_CODES = {
@@ -173,41 +170,6 @@ def _one_line(error: Exception) -> str:
             )
         return f"{error.operation_name} refused by {endpoint}: {code}: {message}"
     return str(error)
-
-
-SAVE_OUTPUTS = (
-    "save `terraform output -json` of your stack to a file and give it with --outputs FILE or "
-    f"{OUTPUTS_ENV}=FILE (in the checkout, `make demo` writes {DEFAULT_OUTPUTS})"
-)
-
-
-def _outputs_path(given: Path | None) -> Path:
-    """The stack's outputs file: --outputs, else $SERVERLESS_PATTERNS_OUTPUTS, else the checkout's default."""
-    if given is not None:
-        if not given.is_file():
-            sys.exit(f"error: --outputs {given} does not exist: {SAVE_OUTPUTS}")
-        return given
-    if named := os.environ.get(OUTPUTS_ENV, "").strip():
-        if not Path(named).is_file():
-            sys.exit(f"error: {OUTPUTS_ENV}={named} does not exist: {SAVE_OUTPUTS}")
-        return Path(named)
-    tried = {DEFAULT_OUTPUTS.resolve(): f"{DEFAULT_OUTPUTS} (in the current folder)"}
-    if (CHECKOUT / "envs" / "shared").is_dir():
-        tried.setdefault((CHECKOUT / DEFAULT_OUTPUTS).resolve(), f"{CHECKOUT / DEFAULT_OUTPUTS} (the checkout's)")
-    for path in tried:
-        if path.is_file():
-            return path
-    shown = " or ".join(tried.values())
-    sys.exit(f"error: no stack outputs: no --outputs, no {OUTPUTS_ENV}, no {shown}: {SAVE_OUTPUTS}")
-
-
-def _stack(given: Path | None) -> dict:
-    """The fan_out outputs, from `terraform output -json` ({"fan_out": {"value": {...}}}) or its values alone."""
-    path = _outputs_path(given)
-    try:
-        return fan_out_outputs(json.loads(path.read_text()))
-    except (OSError, ValueError):
-        sys.exit(f"error: {path} is not the outputs of a stack with a fan_out output: {SAVE_OUTPUTS}")
 
 
 def _redrive(args: argparse.Namespace) -> int:
@@ -434,7 +396,7 @@ def _main(argv: list[str] | None) -> int:
         return 0
 
     _check_local_paths({"upload": uploading, "submit": submit}, args)
-    stack = _stack(args.outputs)
+    stack = fan_out_stack(args.outputs)
     if args.command == "upload":
         source = upload(boto3.client("s3"), stack["bucket_name"], args.path, args.type)
         print(json.dumps(source))

@@ -11,7 +11,7 @@ import pytest
 
 from serverless_patterns.job_tracker import JobStatus, JobTracker, Outcome
 from serverless_patterns_ops import __main__ as cli
-from serverless_patterns_ops import transfer
+from serverless_patterns_ops import stack_outputs, transfer
 from serverless_patterns_ops.http_api import JsonResponse
 from serverless_patterns_ops.jobs_client import JobsClient, JobState, NoResult, UnknownJob
 from unit.conftest import finish_job, register
@@ -392,7 +392,8 @@ def test_the_outputs_come_from_the_environment_when_not_given(tracker_table, s3,
 def test_missing_outputs_say_what_was_tried_and_how_to_fix_it(tmp_path, monkeypatch, setup, message):
     monkeypatch.delenv(cli.OUTPUTS_ENV, raising=False)
     monkeypatch.chdir(tmp_path)
-    monkeypatch.setattr(cli, "CHECKOUT", tmp_path / "not-a-checkout")  # as installed: no checkout to fall back on
+    # As installed: no checkout to fall back on.
+    monkeypatch.setattr(stack_outputs, "CHECKOUT", tmp_path / "not-a-checkout")
     setup(monkeypatch)
 
     with pytest.raises(SystemExit) as exited:
