@@ -203,7 +203,8 @@ class WorkloadsFile:
         for name, entry in sorted(self.workloads.items()):
             if "package" in entry:
                 fix = f'fix its "package" in {self.shown}'
-                path = check_workload(env_workloads.package_path(entry["package"]), name, fix)
+                base = env_workloads.package_base(self.path)
+                path = check_workload(env_workloads.package_path(entry["package"], base), name, fix)
                 by_path.setdefault(path, name)
         names: dict[str, str] = {}
         for path, workload in by_path.items():

@@ -60,10 +60,17 @@ def shown(path: Path) -> str:
         return str(path)
 
 
-def package_path(package: str) -> Path:
-    """A workload's package folder: relative to the repository root, or absolute."""
+def package_base(workloads_file: Path) -> Path:
+    """What a relative `package` is relative to: the repository of an env's file (envs/<env>/), else the
+    file's own folder. serverless_patterns_ops.local_run resolves it the same way."""
+    workloads_file = workloads_file.resolve()
+    return workloads_file.parents[2] if workloads_file.parent.parent.name == "envs" else workloads_file.parent
+
+
+def package_path(package: str, base: Path = REPO_ROOT) -> Path:
+    """A workload's package folder: relative to `base` (package_base of its file), or absolute."""
     path = Path(package)
-    return path if path.is_absolute() else REPO_ROOT / path
+    return path if path.is_absolute() else base / path
 
 
 def check_entry(name: str, entry: Any, label: Label) -> Entry:

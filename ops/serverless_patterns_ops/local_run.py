@@ -149,7 +149,8 @@ def workloads_file(start: Path | None = None) -> Path | None:
 def configured_workloads(path: Path | None = None) -> dict[str, Any]:
     """The workloads map of an env file (contract: {"workloads": {name: {...}}}), else the built-in word_count.
 
-    A relative `package` is relative to the repository the env file is in (envs/<env>/ two levels down).
+    A relative `package` is relative to the repository of an env's file (envs/<env>/), else to the file's
+    own folder, as `make package` has it (scripts/workloads.py, package_base).
     """
     path = path or workloads_file()
     if path is None:
@@ -158,7 +159,8 @@ def configured_workloads(path: Path | None = None) -> dict[str, Any]:
     entries = document.get("workloads") if isinstance(document, dict) else None
     if not isinstance(entries, dict) or not entries:
         raise ValueError(f'{path}: expected {{"workloads": {{"name": {{"process": "pkg.mod:fn", ...}}}}}}')
-    root = path.resolve().parents[2]
+    resolved = path.resolve()
+    root = resolved.parents[2] if resolved.parent.parent.name == "envs" else resolved.parent
     return {
         name: {**entry, "package": str(root / entry["package"])} if entry.get("package") else entry
         for name, entry in entries.items()

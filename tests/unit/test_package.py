@@ -306,7 +306,7 @@ def test_a_missing_package_folder_is_one_line_naming_the_workload_and_the_file(t
 
     assert completed.returncode == 2
     assert completed.stderr == (
-        f"package: workload mine: package folder {REPO_ROOT / 'no' / 'such'} does not exist "
+        f"package: workload mine: package folder {tmp_path / 'no' / 'such'} does not exist "
         f'(fix its "package" in {workloads})\n'
     )
 
@@ -348,7 +348,7 @@ def test_package_writes_the_manifest_of_the_checked_workloads_only_when_it_chang
                 "process": "csv_totals.workload:process",
                 "merge": "csv_totals.workload:merge",
                 "reads": ["records"],
-                "package": "examples/workloads/csv_totals",
+                "package": str(REPO_ROOT / "examples" / "workloads" / "csv_totals"),
             },
         },
     )

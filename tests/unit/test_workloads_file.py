@@ -228,3 +228,25 @@ def test_make_targets_refuse_missing_or_retired_variables_in_one_line(args, line
     assert done.stdout == ""
     assert done.stderr.count("\n") == 1
     assert line in done.stderr
+
+
+@pytest.mark.parametrize(
+    ("file", "package", "expected"),
+    [
+        ("my-repo/workloads.json", "pkgs/mine", "my-repo/pkgs/mine"),  # another repository's file: its folder
+        ("checkout/envs/dev/workloads.auto.tfvars.json", "examples/mine", "checkout/examples/mine"),  # an env's
+    ],
+)
+def test_make_package_and_the_local_runner_find_a_relative_package_in_the_same_folder(
+    workloads_module, tmp_path, file, package, expected
+):
+    from serverless_patterns_ops.local_run import configured_workloads
+
+    path = tmp_path / file
+    path.parent.mkdir(parents=True)
+    path.write_text(json.dumps({"workloads": {"mine": {"process": "mine.w:process", "package": package}}}))
+
+    by_make = workloads_module.package_path(package, workloads_module.package_base(path))
+    by_local_runner = Path(configured_workloads(path)["mine"]["package"])
+
+    assert by_make == by_local_runner == (tmp_path / expected).resolve()
