@@ -48,7 +48,8 @@ from botocore.exceptions import ClientError
 from serverless_patterns.retries import Backoff, cancellation_reasons
 
 MAX_SHARDS = 1000  # bounds the objects the final merge reads
-MAX_RETRYING_READ = 100  # the attempt errors one status read looks at: a status stays a few requests
+MAX_RETRYING_READ = 1000  # the attempt errors one status read looks at (no messages): a few requests
+ERROR_BRIEF = ("sk", "attempts", "failed_at")  # what a status reads of each attempt error
 BATCH_WRITE_LIMIT = 25
 BATCH_GET_LIMIT = 100
 TRANSACTION_LIMIT = 100
@@ -1061,24 +1062,26 @@ class JobTracker:
         if not candidates:
             return None
         job_id, since = job["job_id"], job.get("redriven_at", "")
+        # Errors of subtasks that succeeded later stay behind: they are read too (small: no message), so
+        # that many of them can never hide the subtasks failing now.
         errors: list[dict[str, Any]] = []
         for shard in candidates:
             if len(errors) >= MAX_RETRYING_READ:
                 break
-            for item in self._attempt_errors(job_id, shard, MAX_RETRYING_READ - len(errors)):
-                if item.get("failed_at", "") >= since:
-                    errors.append({**item, "shard": shard})
+            brief = self._attempt_errors(job_id, shard, MAX_RETRYING_READ - len(errors), ERROR_BRIEF)
+            errors.extend({**item, "shard": shard} for item in brief if item.get("failed_at", "") >= since)
         keys = [_task_key(job_id, item["shard"], _subtask_number(item["sk"])) for item in errors]
         finished = {item["sk"].removeprefix("TASK#") for item in self._read_together(keys, ("pk", "sk"))}
         open_errors = [item for item in errors if item["sk"].removeprefix("ERROR#") not in finished]
         if not open_errors:
             return None
         last = max(open_errors, key=lambda item: item.get("failed_at", ""))
+        [latest] = self._read_together([_error_key(job_id, last["shard"], _subtask_number(last["sk"]))]) or [{}]
         return Retrying(
             subtasks=len(open_errors),
             attempts=sum(int(item.get("attempts", 0)) for item in open_errors),
             last_error={
-                **last["error"],
+                **_plain(latest).get("error", {"type": "unknown", "message": "not recorded"}),
                 "subtask_id": _subtask_number(last["sk"]),
                 "attempts": int(last.get("attempts", 0)),
                 "at": last.get("failed_at", ""),
@@ -1086,13 +1089,19 @@ class JobTracker:
             exact=len(errors) < MAX_RETRYING_READ,
         )
 
-    def _attempt_errors(self, job_id: str, shard: int, limit: int) -> list[dict[str, Any]]:
-        """Up to `limit` ERROR items of one shard (eventually consistent: a status, not a decision)."""
+    def _attempt_errors(
+        self, job_id: str, shard: int, limit: int, attributes: tuple[str, ...] = ()
+    ) -> list[dict[str, Any]]:
+        """Up to `limit` ERROR items of one shard, only `attributes` of them if named (eventually consistent:
+        a status, not a decision)."""
         kwargs: dict[str, Any] = {
             "KeyConditionExpression": "pk = :pk AND begins_with(sk, :error)",
             "ExpressionAttributeValues": {":pk": _shard_pk(job_id, shard), ":error": "ERROR#"},
             "Limit": limit,
         }
+        if attributes:
+            names = {f"#a{index}": name for index, name in enumerate(attributes)}
+            kwargs.update(ProjectionExpression=", ".join(names), ExpressionAttributeNames=names)
         items: list[dict[str, Any]] = []
         while len(items) < limit:
             page = self._call(self._table.query, **kwargs)

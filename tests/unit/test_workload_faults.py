@@ -330,6 +330,21 @@ def test_retrying_counts_only_subtasks_without_an_outcome_and_names_the_latest_e
     }
 
 
+def test_many_retried_subtasks_that_succeeded_since_never_hide_one_failing_now(tracker_table):
+    tracker = JobTracker(tracker_table)
+    register(tracker, total=300, shards=1)
+    for subtask_id in range(150):  # retried, then succeeded: their errors stay behind in the unsealed shard
+        tracker.record_attempt_error("job-1", subtask_id, 0, {"type": "TimeoutError", "message": "slow"}, 0)
+        tracker.record_completion("job-1", subtask_id, 0, Outcome.SUCCEEDED)
+    tracker.record_attempt_error("job-1", 299, 0, {"type": "ValueError", "message": "row 7"}, 0)
+
+    retrying = tracker.progress("job-1").retrying
+
+    assert retrying is not None
+    assert (retrying.subtasks, retrying.attempts) == (1, 1)
+    assert (retrying.last_error["subtask_id"], retrying.last_error["message"]) == (299, "row 7")
+
+
 # -- the CLI ------------------------------------------------------------------------------
 
 
