@@ -22,7 +22,7 @@ from typing import Any
 
 from serverless_patterns.sources import InvalidJobSpec
 from serverless_patterns_ops.fan_out_jobs import failure_line, progress_printer
-from serverless_patterns_ops.local_run import LocalJobResult, configured_workloads, run_job
+from serverless_patterns_ops.local_run import LocalJobResult, configured_workloads, env_default_workload, run_job
 from serverless_patterns_ops.transfer import FILE_SOURCE_TYPES, file_source_type
 
 CUSTOM_WORKLOAD = "local"  # the name a --process workload runs under
@@ -162,6 +162,7 @@ def run(parser: argparse.ArgumentParser, args: argparse.Namespace, outcome: Call
             spec,
             output=args.output,
             workloads=workloads,
+            default_workload=env_default_workload(args.workloads) if args.workloads and not args.process else None,
             workers=args.workers,
             processes=args.processes,
             base=base,

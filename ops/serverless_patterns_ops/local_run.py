@@ -30,6 +30,7 @@ Nothing is written to S3: the plan stays in memory, the results go to OUTPUT.
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import threading
 import time
@@ -144,6 +145,17 @@ def workloads_file(start: Path | None = None) -> Path | None:
         if candidate.is_file():
             return candidate
     return None
+
+
+DEFAULT_WORKLOAD_LINE = re.compile(r'^\s*default_workload\s*=\s*"([^"]*)"', re.MULTILINE)
+
+
+def env_default_workload(path: Path | None = None) -> str | None:
+    """The default_workload an env's terraform.tfvars sets beside its workloads file, as deployed; None if none."""
+    path = path or workloads_file()
+    tfvars = path.parent / "terraform.tfvars" if path else None
+    match = DEFAULT_WORKLOAD_LINE.search(tfvars.read_text()) if tfvars and tfvars.is_file() else None
+    return match.group(1) if match else None
 
 
 def configured_workloads(path: Path | None = None) -> dict[str, Any]:
@@ -366,6 +378,7 @@ def run_job(
     started = time.monotonic()
     if workloads is None:
         workloads = configured_workloads()
+        default_workload = default_workload or env_default_workload()
     entries = {name: _entry(name, entry) for name, entry in workloads.items()}
     local = with_local_source(spec, (base or Path.cwd()).resolve())
     limits = limits or configured_limits()

@@ -17,7 +17,7 @@ from serverless_patterns.chunks import InputChanged, get_range
 from serverless_patterns.fan_out import configured_chunk_size, configured_limits, parse_spec
 from serverless_patterns.sources import InvalidJobSpec, Limits
 from serverless_patterns_ops import __main__ as cli
-from serverless_patterns_ops.local_run import run_job
+from serverless_patterns_ops.local_run import env_default_workload, run_job
 from serverless_patterns_ops.local_store import LocalObjectStore
 from serverless_patterns_ops.testing import run_workload
 from unit.test_fan_out import (  # noqa: F401 (fixtures)
@@ -403,3 +403,31 @@ def test_a_job_id_of_dots_is_refused_before_anything_is_written(tmp_path, job_id
         run_job({"job_id": job_id, "source": {"type": "items", "items": [1, 2]}}, output=tmp_path / "out")
 
     assert kept.read_text() == "mine"
+
+
+def test_a_spec_naming_no_workload_runs_the_default_workload_the_env_deploys(tmp_path):
+    env = tmp_path / "envs" / "staging"
+    env.mkdir(parents=True)
+    (env / "terraform.tfvars").write_text('environment = "staging"\ndefault_workload = "sizes"\n')
+    (env / "workloads.auto.tfvars.json").write_text(
+        json.dumps(
+            {
+                "workloads": {
+                    "word_count": {"process": "serverless_patterns.workloads.word_count:process", "reads": ["bytes"]},
+                    "sizes": {"process": "unit.sample_workloads:describe", "reads": ["items"]},
+                }
+            }
+        )
+    )
+
+    assert env_default_workload(env / "workloads.auto.tfvars.json") == "sizes"
+    assert env_default_workload(tmp_path / "elsewhere.json") is None
+    spec = tmp_path / "spec.json"
+    spec.write_text(json.dumps({"job_id": "no-workload", "source": {"type": "items", "items": [1, 2, 3]}}))
+
+    workloads = str(env / "workloads.auto.tfvars.json")
+    code = cli.main(["run-local", str(spec), "--workloads", workloads, "--output", str(tmp_path)])
+
+    assert code == 0  # word_count, the built-in default, reads bytes and would refuse these items
+    manifest = json.loads((tmp_path / "results" / "no-workload" / "manifest.json").read_text())
+    assert (manifest["status"], manifest["succeeded"]) == ("SUCCEEDED", 3)  # one item per subtask by default
