@@ -59,7 +59,7 @@ SPEC_FIELD_DOCS: dict[str, FieldDoc] = {
         "number 0 to 100", "none", "the same, as a percentage of the job's subtasks; with both, the lower limit applies"
     ),
     "job_id": FieldDoc(
-        "string: 1-64 of `A-Z a-z 0-9 _ . -`",
+        "string: 1-64 of `A-Z a-z 0-9 _ . -`, not dots alone",
         "a new random id",
         "names the job: the same spec again is the same job, another spec under its id is refused",
     ),
