@@ -246,6 +246,14 @@ def _task_key(job_id: str, shard: int, subtask_id: int) -> dict[str, str]:
     return {"pk": _shard_pk(job_id, shard), "sk": f"TASK#{subtask_id:09d}"}
 
 
+def _projection(attributes: tuple[str, ...]) -> dict[str, Any]:
+    """The read parameters that return only `attributes` of each item (all of them when none are named)."""
+    if not attributes:
+        return {}
+    names = {f"#a{index}": name for index, name in enumerate(attributes)}
+    return {"ProjectionExpression": ", ".join(names), "ExpressionAttributeNames": names}
+
+
 def _error_key(job_id: str, shard: int, subtask_id: int) -> dict[str, str]:
     return {"pk": _shard_pk(job_id, shard), "sk": f"ERROR#{subtask_id:09d}"}
 
@@ -1099,9 +1107,7 @@ class JobTracker:
             "ExpressionAttributeValues": {":pk": _shard_pk(job_id, shard), ":error": "ERROR#"},
             "Limit": limit,
         }
-        if attributes:
-            names = {f"#a{index}": name for index, name in enumerate(attributes)}
-            kwargs.update(ProjectionExpression=", ".join(names), ExpressionAttributeNames=names)
+        kwargs.update(_projection(attributes))
         items: list[dict[str, Any]] = []
         while len(items) < limit:
             page = self._call(self._table.query, **kwargs)
@@ -1182,10 +1188,7 @@ class JobTracker:
         """The items of these keys that exist (only `attributes` of them, if named), read with BatchGetItem,
         strongly consistent, in no given order."""
         found: list[dict[str, Any]] = []
-        projection: dict[str, Any] = {}
-        if attributes:
-            names = {f"#a{index}": name for index, name in enumerate(attributes)}
-            projection = {"ProjectionExpression": ", ".join(names), "ExpressionAttributeNames": names}
+        projection = _projection(attributes)
         for start in range(0, len(keys), BATCH_GET_LIMIT):
             request: dict[str, Any] = {
                 self._table.name: {"Keys": keys[start : start + BATCH_GET_LIMIT], "ConsistentRead": True, **projection}
@@ -1210,9 +1213,7 @@ class JobTracker:
             "ExpressionAttributeValues": {":pk": _shard_pk(job_id, shard), ":task": "TASK#"},
             "ConsistentRead": True,
         }
-        if attributes:
-            names = {f"#a{index}": name for index, name in enumerate(attributes)}
-            kwargs.update(ProjectionExpression=", ".join(names), ExpressionAttributeNames=names)
+        kwargs.update(_projection(attributes))
         while True:
             page = self._call(self._table.query, **kwargs)
             yield from (_plain(item) for item in page["Items"])
