@@ -85,6 +85,13 @@ SOURCE_READS = {
 READ_KINDS = ("bytes", "records", "objects", "items")
 
 
+def valid_reads(reads: Any) -> bool:
+    """Whether a workload's `reads` is a declaration: None (any source), or one or more of READ_KINDS."""
+    return reads is None or (
+        isinstance(reads, list | tuple) and bool(reads) and all(kind in READ_KINDS for kind in reads)
+    )
+
+
 class InvalidJobSpec(FieldError):
     """A job spec that is rejected before any subtask exists."""
 

@@ -31,7 +31,7 @@ from typing import Any
 from serverless_patterns.errors import WorkloadUnavailable
 from serverless_patterns.plugins import UnloadableFunction, load_function
 from serverless_patterns.settings import SettingError
-from serverless_patterns.sources import READ_KINDS
+from serverless_patterns.sources import READ_KINDS, valid_reads
 
 DEFAULT_WORKLOADS = {
     "word_count": {
@@ -78,9 +78,7 @@ def configured() -> dict[str, dict[str, Any]]:
 
 
 def _check_reads(name: str, reads: Any) -> None:
-    if reads is None:
-        return
-    if not isinstance(reads, list) or not reads or not all(kind in READ_KINDS for kind in reads):
+    if not valid_reads(reads):
         raise SettingError(
             f"WORKLOADS[{name}].reads is {json.dumps(reads)[:80]}: list one or more of {', '.join(READ_KINDS)} "
             "(or leave it out: any source)"
@@ -121,17 +119,27 @@ def workload(name: str) -> Workload:
         raise WorkloadUnavailable(
             f"workload {name!r} is not deployed here (deployed: {', '.join(entries)}): {BUNDLE_FIX}, then make apply"
         )
-    merge = entry.get("merge")
+    return from_entry(name, entry, "WORKLOADS", BUNDLE_FIX)
+
+
+def from_entry(name: str, entry: dict[str, Any], setting: str, fix: str) -> Workload:
+    """A workload from its entry ({"process", "merge"?, "resumable"?, "reads"?}: references "pkg.mod:fn", or the
+    functions themselves); WorkloadUnavailable, naming `fix`, when a reference cannot be loaded."""
+
+    def function(reference: Any, role: str) -> Any:
+        if reference is None or callable(reference):
+            return reference
+        return load_function(reference, f"{setting}[{name}].{role}")
+
     try:
-        process = load_function(entry["process"], f"WORKLOADS[{name}].process")
-        merge_function = load_function(merge, f"WORKLOADS[{name}].merge") if merge else None
+        process, merge = function(entry["process"], "process"), function(entry.get("merge"), "merge")
     except UnloadableFunction as error:
-        raise WorkloadUnavailable(f"workload {name} cannot run here: {error}; fix: {BUNDLE_FIX}") from error
+        raise WorkloadUnavailable(f"workload {name} cannot run here: {error}; fix: {fix}") from error
     declared = entry.get("reads")
     return Workload(
         name=name,
         process=process,
-        merge=merge_function,
+        merge=merge,
         resumable=entry.get("resumable") is True,
         reads=None if declared is None else tuple(declared),
     )

@@ -63,7 +63,7 @@ from serverless_patterns.fan_out import (
 from serverless_patterns.job_tracker import JobStatus, Outcome, Progress, ShardLayout, StopReason
 from serverless_patterns.planning import Listing, ManifestWriter, Plan
 from serverless_patterns.reduction import Reader, consolidate
-from serverless_patterns.sources import READ_KINDS, SOURCE_FIELDS
+from serverless_patterns.sources import READ_KINDS, SOURCE_FIELDS, valid_reads
 from serverless_patterns.workload_registry import DEFAULT_WORKLOADS
 from serverless_patterns_ops.local_store import LocalObjectStore
 from serverless_patterns_ops.local_worker import (
@@ -185,7 +185,7 @@ def _entry(name: str, entry: WorkloadEntry) -> dict[str, Any]:
     if not isinstance(entry, Mapping) or not (isinstance(entry.get("process"), str) or callable(entry.get("process"))):
         raise ValueError(f'workloads[{name}] must be a function or {{"process": "pkg.mod:fn" or a function, ...}}')
     reads = entry.get("reads")
-    if reads is not None and (not isinstance(reads, list | tuple) or not reads or not set(reads) <= set(READ_KINDS)):
+    if not valid_reads(reads):
         raise ValueError(f"workloads[{name}].reads must list one or more of {', '.join(READ_KINDS)} (or be left out)")
     return dict(entry)
 

@@ -27,10 +27,9 @@ from serverless_patterns.chains import check_continuation
 from serverless_patterns.errors import DETERMINISTIC_ERRORS, WorkloadUnavailable, describe
 from serverless_patterns.inputs import read_input
 from serverless_patterns.job_tracker import Outcome
-from serverless_patterns.plugins import load_function
 from serverless_patterns.resumable import Checkpoint, Invocation
 from serverless_patterns.sources import item_name
-from serverless_patterns.workload_registry import Workload
+from serverless_patterns.workload_registry import Workload, from_entry
 from serverless_patterns_ops.local_store import LocalObjectStore
 
 # The fan_out module's defaults: max_receive_count 5; a worker invocation of 60 s keeps 10 s back from a
@@ -59,12 +58,6 @@ class Finished:
     unavailable: dict[str, str] | None = None  # the workload could not load (describe()): the job stops
 
 
-def _function(reference: Any, setting: str) -> Any:
-    if reference is None or callable(reference):
-        return reference
-    return load_function(reference, setting)
-
-
 def load_workload(name: str, entry: dict[str, Any]) -> Workload:
     """The workload's functions, imported as the worker imports them (its package's folder on sys.path first)."""
     import sys
@@ -73,14 +66,7 @@ def load_workload(name: str, entry: dict[str, Any]) -> Workload:
         parent = str(Path(package).resolve().parent)
         if parent not in sys.path:
             sys.path.insert(0, parent)
-    try:
-        process = _function(entry["process"], f"workloads[{name}].process")
-        merge = _function(entry.get("merge"), f"workloads[{name}].merge")
-    except (ImportError, ValueError) as error:  # plugins.UnloadableFunction is a ValueError
-        raise WorkloadUnavailable(
-            f"workload {name} cannot run here: {error}; fix: check its package folder and function names"
-        ) from None
-    return Workload(name=name, process=process, merge=merge, resumable=entry.get("resumable") is True)
+    return from_entry(name, entry, "workloads", "check its package folder and function names")
 
 
 class SubtaskRunner:
