@@ -61,7 +61,7 @@ MANIFEST = "workloads.json"  # in build/lambda: the workloads the zips were buil
 # What the Lambda Python runtime provides beside the zip (boto3, left out of the zips, and its dependencies).
 RUNTIME_MODULES = ("boto3", "botocore", "s3transfer", "jmespath", "dateutil", "urllib3", "six")
 VERIFY_TIMEOUT_SECONDS = 120
-RESULT_MARK = "workload-check-result: "  # the line of VERIFY_SCRIPT's answer
+RESULT_MARK = "workload-check-result: "  # VERIFY_SCRIPT's answer: a workload printing at import is never it
 
 
 class PackagingError(ValueError):
@@ -227,7 +227,6 @@ VERIFY_SCRIPT = r"""
 import importlib, inspect, json, sys
 from importlib.machinery import PathFinder
 
-RESULT_MARK = "workload-check-result: "  # a workload printing at import cannot be mistaken for it
 
 request = json.load(sys.stdin)
 sys.path.insert(0, request["code"])
@@ -288,7 +287,7 @@ for name, entry in request["workloads"].items():
         if problem:
             problem["role"] = "merge"
     results[name] = problem
-print("\n" + RESULT_MARK + json.dumps(results))  # on a line of its own, whatever was printed before
+print("\n" + request["mark"] + json.dumps(results))  # on a line of its own, whatever was printed before
 """
 
 
@@ -380,6 +379,7 @@ def verify(worker_zip: Path, workloads_file: WorkloadsFile) -> None:
             archive.extractall(code)
         request = {
             "code": code,
+            "mark": RESULT_MARK,
             "runtime_modules": RUNTIME_MODULES,
             "runtime_paths": runtime_paths(),
             "workloads": workloads_file.workloads,
