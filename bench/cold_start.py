@@ -23,7 +23,7 @@ ENVIRONMENT = {
     "AWS_SECRET_ACCESS_KEY": "bench",
 }
 # What a handler module would pay at import if it created its clients there
-# instead of on first use (serverless_patterns.aws_clients defers them).
+# instead of on first use (serverless_patterns.shared.aws_clients defers them).
 EAGER_CLIENTS = "import boto3; [boto3.client(name) for name in ('sqs', 'dynamodb', 's3', 'lambda')]"
 
 
@@ -80,6 +80,6 @@ def run() -> Table:
         "Imported from the extracted zip (the project's code and its pinned dependencies) with boto3 from the "
         f"test environment, as the Lambda runtime provides it; Python {sys.version.split()[0]} here, 3.12 on Lambda.",
         '"Clients at import" adds what creating the SQS, DynamoDB, S3 and Lambda clients at import time would '
-        "cost; the handlers create each client on first use instead (serverless_patterns.aws_clients).",
+        "cost; the handlers create each client on first use instead (serverless_patterns.shared.aws_clients).",
     ]
     return table

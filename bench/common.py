@@ -86,7 +86,7 @@ def machine() -> dict[str, str]:
 
 def _fresh_clients() -> None:
     """Forget the handlers' cached clients, so the next ones reach the backend now in use."""
-    from serverless_patterns import aws_clients
+    from serverless_patterns.shared import aws_clients
 
     aws_clients.client.cache_clear()
     aws_clients.dynamodb_table.cache_clear()

@@ -45,9 +45,9 @@ def partial(subtask_id: int) -> dict[str, Any]:
 
 def seed(table: Any, bucket: str, total: int) -> dict[str, Any]:
     """A finished job of `total` subtasks, every shard sealed: what the workers leave for the consolidator."""
-    from serverless_patterns.fan_out import Subtask
-    from serverless_patterns.job_tracker import JobTracker, ShardLayout
-    from serverless_patterns.streaming import bounded_map
+    from serverless_patterns.fan_in.tracker import JobTracker, ShardLayout
+    from serverless_patterns.fan_out.jobs import Subtask
+    from serverless_patterns.shared.streaming import bounded_map
 
     tracker = JobTracker(table)
     job_id = f"bench-{uuid.uuid4().hex[:8]}"

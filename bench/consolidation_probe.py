@@ -17,8 +17,8 @@ from concurrent.futures import ThreadPoolExecutor
 
 import boto3
 
-from serverless_patterns.job_tracker import JobTracker
-from serverless_patterns.reduction import Reader, consolidate, reduce_shard
+from serverless_patterns.fan_in.reduction import Reader, consolidate, reduce_shard
+from serverless_patterns.fan_in.tracker import JobTracker
 from serverless_patterns.workloads.word_count import merge_counts
 
 READER_THREADS = 16  # the consolidator's default

@@ -90,8 +90,8 @@ def stub_with_round_trip() -> Iterator[None]:
 def _bench_plan(size: int) -> Any:
     """A registered job's dispatch plan of `size` line-aligned chunks of 4 KiB (no tracker, no input read)."""
     from fan_out_ventilator.handler import DispatchPlan
-    from serverless_patterns.job_tracker import ShardLayout
-    from serverless_patterns.planning import Plan
+    from serverless_patterns.fan_in.tracker import ShardLayout
+    from serverless_patterns.fan_out.planning import Plan
 
     os.environ.setdefault("JOB_BUCKET", "bench")  # where a manifest would be read from; an arithmetic plan has none
     template = {"type": "lines", "bucket": "bench", "key": "input.txt", "etag": "bench", "line_aligned": True}

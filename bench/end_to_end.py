@@ -31,7 +31,7 @@ def _text(subtasks: int) -> bytes:
 
 def _sequential(bucket: str, key: str, size: int, total: int, waiting: bool) -> dict:
     """The same computation in one process: every chunk read from S3 and processed in turn, then merged."""
-    from serverless_patterns.chunks import read_chunk
+    from serverless_patterns.fan_out.chunks import read_chunk
     from serverless_patterns.workloads import simulated_io, word_count
 
     process = simulated_io.count_words if waiting else word_count.count_words
@@ -56,7 +56,7 @@ def _workers_waiting(function_name: str) -> Iterator[None]:
 
 
 def run(stack: dict) -> Table:
-    from serverless_patterns.job_tracker import JobStatus, JobTracker
+    from serverless_patterns.fan_in.tracker import JobStatus, JobTracker
     from serverless_patterns_ops.fan_out_jobs import fetch_result, submit_job, wait_for_job
 
     table = Table(

@@ -191,7 +191,7 @@ def _run_job(
     stack: dict, key: str, extra: dict[str, str], round_trip: float, expected: dict, one_at_a_time: bool = False
 ) -> Usage:
     from fault_injection import FaultPlan, FaultProxy
-    from serverless_patterns.job_tracker import JobStatus, JobTracker
+    from serverless_patterns.fan_in.tracker import JobStatus, JobTracker
     from serverless_patterns_ops.fan_out_jobs import fetch_result, submit_job, wait_for_job
 
     s3 = boto3.client("s3")

@@ -35,7 +35,7 @@ def _count_writes(client) -> Counter:
 
 
 def _completions(writers: int, conflict_share: float) -> dict:
-    from serverless_patterns.job_tracker import JobTracker, Outcome, ShardLayout
+    from serverless_patterns.fan_in.tracker import JobTracker, Outcome, ShardLayout
 
     table = tracker_table("tracker")
     plan = FaultPlan().fail("dynamodb", "TransactionConflict", conflict_share, {"TransactWriteItems"})

@@ -23,7 +23,7 @@ import boto3
 REPO_ROOT = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(REPO_ROOT / "ops"), str(REPO_ROOT / "lambdas")]
 
-from serverless_patterns.job_tracker import JobStatus, JobTracker  # noqa: E402
+from serverless_patterns.fan_in.tracker import JobStatus, JobTracker  # noqa: E402
 from serverless_patterns_ops.fan_out_jobs import (  # noqa: E402
     fetch_result,
     progress_printer,

@@ -3,8 +3,8 @@
     python scripts/spec_docs.py           rewrite the tables
     python scripts/spec_docs.py --check   fail, showing what differs, if the README is out of date
 
-The tables are rendered from SPEC_FIELD_DOCS (serverless_patterns.fan_out) and
-SOURCE_FIELDS, SOURCE_FIELD_DOCS and SOURCE_READS (serverless_patterns.sources),
+The tables are rendered from SPEC_FIELD_DOCS (serverless_patterns.fan_out.jobs) and
+SOURCE_FIELDS, SOURCE_FIELD_DOCS and SOURCE_READS (serverless_patterns.fan_out.sources),
 between <!-- BEGIN_SPEC_DOCS --> and <!-- END_SPEC_DOCS -->.
 """
 
@@ -19,12 +19,12 @@ from pathlib import Path
 REPO_ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO_ROOT / "lambdas"))
 
-from serverless_patterns import fan_out, sources  # noqa: E402 (after the path it is found on)
-from serverless_patterns.sources import FieldDoc  # noqa: E402
+from serverless_patterns.fan_out import jobs, sources  # noqa: E402 (after the path it is found on)
+from serverless_patterns.fan_out.sources import FieldDoc  # noqa: E402
 
 README = REPO_ROOT / "modules" / "fan_out" / "README.md"
 BEGIN, END = "<!-- BEGIN_SPEC_DOCS -->", "<!-- END_SPEC_DOCS -->"
-FIX = "run `make docs` (descriptions: SPEC_FIELD_DOCS in fan_out.py, SOURCE_FIELD_DOCS in sources.py)"
+FIX = "run `make docs` (descriptions: SPEC_FIELD_DOCS in jobs.py, SOURCE_FIELD_DOCS in sources.py)"
 
 
 class UndocumentedField(Exception):
@@ -50,7 +50,7 @@ def render(
 
     Each argument defaults to the code's own definition (read at call time).
     """
-    spec_docs = fan_out.SPEC_FIELD_DOCS if spec_docs is None else spec_docs
+    spec_docs = jobs.SPEC_FIELD_DOCS if spec_docs is None else spec_docs
     source_fields = sources.SOURCE_FIELDS if source_fields is None else source_fields
     source_docs = sources.SOURCE_FIELD_DOCS if source_docs is None else source_docs
     source_reads = sources.SOURCE_READS if source_reads is None else source_reads
@@ -59,12 +59,13 @@ def render(
         kinds = {name: [kind for kind, fields in source_fields.items() if name in fields] for name in missing}
         raise UndocumentedField(
             "; ".join(f"source field {name} (of {', '.join(kinds[name])}) has no description" for name in missing)
-            + ": add its type, default and meaning to SOURCE_FIELD_DOCS in lambdas/serverless_patterns/sources.py"
+            + ": add its type, default and meaning to SOURCE_FIELD_DOCS in "
+            + "lambdas/serverless_patterns/fan_out/sources.py"
         )
     if stale := sorted(set(source_docs) - taken):
         raise UndocumentedField(
             f"SOURCE_FIELD_DOCS describes {', '.join(stale)}, which no source takes: "
-            "remove it from lambdas/serverless_patterns/sources.py"
+            "remove it from lambdas/serverless_patterns/fan_out/sources.py"
         )
     lines = [
         "Generated from the code that checks a spec (`make docs`; `make lint-docs` fails when this differs).",

@@ -27,7 +27,7 @@ from typing import Any
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO_ROOT / "lambdas"))
-from serverless_patterns.sources import READ_KINDS as KINDS  # noqa: E402  (what the ventilator checks specs with)
+from serverless_patterns.fan_out.sources import READ_KINDS as KINDS  # noqa: E402  (what the ventilator checks specs with)
 
 ENVS_DIR = REPO_ROOT / "envs"
 FILE_NAME = "workloads.auto.tfvars.json"

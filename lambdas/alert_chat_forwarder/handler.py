@@ -18,8 +18,8 @@ from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.data_classes import SNSEvent, event_source
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from serverless_patterns.alerts import WebhookError, chat_text, post_text
-from serverless_patterns.settings import SettingError
+from serverless_patterns.monitoring.alerts import WebhookError, chat_text, post_text
+from serverless_patterns.shared.settings import SettingError
 
 logger = Logger()
 metrics = Metrics()

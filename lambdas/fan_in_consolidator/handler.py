@@ -31,13 +31,9 @@ from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from serverless_patterns import aws_clients, settings
-from serverless_patterns.consolidation import tracker as job_tracker
-from serverless_patterns.consolidation import trigger_consolidator
 from serverless_patterns.errors import WorkloadUnavailable, describe
-from serverless_patterns.fan_out import manifest_key, result_key, staged_result_key
-from serverless_patterns.job_tracker import FINAL_STATUSES, JobStatus, JobTracker
-from serverless_patterns.reduction import (
+from serverless_patterns.fan_in.bucket_layout import manifest_key, result_key, staged_result_key
+from serverless_patterns.fan_in.reduction import (
     MAX_FAILED_IDS_IN_RECORD,
     MAX_FAILURES_IN_RECORD,
     Merge,
@@ -46,7 +42,11 @@ from serverless_patterns.reduction import (
     digest,
     reduce_shard,
 )
-from serverless_patterns.workload_registry import workload
+from serverless_patterns.fan_in.tracker import FINAL_STATUSES, JobStatus, JobTracker
+from serverless_patterns.fan_out.completions import tracker as job_tracker
+from serverless_patterns.fan_out.completions import trigger_consolidator
+from serverless_patterns.fan_out.workload_registry import workload
+from serverless_patterns.shared import aws_clients, settings
 
 logger = Logger()
 metrics = Metrics()

@@ -21,10 +21,10 @@ from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from serverless_patterns import settings
-from serverless_patterns.consolidation import tracker as job_tracker
-from serverless_patterns.consolidation import trigger_consolidator
-from serverless_patterns.job_tracker import JobStatus
+from serverless_patterns.fan_in.tracker import JobStatus
+from serverless_patterns.fan_out.completions import tracker as job_tracker
+from serverless_patterns.fan_out.completions import trigger_consolidator
+from serverless_patterns.shared import settings
 
 logger = Logger()
 metrics = Metrics()

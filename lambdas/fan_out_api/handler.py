@@ -30,8 +30,10 @@ from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from serverless_patterns import aws_clients, settings, workload_registry
-from serverless_patterns.fan_out import (
+from serverless_patterns.fan_in.job_status import status_document
+from serverless_patterns.fan_in.tracker import JobTracker, StopReason
+from serverless_patterns.fan_out import workload_registry
+from serverless_patterns.fan_out.jobs import (
     JOB_ID_PATTERN,
     InvalidJobSpec,
     JobSpec,
@@ -43,8 +45,7 @@ from serverless_patterns.fan_out import (
     parse_spec,
     spec_identity,
 )
-from serverless_patterns.job_status import status_document
-from serverless_patterns.job_tracker import JobTracker, StopReason
+from serverless_patterns.shared import aws_clients, settings
 
 logger = Logger()
 metrics = Metrics()

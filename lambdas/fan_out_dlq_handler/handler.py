@@ -1,7 +1,7 @@
 """DLQ handler: record subtasks that exhausted their retries as failed, so the job still ends.
 
 Runs on the fan-out dead-letter queue, whichever transport and path moved a
-subtask there (serverless_patterns.dead_letters). Each failed subtask is counted once in
+subtask there (serverless_patterns.fan_out.dead_letters). Each failed subtask is counted once in
 the tracker with the last error its worker recorded (its message is kept in
 the TASK item for a later resubmission); if it was its shard's last open
 subtask, the shard's reduction starts.
@@ -25,13 +25,14 @@ from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, pro
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from serverless_patterns import aws_clients, settings
-from serverless_patterns.consolidation import complete_subtask, tracker
-from serverless_patterns.dead_letters import DeadLetter, unwrap
 from serverless_patterns.errors import describe
-from serverless_patterns.fan_out import QUARANTINE_PREFIX, InvalidSubtaskMessage, Subtask
-from serverless_patterns.job_tracker import Outcome, UnknownJobError
-from serverless_patterns.sources import item_name
+from serverless_patterns.fan_in.bucket_layout import QUARANTINE_PREFIX
+from serverless_patterns.fan_in.tracker import Outcome, UnknownJobError
+from serverless_patterns.fan_out.completions import complete_subtask, tracker
+from serverless_patterns.fan_out.dead_letters import DeadLetter, unwrap
+from serverless_patterns.fan_out.jobs import InvalidSubtaskMessage, Subtask
+from serverless_patterns.fan_out.sources import item_name
+from serverless_patterns.shared import aws_clients, settings
 
 logger = Logger()
 metrics = Metrics()

@@ -2,7 +2,7 @@
 
 Started by an S3 upload under the incoming/ prefix, or invoked with a job spec
 {"source": {...}, "workload"?, "tolerated_failure_*"?, "job_id"?} (see
-serverless_patterns.sources; the first format {"input": {"bucket", "key"},
+serverless_patterns.fan_out.sources; the first format {"input": {"bucket", "key"},
 "chunk_size_bytes"?} is a `lines` source). The plan is made first (a listing
 of millions of objects may take several invocations, each handing the rest
 over), then the job and its total are registered in the tracker before the
@@ -38,9 +38,10 @@ from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from botocore.exceptions import ParamValidationError
 
-from serverless_patterns import aws_clients, planning, settings, workload_registry
-from serverless_patterns.consolidation import trigger_consolidator
-from serverless_patterns.fan_out import (
+from serverless_patterns.fan_in.tracker import FINAL_STATUSES, JobStatus, JobTracker, ShardLayout, layout_of
+from serverless_patterns.fan_out import planning, workload_registry
+from serverless_patterns.fan_out.completions import trigger_consolidator
+from serverless_patterns.fan_out.jobs import (
     JOB_ID_PATTERN,
     InvalidJobSpec,
     JobSpec,
@@ -56,8 +57,8 @@ from serverless_patterns.fan_out import (
     spec_fingerprint,
     submitted_text,
 )
-from serverless_patterns.job_tracker import FINAL_STATUSES, JobStatus, JobTracker, ShardLayout, layout_of
-from serverless_patterns.planning import Listing, ManifestWriter, Plan
+from serverless_patterns.fan_out.planning import Listing, ManifestWriter, Plan
+from serverless_patterns.shared import aws_clients, settings
 
 logger = Logger()
 metrics = Metrics()

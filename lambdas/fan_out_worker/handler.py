@@ -21,7 +21,7 @@ job's status (retrying subtasks, the last error) and for the DLQ handler,
 which records it with the subtask.
 
 A resumable workload's subtask may continue in a chain of invocations
-(serverless_patterns.chains): the worker then also runs on hand-over events,
+(serverless_patterns.fan_out.chains): the worker then also runs on hand-over events,
 which it sends itself, counts the subtask when its workload returns a result,
 and deletes the message the chain carried.
 """
@@ -43,15 +43,16 @@ from aws_lambda_powertools.utilities.data_classes import SNSEvent
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from serverless_patterns import aws_clients, chains, settings
-from serverless_patterns.chains import ContinuedElsewhere, Lease
-from serverless_patterns.consolidation import complete_subtask, complete_subtasks, is_stopped, tracker
 from serverless_patterns.errors import DETERMINISTIC_ERRORS, PermanentSubtaskError, WorkloadUnavailable, describe
-from serverless_patterns.fan_out import InvalidSubtaskMessage, Subtask
+from serverless_patterns.fan_in.tracker import Completion, Outcome, StopReason
+from serverless_patterns.fan_out import chains
+from serverless_patterns.fan_out.chains import ContinuedElsewhere, Lease
+from serverless_patterns.fan_out.completions import complete_subtask, complete_subtasks, is_stopped, tracker
+from serverless_patterns.fan_out.jobs import InvalidSubtaskMessage, Subtask
+from serverless_patterns.fan_out.sources import SOURCE_READS, item_name
+from serverless_patterns.fan_out.workload_registry import Workload, workload
 from serverless_patterns.inputs import read_input
-from serverless_patterns.job_tracker import Completion, Outcome, StopReason
-from serverless_patterns.sources import SOURCE_READS, item_name
-from serverless_patterns.workload_registry import Workload, workload
+from serverless_patterns.shared import aws_clients, settings
 
 logger = Logger()
 metrics = Metrics()

@@ -21,10 +21,11 @@ from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from botocore.exceptions import ClientError
 
-from serverless_patterns import aws_clients, settings, storable
 from serverless_patterns.errors import FieldError
-from serverless_patterns.pacing import TokenBucket
-from serverless_patterns.write_requests import InvalidWriteRequest, WriteRequest, from_message
+from serverless_patterns.load_leveling import storable
+from serverless_patterns.load_leveling.pacing import TokenBucket
+from serverless_patterns.load_leveling.write_requests import InvalidWriteRequest, WriteRequest, from_message
+from serverless_patterns.shared import aws_clients, settings
 
 THROTTLING_ERRORS = {
     "ProvisionedThroughputExceededException",

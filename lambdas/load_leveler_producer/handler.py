@@ -34,8 +34,8 @@ from aws_lambda_powertools.utilities.idempotency.exceptions import (
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from botocore.exceptions import BotoCoreError, ClientError
 
-from serverless_patterns import aws_clients, settings
-from serverless_patterns.write_requests import InvalidWriteRequest, WriteRequest, from_api_body
+from serverless_patterns.load_leveling.write_requests import InvalidWriteRequest, WriteRequest, from_api_body
+from serverless_patterns.shared import aws_clients, settings
 
 logger = Logger()
 metrics = Metrics()

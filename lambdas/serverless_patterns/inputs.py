@@ -15,8 +15,8 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
-from serverless_patterns.chunks import get_range, read_lines
 from serverless_patterns.errors import PermanentSubtaskError
+from serverless_patterns.fan_out.chunks import get_range, read_lines
 
 
 class InvalidRecord(PermanentSubtaskError):

@@ -63,7 +63,7 @@ from botocore.exceptions import (
     ReadTimeoutError,
 )
 
-from serverless_patterns.job_tracker import JobStatus, JobTracker, StopReason
+from serverless_patterns.fan_in.tracker import JobStatus, JobTracker, StopReason
 from serverless_patterns_ops import local_cli
 from serverless_patterns_ops.dashboard_doc import render_markdown
 from serverless_patterns_ops.fan_out_jobs import (

@@ -9,7 +9,7 @@ import time
 from collections.abc import Callable
 from typing import Any, TextIO
 
-from serverless_patterns.job_tracker import FINAL_STATUSES, JobStatus, JobTracker, Progress, Retrying
+from serverless_patterns.fan_in.tracker import FINAL_STATUSES, JobStatus, JobTracker, Progress, Retrying
 
 SAMPLE_WORDS = (
     "the",

@@ -29,7 +29,7 @@ from typing import Any
 
 import boto3
 
-from serverless_patterns.job_tracker import FINAL_STATUSES
+from serverless_patterns.fan_in.tracker import FINAL_STATUSES
 from serverless_patterns_ops import transfer
 from serverless_patterns_ops.http_api import DirectInvokeClient, HttpApiClient, JsonPoster, JsonResponse
 

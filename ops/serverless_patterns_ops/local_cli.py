@@ -20,7 +20,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from serverless_patterns.sources import InvalidJobSpec
+from serverless_patterns.fan_out.sources import InvalidJobSpec
 from serverless_patterns_ops.fan_out_jobs import failure_line, progress_printer
 from serverless_patterns_ops.local_run import LocalJobResult, configured_workloads, env_default_workload, run_job
 from serverless_patterns_ops.transfer import FILE_SOURCE_TYPES, file_source_type

@@ -44,10 +44,12 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import unquote, urlparse
 
-from serverless_patterns import planning, settings
 from serverless_patterns.errors import WorkloadUnavailable
-from serverless_patterns.fan_out import (
-    RESULTS_PREFIX,
+from serverless_patterns.fan_in.bucket_layout import RESULTS_PREFIX, manifest_key, result_key, results_prefix
+from serverless_patterns.fan_in.reduction import Reader, consolidate
+from serverless_patterns.fan_in.tracker import JobStatus, Outcome, Progress, ShardLayout, StopReason
+from serverless_patterns.fan_out import planning
+from serverless_patterns.fan_out.jobs import (
     InvalidJobSpec,
     JobSpec,
     Limits,
@@ -55,16 +57,12 @@ from serverless_patterns.fan_out import (
     configured_limits,
     in_first_format,
     is_first_format,
-    manifest_key,
     parse_spec,
-    result_key,
-    results_prefix,
 )
-from serverless_patterns.job_tracker import JobStatus, Outcome, Progress, ShardLayout, StopReason
-from serverless_patterns.planning import Listing, ManifestWriter, Plan
-from serverless_patterns.reduction import Reader, consolidate
-from serverless_patterns.sources import READ_KINDS, SOURCE_FIELDS, valid_reads
-from serverless_patterns.workload_registry import DEFAULT_WORKLOADS
+from serverless_patterns.fan_out.planning import Listing, ManifestWriter, Plan
+from serverless_patterns.fan_out.sources import READ_KINDS, SOURCE_FIELDS, valid_reads
+from serverless_patterns.fan_out.workload_registry import DEFAULT_WORKLOADS
+from serverless_patterns.shared import settings
 from serverless_patterns_ops.local_store import LocalObjectStore
 from serverless_patterns_ops.local_worker import (
     DEFAULT_INVOCATION_SECONDS,

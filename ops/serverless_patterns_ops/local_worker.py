@@ -23,13 +23,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from serverless_patterns.chains import check_continuation
 from serverless_patterns.errors import DETERMINISTIC_ERRORS, WorkloadUnavailable, describe
+from serverless_patterns.fan_in.tracker import Outcome
+from serverless_patterns.fan_out.chains import check_continuation
+from serverless_patterns.fan_out.sources import item_name
+from serverless_patterns.fan_out.workload_registry import Workload, from_entry
 from serverless_patterns.inputs import read_input
-from serverless_patterns.job_tracker import Outcome
 from serverless_patterns.resumable import Checkpoint, Invocation
-from serverless_patterns.sources import item_name
-from serverless_patterns.workload_registry import Workload, from_entry
 from serverless_patterns_ops.local_store import LocalObjectStore
 
 # The fan_out module's defaults: max_receive_count 5; a worker invocation of 60 s keeps 10 s back from a

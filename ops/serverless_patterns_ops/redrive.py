@@ -18,7 +18,7 @@ from typing import Any, TextIO
 
 from botocore.exceptions import ClientError
 
-from serverless_patterns.pacing import TokenBucket
+from serverless_patterns.load_leveling.pacing import TokenBucket
 
 # How endpoints without message-move tasks (older emulators) answer StartMessageMoveTask.
 UNSUPPORTED_CODES = {

@@ -19,7 +19,7 @@ import pytest
 from py.path import local as py_path
 from pytest_terraform import tf
 
-from serverless_patterns.job_tracker import JobTracker
+from serverless_patterns.fan_in.tracker import JobTracker
 from webhook_receiver import WebhookReceiver
 
 REPO_ROOT = Path(__file__).resolve().parents[2]

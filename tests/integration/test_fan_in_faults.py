@@ -22,7 +22,7 @@ import pytest
 
 from fault_injection import FaultPlan, FaultProxy
 from integration.test_fan_out import CHUNK_SIZE, make_text
-from serverless_patterns.job_tracker import JobStatus, JobTracker
+from serverless_patterns.fan_in.tracker import JobStatus, JobTracker
 from serverless_patterns_ops.fan_out_jobs import fetch_result, submit_job, wait_for_job
 from serverless_patterns_ops.load_leveling import wait_for
 

@@ -14,9 +14,9 @@ from concurrent.futures import ThreadPoolExecutor
 import boto3
 import pytest
 
-from serverless_patterns.fan_out import Subtask
-from serverless_patterns.job_tracker import JobStatus, layout_of
-from serverless_patterns.planning import Plan
+from serverless_patterns.fan_in.tracker import JobStatus, layout_of
+from serverless_patterns.fan_out.jobs import Subtask
+from serverless_patterns.fan_out.planning import Plan
 from serverless_patterns_ops.fan_out_jobs import fetch_result, submit_job, wait_for_job
 from serverless_patterns_ops.load_leveling import wait_for
 

@@ -21,7 +21,7 @@ import boto3
 import pytest
 
 from integration.test_workloads import orders_csv
-from serverless_patterns.sources import Limits
+from serverless_patterns.fan_out.sources import Limits
 from serverless_patterns_ops.fan_out_jobs import fetch_result, sample_text, submit_job, wait_for_job
 from serverless_patterns_ops.local_run import configured_workloads, run_job
 

@@ -17,7 +17,7 @@ import boto3
 import pytest
 
 from integration.conftest import apply_stack
-from serverless_patterns.job_tracker import JobStatus, JobTracker
+from serverless_patterns.fan_in.tracker import JobStatus, JobTracker
 from serverless_patterns_ops.fan_out_jobs import fetch_result, sample_text, submit_job, wait_for_job
 
 # Runs the stack's functions: LocalStack does that only in Docker (README, "Emulators").

@@ -12,7 +12,7 @@ import uuid
 
 import pytest
 
-from serverless_patterns.job_tracker import Completion, CompletionRequest, Outcome, ShardLayout, UnknownJobError
+from serverless_patterns.fan_in.tracker import Completion, CompletionRequest, Outcome, ShardLayout, UnknownJobError
 
 TOTAL, SHARDS = 40, 4
 

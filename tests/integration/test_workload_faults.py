@@ -15,7 +15,7 @@ import boto3
 import pytest
 
 from integration.test_fan_out import make_text
-from serverless_patterns.job_tracker import JobStatus, StopReason
+from serverless_patterns.fan_in.tracker import JobStatus, StopReason
 from serverless_patterns_ops.fan_out_jobs import submit_job, wait_for_job
 from serverless_patterns_ops.jobs_client import JobApiError, JobsClient
 

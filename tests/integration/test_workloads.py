@@ -19,7 +19,7 @@ from concurrent.futures import ThreadPoolExecutor
 import boto3
 import pytest
 
-from serverless_patterns.job_tracker import JobStatus, StopReason
+from serverless_patterns.fan_in.tracker import JobStatus, StopReason
 from serverless_patterns_ops.fan_out_jobs import fetch_result, sample_text, submit_job, wait_for_job
 
 # Runs the stack's functions: LocalStack does that only in Docker (README, "Emulators").

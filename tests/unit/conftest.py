@@ -28,7 +28,7 @@ import pytest  # noqa: E402
 from hypothesis import settings  # noqa: E402
 from moto import mock_aws  # noqa: E402
 
-from serverless_patterns import aws_clients  # noqa: E402
+from serverless_patterns.shared import aws_clients  # noqa: E402
 
 # Property tests draw the same examples on every run, so `make test` never
 # flips on a fresh draw; HYPOTHESIS_PROFILE=explore searches anew (and keeps
@@ -181,7 +181,7 @@ def tracker_table(aws):
 
 def register(tracker, job_id="job-1", total=10, shards=1, timeout=3600, fingerprint="fingerprint"):
     """Register a job as the ventilator does, in one round of `shards` shards (subtask i in shard i % shards)."""
-    from serverless_patterns.job_tracker import ShardLayout
+    from serverless_patterns.fan_in.tracker import ShardLayout
 
     return tracker.register_job(
         job_id,

@@ -7,8 +7,8 @@ import json
 import pytest
 
 from alert_chat_forwarder import handler
-from serverless_patterns.alerts import chat_text
-from serverless_patterns.settings import SettingError
+from serverless_patterns.monitoring.alerts import chat_text
+from serverless_patterns.shared.settings import SettingError
 from webhook_receiver import WebhookReceiver
 
 ALARM = {

@@ -1,4 +1,4 @@
-"""Subtasks longer than one invocation (serverless_patterns.chains) against moto: hand-overs, heartbeats, recovery.
+"""Subtasks longer than one invocation (serverless_patterns.fan_out.chains) on moto: hand-overs, heartbeats, recovery.
 
 The worker's asynchronous self-invocations are captured instead of sent, so a
 test decides which hand-overs run, run twice, or are lost.
@@ -10,8 +10,9 @@ import time
 import boto3
 import pytest
 
-from serverless_patterns import aws_clients, chains, workload_registry
-from serverless_patterns.job_tracker import JobStatus
+from serverless_patterns.fan_in.tracker import JobStatus
+from serverless_patterns.fan_out import chains, workload_registry
+from serverless_patterns.shared import aws_clients
 from unit.test_fan_out import consolidations, drive_consolidator, fan_out_env  # noqa: F401 (fixtures)
 from unit.test_job_sources import WORKLOADS, jobs, results, submit  # noqa: F401 (fixtures)
 

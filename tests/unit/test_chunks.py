@@ -2,7 +2,7 @@ import random
 
 import pytest
 
-from serverless_patterns.chunks import LineTooLongError, chunk_range, owned_lines, plan_chunks
+from serverless_patterns.fan_out.chunks import LineTooLongError, chunk_range, owned_lines, plan_chunks
 
 
 def split(data: bytes, chunk_size: int, max_line: int) -> list[bytes]:

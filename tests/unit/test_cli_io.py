@@ -9,7 +9,7 @@ from pathlib import Path
 import boto3
 import pytest
 
-from serverless_patterns.job_tracker import JobStatus, JobTracker, Outcome
+from serverless_patterns.fan_in.tracker import JobStatus, JobTracker, Outcome
 from serverless_patterns_ops import __main__ as cli
 from serverless_patterns_ops import stack_outputs, transfer
 from serverless_patterns_ops.http_api import JsonResponse

@@ -4,9 +4,9 @@ import pytest
 from botocore.exceptions import ClientError
 
 from load_leveler_consumer import handler as consumer
-from serverless_patterns import aws_clients
-from serverless_patterns.pacing import TokenBucket
-from serverless_patterns.write_requests import from_api_body
+from serverless_patterns.load_leveling.pacing import TokenBucket
+from serverless_patterns.load_leveling.write_requests import from_api_body
+from serverless_patterns.shared import aws_clients
 from unit.conftest import sqs_event
 
 

@@ -10,10 +10,10 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from serverless_patterns import aws_clients
-from serverless_patterns.fan_out import Subtask
-from serverless_patterns.job_tracker import JobStatus, JobTracker, Outcome, ShardLayout
-from serverless_patterns.workload_registry import Workload
+from serverless_patterns.fan_in.tracker import JobStatus, JobTracker, Outcome, ShardLayout
+from serverless_patterns.fan_out.jobs import Subtask
+from serverless_patterns.fan_out.workload_registry import Workload
+from serverless_patterns.shared import aws_clients
 from serverless_patterns.workloads.word_count import count_words, merge_counts
 from unit.conftest import STATUS_INDEX, sqs_event
 
@@ -73,14 +73,14 @@ def consolidations(monkeypatch):
     """Consolidator triggers, captured instead of invoking Lambda: the events it would receive."""
     from fan_in_consolidator import handler as consolidator
     from fan_in_sweeper import handler as sweeper
-    from serverless_patterns import consolidation
+    from serverless_patterns.fan_out import completions
 
     started: list[dict] = []
 
     def capture(job_id, correlation_id, shard=None):
         started.append({"job_id": job_id, **({"shard": shard} if shard is not None else {})})
 
-    for module in (consolidation, sweeper, consolidator):
+    for module in (completions, sweeper, consolidator):
         monkeypatch.setattr(module, "trigger_consolidator", capture)
     return started
 
@@ -231,7 +231,7 @@ def test_an_input_the_ventilator_may_not_read_is_told_apart_from_a_missing_one(
 ):
     from botocore.exceptions import ClientError
 
-    from serverless_patterns import aws_clients
+    from serverless_patterns.shared import aws_clients
 
     def forbidden(**_):
         raise ClientError({"Error": {"Code": "403", "Message": "Forbidden"}}, "HeadObject")
@@ -864,7 +864,7 @@ def test_the_sweeper_completes_a_job_whose_shards_are_reduced_but_was_never_move
 
 
 def test_outcomes_are_counted_even_when_the_merge_stops_reading_early(fan_out_env, lambda_context, consolidations):
-    from serverless_patterns.reduction import Reader, reduce_tasks
+    from serverless_patterns.fan_in.reduction import Reader, reduce_tasks
 
     submit(lambda_context, chunk_size_bytes=CHUNK)
     run_workers(subtask_bodies(fan_out_env["queue_url"]), lambda_context)

@@ -7,8 +7,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from serverless_patterns import aws_clients
-from serverless_patterns.job_tracker import JobStatus
+from serverless_patterns.fan_in.tracker import JobStatus
+from serverless_patterns.shared import aws_clients
 from serverless_patterns_ops.http_api import DirectInvokeClient, JsonResponse
 from serverless_patterns_ops.jobs_client import JobApiError, JobsClient
 from unit.conftest import http_api_event, json_body

@@ -6,9 +6,10 @@ import json
 
 import pytest
 
-from serverless_patterns import aws_clients, consolidation, workload_registry
-from serverless_patterns.fan_out import Subtask
-from serverless_patterns.job_tracker import JobStatus, StopReason
+from serverless_patterns.fan_in.tracker import JobStatus, StopReason
+from serverless_patterns.fan_out import completions, workload_registry
+from serverless_patterns.fan_out.jobs import Subtask
+from serverless_patterns.shared import aws_clients
 from unit.test_fan_out import (  # noqa: F401 (fixtures)
     BUCKET,
     consolidations,
@@ -31,7 +32,7 @@ def jobs(fan_out_env, consolidations, monkeypatch):  # noqa: F811
     monkeypatch.setenv("STOP_CHECK_SECONDS", "0.000001")  # every subtask looks: the tests stop jobs midway
     workload_registry.configured.cache_clear()
     workload_registry.workload.cache_clear()
-    consolidation._stops.clear()
+    completions._stops.clear()
     from fan_out_ventilator import handler as ventilator
 
     def capture(job_id, correlation_id, shard=None):

@@ -9,7 +9,7 @@ import pytest
 from botocore.exceptions import ClientError
 
 from fault_injection import FaultPlan, inject
-from serverless_patterns.job_tracker import (
+from serverless_patterns.fan_in.tracker import (
     MAX_SHARDS,
     JobStatus,
     JobTracker,
@@ -17,7 +17,7 @@ from serverless_patterns.job_tracker import (
     ShardLayout,
     UnknownJobError,
 )
-from serverless_patterns.retries import Backoff
+from serverless_patterns.shared.retries import Backoff
 from unit.conftest import STATUS_INDEX, finish_job, register
 
 

@@ -4,7 +4,7 @@ import json
 import boto3
 import pytest
 
-from serverless_patterns.job_tracker import JobStatus, JobTracker, Outcome, Progress
+from serverless_patterns.fan_in.tracker import JobStatus, JobTracker, Outcome, Progress
 from serverless_patterns_ops import __main__ as cli
 from serverless_patterns_ops.fan_out_jobs import progress_printer, render_progress, wait_for_job
 from unit.conftest import STATUS_INDEX, finish_job, register

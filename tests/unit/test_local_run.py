@@ -13,9 +13,9 @@ from pathlib import Path
 import pytest
 from botocore.exceptions import ClientError
 
-from serverless_patterns.chunks import InputChanged, get_range
-from serverless_patterns.fan_out import configured_chunk_size, configured_limits, parse_spec
-from serverless_patterns.sources import InvalidJobSpec, Limits
+from serverless_patterns.fan_out.chunks import InputChanged, get_range
+from serverless_patterns.fan_out.jobs import configured_chunk_size, configured_limits, parse_spec
+from serverless_patterns.fan_out.sources import InvalidJobSpec, Limits
 from serverless_patterns_ops import __main__ as cli
 from serverless_patterns_ops.local_run import env_default_workload, run_job
 from serverless_patterns_ops.local_store import LocalObjectStore

@@ -2,7 +2,7 @@ import threading
 
 import pytest
 
-from serverless_patterns.pacing import TokenBucket
+from serverless_patterns.load_leveling.pacing import TokenBucket
 
 
 class FakeClock:

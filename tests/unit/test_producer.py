@@ -117,7 +117,7 @@ def test_a_slow_queue_answers_503_with_the_request_id_within_the_sdk_budget(queu
 
     from botocore.config import Config
 
-    from serverless_patterns import aws_clients
+    from serverless_patterns.shared import aws_clients
 
     silent = socket.socket()
     silent.bind(("127.0.0.1", 0))

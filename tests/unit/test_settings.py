@@ -1,6 +1,6 @@
 import pytest
 
-from serverless_patterns import settings
+from serverless_patterns.shared import settings
 
 
 def test_a_missing_setting_names_the_variable(monkeypatch):

@@ -13,10 +13,10 @@ import uuid
 import boto3
 import pytest
 
-from serverless_patterns.dead_letters import DeadLetter, unwrap
-from serverless_patterns.fan_out import InvalidSubtaskMessage
-from serverless_patterns.job_tracker import JobStatus
-from serverless_patterns.workload_registry import Workload
+from serverless_patterns.fan_in.tracker import JobStatus
+from serverless_patterns.fan_out.dead_letters import DeadLetter, unwrap
+from serverless_patterns.fan_out.jobs import InvalidSubtaskMessage
+from serverless_patterns.fan_out.workload_registry import Workload
 from serverless_patterns.workloads.word_count import count_words, merge_counts
 from unit.conftest import sqs_event
 from unit.test_fan_out import (  # noqa: F401 (fixtures)
@@ -48,7 +48,7 @@ def pushed(fan_out_env, monkeypatch):  # noqa: F811
         published.append(len(request["PublishBatchRequestEntries"]))
         return real_publish_batch(**request)
 
-    from serverless_patterns import aws_clients
+    from serverless_patterns.shared import aws_clients
 
     real_client = aws_clients.client
 

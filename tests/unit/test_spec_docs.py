@@ -5,8 +5,8 @@ from pathlib import Path
 
 import pytest
 
-from serverless_patterns import fan_out, sources
-from serverless_patterns.sources import FieldDoc
+from serverless_patterns.fan_out import jobs, sources
+from serverless_patterns.fan_out.sources import FieldDoc
 
 ROOT = Path(__file__).resolve().parents[2]
 spec = importlib.util.spec_from_file_location("spec_docs", ROOT / "scripts" / "spec_docs.py")
@@ -18,7 +18,7 @@ def test_the_readme_shows_every_field_the_code_takes():
     assert spec_docs.main(["--check"]) == 0
     readme = (ROOT / "modules" / "fan_out" / "README.md").read_text()
     generated = readme.split(spec_docs.BEGIN)[1].split(spec_docs.END)[0]
-    for name in [*fan_out.SPEC_FIELDS, *sources.SOURCE_FIELD_DOCS]:
+    for name in [*jobs.SPEC_FIELDS, *sources.SOURCE_FIELD_DOCS]:
         assert f"| `{name}` |" in generated
     for kind, read in sources.SOURCE_READS.items():
         rows = [line for line in generated.splitlines() if line.startswith(f"| `{kind}` | `")]
@@ -28,8 +28,8 @@ def test_the_readme_shows_every_field_the_code_takes():
 def test_a_field_added_in_code_fails_the_check_naming_it_and_make_docs_writes_it(tmp_path, monkeypatch, capsys):
     readme = tmp_path / "README.md"
     readme.write_text((ROOT / "modules" / "fan_out" / "README.md").read_text())
-    added = {**fan_out.SPEC_FIELD_DOCS, "priority": FieldDoc("integer", "0", "higher runs first")}
-    monkeypatch.setattr(fan_out, "SPEC_FIELD_DOCS", added)
+    added = {**jobs.SPEC_FIELD_DOCS, "priority": FieldDoc("integer", "0", "higher runs first")}
+    monkeypatch.setattr(jobs, "SPEC_FIELD_DOCS", added)
 
     refused = spec_docs.main(["--check"], readme=readme)
     report = capsys.readouterr().err

@@ -1,7 +1,7 @@
 import threading
 import time
 
-from serverless_patterns.streaming import bounded_map
+from serverless_patterns.shared.streaming import bounded_map
 
 
 def test_results_come_in_input_order_with_the_input_read_at_most_a_window_ahead():

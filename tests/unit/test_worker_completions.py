@@ -8,8 +8,9 @@ import pytest
 from botocore.client import BaseClient
 
 from fault_injection import FaultPlan, inject
-from serverless_patterns import aws_clients, consolidation
-from serverless_patterns.job_tracker import CompletionRequest, Outcome, UnknownJobError
+from serverless_patterns.fan_in.tracker import CompletionRequest, Outcome, UnknownJobError
+from serverless_patterns.fan_out import completions
+from serverless_patterns.shared import aws_clients
 from unit.test_fan_out import (  # noqa: F401 (fixtures)
     BUCKET,
     EXPECTED_WORDS,
@@ -29,7 +30,7 @@ CHUNK = 512
 @pytest.fixture
 def calls(monkeypatch) -> Counter:
     """Every AWS call any client makes, by (service, operation); the job's stop is read afresh."""
-    monkeypatch.setattr(consolidation, "_stops", {})
+    monkeypatch.setattr(completions, "_stops", {})
     counted: Counter = Counter()
     original = BaseClient._make_api_call
 

@@ -8,12 +8,12 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from serverless_patterns import consolidation, workload_registry
 from serverless_patterns.errors import PermanentSubtaskError, WorkloadUnavailable
+from serverless_patterns.fan_in.job_status import status_document
+from serverless_patterns.fan_in.tracker import JobStatus, JobTracker, Outcome, Progress, Retrying, StopReason
+from serverless_patterns.fan_out import completions, workload_registry
 from serverless_patterns.inputs import SubtaskInput
-from serverless_patterns.job_status import status_document
-from serverless_patterns.job_tracker import JobStatus, JobTracker, Outcome, Progress, Retrying, StopReason
-from serverless_patterns.settings import SettingError
+from serverless_patterns.shared.settings import SettingError
 from serverless_patterns_ops.fan_out_jobs import describe_job, progress_printer, render_progress, waiting_reason
 from unit.conftest import register, sqs_event
 from unit.test_fan_out import (  # noqa: F401 (fixtures)
@@ -54,7 +54,7 @@ def deployed(monkeypatch):
     monkeypatch.setenv("STOP_CHECK_SECONDS", "0.000001")  # every subtask reads its job's stop
     workload_registry.configured.cache_clear()
     workload_registry.workload.cache_clear()
-    consolidation._stops.clear()
+    completions._stops.clear()
     worker._stopped_here.clear()
     yield
     workload_registry.configured.cache_clear()

@@ -3,7 +3,7 @@ from decimal import Decimal
 
 import pytest
 
-from serverless_patterns.write_requests import (
+from serverless_patterns.load_leveling.write_requests import (
     MAX_BODY_BYTES,
     InvalidWriteRequest,
     from_api_body,

@@ -13,7 +13,7 @@ parse_source checks a submitted source and names the field and the fix for
 anything wrong. A workload reads some kinds of input (READ_KINDS): the bytes
 of a range (task.data: lines, bytes), records (task.items: jsonl, csv),
 objects, or inline items; check_reads refuses a source its workload does not
-read. The ventilator plans a parsed source (serverless_patterns.planning)
+read. The ventilator plans a parsed source (serverless_patterns.fan_out.planning)
 into `total` subtasks; each subtask message carries a small `work` document
 (a byte range, a few object keys, a few inline items), never the data itself
 beyond what the spec already held.
@@ -73,7 +73,7 @@ SOURCE_FIELD_DOCS: dict[str, FieldDoc] = {
     ),
     "items": FieldDoc("JSON list", "required", "the items themselves, not empty (a job API body is at most 240 KB)"),
 }
-# What a workload must read to take each source: its declared `reads` (serverless_patterns.workload_registry).
+# What a workload must read to take each source: its declared `reads` (serverless_patterns.fan_out.workload_registry).
 SOURCE_READS = {
     "lines": "bytes",
     "bytes": "bytes",

@@ -31,13 +31,13 @@ from typing import Any
 from aws_lambda_powertools import Logger
 from botocore.exceptions import ClientError
 
-from serverless_patterns import aws_clients, settings
-from serverless_patterns.consolidation import tracker
 from serverless_patterns.errors import PermanentSubtaskError
-from serverless_patterns.fan_out import Subtask
+from serverless_patterns.fan_out.completions import tracker
+from serverless_patterns.fan_out.jobs import Subtask
+from serverless_patterns.fan_out.workload_registry import Workload
 from serverless_patterns.inputs import SubtaskInput
 from serverless_patterns.resumable import Checkpoint, Invocation
-from serverless_patterns.workload_registry import Workload
+from serverless_patterns.shared import aws_clients, settings
 
 logger = Logger(child=True)
 HAND_OVER_EVENT = "continue_subtask"  # the key of a hand-over event to the worker

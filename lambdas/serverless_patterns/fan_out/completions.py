@@ -8,9 +8,9 @@ from typing import Any
 
 from aws_lambda_powertools import Logger
 
-from serverless_patterns import aws_clients, settings
-from serverless_patterns.fan_out import Subtask
-from serverless_patterns.job_tracker import Completion, CompletionRequest, JobTracker, Outcome
+from serverless_patterns.fan_in.tracker import Completion, CompletionRequest, JobTracker, Outcome
+from serverless_patterns.fan_out.jobs import Subtask
+from serverless_patterns.shared import aws_clients, settings
 
 logger = Logger(child=True)
 

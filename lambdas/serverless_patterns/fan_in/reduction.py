@@ -22,9 +22,9 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from serverless_patterns.fan_out import shard_result_key, status_file_key
-from serverless_patterns.job_tracker import JobStatus, JobTracker, Outcome, StopReason
-from serverless_patterns.streaming import bounded_map
+from serverless_patterns.fan_in.bucket_layout import shard_result_key, status_file_key
+from serverless_patterns.fan_in.tracker import JobStatus, JobTracker, Outcome, StopReason
+from serverless_patterns.shared.streaming import bounded_map
 
 Merge = Callable[[Iterable[Any]], Any]
 

@@ -25,7 +25,7 @@ shards_reduced == shard_count moves the job from RUNNING to COMPLETING, again
 with one winner, which runs the final merge.
 
 Conflicting transactions (`TransactionConflict`) and throttling are retried
-with bounded, jittered backoff (serverless_patterns.retries). Every item
+with bounded, jittered backoff (serverless_patterns.shared.retries). Every item
 carries `expires_at`, the table's TTL attribute.
 
 Sealed shards waiting for their reduction and COMPLETING jobs carry `status`
@@ -45,7 +45,7 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from serverless_patterns.retries import Backoff, cancellation_reasons
+from serverless_patterns.shared.retries import Backoff, cancellation_reasons
 
 MAX_SHARDS = 1000  # bounds the objects the final merge reads
 MAX_RETRYING_READ = 1000  # the attempt errors one status read looks at (no messages): a few requests

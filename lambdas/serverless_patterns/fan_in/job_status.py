@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from serverless_patterns.job_tracker import JobTracker
+from serverless_patterns.fan_in.tracker import JobTracker
 
 TIMINGS = ("created_at", "deadline", "finished_at")
 MAX_LISTED_FAILURES = 20

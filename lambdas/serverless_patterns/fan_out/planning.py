@@ -24,8 +24,8 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from serverless_patterns.fan_out import work_key
-from serverless_patterns.sources import InvalidJobSpec, Limits, Source, items_digest
+from serverless_patterns.fan_in.bucket_layout import work_key
+from serverless_patterns.fan_out.sources import InvalidJobSpec, Limits, Source, items_digest
 
 PLANS_PREFIX = "plans"
 # A subtask message holds its work document and about 1 KiB more; SQS queues take 256 KiB by default.

@@ -17,8 +17,8 @@ from typing import Any
 
 from aws_lambda_powertools.utilities.validation import SchemaValidationError, validate
 
-from serverless_patterns import storable
 from serverless_patterns.errors import FieldError
+from serverless_patterns.load_leveling import storable
 
 # A stored payload takes at most about twice the bytes of its JSON (a list of
 # one-digit numbers is the worst case), so this keeps every item far below

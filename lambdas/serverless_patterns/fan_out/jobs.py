@@ -1,4 +1,4 @@
-"""Contracts shared by the fan-out/fan-in functions: job specs, subtask messages, S3 keys.
+"""Contracts shared by the fan-out/fan-in functions: job specs and subtask messages (keys: fan_in.bucket_layout).
 
 Messages carry references rather than data (claim check): a subtask's work
 document names a byte range of an object, a few object keys, or (for an
@@ -16,9 +16,9 @@ from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from serverless_patterns import settings
-from serverless_patterns.job_tracker import JobStatus
-from serverless_patterns.sources import (
+from serverless_patterns.fan_in.bucket_layout import CHECKPOINTS_PREFIX, PARTIALS_PREFIX, work_key
+from serverless_patterns.fan_in.tracker import JobStatus
+from serverless_patterns.fan_out.sources import (
     SOURCE_FIELDS,
     FieldDoc,
     InvalidJobSpec,
@@ -31,6 +31,7 @@ from serverless_patterns.sources import (
     submitted,
     unknown_field,
 )
+from serverless_patterns.shared import settings
 
 # Dots alone are no id: "." and ".." would name other folders wherever a job id becomes a path.
 JOB_ID_PATTERN = re.compile(r"^(?!\.+$)[A-Za-z0-9_.-]{1,64}$")
@@ -71,11 +72,6 @@ SPEC_FIELD_DOCS: dict[str, FieldDoc] = {
 }
 SPEC_FIELDS = tuple(SPEC_FIELD_DOCS)
 INPUT_FIELDS = ("bucket", "key")
-PARTIALS_PREFIX = "partials"  # written by the workers
-REDUCTIONS_PREFIX = "reductions"  # written by the consolidator: shard results and staged job results
-RESULTS_PREFIX = "results"
-CHECKPOINTS_PREFIX = "checkpoints"  # resumable workloads' last checkpoints, written by the workers
-QUARANTINE_PREFIX = "quarantine"  # DLQ messages that could not be recorded, with the reason
 
 
 @dataclass(frozen=True)
@@ -292,7 +288,7 @@ class Subtask:
     shard: int  # the tracker shard that counts it (ShardLayout.shard_of)
     correlation_id: str
     expires_at: int  # when the tracker's TTL may delete what this subtask records
-    work: dict[str, Any]  # what to read: see serverless_patterns.sources
+    work: dict[str, Any]  # what to read: see serverless_patterns.fan_out.sources
     workload: str = ""
     run: int = 0  # 0, then 1, 2... for each redrive of the job's failed subtasks
     tolerance: bool = False  # the job has a failure tolerance: failures are also counted on the job
@@ -371,38 +367,3 @@ def work_problem(work: Any) -> str | None:
     if kind == "csv" and not (isinstance(work.get("header"), list) and work["header"]):
         return "must hold the CSV header"
     return None
-
-
-def work_key(prefix: str, job_id: str, name: str) -> str:
-    """A key for a job's intermediate objects (the bucket's lifecycle expires them).
-
-    A hashed first segment spreads the writes of a large job over many S3 prefixes.
-    """
-    spread = hashlib.sha256(f"{job_id}/{name}".encode()).hexdigest()[:4]
-    return f"{prefix}/{spread}/{job_id}/{name}"
-
-
-def shard_result_key(job_id: str, shard: int) -> str:
-    return work_key(REDUCTIONS_PREFIX, job_id, f"shard-{shard:04d}.json")
-
-
-def staged_result_key(job_id: str, attempt: str) -> str:
-    """Where one consolidation attempt writes the result before the tracker picks one attempt's."""
-    return work_key(REDUCTIONS_PREFIX, job_id, f"result-{attempt}.json")
-
-
-def results_prefix(job_id: str) -> str:
-    """Where a job's results are: manifest.json, result.json (merged), succeeded/ and failed/ JSON Lines."""
-    return f"{RESULTS_PREFIX}/{job_id}"
-
-
-def result_key(job_id: str) -> str:
-    return f"{results_prefix(job_id)}/result.json"
-
-
-def manifest_key(job_id: str) -> str:
-    return f"{results_prefix(job_id)}/manifest.json"
-
-
-def status_file_key(job_id: str, outcome: str, shard: int) -> str:
-    return f"{results_prefix(job_id)}/{outcome.lower()}/shard-{shard:04d}.jsonl"

@@ -16,7 +16,7 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-from serverless_patterns.fan_out import InvalidSubtaskMessage
+from serverless_patterns.fan_out.jobs import InvalidSubtaskMessage
 
 
 @dataclass(frozen=True)

@@ -10,7 +10,7 @@ result is written to the job's results, not merged. A workload with
 `"resumable": true` may take more than one invocation per subtask: its
 `process` is `(task, invocation) -> result | Checkpoint` (see
 serverless_patterns.resumable). `"reads": ["records"]` declares the kinds of
-input the workload understands (serverless_patterns.sources.READ_KINDS), so a
+input the workload understands (serverless_patterns.fan_out.sources.READ_KINDS), so a
 spec whose source it cannot read is refused before it runs; without it, any
 source is sent to it.
 
@@ -29,9 +29,9 @@ from functools import cache
 from typing import Any
 
 from serverless_patterns.errors import WorkloadUnavailable
-from serverless_patterns.plugins import UnloadableFunction, load_function
-from serverless_patterns.settings import SettingError
-from serverless_patterns.sources import READ_KINDS, valid_reads
+from serverless_patterns.fan_out.sources import READ_KINDS, valid_reads
+from serverless_patterns.shared.plugins import UnloadableFunction, load_function
+from serverless_patterns.shared.settings import SettingError
 
 DEFAULT_WORKLOADS = {
     "word_count": {
@@ -92,7 +92,7 @@ def reads(name: str) -> tuple[str, ...] | None:
 
 
 def reads_by_name() -> dict[str, tuple[str, ...] | None]:
-    """What each deployed workload reads, for the spec check (serverless_patterns.fan_out.parse_spec)."""
+    """What each deployed workload reads, for the spec check (serverless_patterns.fan_out.jobs.parse_spec)."""
     return {name: reads(name) for name in configured()}
 
 

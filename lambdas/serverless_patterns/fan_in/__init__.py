@@ -1,0 +1,1 @@
+"""The fan-in half of fan-out/fan-in: the DynamoDB tracker, the bucket layout, reduction and job status."""

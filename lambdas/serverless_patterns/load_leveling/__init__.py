@@ -1,0 +1,1 @@
+"""Queue-based load leveling: the write request contract and the consumer's pacing."""

@@ -1,0 +1,1 @@
+"""DLQ monitoring: alarm notifications delivered to chat webhooks."""

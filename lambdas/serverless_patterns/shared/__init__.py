@@ -1,0 +1,1 @@
+"""What every pattern's functions share: boto3 clients, settings, retries, plugin loading, streaming."""
