@@ -43,7 +43,7 @@ from serverless_patterns.fan_in.reduction import (
     reduce_shard,
 )
 from serverless_patterns.fan_in.tracker import FINAL_STATUSES, JobStatus, JobTracker
-from serverless_patterns.fan_out.completions import tracker as job_tracker
+from serverless_patterns.fan_in.tracker import configured_tracker as job_tracker
 from serverless_patterns.fan_out.completions import trigger_consolidator
 from serverless_patterns.fan_out.workload_registry import workload
 from serverless_patterns.shared import aws_clients, settings

@@ -28,7 +28,8 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from serverless_patterns.errors import describe
 from serverless_patterns.fan_in.bucket_layout import QUARANTINE_PREFIX
 from serverless_patterns.fan_in.tracker import Outcome, UnknownJobError
-from serverless_patterns.fan_out.completions import complete_subtask, tracker
+from serverless_patterns.fan_in.tracker import configured_tracker as tracker
+from serverless_patterns.fan_out.completions import complete_subtask
 from serverless_patterns.fan_out.dead_letters import DeadLetter, unwrap
 from serverless_patterns.fan_out.jobs import InvalidSubtaskMessage, Subtask
 from serverless_patterns.fan_out.sources import item_name

@@ -45,9 +45,10 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from serverless_patterns.errors import DETERMINISTIC_ERRORS, PermanentSubtaskError, WorkloadUnavailable, describe
 from serverless_patterns.fan_in.tracker import Completion, Outcome, StopReason
+from serverless_patterns.fan_in.tracker import configured_tracker as tracker
 from serverless_patterns.fan_out import chains
 from serverless_patterns.fan_out.chains import ContinuedElsewhere, Lease
-from serverless_patterns.fan_out.completions import complete_subtask, complete_subtasks, is_stopped, tracker
+from serverless_patterns.fan_out.completions import complete_subtask, complete_subtasks, is_stopped
 from serverless_patterns.fan_out.jobs import InvalidSubtaskMessage, Subtask
 from serverless_patterns.fan_out.sources import SOURCE_READS, item_name
 from serverless_patterns.fan_out.workload_registry import Workload, workload

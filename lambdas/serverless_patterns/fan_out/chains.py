@@ -32,7 +32,7 @@ from aws_lambda_powertools import Logger
 from botocore.exceptions import ClientError
 
 from serverless_patterns.errors import PermanentSubtaskError
-from serverless_patterns.fan_out.completions import tracker
+from serverless_patterns.fan_in.tracker import configured_tracker as tracker
 from serverless_patterns.fan_out.jobs import Subtask
 from serverless_patterns.fan_out.workload_registry import Workload
 from serverless_patterns.inputs import SubtaskInput

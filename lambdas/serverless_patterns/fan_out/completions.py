@@ -8,15 +8,11 @@ from typing import Any
 
 from aws_lambda_powertools import Logger
 
-from serverless_patterns.fan_in.tracker import Completion, CompletionRequest, JobTracker, Outcome
+from serverless_patterns.fan_in.tracker import Completion, CompletionRequest, Outcome, configured_tracker
 from serverless_patterns.fan_out.jobs import Subtask
 from serverless_patterns.shared import aws_clients, settings
 
 logger = Logger(child=True)
-
-
-def tracker() -> JobTracker:
-    return JobTracker(aws_clients.dynamodb_table(settings.required("TRACKER_TABLE")))
 
 
 _stops: dict[tuple[str, int], tuple[float, bool]] = {}
@@ -31,7 +27,7 @@ def is_stopped(subtask: Subtask) -> bool:
     key, now = (subtask.job_id, subtask.run), time.monotonic()
     cached = _stops.get(key)
     if cached is None or now - cached[0] >= settings.positive_number("STOP_CHECK_SECONDS", 5):
-        stopped = tracker().stop_of(subtask.job_id, subtask.run) is not None
+        stopped = configured_tracker().stop_of(subtask.job_id, subtask.run) is not None
         if len(_stops) > 1000:
             _stops.clear()
         cached = _stops[key] = (now, stopped)
@@ -63,7 +59,7 @@ def complete_subtasks(outcomes: list[tuple[Subtask, Outcome, dict[str, Any]]]) -
 
     A subtask that cannot be counted is answered with its exception; the others are counted all the same.
     """
-    completions = tracker().record_completions(
+    completions = configured_tracker().record_completions(
         [
             CompletionRequest(
                 subtask.job_id,
