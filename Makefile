@@ -240,13 +240,29 @@ LINT_PARTS := lint-terraform lint-python lint-docs lint-inputs checkov
 .PHONY: lint $(LINT_PARTS)
 lint: $(LINT_PARTS) ## terraform fmt and validate of every module and env, ruff, module README tables, shared inputs, checkov
 
-lint-terraform: setup ## terraform fmt and validate of every module and env
+# One target per Terraform root, so `make -j` validates and tests them side by side:
+# validate/<dir> inits <dir> offline once, and tftest/<dir> runs its `terraform test` in that init.
+TF_ROOTS := $(MODULES) $(ENVS) envs/shared $(EXAMPLES)
+TF_TESTED := $(foreach dir,$(TF_ROOTS),$(if $(wildcard $(dir)/tests/*.tftest.hcl),$(dir)))
+VALIDATE_ROOTS := $(addprefix validate/,$(TF_ROOTS))
+TEST_ROOTS := $(addprefix tftest/,$(TF_TESTED))
+.PHONY: $(VALIDATE_ROOTS) $(TEST_ROOTS)
+# Terraform's plugin cache is not safe for concurrent installs: one init fills it before the parallel ones.
+TF_PLUGINS_READY := $(TF_PLUGIN_CACHE_DIR)/.ready
+$(TF_PLUGINS_READY): | setup
+	@dir=envs/local; $(TF_OFFLINE) init -backend=false -input=false -lockfile=readonly -no-color >/dev/null
+	@touch $@
+
+$(VALIDATE_ROOTS): validate/%: setup $(TF_PLUGINS_READY)
+	@dir=$*; $(TF_OFFLINE) init -backend=false -input=false -no-color >/dev/null && $(TF_OFFLINE) validate -no-color >/dev/null
+	@echo "validate $*"
+
+$(TEST_ROOTS): tftest/%: validate/% package
+	@echo "terraform test $*"
+	@dir=$*; $(TF_OFFLINE) test -no-color
+
+lint-terraform: setup $(VALIDATE_ROOTS) ## terraform fmt and validate of every module and env
 	$(TERRAFORM) fmt -check -recursive -diff
-	@for dir in $(MODULES) $(ENVS) $(EXAMPLES); do \
-	  echo "validate $$dir"; \
-	  $(TF_OFFLINE) init -backend=false -input=false -no-color >/dev/null; \
-	  $(TF_OFFLINE) validate -no-color >/dev/null; \
-	done
 
 lint-python: setup ## ruff check and format, Python blocks of the Markdown files included
 	$(BIN)/ruff check .
@@ -284,26 +300,34 @@ inputs: setup ## Rewrite the inputs every module repeats from scripts/shared_var
 dashboard-doc: package ## Regenerate docs/dashboard.md from the dashboard envs/local deploys on the emulator
 	UPDATE_DASHBOARD_DOC=1 scripts/with-emulator.sh $(BIN)/pytest tests/integration/test_monitoring.py -k docs
 
+# `make test` and `make test-fast` run their parts side by side (make -j), each part's output printed
+# whole when it ends; the unit tests spread over the cores (pytest-xdist), and the integration test
+# files run three at a time, each worker on a stack of its own (README, "Testing"). The tests run
+# make themselves as a user would: without this make's flags and jobserver.
+JOBS ?= $(shell n=$$(nproc 2>/dev/null || echo 2); echo $$(( n < 2 ? 2 : n )))
+UNIT_WORKERS ?= auto
+INTEGRATION_WORKERS ?= 3
+PARALLEL = $(MAKE) --no-print-directory -j$(JOBS) --output-sync=target
+WITHOUT_MAKE_FLAGS = env -u MAKEFLAGS -u MFLAGS -u MAKELEVEL
+
 .PHONY: test-unit
 test-unit: setup ## Handler and tooling unit tests (moto, no emulator)
-	$(BIN)/pytest tests/unit
+	$(WITHOUT_MAKE_FLAGS) $(BIN)/pytest tests/unit -n $(UNIT_WORKERS)
 
 .PHONY: test-terraform
-test-terraform: package ## Plan-level `terraform test` of every module, envs/shared and the examples (mock provider, offline)
-	@for dir in $(MODULES) envs/shared $(EXAMPLES); do \
-	  if ls $$dir/tests/*.tftest.hcl >/dev/null 2>&1; then \
-	    echo "terraform test $$dir"; \
-	    $(TF_OFFLINE) init -backend=false -input=false -no-color >/dev/null; \
-	    $(TF_OFFLINE) test -no-color; \
-	  fi; \
-	done
+test-terraform: $(TEST_ROOTS) ## Plan-level `terraform test` of every module, envs/shared and the examples (mock provider, offline)
 
 .PHONY: test-integration
-test-integration: package ## Apply envs/local to the emulator and run the end-to-end tests
-	scripts/with-emulator.sh $(BIN)/pytest tests/integration
+test-integration: package $(TF_PLUGINS_READY) ## Apply envs/local to the emulator and run the end-to-end tests
+	$(WITHOUT_MAKE_FLAGS) scripts/with-emulator.sh $(BIN)/pytest tests/integration -n $(INTEGRATION_WORKERS) --dist loadfile
 
 .PHONY: test
-test: lint test-unit test-terraform test-integration ## Everything: lint, unit, terraform and integration tests
+test: ## Everything: lint, unit, terraform and integration tests, side by side
+	@$(PARALLEL) test-integration lint test-unit test-terraform
+
+.PHONY: test-fast
+test-fast: ## The quick loop before a commit: lint without checkov, unit and `terraform test`, side by side (no emulator)
+	@$(PARALLEL) lint-terraform lint-python lint-docs lint-inputs test-unit test-terraform
 
 # LocalStack runs Lambda code only in Docker, and its Community edition has no
 # HTTP APIs: the tests that need either are marked lambda_runtime or http_api
