@@ -239,6 +239,7 @@ dlq-export: setup ## Write DLQ QUEUE's messages to OUT (default build/dlq-export
 LINT_PARTS := lint-terraform lint-python lint-docs lint-inputs checkov
 .PHONY: lint $(LINT_PARTS)
 lint: $(LINT_PARTS) ## terraform fmt and validate of every module and env, ruff, module README tables, shared inputs, checkov
+	$(PART_DONE)
 
 # One target per Terraform root, so `make -j` validates and tests them side by side:
 # validate/<dir> inits <dir> offline once, and tftest/<dir> runs its `terraform test` in that init.
@@ -307,19 +308,24 @@ dashboard-doc: package ## Regenerate docs/dashboard.md from the dashboard envs/l
 JOBS ?= $(shell n=$$(nproc 2>/dev/null || echo 2); echo $$(( n < 2 ? 2 : n )))
 UNIT_WORKERS ?= auto
 INTEGRATION_WORKERS ?= 3
-PARALLEL = $(MAKE) --no-print-directory -j$(JOBS) --output-sync=target
+PARALLEL = $(MAKE) --no-print-directory -j$(JOBS) --output-sync=target TEST_STARTED=$$(date +%s)
+# Run side by side, each part says when it ended (the README's "Testing" quotes them).
+PART_DONE = $(if $(TEST_STARTED),@echo "$@ ended $$(( $$(date +%s) - $(TEST_STARTED) )) s after the start")
 WITHOUT_MAKE_FLAGS = env -u MAKEFLAGS -u MFLAGS -u MAKELEVEL
 
 .PHONY: test-unit
 test-unit: setup ## Handler and tooling unit tests (moto, no emulator)
 	$(WITHOUT_MAKE_FLAGS) $(BIN)/pytest tests/unit -n $(UNIT_WORKERS)
+	$(PART_DONE)
 
 .PHONY: test-terraform
 test-terraform: $(TEST_ROOTS) ## Plan-level `terraform test` of every module, envs/shared and the examples (mock provider, offline)
+	$(PART_DONE)
 
 .PHONY: test-integration
 test-integration: package $(TF_PLUGINS_READY) ## Apply envs/local to the emulator and run the end-to-end tests
 	$(WITHOUT_MAKE_FLAGS) scripts/with-emulator.sh $(BIN)/pytest tests/integration -n $(INTEGRATION_WORKERS) --dist loadfile
+	$(PART_DONE)
 
 .PHONY: test
 test: ## Everything: lint, unit, terraform and integration tests, side by side
