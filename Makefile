@@ -250,7 +250,7 @@ TEST_ROOTS := $(addprefix tftest/,$(TF_TESTED))
 .PHONY: $(VALIDATE_ROOTS) $(TEST_ROOTS)
 # Terraform's plugin cache is not safe for concurrent installs: one init fills it before the parallel ones.
 TF_PLUGINS_READY := $(TF_PLUGIN_CACHE_DIR)/.ready
-$(TF_PLUGINS_READY): | setup
+$(TF_PLUGINS_READY): envs/local/.terraform.lock.hcl | setup
 	@dir=envs/local; $(TF_OFFLINE) init -backend=false -input=false -lockfile=readonly -no-color >/dev/null
 	@touch $@
 
@@ -307,15 +307,17 @@ dashboard-doc: package ## Regenerate docs/dashboard.md from the dashboard envs/l
 # make themselves as a user would: without this make's flags and jobserver.
 JOBS ?= $(shell n=$$(nproc 2>/dev/null || echo 2); echo $$(( n < 2 ? 2 : n )))
 UNIT_WORKERS ?= auto
-INTEGRATION_WORKERS ?= 3
-PARALLEL = $(MAKE) --no-print-directory -j$(JOBS) --output-sync=target TEST_STARTED=$$(date +%s)
+# LocalStack in Docker runs each stack's functions in containers: one stack at a time there.
+INTEGRATION_WORKERS ?= $(if $(filter localstack,$(EMULATOR)),1,3)
+# --keep-going: a failing part does not keep the others from running and reporting.
+PARALLEL = $(MAKE) --no-print-directory -j$(JOBS) --output-sync=target --keep-going TEST_STARTED=$$(date +%s)
 # Run side by side, each part says when it ended (the README's "Testing" quotes them).
 PART_DONE = $(if $(TEST_STARTED),@echo "$@ ended $$(( $$(date +%s) - $(TEST_STARTED) )) s after the start")
 WITHOUT_MAKE_FLAGS = env -u MAKEFLAGS -u MFLAGS -u MAKELEVEL
 
 .PHONY: test-unit
 test-unit: setup ## Handler and tooling unit tests (moto, no emulator)
-	$(WITHOUT_MAKE_FLAGS) $(BIN)/pytest tests/unit -n $(UNIT_WORKERS)
+	$(WITHOUT_MAKE_FLAGS) $(BIN)/pytest tests/unit -n $(UNIT_WORKERS) --dist loadfile
 	$(PART_DONE)
 
 .PHONY: test-terraform

@@ -33,6 +33,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from serverless_patterns.errors import WorkloadUnavailable, describe
 from serverless_patterns.fan_in.bucket_layout import manifest_key, result_key, staged_result_key
+from serverless_patterns.fan_in.consolidator_trigger import trigger_consolidator
 from serverless_patterns.fan_in.reduction import (
     MAX_FAILED_IDS_IN_RECORD,
     MAX_FAILURES_IN_RECORD,
@@ -44,7 +45,6 @@ from serverless_patterns.fan_in.reduction import (
 )
 from serverless_patterns.fan_in.tracker import FINAL_STATUSES, JobStatus, JobTracker
 from serverless_patterns.fan_in.tracker import configured_tracker as job_tracker
-from serverless_patterns.fan_out.completions import trigger_consolidator
 from serverless_patterns.fan_out.workload_registry import workload
 from serverless_patterns.shared import aws_clients, settings
 

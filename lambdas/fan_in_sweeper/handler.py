@@ -21,9 +21,9 @@ from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
+from serverless_patterns.fan_in.consolidator_trigger import trigger_consolidator
 from serverless_patterns.fan_in.tracker import JobStatus
 from serverless_patterns.fan_in.tracker import configured_tracker as job_tracker
-from serverless_patterns.fan_out.completions import trigger_consolidator
 from serverless_patterns.shared import settings
 
 logger = Logger()

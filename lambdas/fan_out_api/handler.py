@@ -31,7 +31,7 @@ from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from serverless_patterns.fan_in.job_status import status_document
-from serverless_patterns.fan_in.tracker import JobTracker, StopReason
+from serverless_patterns.fan_in.tracker import StopReason, configured_tracker
 from serverless_patterns.fan_out import workload_registry
 from serverless_patterns.fan_out.jobs import (
     JOB_ID_PATTERN,
@@ -64,10 +64,6 @@ class BadRequest(Exception):
 
 def _json(status: HTTPStatus, body: dict[str, Any], headers: dict[str, str] | None = None) -> Response:
     return Response(status.value, content_types.APPLICATION_JSON, json.dumps(body, default=str), headers)
-
-
-def _tracker() -> JobTracker:
-    return JobTracker(aws_clients.dynamodb_table(settings.required("TRACKER_TABLE")))
 
 
 def _body() -> Any:
@@ -185,7 +181,7 @@ def submit() -> Response:
     document = _body()
     spec = _spec(document)
     logger.append_keys(job_id=spec.job_id, correlation_id=spec.correlation_id)
-    tracker = _tracker()
+    tracker = configured_tracker()
     if (job := tracker.get_job(spec.job_id)) is not None:
         if conflict := _conflict(job, spec):
             metrics.add_metric(name="SubmissionsRefused", unit=MetricUnit.Count, value=1)
@@ -225,7 +221,7 @@ def _not_found(job_id: str) -> BadRequest:
 @app.get("/jobs/<job_id>")
 @tracer.capture_method
 def status(job_id: str) -> Response:
-    tracker = _tracker()
+    tracker = configured_tracker()
     job = tracker.get_job(_job_id(job_id))
     if job is None:
         raise _not_found(job_id)
@@ -235,7 +231,7 @@ def status(job_id: str) -> Response:
 @app.delete("/jobs/<job_id>")
 @tracer.capture_method
 def cancel(job_id: str) -> Response:
-    tracker = _tracker()
+    tracker = configured_tracker()
     job = tracker.get_job(_job_id(job_id))
     if job is None:
         raise _not_found(job_id)

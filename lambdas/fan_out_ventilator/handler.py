@@ -38,9 +38,9 @@ from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from botocore.exceptions import ParamValidationError
 
-from serverless_patterns.fan_in.tracker import JobStatus, JobTracker, ShardLayout
+from serverless_patterns.fan_in.consolidator_trigger import trigger_consolidator
+from serverless_patterns.fan_in.tracker import JobStatus, JobTracker, ShardLayout, configured_tracker
 from serverless_patterns.fan_out import repeats, sending, workload_registry
-from serverless_patterns.fan_out.completions import trigger_consolidator
 from serverless_patterns.fan_out.dispatch_plans import DispatchPlan
 from serverless_patterns.fan_out.handovers import RESERVED_MILLIS, hand_over
 from serverless_patterns.fan_out.job_plans import list_on, plan_job
@@ -65,7 +65,7 @@ from serverless_patterns.fan_out.submissions import (
     retention_seconds,
     specs_from_event,
 )
-from serverless_patterns.shared import aws_clients, settings
+from serverless_patterns.shared import settings
 
 logger = Logger()
 metrics = Metrics()
@@ -73,10 +73,6 @@ tracer = Tracer()
 
 SEND_ATTEMPTS = 5
 WAVE = 500  # subtasks dispatched between two looks at the remaining time
-
-
-def _tracker() -> JobTracker:
-    return JobTracker(aws_clients.dynamodb_table(settings.required("TRACKER_TABLE")))
 
 
 def _send_batch(destination: str, batch: list[tuple[Subtask, str]]) -> None:
@@ -197,7 +193,7 @@ def _answer_repeat(
 
 
 def start_job(document: Any, context: LambdaContext) -> dict[str, Any]:
-    tracker = _tracker()
+    tracker = configured_tracker()
     limits = configured_limits()
     try:
         spec = parse_spec(
@@ -215,7 +211,7 @@ def start_job(document: Any, context: LambdaContext) -> dict[str, Any]:
 def continue_listing(handover: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     spec = JobSpec.from_dict(handover["spec"])
     logger.append_keys(job_id=spec.job_id, correlation_id=spec.correlation_id)
-    tracker = _tracker()
+    tracker = configured_tracker()
     try:
         plan = list_on(spec, Listing(**handover["state"]), configured_limits(), context)
     except InvalidJobSpec as error:
@@ -267,7 +263,7 @@ def redrive(request: Any, context: LambdaContext) -> dict[str, Any]:
     if not isinstance(job_id, str) or not JOB_ID_PATTERN.match(job_id):
         return refused("redrive.job_id", "is not a job id", 'send {"redrive": {"job_id": "..."}}')
     logger.append_keys(job_id=job_id)
-    tracker = _tracker()
+    tracker = configured_tracker()
     job = tracker.get_job(job_id)
     if job is None:
         return refused("redrive.job_id", f"job {job_id} does not exist", "name a job the tracker holds")
@@ -295,7 +291,7 @@ def redrive(request: Any, context: LambdaContext) -> dict[str, Any]:
 def continue_job(continuation: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     plan = DispatchPlan.from_dict(continuation["plan"])
     logger.append_keys(job_id=plan.job_id, correlation_id=plan.correlation_id)
-    return _dispatch_and_hand_over(_tracker(), plan, continuation["next_subtask"], context)
+    return _dispatch_and_hand_over(configured_tracker(), plan, continuation["next_subtask"], context)
 
 
 @logger.inject_lambda_context(clear_state=True)

@@ -71,13 +71,21 @@ def _attributes(sqs: Any, url: str, *names: str) -> dict[str, str]:
     return sqs.get_queue_attributes(QueueUrl=url, AttributeNames=list(names)).get("Attributes", {})
 
 
+DELETED_QUEUE_CODES = {"AWS.SimpleQueueService.NonExistentQueue", "QueueDoesNotExist"}
+
+
 def _sources_by_redrive_policy(sqs: Any, dlq_url: str) -> list[str]:
     """The queues whose redrive policy targets the DLQ, for endpoints without ListDeadLetterSourceQueues."""
     dlq_arn = _attributes(sqs, dlq_url, "QueueArn")["QueueArn"]
     sources = []
     for page in sqs.get_paginator("list_queues").paginate():
         for url in page.get("QueueUrls", []):
-            policy = _attributes(sqs, url, "RedrivePolicy").get("RedrivePolicy")
+            try:
+                policy = _attributes(sqs, url, "RedrivePolicy").get("RedrivePolicy")
+            except ClientError as error:  # deleted since the listing: not a source any more
+                if error.response.get("Error", {}).get("Code") not in DELETED_QUEUE_CODES:
+                    raise
+                continue
             if policy and json.loads(policy).get("deadLetterTargetArn") == dlq_arn:
                 sources.append(url)
     return sources

@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
-import json
 import time
 from typing import Any
 
 from aws_lambda_powertools import Logger
 
+from serverless_patterns.fan_in.consolidator_trigger import trigger_consolidator
 from serverless_patterns.fan_in.tracker import Completion, CompletionRequest, Outcome, configured_tracker
 from serverless_patterns.fan_out.jobs import Subtask
-from serverless_patterns.shared import aws_clients, settings
+from serverless_patterns.shared import settings
 
 logger = Logger(child=True)
 
@@ -32,18 +32,6 @@ def is_stopped(subtask: Subtask) -> bool:
             _stops.clear()
         cached = _stops[key] = (now, stopped)
     return cached[1]
-
-
-def trigger_consolidator(job_id: str, correlation_id: str, shard: int | None = None) -> None:
-    """Start the consolidator asynchronously: for one shard's reduction, or (shard None) for the final merge."""
-    event: dict[str, Any] = {"job_id": job_id, "correlation_id": correlation_id}
-    if shard is not None:
-        event["shard"] = shard
-    aws_clients.client("lambda").invoke(
-        FunctionName=settings.required("CONSOLIDATOR_FUNCTION"),
-        InvocationType="Event",
-        Payload=json.dumps(event).encode(),
-    )
 
 
 def complete_subtask(subtask: Subtask, outcome: Outcome, detail: dict[str, Any]) -> Completion:

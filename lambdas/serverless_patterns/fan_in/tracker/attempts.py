@@ -6,7 +6,16 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from serverless_patterns.fan_in.tracker.keys import chain_key, error_key, shard_key, shard_pk, subtask_number, task_key
+from serverless_patterns.fan_in.tracker.keys import (
+    ERROR_PREFIX,
+    TASK_PREFIX,
+    chain_key,
+    error_key,
+    shard_key,
+    shard_pk,
+    subtask_number,
+    task_key,
+)
 from serverless_patterns.fan_in.tracker.model import ChainStart, Retrying
 from serverless_patterns.fan_in.tracker.store import TrackerStore, failed_condition, plain, projection_of
 
@@ -95,8 +104,8 @@ class Attempts(TrackerStore):
             brief = self._attempt_errors(job_id, shard, MAX_RETRYING_READ - len(errors), ERROR_BRIEF)
             errors.extend({**item, "shard": shard} for item in brief if item.get("failed_at", "") >= since)
         keys = [task_key(job_id, item["shard"], subtask_number(item["sk"])) for item in errors]
-        finished = {item["sk"].removeprefix("TASK#") for item in self._read_together(keys, ("pk", "sk"))}
-        open_errors = [item for item in errors if item["sk"].removeprefix("ERROR#") not in finished]
+        finished = {item["sk"].removeprefix(TASK_PREFIX) for item in self._read_together(keys, ("pk", "sk"))}
+        open_errors = [item for item in errors if item["sk"].removeprefix(ERROR_PREFIX) not in finished]
         if not open_errors:
             return None
         last = max(open_errors, key=lambda item: item.get("failed_at", ""))
@@ -120,7 +129,7 @@ class Attempts(TrackerStore):
         a status, not a decision)."""
         kwargs: dict[str, Any] = {
             "KeyConditionExpression": "pk = :pk AND begins_with(sk, :error)",
-            "ExpressionAttributeValues": {":pk": shard_pk(job_id, shard), ":error": "ERROR#"},
+            "ExpressionAttributeValues": {":pk": shard_pk(job_id, shard), ":error": ERROR_PREFIX},
             "Limit": limit,
         }
         kwargs.update(projection_of(attributes))

@@ -74,6 +74,10 @@ def layout_of(job: dict[str, Any]) -> ShardLayout:
     return ShardLayout(int(job["total"]), int(job["shard_count"]), int(job["shard_width"]))
 
 
+TASK_PREFIX = "TASK#"  # sort keys of a shard's subtask outcomes
+ERROR_PREFIX = "ERROR#"  # sort keys of its subtasks' last attempt errors
+
+
 def job_key(job_id: str) -> dict[str, str]:
     return {"pk": f"JOB#{job_id}", "sk": "JOB"}
 
@@ -87,6 +91,11 @@ def subtask_number(sort_key: str) -> int:
     return int(sort_key.partition("#")[2])
 
 
+def job_id_of(partition_key: str) -> str:
+    """The job id in a JOB#<id>#SHARD#<n> partition key."""
+    return partition_key.removeprefix("JOB#").rpartition("#SHARD#")[0]
+
+
 def shard_number(partition_key: str) -> int:
     """The shard number in a JOB#<id>#SHARD#<n> partition key."""
     return int(partition_key.rpartition("#SHARD#")[2])
@@ -97,11 +106,11 @@ def shard_key(job_id: str, shard: int) -> dict[str, str]:
 
 
 def task_key(job_id: str, shard: int, subtask_id: int) -> dict[str, str]:
-    return {"pk": shard_pk(job_id, shard), "sk": f"TASK#{subtask_id:09d}"}
+    return {"pk": shard_pk(job_id, shard), "sk": f"{TASK_PREFIX}{subtask_id:09d}"}
 
 
 def error_key(job_id: str, shard: int, subtask_id: int) -> dict[str, str]:
-    return {"pk": shard_pk(job_id, shard), "sk": f"ERROR#{subtask_id:09d}"}
+    return {"pk": shard_pk(job_id, shard), "sk": f"{ERROR_PREFIX}{subtask_id:09d}"}
 
 
 def chain_key(job_id: str, shard: int, subtask_id: int, run: int) -> dict[str, str]:

@@ -7,7 +7,15 @@ from datetime import datetime
 from typing import Any
 
 from serverless_patterns.fan_in.tracker.attempts import Attempts
-from serverless_patterns.fan_in.tracker.keys import SHARD_REDUCING, job_key, shard_key, shard_number, shard_pk
+from serverless_patterns.fan_in.tracker.keys import (
+    SHARD_REDUCING,
+    TASK_PREFIX,
+    job_id_of,
+    job_key,
+    shard_key,
+    shard_number,
+    shard_pk,
+)
 from serverless_patterns.fan_in.tracker.model import JobStatus, Progress
 from serverless_patterns.fan_in.tracker.store import plain, projection_of
 
@@ -49,7 +57,7 @@ class Reads(Attempts):
         """The TASK items of one shard (only `attributes` of them, if named), page by page."""
         kwargs: dict[str, Any] = {
             "KeyConditionExpression": "pk = :pk AND begins_with(sk, :task)",
-            "ExpressionAttributeValues": {":pk": shard_pk(job_id, shard), ":task": "TASK#"},
+            "ExpressionAttributeValues": {":pk": shard_pk(job_id, shard), ":task": TASK_PREFIX},
             "ConsistentRead": True,
         }
         kwargs.update(projection_of(attributes))
@@ -91,6 +99,6 @@ class Reads(Attempts):
     def shards_waiting_for_reduction(self, index_name: str, before: datetime) -> list[tuple[str, int]]:
         """(job id, shard) of sealed shards whose last reduction attempt started before a time."""
         return [
-            (item["pk"].removeprefix("JOB#").rpartition("#SHARD#")[0], shard_number(item["pk"]))
+            (job_id_of(item["pk"]), shard_number(item["pk"]))
             for item in self.in_status(SHARD_REDUCING, index_name, before)
         ]
