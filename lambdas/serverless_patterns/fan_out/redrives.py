@@ -8,6 +8,7 @@ from typing import Any
 from aws_lambda_powertools import Logger
 
 from serverless_patterns.fan_in.tracker import FINAL_STATUSES, JobStatus, JobTracker
+from serverless_patterns.fan_out.repeats import stale_after
 from serverless_patterns.shared import settings
 
 logger = Logger(child=True)
@@ -66,8 +67,7 @@ def claim_redrive(tracker: JobTracker, job: dict[str, Any], request_id: str) -> 
 def _take_over(tracker: JobTracker, job: dict[str, Any], request_id: str) -> tuple[dict | None, dict | None]:
     """A redrive still REDRIVING is taken over only once it is older than a ventilator can run."""
     job_id = job["job_id"]
-    stale = timedelta(seconds=settings.positive_number("DISPATCH_STALE_SECONDS", 960))
-    if datetime.now(UTC) - datetime.fromisoformat(job["redriven_at"]) < stale:
+    if datetime.now(UTC) - datetime.fromisoformat(job["redriven_at"]) < stale_after():
         return None, refused(FIELD, f"job {job_id} is being redriven since {job['redriven_at']}", "follow its status")
     claimed = tracker.take_over_redrive(job_id, job["redriven_at"], request_id)
     if claimed is None:

@@ -35,6 +35,11 @@ def repeat_answer(job: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+def stale_after() -> timedelta:
+    """How long a ventilator may go without a word before its dispatch, or its redrive, is taken over."""
+    return timedelta(seconds=settings.positive_number("DISPATCH_STALE_SECONDS", 960))
+
+
 def dispatch_abandoned(job: dict[str, Any], request_id: str) -> bool:
     """Whether the job's dispatch is unfinished and its ventilator gone, so this request should resume it.
 
@@ -42,7 +47,6 @@ def dispatch_abandoned(job: dict[str, Any], request_id: str) -> bool:
     retries a failed asynchronous invocation with its request id), or when it
     stopped reporting progress for longer than a ventilator can run.
     """
-    last_report = datetime.fromisoformat(job["dispatch_updated_at"])
-    stale = datetime.now(UTC) - last_report > timedelta(seconds=settings.positive_number("DISPATCH_STALE_SECONDS", 960))
+    stale = datetime.now(UTC) - datetime.fromisoformat(job["dispatch_updated_at"]) > stale_after()
     retried = job.get("dispatcher") == request_id
     return job["dispatched_until"] < job["total"] and (stale or retried)
