@@ -27,6 +27,10 @@ export TF_IN_AUTOMATION := 1
 export AWS_DEFAULT_REGION ?= us-east-1
 # Plugins are shared by every init in the repo instead of copied per folder.
 export TF_PLUGIN_CACHE_DIR := $(abspath $(BUILD))/terraform-plugins
+# A root without a lock file (the modules, the examples) would otherwise install the provider
+# into the cache again, replacing the entry other inits and tests are reading under make -j;
+# with this it takes the cached one. The envs' committed lock files already hold that provider.
+export TF_PLUGIN_CACHE_MAY_BREAK_DEPENDENCY_LOCK_FILE := true
 
 .PHONY: help
 help: ## List the targets
