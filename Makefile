@@ -57,6 +57,19 @@ $(BENCH_VENV)/.installed: requirements/bench.txt requirements/dev.txt requiremen
 setup: $(VENV)/.installed ## Create .venv with the pinned test dependencies
 	@mkdir -p $(TF_PLUGIN_CACHE_DIR)
 
+# The IAM policy evaluation engine the tests run (tests/iam_check): @cloud-copilot/iam-simulate,
+# pinned with its dependencies in tests/iam_check/package-lock.json, installed from npm.
+IAM_SIMULATE := $(BUILD)/iam-simulate/.installed
+$(IAM_SIMULATE): tests/iam_check/package.json tests/iam_check/package-lock.json
+	@command -v npm >/dev/null || { echo "the IAM check needs Node.js 20+ and npm (apt install nodejs npm)" >&2; exit 1; }
+	mkdir -p $(@D)
+	cp tests/iam_check/package.json tests/iam_check/package-lock.json $(@D)/
+	cd $(@D) && npm ci --no-audit --no-fund --loglevel=error
+	touch $@
+
+.PHONY: iam-simulate
+iam-simulate: $(IAM_SIMULATE) ## Install the IAM policy evaluation engine the tests run (npm, pinned)
+
 .PHONY: package
 package: setup ## Build the zips into build/lambda with the workloads of envs/$(ENV)/workloads.auto.tfvars.json (or WORKLOADS_FILE), each checked (ARCHITECTURE=arm64 for Graviton)
 	$(if $(filter command line,$(origin WORKLOADS)),$(error WORKLOADS= is gone: the workloads an env bundles are in envs/$(ENV)/workloads.auto.tfvars.json (make workload-add ENV=$(ENV) NAME=... PACKAGE=... PROCESS=...)))
@@ -320,7 +333,7 @@ PART_DONE = $(if $(TEST_STARTED),@echo "$@ ended $$(( $$(date +%s) - $(TEST_STAR
 WITHOUT_MAKE_FLAGS = env -u MAKEFLAGS -u MFLAGS -u MAKELEVEL
 
 .PHONY: test-unit
-test-unit: setup ## Handler and tooling unit tests (moto, no emulator)
+test-unit: setup $(IAM_SIMULATE) ## Handler and tooling unit tests (moto, no emulator)
 	$(WITHOUT_MAKE_FLAGS) $(BIN)/pytest tests/unit -n $(UNIT_WORKERS) --dist loadfile
 	$(PART_DONE)
 
@@ -329,8 +342,10 @@ test-terraform: $(TEST_ROOTS) ## Plan-level `terraform test` of every module, en
 	$(PART_DONE)
 
 .PHONY: test-integration
-test-integration: package $(TF_PLUGINS_READY) ## Apply envs/local to the emulator and run the end-to-end tests
+test-integration: package $(TF_PLUGINS_READY) $(IAM_SIMULATE) ## Apply envs/local to the emulator, run the end-to-end tests, then evaluate every AWS call they made against the stacks' IAM policies
+	rm -rf $(BUILD)/iam
 	$(WITHOUT_MAKE_FLAGS) scripts/with-emulator.sh $(BIN)/pytest tests/integration -n $(INTEGRATION_WORKERS) --dist loadfile
+	$(WITHOUT_MAKE_FLAGS) $(BIN)/pytest tests/iam_eval
 	$(PART_DONE)
 
 .PHONY: test
