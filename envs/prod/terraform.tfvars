@@ -5,6 +5,11 @@ region      = "eu-west-1"
 
 log_retention_days = 90
 
+# A customer managed key of this region for the queues and the topics (the key
+# policy it needs is in envs/shared/README.md); unset, SSE-SQS and SNS's AWS
+# managed key encrypt them.
+# kms_key_arn = "arn:aws:kms:eu-west-1:<account id>:key/<key id>"
+
 data_protection = {
   point_in_time_recovery = true
   deletion_protection    = true

@@ -12,6 +12,17 @@ locals {
     "cost-center" = var.cost_center
   })
 
+  # kms_key_arn encrypts every queue whose settings name no key of their own
+  # (null settings are unset, as the modules read them). A queue setting that
+  # is not an object is passed on as given, for the module to refuse it.
+  stack_queue_key = var.kms_key_arn == null ? {} : { kms_master_key_id = var.kms_key_arn }
+  queue_settings = {
+    for pattern, settings in { load_leveler = var.load_leveler.queue, fan_out = var.fan_out.queue } :
+    pattern => try(merge(local.stack_queue_key, { for key, value in settings : key => value if value != null }), settings)
+  }
+  # The job events topic: the stack's key, else SNS's AWS managed key.
+  job_events_kms_master_key_id = coalesce(var.kms_key_arn, "alias/aws/sns")
+
   # Shared by every function of the stack.
   function_settings = {
     log_retention_days    = var.log_retention_days
@@ -96,7 +107,7 @@ module "load_leveler" {
   consumer_timeout_seconds        = var.load_leveler.consumer_timeout_seconds
   create_http_api                 = var.create_http_api
   api_authorization_type          = var.load_leveler.api_authorization_type
-  queue                           = var.load_leveler.queue
+  queue                           = local.queue_settings.load_leveler
   create_alert_topic              = false
   alert_topic_arn                 = module.alerts.topic_arn
 
@@ -126,6 +137,8 @@ module "fan_in_tracker" {
 
   keep_failed_async_invocations = true
   async_failure_destination_arn = module.fan_out.failed_invocations_queue_arn
+
+  job_events_kms_master_key_id = local.job_events_kms_master_key_id
 
   workloads                    = var.workloads
   consolidator_timeout_seconds = var.fan_in.consolidator_timeout_seconds
@@ -180,7 +193,7 @@ module "fan_out" {
   max_continuations          = var.fan_out.max_continuations
   heartbeat_interval_seconds = var.fan_out.heartbeat_interval_seconds
   checkpoint_reserve_seconds = var.fan_out.checkpoint_reserve_seconds
-  queue                      = var.fan_out.queue
+  queue                      = local.queue_settings.fan_out
   create_alert_topic         = false
   alert_topic_arn            = module.alerts.topic_arn
 

@@ -35,6 +35,11 @@ output "fan_out" {
   }
 }
 
+output "job_client_policy_json" {
+  description = "Least-privilege IAM policy for the users of fan-out jobs: upload inputs, submit, follow and cancel jobs and read their results, through the job API and through the CLI without --api (modules/fan_out README, \"Job API\"). Attach it to a group or role with aws_iam_policy; `terraform output -raw job_client_policy_json` prints it."
+  value       = module.fan_out.job_client_policy_json
+}
+
 output "monitoring" {
   description = "The queue inventory, the dashboard and the alert topic of the stack."
   value = {

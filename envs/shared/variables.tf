@@ -102,6 +102,22 @@ variable "permissions_boundary_arn" {
   default     = null
 }
 
+variable "kms_key_arn" {
+  description = "ARN of a customer managed KMS key (in the stack's region) encrypting the stack's queues (the load leveler's and the fan-out's, and their DLQs) and topics (the job events topic; the subtask topic with fan_out.transport = \"sns\"); the alert topic keeps its own key, and a queue.kms_master_key_id in load_leveler or fan_out wins over it. Every role using a queue or topic is granted the key in its IAM policy, which counts only if the key policy delegates to IAM (the account root principal); with transport = \"sns\" the key policy must also let sns.amazonaws.com use kms:GenerateDataKey* and kms:Decrypt, scoped by aws:SourceAccount, for its deliveries into the encrypted DLQ (envs/shared/README.md has the policy). null: SSE-SQS queues and SNS's AWS managed key."
+  type        = string
+  default     = null
+
+  validation {
+    condition     = var.kms_key_arn == null || can(regex("^arn:aws[a-z-]*:kms:[a-z0-9-]+:[0-9]{12}:key/[A-Za-z0-9-]+$", var.kms_key_arn))
+    error_message = "kms_key_arn must be a KMS key ARN, arn:aws:kms:<region>:<account>:key/<key id>, not an alias or a bare key id: the roles' IAM policies name the key, and an alias there grants nothing. `aws kms describe-key --key-id alias/<name> --query KeyMetadata.Arn` prints the ARN of an alias's key."
+  }
+
+  validation {
+    condition     = var.kms_key_arn == null || !can(regex("^arn:[^:]+:kms:", var.kms_key_arn)) || try(split(":", var.kms_key_arn)[3] == var.region, false)
+    error_message = "kms_key_arn is a key of ${try(split(":", var.kms_key_arn)[3], "another region")}, but the stack is in ${var.region} (region): SQS and SNS encrypt only with a key of their own region. Create or replicate the key in ${var.region} and give that key's ARN."
+  }
+}
+
 variable "log_retention_days" {
   description = "Retention of every log group."
   type        = number

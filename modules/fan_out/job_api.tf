@@ -4,6 +4,13 @@
 
 locals {
   job_api_name = "${var.name}-jobs-api"
+
+  # What execute-api:Invoke is allowed on, by what a caller does: <execution_arn>/<stage>/<METHOD>/<path>.
+  job_api_route_arns = var.create_job_api ? {
+    submit = "${module.job_http_api[0].execution_arn}/*/POST/jobs"
+    status = "${module.job_http_api[0].execution_arn}/*/GET/jobs/*"
+    cancel = "${module.job_http_api[0].execution_arn}/*/DELETE/jobs/*"
+  } : {}
 }
 
 data "aws_iam_policy_document" "job_api" {
@@ -71,4 +78,84 @@ module "job_http_api" {
   integration_timeout_milliseconds = 11000
   log_retention_days               = var.log_retention_days
   tags                             = var.tags
+}
+
+################################################################################
+# What a job's client needs: job_client_policy_json
+################################################################################
+
+locals {
+  job_client_route_sids = {
+    submit = "SubmitJobsThroughTheJobApi"
+    status = "FollowJobsThroughTheJobApi"
+    cancel = "CancelJobsThroughTheJobApi"
+  }
+  # IAM decides who calls a route only with AWS_IAM authorization: JWT takes the token's word, NONE anyone's.
+  job_client_routes = var.job_api_authorization == "AWS_IAM" ? local.job_api_route_arns : {}
+}
+
+# Exactly the calls of serverless_patterns_ops (JobsClient and the CLI) for
+# uploading inputs, submitting, following and cancelling jobs and reading
+# their results; each statement names the calls that need it.
+data "aws_iam_policy_document" "job_client" {
+  # JobsClient.upload, `upload`, `submit FILE`: S3 upload_file puts under
+  # inputs/<digest>/ (a large file in parts, all s3:PutObject, aborted on failure).
+  statement {
+    sid       = "UploadInputs"
+    actions   = ["s3:PutObject", "s3:AbortMultipartUpload"]
+    resources = ["${aws_s3_bucket.jobs.arn}/inputs/*"]
+  }
+
+  # JobsClient.result and .download, `result`, `download`: GetObject of
+  # results/<job>/manifest.json and of the files it names. Nothing lists the
+  # bucket, so there is no s3:ListBucket: a missing key answers 403, not 404.
+  statement {
+    sid       = "ReadResults"
+    actions   = ["s3:GetObject"]
+    resources = ["${aws_s3_bucket.jobs.arn}/results/*"]
+  }
+
+  # The job API over HTTP (JobsClient, `--api`): SigV4-signed POST /jobs,
+  # GET /jobs/{job_id} (status, wait) and DELETE /jobs/{job_id}.
+  dynamic "statement" {
+    for_each = local.job_client_routes
+    content {
+      sid       = local.job_client_route_sids[statement.key]
+      actions   = ["execute-api:Invoke"]
+      resources = [statement.value]
+    }
+  }
+
+  # JobsClient.invoking: the same requests, sent to the job API's function itself.
+  dynamic "statement" {
+    for_each = module.job_api[*].function_arn
+    content {
+      sid       = "CallTheJobApiFunction"
+      actions   = ["lambda:InvokeFunction"]
+      resources = [statement.value]
+    }
+  }
+
+  # The CLI without --api: `submit` invokes the ventilator with the spec and waits for its answer.
+  statement {
+    sid       = "SubmitJobsToTheVentilator"
+    actions   = ["lambda:InvokeFunction"]
+    resources = [module.ventilator.function_arn]
+  }
+
+  # The CLI without --api: `status` (and the wait of `submit`) reads the job
+  # (GetItem), its shards (BatchGetItem) and the errors of subtasks being
+  # retried (Query); `result` and `download` read the job for its result.
+  statement {
+    sid       = "FollowJobsInTheTracker"
+    actions   = ["dynamodb:GetItem", "dynamodb:BatchGetItem", "dynamodb:Query"]
+    resources = [var.tracker_table_arn]
+  }
+
+  # The CLI without --api: `cancel` sets the job's stop (a conditional UpdateItem).
+  statement {
+    sid       = "CancelJobsInTheTracker"
+    actions   = ["dynamodb:UpdateItem"]
+    resources = [var.tracker_table_arn]
+  }
 }

@@ -58,6 +58,11 @@ output "dlq_arn" {
   value       = module.queue.dlq_arn
 }
 
+output "kms_key_arn" {
+  description = "The customer managed KMS key of the subtask queue, its DLQ and (transport = \"sns\") the subtask topic, which the module's roles are granted; null: SSE-SQS and SNS's AWS managed key. Its key policy must delegate to IAM (the account root principal) and, with sns, let sns.amazonaws.com use it (its README, \"Transport\")."
+  value       = local.queue.kms_master_key_id
+}
+
 output "alarm_arns" {
   description = "ARNs of the subtask queue's alarms."
   value       = module.queue.alarm_arns
@@ -144,11 +149,12 @@ output "job_api_endpoint" {
 
 output "job_api_route_arns" {
   description = "With AWS_IAM authorization: allow execute-api:Invoke on these to the callers, by what they may do (submit, status, cancel); {} without create_job_api."
-  value = var.create_job_api ? {
-    submit = "${module.job_http_api[0].execution_arn}/*/POST/jobs"
-    status = "${module.job_http_api[0].execution_arn}/*/GET/jobs/*"
-    cancel = "${module.job_http_api[0].execution_arn}/*/DELETE/jobs/*"
-  } : {}
+  value       = local.job_api_route_arns
+}
+
+output "job_client_policy_json" {
+  description = "Least-privilege IAM policy for the users of jobs: upload inputs (s3:PutObject on inputs/), read results (s3:GetObject on results/), submit, follow and cancel jobs through the job API (execute-api:Invoke on each route, with AWS_IAM authorization; lambda:InvokeFunction on its function, for JobsClient.invoking) and through the CLI without --api (invoke the ventilator; read the tracker table; UpdateItem on it to cancel). One statement per need (README, \"Job API\"); attach it with aws_iam_policy."
+  value       = data.aws_iam_policy_document.job_client.json
 }
 
 output "job_api_function_name" {
