@@ -2,7 +2,9 @@
 # Start, stop or wait for the AWS emulator the local stack and tests use.
 #
 #   emulator.sh up      start MiniStack on 127.0.0.1:$EMULATOR_PORT (or reuse a
-#                       running one), wait until it is healthy
+#                       running one), wait until it is healthy; its functions'
+#                       AWS calls are recorded in $IAM_CALL_LOG_DIR (default
+#                       build/iam/calls) for the IAM check
 #   emulator.sh down    stop the MiniStack this script started (by its PID)
 #   emulator.sh url     print the endpoint URL
 #
@@ -20,6 +22,9 @@ pid_file=$state_dir/ministack.pid
 log_file=$state_dir/ministack.log
 emulator_name=emulator
 start_timeout=${EMULATOR_START_TIMEOUT:-90}
+# The IAM check (tests/iam_check): where the deployed functions' AWS calls are recorded.
+recorder_dir=$repo_root/tests/iam_check/recorder
+call_log_dir=${IAM_CALL_LOG_DIR:-$repo_root/build/iam/calls}
 # shellcheck source=scripts/emulator-lib.sh
 source "$repo_root/scripts/emulator-lib.sh"
 
@@ -60,10 +65,15 @@ up() {
     return 1
   fi
   install_emulator
-  mkdir -p "$state_dir"
+  mkdir -p "$state_dir" "$call_log_dir"
   # Bound to loopback only. Lambda handlers run as subprocesses of this
   # interpreter, with the emulator venv's boto3 standing in for the runtime's.
-  BIND_HOST=127.0.0.1 GATEWAY_PORT=$port LAMBDA_EXECUTOR=local \
+  # They inherit its environment, so the IAM check's call recorder (its
+  # sitecustomize on PYTHONPATH) writes each function's AWS calls to
+  # $call_log_dir; the server itself names no principal and records nothing.
+  env -u IAM_CALL_PRINCIPAL -u AWS_LAMBDA_FUNCTION_NAME \
+    PYTHONPATH="$recorder_dir${PYTHONPATH:+:$PYTHONPATH}" IAM_CALL_LOG_DIR="$call_log_dir" \
+    BIND_HOST=127.0.0.1 GATEWAY_PORT=$port LAMBDA_EXECUTOR=local \
     nohup "$venv/bin/ministack" >"$log_file" 2>&1 </dev/null &
   echo $! >"$pid_file"
   wait_healthy "$(cat "$pid_file")"

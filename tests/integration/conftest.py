@@ -7,24 +7,37 @@ LocalStack-compatible endpoint.
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import subprocess
 import urllib.request
 import uuid
 from pathlib import Path
+from typing import Any, TypeVar, cast
 
 import boto3
 import pytest
 from py.path import local as py_path
 from pytest_terraform import tf
 
+from iam_check.recorder.call_recorder import recording_as
 from serverless_patterns.fan_in.tracker import JobTracker
 from webhook_receiver import WebhookReceiver
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 ENDPOINT = os.environ.setdefault("AWS_ENDPOINT_URL", "http://127.0.0.1:4566")
 RUN_NAME = f"it{uuid.uuid4().hex[:6]}"
+
+# The IAM check (tests/iam_check) reads what the suite leaves here: the AWS calls of the deployed functions
+# (recorded by the emulator's Lambda processes, scripts/emulator.sh) and of the job user (JOB_USER below), and
+# a dump of each stack the suite applied (write_stack_dump). The same default as scripts/emulator.sh.
+CALL_LOG_DIR = Path(os.environ.setdefault("IAM_CALL_LOG_DIR", str(REPO_ROOT / "build" / "iam" / "calls")))
+STACK_DUMP_DIR = CALL_LOG_DIR.parent / "stacks"
+RECORDER_DIR = REPO_ROOT / "tests" / "iam_check" / "recorder"
+# Whose calls the job API's and the CLI's are: a person submitting, following and cancelling jobs, whose
+# policy is the one the fan_out module ships for that.
+JOB_USER = "job-user"
 # The stack's chat forwarder posts every alarm change here (a Lambda on the
 # emulator runs as a local process, so 127.0.0.1 reaches this test process).
 CHAT_WEBHOOK = WebhookReceiver().__enter__()
@@ -81,6 +94,7 @@ LONGEST_FILES_FIRST = (
     "test_load_leveler.py",
     "test_sns_transport.py",
     "test_readme_walkthrough.py",
+    "test_prod_shape.py",  # about 2 min alone: envs/prod applied (95 s) and destroyed (30 s), no job
     "test_fan_out.py",
     "test_stack.py",
 )
@@ -119,7 +133,8 @@ def apply_stack(root_module: str, scope: str, request, tmpdir_factory):
     """A root module applied through pytest-terraform for `scope`, destroyed at its end.
 
     `root_module` is found under envs/ (pyproject's terraform-mod-dir), else
-    under tests/integration/terraform/.
+    under tests/integration/terraform/. Its state is dumped for the IAM check
+    under RUN_NAME (envs/local) or RUN_NAME-<root module>.
     """
     fixture = tf.TerraformFixture(
         tf.LazyTfBin,
@@ -131,7 +146,85 @@ def apply_stack(root_module: str, scope: str, request, tmpdir_factory):
         None,
         request.config,
     )
-    return fixture(request, tmpdir_factory, "master")
+    applied = fixture(request, tmpdir_factory, "master")
+    dump_name = RUN_NAME if root_module == "local" else f"{RUN_NAME}-{root_module}"
+    write_stack_dump(dump_name, "local", json.loads(Path(applied.terraform.state_path).read_text()))
+    return applied
+
+
+def _data_source_attribute(state: dict[str, Any], data_type: str, *attributes: str) -> str | None:
+    """The first of `attributes` of a data source of this type, in any module of a raw state."""
+    for resource in state.get("resources", ()):
+        if resource.get("mode") == "data" and resource.get("type") == data_type:
+            for instance in resource.get("instances", ()):
+                for attribute in attributes:
+                    if instance.get("attributes", {}).get(attribute):
+                        return instance["attributes"][attribute]
+    return None
+
+
+def write_stack_dump(
+    name: str, shape: str, state: dict[str, Any], extra_policies: dict[str, Any] | None = None
+) -> Path:
+    """STACK_DUMP_DIR/<name>.json: a stack as the IAM check reads it (tests/iam_check/stack.py).
+
+    `state` is the raw terraform.tfstate (format version 4) of the applied root; `shape` "local" (a stack as
+    the suite applies it) or "prod" (the prod configuration, test_prod_shape.py); `extra_policies` the
+    documents made outside Terraform, by ARN. The account and region are the state's own (its
+    aws_caller_identity and aws_region data sources), else the emulator's.
+    """
+    account = _data_source_attribute(state, "aws_caller_identity", "account_id")
+    if not account:
+        account = boto3.client("sts").get_caller_identity()["Account"]
+    region = _data_source_attribute(state, "aws_region", "name", "region") or os.environ["AWS_DEFAULT_REGION"]
+    dump = {
+        "name": name,
+        "shape": shape,
+        "account": account,
+        "region": region,
+        "state": state,
+        "extra_policies": extra_policies or {},
+    }
+    STACK_DUMP_DIR.mkdir(parents=True, exist_ok=True)
+    path = STACK_DUMP_DIR / f"{name}.json"
+    written = path.with_suffix(".json.tmp")
+    written.write_text(json.dumps(dump))
+    written.replace(path)  # whole or not at all, for a reader running beside the suite
+    return path
+
+
+Client = TypeVar("Client")
+
+
+class _RecordedAs:
+    """Runs every method of the object it wraps inside recording_as(label); attributes pass through."""
+
+    def __init__(self, target: Any, label: str) -> None:
+        self._target = target
+        self._label = label
+
+    def __getattr__(self, name: str) -> Any:
+        attribute = getattr(self._target, name)
+        if not callable(attribute):
+            return attribute
+
+        @functools.wraps(attribute)
+        def recorded(*args: Any, **kwargs: Any) -> Any:
+            with recording_as(self._label):
+                return attribute(*args, **kwargs)
+
+        return recorded
+
+
+def as_job_user(client: Client) -> Client:
+    """The client's AWS calls (not the test's own around them) recorded as the job user's, for the IAM check."""
+    return cast(Client, _RecordedAs(client, JOB_USER))
+
+
+def job_user_environment() -> dict[str, str]:
+    """What a process run as the job user (the installed CLI, `make job-*`) adds to its environment: the
+    recorder on PYTHONPATH (its sitecustomize starts it), where to write, and under which label."""
+    return {"PYTHONPATH": str(RECORDER_DIR), "IAM_CALL_LOG_DIR": str(CALL_LOG_DIR), "IAM_CALL_PRINCIPAL": JOB_USER}
 
 
 @pytest.fixture(scope="session")

@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pytest
 
+from integration.conftest import job_user_environment
 from readme_blocks import readme_block
 from serverless_patterns_ops.fan_out_jobs import sample_text
 
@@ -67,10 +68,12 @@ def installed(wheel, tmp_path_factory) -> Path:
 
 @pytest.fixture
 def user_env(tmp_path) -> dict[str, str]:
-    """The user's environment: the emulator's endpoint and credentials, nothing pointing into the checkout."""
+    """The user's environment: the emulator's endpoint and credentials, nothing pointing into the checkout's
+    packages. The IAM check's call recorder alone is on PYTHONPATH (it holds no package of the project), so
+    the command's AWS calls are recorded as the job user's."""
     env = {name: value for name, value in os.environ.items() if name not in {"PYTHONPATH", "VIRTUAL_ENV"}}
     env.pop("SERVERLESS_PATTERNS_OUTPUTS", None)
-    return env
+    return {**env, **job_user_environment()}
 
 
 def run(installed: Path, env: dict[str, str], cwd: Path, *args: str) -> subprocess.CompletedProcess:

@@ -8,6 +8,8 @@ from urllib.parse import urlsplit
 import boto3
 import pytest
 
+from iam_check.recorder.call_recorder import recording_as
+from integration.conftest import JOB_USER, as_job_user
 from integration.test_fan_out import CHUNK_SIZE, make_text
 from serverless_patterns_ops.http_api import HttpApiClient, JsonResponse
 from serverless_patterns_ops.jobs_client import JobApiError, JobsClient
@@ -18,7 +20,8 @@ pytestmark = pytest.mark.lambda_runtime
 
 @pytest.fixture(scope="module")
 def jobs(fan_out) -> JobsClient:
-    return JobsClient.of_stack(fan_out)
+    """The job API's client, its calls recorded as the job user's (the IAM check evaluates them)."""
+    return as_job_user(JobsClient.of_stack(fan_out))
 
 
 @pytest.fixture(scope="module")
@@ -52,7 +55,8 @@ def test_a_job_submitted_over_http_is_accepted_at_once_and_ends_with_the_exact_r
     assert done.counts == {"succeeded": done.total, "failed": 0, "skipped": 0, "pending": 0}
     assert set(done.timings) >= {"created_at", "finished_at"}
     assert jobs.result(done)["words"] == expected
-    followed = get_as_is(accepted.status_url)
+    with recording_as(JOB_USER):  # the user following the URL the API answered
+        followed = get_as_is(accepted.status_url)
     assert (followed.status, followed.body["job_id"], followed.body["status"]) == (200, job_id, "SUCCEEDED")
 
 

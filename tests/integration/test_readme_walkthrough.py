@@ -20,6 +20,7 @@ from pathlib import Path
 
 import pytest
 
+from integration.conftest import job_user_environment, write_stack_dump
 from readme_blocks import readme_block
 
 # Runs the stack's functions: LocalStack does that only in Docker (README, "Emulators").
@@ -69,11 +70,20 @@ def checkout(tmp_path) -> Path:
 @pytest.fixture
 def user_shell(checkout, tmp_path):
     """A user's environment (the emulator's endpoint and credentials), a stack name of the walkthrough's own,
-    and TMPDIR in pytest's temporary folder, so `mktemp -d` makes a folder outside the repository."""
+    and TMPDIR in pytest's temporary folder, so `mktemp -d` makes a folder outside the repository.
+
+    For the IAM check, the AWS calls of its commands are recorded as the job user's (the call recorder on
+    PYTHONPATH: only the job commands make any), and the stack it applied is dumped before it is destroyed.
+    """
     env = {name: value for name, value in os.environ.items() if not name.startswith(NOT_THE_USERS)}
-    env.update(LOCAL_NAME=f"wt{uuid.uuid4().hex[:6]}", TMPDIR=str(tmp_path))
+    env.update(LOCAL_NAME=f"wt{uuid.uuid4().hex[:6]}", TMPDIR=str(tmp_path), **job_user_environment())
     yield env
-    _make(checkout, env, "destroy", "ENV=local")
+    try:
+        state = checkout / "build" / "demo" / "terraform.tfstate"  # make's LOCAL_STATE in the copy
+        if state.is_file() and json.loads(state.read_text()).get("resources"):
+            write_stack_dump(env["LOCAL_NAME"], "local", json.loads(state.read_text()))
+    finally:
+        _make(checkout, env, "destroy", "ENV=local")
 
 
 def _highest(readings: Path) -> dict[str, int]:

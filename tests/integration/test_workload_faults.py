@@ -14,6 +14,7 @@ import uuid
 import boto3
 import pytest
 
+from integration.conftest import as_job_user
 from integration.test_fan_out import make_text
 from serverless_patterns.fan_in.tracker import JobStatus, StopReason
 from serverless_patterns_ops.fan_out_jobs import submit_job, wait_for_job
@@ -94,7 +95,9 @@ def test_a_jsonl_job_for_word_count_is_refused_naming_the_workload_and_the_sourc
 
     answer = submit_job(boto3.client("lambda"), fan_out["ventilator_function_name"], spec)
     with pytest.raises(JobApiError) as refused:
-        JobsClient.invoking(fan_out["job_api_function_name"]).submit({**spec, "job_id": spec["job_id"] + "-api"})
+        as_job_user(JobsClient.invoking(fan_out["job_api_function_name"])).submit(
+            {**spec, "job_id": spec["job_id"] + "-api"}
+        )
 
     assert answer["status"] == "FAILED"
     assert (answer["error"]["field"], answer["error"]["message"]) == ("workload", expected)

@@ -1,0 +1,1 @@
+"""The IAM check: every AWS call the suite's code makes, evaluated against the policies the stacks deploy."""

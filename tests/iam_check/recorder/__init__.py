@@ -1,0 +1,1 @@
+"""The call recorder (call_recorder.py), loaded into other processes by sitecustomize.py."""
