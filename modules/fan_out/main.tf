@@ -370,8 +370,9 @@ module "ventilator" {
 
 data "aws_iam_policy_document" "record_completions" {
   statement {
-    sid       = "RecordCompletions"
-    actions   = ["dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:GetItem"]
+    sid = "RecordCompletions"
+    # BatchGetItem: a batch whose subtasks fill several shards reads them in one request to seal them.
+    actions   = ["dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:GetItem", "dynamodb:BatchGetItem"]
     resources = [var.tracker_table_arn]
   }
 
