@@ -190,7 +190,7 @@ workload-remove: setup ## Remove workload NAME from envs/$(ENV)
 # API=1: submit, status and cancel through its job API instead of direct invokes.
 # They run the CLI from the checkout (the installed `serverless-patterns` is the same tool), silently:
 # what they print is the CLI's.
-JOBS_CLI = PYTHONPATH=lambdas:ops $(if $(LOCAL_OUTPUTS),SERVERLESS_PATTERNS_OUTPUTS=$${SERVERLESS_PATTERNS_OUTPUTS:-$(LOCAL_OUTPUTS)}) AWS_ACCESS_KEY_ID=$${AWS_ACCESS_KEY_ID:-test} AWS_SECRET_ACCESS_KEY=$${AWS_SECRET_ACCESS_KEY:-test} AWS_ENDPOINT_URL=$${AWS_ENDPOINT_URL:-$$(scripts/emulator.sh url)} $(BIN)/python -m serverless_patterns_ops $(if $(API),--api)
+JOBS_CLI = PYTHONPATH=lambdas:ops$${PYTHONPATH:+:$$PYTHONPATH} $(if $(LOCAL_OUTPUTS),SERVERLESS_PATTERNS_OUTPUTS=$${SERVERLESS_PATTERNS_OUTPUTS:-$(LOCAL_OUTPUTS)}) AWS_ACCESS_KEY_ID=$${AWS_ACCESS_KEY_ID:-test} AWS_SECRET_ACCESS_KEY=$${AWS_SECRET_ACCESS_KEY:-test} AWS_ENDPOINT_URL=$${AWS_ENDPOINT_URL:-$$(scripts/emulator.sh url)} $(BIN)/python -m serverless_patterns_ops $(if $(API),--api)
 # A job that ended PARTIAL (the CLI's exit code 3) or CANCELLED (5) is an outcome the CLI has printed,
 # not a failure of make: 0 here, and only here (`serverless-patterns --help` lists the CLI's codes).
 JOB_OUTCOME = || { rc=$$?; [ $$rc -eq 3 ] || [ $$rc -eq 5 ] || exit $$rc; }

@@ -9,10 +9,12 @@ resource the row covers. A grant the suite never used, or one with a wildcard, n
 from __future__ import annotations
 
 import re
+import tomllib
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from fnmatch import fnmatchcase
+from pathlib import Path
 
 from iam_check.evaluate import statements_of
 from iam_check.model import Decision, NamedPolicy
@@ -139,13 +141,22 @@ def _rows_of_statement(
                     action=action,
                     resource=resource,
                     uses=uses,
-                    wildcard="*" in action or "*" in resource or not_action or not_resource,
+                    wildcard=is_wildcard(action, resource) or not_action or not_resource,
                     not_action=not_action,
                     not_resource=not_resource,
                     stack=stack,
                 )
             )
     return rows
+
+
+def is_wildcard(action: str, resource: str) -> bool:
+    """A grant wider than one resource or one action: `*` as the resource, or a `*` in the action.
+
+    A `*` closing a path under one named resource (`<bucket>/inputs/*`, a log group's `:*` streams)
+    scopes the grant to that resource's objects, so it is not counted as a wildcard.
+    """
+    return "*" in action or resource == "*" or "*" in resource.rstrip("*")
 
 
 def _as_list(value: str | list[str]) -> list[str]:
@@ -237,3 +248,30 @@ def unexplained(
         else:
             by_key[row.reason_key] = replace(seen, uses=seen.uses + row.uses, wildcard=seen.wildcard or row.wildcard)
     return [row for key, row in by_key.items() if (row.uses == 0 or row.wildcard) and key not in reasons]
+
+
+class GrantReasons(dict[ReasonKey, str]):
+    """Why a grant no call used (or a wildcard) is kept, keyed by (function suffix, action, resource).
+
+    A function of "*" gives the reason for that action and resource in every function's policy
+    (the tracing statement every function carries).
+    """
+
+    @classmethod
+    def load(cls, path: Path) -> GrantReasons:
+        document = tomllib.loads(path.read_text())
+        return cls(
+            {
+                (entry["function"], entry["action"], entry["resource"]): entry["reason"]
+                for entry in document.get("grant", [])
+            }
+        )
+
+    def _for_any_function(self, key: object) -> object:
+        return ("*", *key[1:]) if isinstance(key, tuple) and len(key) == 3 else key
+
+    def __contains__(self, key: object) -> bool:
+        return dict.__contains__(self, key) or dict.__contains__(self, self._for_any_function(key))
+
+    def get(self, key: ReasonKey, default: str | None = None) -> str | None:  # type: ignore[override]
+        return dict.get(self, key, dict.get(self, self._for_any_function(key), default))

@@ -72,7 +72,9 @@ class Decision:
     case: Case
     result: str  # "Allowed", "ImplicitlyDenied", "ExplicitlyDenied", or "Error" (the engine refused the input)
     denied_by: str = ""  # the policy (and statement) that denied, for a denial
-    allowed_by: tuple[tuple[str, str], ...] = ()  # (policy name, statement id or index) of each allowing identity/resource statement
+    allowed_by: tuple[
+        tuple[str, str], ...
+    ] = ()  # (policy name, statement id or index) of each allowing identity/resource statement
     detail: str = ""  # the engine's explanation, or its validation errors
 
     @property

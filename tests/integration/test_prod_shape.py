@@ -27,6 +27,10 @@ from pytest_terraform import tf
 
 from integration.conftest import ENDPOINT, REPO_ROOT, RUN_NAME, write_stack_dump
 
+# Prod creates its HTTP APIs (LocalStack Community has none), and the IAM check it feeds runs after the
+# MiniStack suite (`make test-integration`), not after the LocalStack lane.
+pytestmark = pytest.mark.http_api
+
 PROD_ENV = REPO_ROOT / "envs" / "prod"
 POLICY_TEMPLATES = REPO_ROOT / "tests" / "iam_check" / "prod_shape"
 PROD_NAME = f"{RUN_NAME}p"
@@ -124,6 +128,10 @@ def prod_shape(tmp_path_factory) -> Iterator[ProdShape]:
                 },
                 # As envs/local sets them: no X-Ray daemon runs beside the emulator.
                 "environment_variables": {"POWERTOOLS_TRACE_DISABLED": "true"},
+                # The workloads of the zips it deploys (`make package` builds envs/local's): the IAM check
+                # maps the local stacks' calls onto this one, and a workload's grants follow its settings
+                # (a resumable one's checkpoints/), so both stacks must run the same workloads.
+                **json.loads((REPO_ROOT / "envs" / "local" / "workloads.auto.tfvars.json").read_text()),
             },
         )
         runner = tf.TerraformRunner(
