@@ -1,7 +1,8 @@
-"""The IAM check's mapping (tests/iam_check/stack.py, requests.py, services.py): from a stack dump and
-recorded calls to the IAM requests and cases an engine decides. No emulator, no engine: the synthetic
-dumps in iam_fixtures/ are one root in two shapes (local-stack.json as the emulator renders it,
-prod-stack.json with a key and a permissions boundary made outside Terraform)."""
+"""The IAM check's mapping (tests/iam_check/stack.py, names.py, policies.py, translation.py, requests.py,
+operations.py, services.py): from a stack dump and recorded calls to the IAM requests and cases an engine
+decides. No emulator, no engine: the synthetic dumps in iam_fixtures/ are one root in two shapes
+(local-stack.json as the emulator renders it, prod-stack.json with a key and a permissions boundary made
+outside Terraform)."""
 
 from __future__ import annotations
 
@@ -422,7 +423,7 @@ def test_an_operation_the_table_does_not_know_fails_naming_it_and_the_file(local
     message = str(raised.value)
     assert "\n" not in message
     assert "s3 PutBucketPolicy" in message
-    assert "tests/iam_check/requests.py" in message
+    assert "tests/iam_check/operations.py" in message
 
 
 def test_every_request_is_made_over_https(local):
