@@ -24,6 +24,8 @@ from iam_check.model import Decision, NamedPolicy
 _TERRAFORM_UNIQUE_ID = re.compile(r"(?<=-)\d{18}[0-9a-f]{8}\b")
 _ARN_ACCOUNT = re.compile(r"^(arn:[^:]+:[^:]+:[^:]*:)\d{12}(?=:)")
 _POLICY_VARIABLE = re.compile(r"\$\{[^}]*\}")
+# An HTTP API's id is random per stack, like the bucket suffix.
+_API_ID = re.compile(r"(?<=:execute-api:)([^:]+:[^:]+:)[a-z0-9]+(?=/)")
 
 ReasonKey = tuple[str, str, str]  # (function suffix, action label, resource label)
 
@@ -56,6 +58,7 @@ class GrantRow:
         """The resource with the stack's name, the account and Terraform's unique ids generalised."""
         resource = _ARN_ACCOUNT.sub(r"\1<account>", self.resource)
         resource = _TERRAFORM_UNIQUE_ID.sub("<id>", resource)
+        resource = _API_ID.sub(r"\1<api>", resource)
         if self.stack:
             resource = resource.replace(self.stack, "<name>")
         return f"NotResource {resource}" if self.not_resource else resource
@@ -150,13 +153,18 @@ def _rows_of_statement(
     return rows
 
 
-def is_wildcard(action: str, resource: str) -> bool:
-    """A grant wider than one resource or one action: `*` as the resource, or a `*` in the action.
+# Grants whose `*` stays inside one named resource: the objects under one prefix of one bucket, one log
+# group's streams, one route of one API in any stage. Any other `*` in a resource is a wildcard.
+_SCOPED_PATTERNS = (
+    re.compile(r"^arn:aws[a-z-]*:s3:::[^*/]+/[^*]*\*$"),
+    re.compile(r"^arn:aws[a-z-]*:logs:[^:*]+:\d{12}:log-group:[^*:]+:\*$"),
+    re.compile(r"^arn:aws[a-z-]*:execute-api:[^:*]+:\d{12}:[a-z0-9]+/\*/[A-Z]+/[^*]+(/\*)?$"),
+)
 
-    A `*` closing a path under one named resource (`<bucket>/inputs/*`, a log group's `:*` streams)
-    scopes the grant to that resource's objects, so it is not counted as a wildcard.
-    """
-    return "*" in action or resource == "*" or "*" in resource.rstrip("*")
+
+def is_wildcard(action: str, resource: str) -> bool:
+    """A grant wider than one resource: a `*` in the action, or one in the resource no scoped pattern explains."""
+    return "*" in action or ("*" in resource and not any(pattern.match(resource) for pattern in _SCOPED_PATTERNS))
 
 
 def _as_list(value: str | list[str]) -> list[str]:

@@ -3,7 +3,7 @@
 A RecordedCall is one AWS request the code made (tests/iam_check/recorder);
 an IamRequest is one IAM authorization that request needs (requests.py);
 a Case is an IamRequest with the principal and the policies that decide it
-(stack.py builds them); a Decision is the evaluation engine's answer
+(requests.py and services.py build them from a Stack); a Decision is the evaluation engine's answer
 (evaluate.py).
 """
 

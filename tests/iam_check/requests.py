@@ -208,13 +208,3 @@ def caller_cases(calls: Sequence[RecordedCall], stack: Stack, user_policy: Named
                 )
             )
     return _distinct(cases)
-
-
-def __getattr__(name: str) -> Any:
-    # service_cases and trigger_cases live in services.py (which builds on this module); they are
-    # importable from here as well, without a circular import at load time.
-    if name in ("service_cases", "trigger_cases"):
-        from iam_check import services
-
-        return getattr(services, name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

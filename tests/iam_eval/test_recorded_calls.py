@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -21,7 +22,8 @@ from iam_check.evaluate import evaluate, explain_denial
 from iam_check.least_privilege import GrantReasons, grant_usage, render_table, unexplained
 from iam_check.model import Case, Decision, NamedPolicy, RecordedCall
 from iam_check.recorded import load_calls, load_stacks
-from iam_check.requests import caller_cases, function_cases, service_cases, trigger_cases
+from iam_check.requests import caller_cases, function_cases
+from iam_check.services import service_cases, trigger_cases
 from iam_check.stack import Stack
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -30,11 +32,12 @@ GRANT_REASONS = REPO_ROOT / "tests" / "iam_check" / "grant_reasons.toml"
 REPORT = IAM_BUILD / "granted-vs-used.md"
 SECURITY_DOC = REPO_ROOT / "docs" / "security.md"
 JOB_USER = "job-user"
-# Resources a test points a function at on purpose, to make it fail: its calls to them are faults the
-# test injects, not permissions the stack must grant (on AWS they fail too, with AccessDenied).
-INJECTED_FAULT_RESOURCES = {
-    "table-that-does-not-exist": "tests/integration/test_load_leveler.py (consumer_outage) points the consumer at "
-    "a missing table, a broken deploy, to fill its DLQ",
+# Calls a test makes a function send to a missing resource on purpose, to make it fail: faults the test
+# injects, not permissions the stack must grant (on AWS they fail too, with AccessDenied). Keyed by
+# (function suffix, parameter, value); each must match a recorded call, so a stale entry shows.
+INJECTED_FAULTS = {
+    ("-ll-consumer", "TableName", "table-that-does-not-exist"): "tests/integration/test_load_leveler.py "
+    "(consumer_outage) points the consumer at a missing table, a broken deploy, to fill its DLQ",
 }
 
 
@@ -78,7 +81,10 @@ def function_calls_of(stack: Stack, calls: Sequence[RecordedCall]) -> list[Recor
 
 
 def injected_fault(call: RecordedCall) -> bool:
-    return any(str(value) in INJECTED_FAULT_RESOURCES for value in call.params.values() if isinstance(value, str))
+    return any(
+        call.principal.endswith(suffix) and call.params.get(parameter) == value
+        for suffix, parameter, value in INJECTED_FAULTS
+    )
 
 
 def caller_calls_on(stack: Stack, calls: Sequence[RecordedCall]) -> list[RecordedCall]:
@@ -122,6 +128,26 @@ def test_the_suite_recorded_the_calls_of_every_pattern(local_stacks: list[Stack]
     assert any(caller_calls_on(stack, calls) for stack in stacks), (
         "no recorded call of the job client (recording_as / IAM_CALL_PRINCIPAL)"
     )
+
+
+def test_every_recorded_call_is_evaluated(stacks: list[Stack], calls: list[RecordedCall]) -> None:
+    """No call escapes the check: each function's call belongs to a dumped stack, each client call to an
+    envs/local one, and each injected fault was made (the only calls left out, each with its reason)."""
+    functions = {name for stack in stacks for name in stack.function_names()}
+    orphans = {
+        call.principal for call in calls if call.principal_kind == "function" and call.principal not in functions
+    }
+    assert not orphans, f"calls of functions no stack dump holds (tests/integration/conftest.py dumps each): {orphans}"
+    clients = [call for call in calls if call.principal_kind == "caller"]
+    assert {call.principal for call in clients} <= {JOB_USER}, "a caller label the check has no policy for"
+    unowned = [
+        call for call in clients if not any(caller_calls_on(stack, [call]) for stack in envs_local_stacks(stacks))
+    ]
+    assert not unowned, f"job client calls on no envs/local stack: {unowned[:5]}"
+    for suffix, parameter, value in INJECTED_FAULTS:
+        assert any(call.principal.endswith(suffix) and call.params.get(parameter) == value for call in calls), (
+            f"no call of *{suffix} with {parameter}={value}: the injected fault is gone, remove its entry"
+        )
 
 
 def test_every_function_call_is_allowed_on_the_stack_it_ran_on(stacks: list[Stack], calls: list[RecordedCall]) -> None:
@@ -197,6 +223,24 @@ def test_the_job_client_policy_covers_the_clients_calls(
     decisions = evaluate(cases)
     assert decisions
     fail_on_denials(decisions, f"calls of the job client under job_client_policy_json ({shape})")
+
+
+def test_every_statement_of_the_job_client_policy_is_used_or_has_a_reason(
+    local_stacks: list[Stack], calls: list[RecordedCall]
+) -> None:
+    """The client's policy measured as the roles' are: what the CLI and JobsClient did in the suite."""
+    rows = []
+    for stack in envs_local_stacks(local_stacks):
+        policy = NamedPolicy(f"job_client_policy_json of {stack.name}", stack.output("job_client_policy_json"))
+        decisions = evaluate(caller_cases(caller_calls_on(stack, calls), stack, policy))
+        # The caller's label carries no stack name: name the stack so its resources read <name>.
+        rows += [replace(row, stack=stack.name) for row in grant_usage({JOB_USER: (policy,)}, decisions)]
+    assert rows
+    missing = unexplained(rows, GrantReasons.load(GRANT_REASONS))
+    assert not missing, (
+        f"statements of job_client_policy_json no client call used, without a reason in "
+        f"{GRANT_REASONS.relative_to(REPO_ROOT)}:\n" + "\n".join(f"  {row}" for row in missing)
+    )
 
 
 def test_every_grant_is_used_by_the_suite_or_has_a_reason(local_stacks: list[Stack], calls: list[RecordedCall]) -> None:

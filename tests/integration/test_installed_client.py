@@ -127,12 +127,16 @@ def test_the_installed_command_uploads_submits_and_downloads_the_exact_result(in
     (tmp_path / "spec.json").write_text(json.dumps({"job_id": job_id, "source": {**source, "chunk_size_bytes": 1024}}))
     submitted = run(installed, user_env, tmp_path, "submit", "--spec", "spec.json", "--timeout", "300")
     downloaded = run(installed, user_env, tmp_path, "download", job_id, "--to", "results")
+    # The CLI's direct cancel (a conditional write to the tracker) of a job that has ended is refused.
+    cancelled = run(installed, user_env, tmp_path, "cancel", job_id)
 
     assert uploaded.returncode == 0, uploaded.stderr
     assert source["type"] == "lines"
     assert source["key"].startswith("inputs/")
     assert submitted.returncode == 0, submitted.stdout + submitted.stderr
     assert downloaded.returncode == 0, downloaded.stderr
+    assert cancelled.returncode != 0
+    assert f"job {job_id} is not running, or is stopping already" in cancelled.stderr
     folder = tmp_path / "results"
     manifest = json.loads((folder / "manifest.json").read_text())
     assert (manifest["job_id"], manifest["status"], manifest["failed"]) == (job_id, "SUCCEEDED", 0)

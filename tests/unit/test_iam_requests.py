@@ -13,14 +13,8 @@ from pathlib import Path
 import pytest
 
 from iam_check.model import NamedPolicy, RecordedCall
-from iam_check.requests import (
-    UnmappedOperation,
-    caller_cases,
-    function_cases,
-    iam_requests,
-    service_cases,
-    trigger_cases,
-)
+from iam_check.requests import UnmappedOperation, caller_cases, function_cases, iam_requests
+from iam_check.services import service_cases, trigger_cases
 from iam_check.stack import Stack, StackError
 
 FIXTURES = Path(__file__).with_name("iam_fixtures")

@@ -295,11 +295,14 @@ class PatchOnImport(importlib.abc.MetaPathFinder):
         patch = PATCHES.get(fullname)
         if patch is None:
             return None
-        spec = importlib.machinery.PathFinder.find_spec(fullname, path, target)
-        if spec is None or spec.loader is None or not hasattr(spec.loader, "exec_module"):
+        try:
+            spec = importlib.machinery.PathFinder.find_spec(fullname, path, target)
+            if spec is None or spec.loader is None or not hasattr(spec.loader, "exec_module"):
+                return None
+            spec.loader = PatchingLoader(spec.loader, patch)
+            return spec
+        except Exception:  # the regular import goes on unpatched rather than failing
             return None
-        spec.loader = PatchingLoader(spec.loader, patch)
-        return spec
 
 
 def activate_for_process(environ: Mapping[str, str]) -> bool:
