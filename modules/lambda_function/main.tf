@@ -125,7 +125,9 @@ resource "aws_cloudwatch_metric_alarm" "this" {
       throttles = "Invocations of ${var.name} were throttled: raise its concurrency or lower the load sent to it."
     },
     !var.keep_failed_async_invocations ? {} : {
-      async_events_dropped = "Asynchronous invocations of ${var.name} were dropped (too old, or its on-failure destination refused them): the work they asked for will not happen."
+      # DestinationDeliveryFailures, not AsyncEventsDropped: the latter also counts the events the
+      # destination kept, so it would only repeat the destination's own alarm.
+      destination_delivery_failures = "Failed asynchronous invocations of ${var.name} could not be sent to its on-failure destination (it refused them: its policy or key): the work they asked for is lost."
     },
   ) : {}
 

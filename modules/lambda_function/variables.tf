@@ -92,7 +92,7 @@ variable "reserved_concurrent_executions" {
 }
 
 variable "async_on_failure_destination_arn" {
-  description = "SQS queue or SNS topic that receives asynchronous invocations (S3 notifications, hand-overs, Event invokes) that failed every attempt, instead of Lambda dropping them, with keep_failed_async_invocations = true (which also adds an alarm on AsyncEventsDropped)."
+  description = "SQS queue or SNS topic that receives asynchronous invocations (S3 notifications, hand-overs, Event invokes) that failed every attempt, instead of Lambda dropping them, with keep_failed_async_invocations = true (which also adds an alarm on DestinationDeliveryFailures: events the destination could not take, lost)."
   type        = string
   default     = null
 

@@ -95,7 +95,7 @@ run "the_job_bucket_queue_and_functions_are_wired" {
   }
   assert {
     condition = (
-      toset(keys(module.ventilator.alarm_arns)) == toset(["errors", "throttles", "async_events_dropped"]) &&
+      toset(keys(module.ventilator.alarm_arns)) == toset(["errors", "throttles", "destination_delivery_failures"]) &&
       aws_sqs_queue.failed_invocations.name == "reports-failed-invocations" &&
       aws_sqs_queue.failed_invocations.sqs_managed_sse_enabled &&
       aws_cloudwatch_metric_alarm.failed_invocations.dimensions.QueueName == "reports-failed-invocations"

@@ -88,8 +88,8 @@ run "failed_async_invocations_go_to_their_destination_and_drops_alarm" {
     error_message = "The role must be allowed to send to its on-failure queue."
   }
   assert {
-    condition     = aws_cloudwatch_metric_alarm.this["async_events_dropped"].metric_name == "AsyncEventsDropped" && aws_cloudwatch_metric_alarm.this["async_events_dropped"].alarm_name == "orders-worker-async-events-dropped"
-    error_message = "Dropped asynchronous events must alarm."
+    condition     = aws_cloudwatch_metric_alarm.this["destination_delivery_failures"].metric_name == "DestinationDeliveryFailures" && aws_cloudwatch_metric_alarm.this["destination_delivery_failures"].alarm_name == "orders-worker-destination-delivery-failures" && length([for alarm in aws_cloudwatch_metric_alarm.this : alarm if alarm.metric_name == "AsyncEventsDropped"]) == 0
+    error_message = "Failed asynchronous events the destination could not take (true loss) must alarm, and AsyncEventsDropped, which also counts the events kept, must not."
   }
 }
 
