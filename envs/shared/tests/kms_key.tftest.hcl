@@ -7,16 +7,21 @@ mock_provider "aws" {
   source = "../../tests/terraform/mocks"
 }
 
+# The composition's runs share these (each run below sets only what it changes); the module runs
+# set their own and ignore them.
+variables {
+  environment      = "staging"
+  region           = "eu-west-1"
+  lambda_build_dir = "../../build/lambda"
+  kms_key_arn      = "arn:aws:kms:eu-west-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab"
+}
+
 run "the_stack_key_reaches_every_queue_and_topic" {
   command = plan
 
   variables {
-    environment      = "staging"
-    region           = "eu-west-1"
-    lambda_build_dir = "../../build/lambda"
-    kms_key_arn      = "arn:aws:kms:eu-west-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab"
-    load_leveler     = { queue = { max_receive_count = 7 } }
-    fan_out          = { transport = "sns", queue = { depth_alarm_threshold = 5000 } }
+    load_leveler = { queue = { max_receive_count = 7 } }
+    fan_out      = { transport = "sns", queue = { depth_alarm_threshold = 5000 } }
   }
 
   assert {
@@ -37,11 +42,7 @@ run "a_queue_key_of_its_own_wins" {
   command = plan
 
   variables {
-    environment      = "staging"
-    region           = "eu-west-1"
-    lambda_build_dir = "../../build/lambda"
-    kms_key_arn      = "arn:aws:kms:eu-west-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab"
-    fan_out          = { queue = { kms_master_key_id = "arn:aws:kms:eu-west-1:123456789012:key/subtasks", max_receive_count = null } }
+    fan_out = { queue = { kms_master_key_id = "arn:aws:kms:eu-west-1:123456789012:key/subtasks", max_receive_count = null } }
   }
 
   assert {
@@ -58,8 +59,7 @@ run "without_a_key_sse_sqs_and_the_aws_managed_topic_key" {
   command = plan
 
   variables {
-    environment      = "staging"
-    lambda_build_dir = "../../build/lambda"
+    kms_key_arn = null
   }
 
   assert {
@@ -72,9 +72,7 @@ run "rejects_an_alias" {
   command = plan
 
   variables {
-    environment      = "staging"
-    lambda_build_dir = "../../build/lambda"
-    kms_key_arn      = "alias/serverless-patterns"
+    kms_key_arn = "alias/serverless-patterns"
   }
 
   expect_failures = [var.kms_key_arn]
@@ -84,10 +82,7 @@ run "rejects_a_key_of_another_region" {
   command = plan
 
   variables {
-    environment      = "staging"
-    region           = "eu-west-1"
-    lambda_build_dir = "../../build/lambda"
-    kms_key_arn      = "arn:aws:kms:us-east-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab"
+    kms_key_arn = "arn:aws:kms:us-east-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab"
   }
 
   expect_failures = [var.kms_key_arn]
