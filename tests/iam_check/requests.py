@@ -158,6 +158,33 @@ def _distinct(cases: Iterable[Case]) -> list[Case]:
     return list(seen.values())
 
 
+def _cases_of(
+    call: RecordedCall,
+    stack: Stack,
+    policies: _ResourcePolicies,
+    principal: str,
+    principal_arn: str,
+    identity: tuple[NamedPolicy, ...],
+    boundary: NamedPolicy | None = None,
+) -> list[Case]:
+    """One case per IAM request of `call`, asked by `principal` (its context names `principal_arn`)."""
+    cases = []
+    for request in iam_requests(call, stack):
+        request = replace(request, context={**request.context, **principal_context(principal_arn, stack.account)})
+        cases.append(
+            Case(
+                principal=principal,
+                principal_label=call.principal,
+                request=request,
+                resource_account=stack.account,
+                identity_policies=identity,
+                permissions_boundary=boundary,
+                resource_policy=policies.of(request.resource),
+            )
+        )
+    return cases
+
+
 def function_cases(calls: Sequence[RecordedCall], stack: Stack) -> list[Case]:
     """The calls of the stack's deployed functions, each decided by its role's policies and the resource's."""
     policies = _ResourcePolicies(stack)
@@ -173,19 +200,7 @@ def function_cases(calls: Sequence[RecordedCall], stack: Stack) -> list[Case]:
                 stack.permissions_boundary(role_arn),
             )
         session, role_arn, identity, boundary = roles[call.principal]
-        for request in iam_requests(call, stack):
-            request = replace(request, context={**request.context, **principal_context(role_arn, stack.account)})
-            cases.append(
-                Case(
-                    principal=session,
-                    principal_label=call.principal,
-                    request=request,
-                    resource_account=stack.account,
-                    identity_policies=identity,
-                    permissions_boundary=boundary,
-                    resource_policy=policies.of(request.resource),
-                )
-            )
+        cases += _cases_of(call, stack, policies, session, role_arn, identity, boundary)
     return _distinct(cases)
 
 
@@ -195,16 +210,5 @@ def caller_cases(calls: Sequence[RecordedCall], stack: Stack, user_policy: Named
     cases = []
     for call in calls:
         user_arn = f"arn:aws:iam::{stack.account}:user/{call.principal}"
-        for request in iam_requests(call, stack):
-            request = replace(request, context={**request.context, **principal_context(user_arn, stack.account)})
-            cases.append(
-                Case(
-                    principal=user_arn,
-                    principal_label=call.principal,
-                    request=request,
-                    resource_account=stack.account,
-                    identity_policies=(user_policy,),
-                    resource_policy=policies.of(request.resource),
-                )
-            )
+        cases += _cases_of(call, stack, policies, user_arn, user_arn, (user_policy,))
     return _distinct(cases)
