@@ -13,6 +13,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 PolicyDocument = dict[str, Any]
+# The caller label of a person using the job client: the integration tests record the CLI's and
+# JobsClient's calls under it, and the IAM check decides them by job_client_policy_json alone.
+JOB_USER = "job-user"
 
 
 @dataclass(frozen=True)

@@ -16,6 +16,7 @@ import re
 from collections.abc import Iterable
 from typing import Any
 
+from iam_check.evaluate import statements_of
 from iam_check.model import Case, IamRequest
 from iam_check.requests import SECURE_TRANSPORT, function_principal, implied_kms_requests, principal_context
 from iam_check.stack import FunctionName, Resource, Stack, StackError, arn_parts, parse_document
@@ -270,7 +271,7 @@ def _source_arn_patterns(statement: dict[str, Any]) -> list[str]:
 def _statement_triggers(stack: Stack, target_arn: str, document: dict[str, Any]) -> list[tuple[Case, bool]]:
     """The service principals a queue or topic policy lets in, one genuine/foreign pair per service and action."""
     pairs = []
-    for statement in _listed(document.get("Statement")):
+    for _, statement in statements_of(document):
         principal = statement.get("Principal")
         if statement.get("Effect") != "Allow" or not isinstance(principal, dict) or "Service" not in principal:
             continue

@@ -20,7 +20,7 @@ import pytest
 
 from iam_check.evaluate import evaluate, explain_denial
 from iam_check.least_privilege import GrantReasons, grant_usage, render_table, unexplained
-from iam_check.model import Case, Decision, NamedPolicy, RecordedCall
+from iam_check.model import JOB_USER, Case, Decision, NamedPolicy, RecordedCall
 from iam_check.recorded import load_calls, load_stacks
 from iam_check.requests import caller_cases, function_cases
 from iam_check.services import service_cases, trigger_cases
@@ -31,7 +31,6 @@ IAM_BUILD = Path(os.environ.get("IAM_BUILD_DIR", REPO_ROOT / "build" / "iam"))
 GRANT_REASONS = REPO_ROOT / "tests" / "iam_check" / "grant_reasons.toml"
 REPORT = IAM_BUILD / "granted-vs-used.md"
 SECURITY_DOC = REPO_ROOT / "docs" / "security.md"
-JOB_USER = "job-user"
 # Calls a test makes a function send to a missing resource on purpose, to make it fail: faults the test
 # injects, not permissions the stack must grant (on AWS they fail too, with AccessDenied). Keyed by
 # (function suffix, parameter, value); each must match a recorded call, so a stale entry shows.

@@ -21,6 +21,7 @@ import pytest
 from py.path import local as py_path
 from pytest_terraform import tf
 
+from iam_check.model import JOB_USER
 from iam_check.recorder.call_recorder import recording_as
 from serverless_patterns.fan_in.tracker import JobTracker
 from webhook_receiver import WebhookReceiver
@@ -30,14 +31,11 @@ ENDPOINT = os.environ.setdefault("AWS_ENDPOINT_URL", "http://127.0.0.1:4566")
 RUN_NAME = f"it{uuid.uuid4().hex[:6]}"
 
 # The IAM check (tests/iam_check) reads what the suite leaves here: the AWS calls of the deployed functions
-# (recorded by the emulator's Lambda processes, scripts/emulator.sh) and of the job user (JOB_USER below), and
+# (recorded by the emulator's Lambda processes, scripts/emulator.sh) and of the job user (iam_check.model.JOB_USER), and
 # a dump of each stack the suite applied (write_stack_dump). The same default as scripts/emulator.sh.
 CALL_LOG_DIR = Path(os.environ.setdefault("IAM_CALL_LOG_DIR", str(REPO_ROOT / "build" / "iam" / "calls")))
 STACK_DUMP_DIR = CALL_LOG_DIR.parent / "stacks"
 RECORDER_DIR = REPO_ROOT / "tests" / "iam_check" / "recorder"
-# Whose calls the job API's and the CLI's are: a person submitting, following and cancelling jobs, whose
-# policy is the one the fan_out module ships for that.
-JOB_USER = "job-user"
 # The stack's chat forwarder posts every alarm change here (a Lambda on the
 # emulator runs as a local process, so 127.0.0.1 reaches this test process).
 CHAT_WEBHOOK = WebhookReceiver().__enter__()
