@@ -16,7 +16,7 @@ import json
 import re
 import shutil
 import string
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -25,6 +25,7 @@ import boto3
 import pytest
 from pytest_terraform import tf
 
+from iam_check.stack import Stack
 from integration.conftest import ENDPOINT, REPO_ROOT, RUN_NAME, write_stack_dump
 
 # Prod creates its HTTP APIs (LocalStack Community has none), and the IAM check it feeds runs after the
@@ -72,23 +73,14 @@ def prod_copy(workspace: Path, settings: dict[str, Any]) -> Path:
 
 @dataclass(frozen=True)
 class ProdShape:
-    state: dict[str, Any]  # the raw terraform.tfstate of the applied copy
     dump: Path
     boundary_arn: str
     key_arn: str
     key_policy: dict[str, Any]
 
-    def resources(self, resource_type: str) -> dict[str, dict[str, Any]]:
-        """Each managed resource of this type by address (module path and name), with its attributes."""
-        found = {}
-        for resource in self.state["resources"]:
-            if resource["mode"] == "managed" and resource["type"] == resource_type:
-                for instance in resource["instances"]:
-                    address = ".".join(filter(None, [resource.get("module"), resource["type"], resource["name"]]))
-                    found[f"{address}{json.dumps(instance['index_key']) if 'index_key' in instance else ''}"] = (
-                        instance["attributes"]
-                    )
-        return found
+    def resources(self, resource_type: str) -> dict[str, Mapping[str, Any]]:
+        """Each managed resource of this type by address, with its attributes: the dump, as the IAM check reads it."""
+        return {resource.address: resource.attributes for resource in Stack.load(self.dump).resources(resource_type)}
 
 
 @pytest.fixture(scope="module")
@@ -145,7 +137,7 @@ def prod_shape(tmp_path_factory) -> Iterator[ProdShape]:
         runner.apply()  # destroys what it created if it fails
         state = json.loads(Path(runner.state_path).read_text())
         dump = write_stack_dump(PROD_NAME, "prod", state, {boundary_arn: boundary, key_arn: key_policy})
-        yield ProdShape(state=state, dump=dump, boundary_arn=boundary_arn, key_arn=key_arn, key_policy=key_policy)
+        yield ProdShape(dump=dump, boundary_arn=boundary_arn, key_arn=key_arn, key_policy=key_policy)
 
 
 def test_every_role_of_the_prod_shape_carries_the_permissions_boundary(prod_shape):
