@@ -24,6 +24,10 @@ A resumable workload's subtask may continue in a chain of invocations
 (serverless_patterns.fan_out.chains): the worker then also runs on hand-over events,
 which it sends itself, counts the subtask when its workload returns a result,
 and deletes the message the chain carried.
+
+A message SQS delivers again (a receive count above 1; for a chain, an
+invocation numbered above 1) first reads whether its subtask has its outcome:
+one counted already is not run again, only answered as a duplicate and deleted.
 """
 
 from __future__ import annotations
@@ -52,7 +56,7 @@ from serverless_patterns.fan_out.completions import complete_subtask, complete_s
 from serverless_patterns.fan_out.jobs import InvalidSubtaskMessage, Subtask
 from serverless_patterns.fan_out.sources import SOURCE_READS, item_name
 from serverless_patterns.fan_out.workload_registry import Workload, workload
-from serverless_patterns.inputs import read_input
+from serverless_patterns.inputs import SubtaskInput, read_input
 from serverless_patterns.shared import aws_clients, settings
 
 logger = Logger()
@@ -72,23 +76,34 @@ def count(name: str) -> None:
         metrics.add_metric(name=name, unit=MetricUnit.Count, value=1)
 
 
-def _succeed(subtask: Subtask, lease: Lease) -> dict[str, Any]:
-    """Run the workload; the completion's detail: the result itself if it is small, else the key it went to in S3."""
+def _succeed(subtask: Subtask, lease: Lease, receive_count: str) -> dict[str, Any]:
+    """Run the workload; the completion's detail: the result itself if it is small, else the key it went to in S3.
+
+    A redelivered subtask that has its outcome already raises chains.AlreadyCounted before its input is read.
+    """
     chosen = workload(subtask.workload)  # first: a workload that cannot load needs no input read
     _check_reads(subtask, chosen)
-    task = read_input(
-        aws_clients.client("s3"),
-        subtask.job_id,
-        subtask.subtask_id,
-        subtask.work,
-        int(settings.positive_number("MAX_LINE_BYTES", 64 * 1024)),
-    )
     if chosen.resumable and not lease.receipt_handle:
         raise PermanentSubtaskError(
             f"workload {chosen.name} is resumable, and a chain needs the message of the sqs transport: "
             'set transport = "sqs" on the fan_out module'
         )
-    result: Any = chains.run_resumable(subtask, task, chosen, lease) if chosen.resumable else chosen.process(task)
+
+    def read_task() -> SubtaskInput:
+        return read_input(
+            aws_clients.client("s3"),
+            subtask.job_id,
+            subtask.subtask_id,
+            subtask.work,
+            int(settings.positive_number("MAX_LINE_BYTES", 64 * 1024)),
+        )
+
+    if chosen.resumable:
+        result: Any = chains.run_resumable(subtask, read_task, chosen, lease)  # checks redeliveries by its numbering
+    else:
+        if _redelivered(receive_count):
+            chains.check_not_counted(subtask)
+        result = chosen.process(read_task())
     body = json.dumps({"item": item_name(subtask.work), "result": result}, separators=(",", ":"))
     if len(body.encode()) <= settings.non_negative_int("INLINE_RESULT_MAX_BYTES", DEFAULT_INLINE_RESULT_MAX_BYTES):
         return {"partial": body}
@@ -99,6 +114,16 @@ def _succeed(subtask: Subtask, lease: Lease) -> dict[str, Any]:
         ContentType="application/json",
     )
     return {"result_key": subtask.partial_key}
+
+
+def _redelivered(receive_count: str) -> bool:
+    """Whether SQS delivered the message before (a hand-over or a push has no receive count).
+
+    Most such receives retry a failed attempt and find no outcome, for one GetItem each; one that follows a
+    batch counted but never deleted (its worker timed out, say) is spared its workload's run. A duplicated copy
+    received for the first time still runs, and is found a duplicate when counted, as before.
+    """
+    return receive_count.isdigit() and int(receive_count) > 1
 
 
 def _check_reads(subtask: Subtask, chosen: Workload) -> None:
@@ -161,7 +186,13 @@ def _run(subtask: Subtask, lease: Lease, receive_count: str) -> dict[str, Any] |
             count("SubtasksSkipped")
         return None
     try:
-        return _succeed(subtask, lease)
+        return _succeed(subtask, lease, receive_count)
+    except chains.AlreadyCounted as counted:
+        # Recorded again as a rerun would be, without the rerun: its TASK item refuses it, so it is answered as a
+        # duplicate, and its shard is checked for sealing, so a worker that died between counting and sealing
+        # is still completed by this redelivery. The message then goes, as at the end of the subtask's chain.
+        _report(subtask, {}, complete_subtask(subtask, counted.outcome, {}))
+        return None
     except ContinuedElsewhere as reason:
         logger.info("subtask continues in another invocation", extra={"reason": str(reason)})
         count("SubtasksContinued")

@@ -19,12 +19,21 @@ keeps its checkpoint (one S3 object per invocation) but may not make it the
 one to resume from, nor hand over. A chain is bounded: the invocation
 numbered 1 + MAX_CONTINUATIONS may not hand over again. Counting stays the
 tracker's, exactly once.
+
+A message can come back from the queue after its subtask has its outcome:
+SQS delivered a copy, or the chain counted the subtask and died (or its lease
+ran out) before the message was deleted. Such a receive is numbered above 1,
+so it reads the subtask's TASK item (one GetItem) before it reads the input
+or runs the workload, and a subtask counted already ends there as a
+duplicate (AlreadyCounted): the worker records it as the chain's end would,
+where the tracker refuses it, and deletes the message.
 """
 
 from __future__ import annotations
 
 import json
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -32,6 +41,7 @@ from aws_lambda_powertools import Logger
 from botocore.exceptions import ClientError
 
 from serverless_patterns.errors import PermanentSubtaskError
+from serverless_patterns.fan_in.tracker import Outcome
 from serverless_patterns.fan_in.tracker import configured_tracker as tracker
 from serverless_patterns.fan_out.jobs import Subtask
 from serverless_patterns.fan_out.workload_registry import Workload
@@ -53,6 +63,24 @@ class ContinuedElsewhere(Exception):
 
 class TooManyContinuations(PermanentSubtaskError):
     """The workload asked for one more invocation than the chain may have."""
+
+
+class AlreadyCounted(Exception):
+    """A redelivered subtask has its outcome already: its workload is not run again, and its message goes."""
+
+    def __init__(self, subtask: Subtask, outcome: Outcome) -> None:
+        super().__init__(f"subtask {subtask.subtask_id} of job {subtask.job_id} is counted {outcome.value} already")
+        self.outcome = outcome
+
+
+def check_not_counted(subtask: Subtask) -> None:
+    """Raise AlreadyCounted when the subtask has an outcome: one strongly consistent GetItem of its TASK item.
+
+    For redeliveries only: a first delivery cannot have been counted, and would pay the read for nothing.
+    """
+    outcome = tracker().outcome_of(subtask.job_id, subtask.subtask_id, subtask.shard)
+    if outcome is not None:
+        raise AlreadyCounted(subtask, outcome)
 
 
 @dataclass(frozen=True)
@@ -178,14 +206,26 @@ def check_continuation(number: int, max_continuations: int) -> None:
         )
 
 
-def run_resumable(subtask: Subtask, task: SubtaskInput, workload: Workload, lease: Lease) -> Any:
-    """Run one invocation of a resumable workload: its result, or ContinuedElsewhere once it is handed over."""
+def run_resumable(subtask: Subtask, read_task: Callable[[], SubtaskInput], workload: Workload, lease: Lease) -> Any:
+    """Run one invocation of a resumable workload: its result, or ContinuedElsewhere once it is handed over.
+
+    `read_task` reads the subtask's input, called only once this invocation is to run the workload:
+    not for a hand-over something overtook, nor for a redelivery of a subtask counted already (AlreadyCounted).
+    """
     chain = ChainSettings.from_environment()
     chain_key = (subtask.job_id, subtask.subtask_id, subtask.shard, subtask.run, subtask.expires_at)
     started = tracker().start_invocation(*chain_key, lease.after)
     if started is None:
         raise ContinuedElsewhere(f"a newer invocation than {lease.after} runs this subtask")
     number, saved = started.number, None
+    # A receive numbered above 1 is the only invocation that may find its subtask counted: an invocation of
+    # this run started before it, and may have counted the subtask without deleting the message. The number
+    # says so exactly, where SQS's approximate receive count can miss a copy, and counts receives that failed
+    # before any invocation started; a checkpoint would miss a chain counted in its first invocation. A
+    # hand-over (lease.after set) needs no read: it runs only if nothing started since the invocation that
+    # handed over, and that one saved a checkpoint rather than a result.
+    if lease.after is None and number > 1:
+        check_not_counted(subtask)
     if started.checkpointed is not None:
         saved = load_checkpoint(subtask.checkpoint_key(started.checkpointed))
         if saved is None:
@@ -198,7 +238,7 @@ def run_resumable(subtask: Subtask, task: SubtaskInput, workload: Workload, leas
         deadline=lease.deadline - chain.reserve_seconds,
     )
     with Heartbeat(lease.receipt_handle, chain) as heartbeat:
-        answer = workload.process(task, invocation)
+        answer = workload.process(read_task(), invocation)
     if heartbeat.lost:
         raise ContinuedElsewhere("the message was delivered again while this invocation ran")
     if not isinstance(answer, Checkpoint):

@@ -1,4 +1,5 @@
-"""Attempts at a subtask before its outcome: errors of those being retried, a resumable subtask's invocations."""
+"""Attempts at a subtask before its outcome: errors of those being retried, a resumable subtask's invocations,
+and whether a redelivered subtask has its outcome already."""
 
 from __future__ import annotations
 
@@ -16,7 +17,7 @@ from serverless_patterns.fan_in.tracker.keys import (
     subtask_number,
     task_key,
 )
-from serverless_patterns.fan_in.tracker.model import ChainStart, Retrying
+from serverless_patterns.fan_in.tracker.model import ChainStart, Outcome, Retrying
 from serverless_patterns.fan_in.tracker.store import TrackerStore, failed_condition, plain, projection_of
 
 MAX_RETRYING_READ = 1000  # the attempt errors one status read looks at (no messages): a few requests
@@ -173,6 +174,21 @@ class Attempts(TrackerStore):
             return None
         checkpointed = attributes.get("checkpointed")
         return ChainStart(int(attributes["invocations"]), None if checkpointed is None else int(checkpointed))
+
+    def outcome_of(self, job_id: str, subtask_id: int, shard: int) -> Outcome | None:
+        """The outcome recorded for a subtask, or None while it has none: what a redelivery asks before running again.
+
+        One strongly consistent GetItem of the TASK item's outcome alone, so a
+        result kept inline (up to inline_result_max_bytes) is not sent back;
+        DynamoDB still charges the read by the whole item's size, 1 RCU per 4 KB.
+        """
+        item = self._call(
+            self._table.get_item,
+            Key=task_key(job_id, shard, subtask_id),
+            ConsistentRead=True,
+            **projection_of(("outcome",)),
+        ).get("Item")
+        return None if item is None else Outcome(item["outcome"])
 
     def record_checkpoint(
         self, job_id: str, subtask_id: int, shard: int, run: int, expires_at: int, invocation: int
