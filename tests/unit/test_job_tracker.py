@@ -47,8 +47,8 @@ def test_every_subtask_has_one_shard_and_every_shard_its_expected_count(total, s
 
 def test_the_layout_bounds_the_shards_written_at_once_and_the_objects_of_the_final_merge():
     assert ShardLayout.plan(100_000, 1000, 10) == ShardLayout(100_000, 100, 10)  # 10 rounds of 10 shards of 1,000
-    assert ShardLayout.plan(1_000, 1000, 10) == ShardLayout(1_000, 10, 10)  # a small job still spreads its writes
-    assert ShardLayout.plan(3, 1000, 10) == ShardLayout(3, 3, 3)  # never an empty shard
+    assert ShardLayout.plan(1_000, 1000, 10) == ShardLayout(1_000, 4, 4)  # as many as its completions need: 250 each
+    assert ShardLayout.plan(3, 1000, 10) == ShardLayout(3, 1, 1)  # one shard absorbs a small job
     assert ShardLayout.plan(10**7, 100, 10).shard_count == MAX_SHARDS  # shards grow past 100 rather than exceed it
 
 

@@ -10,6 +10,9 @@ from dataclasses import dataclass
 from typing import Any
 
 MAX_SHARDS = 1000  # bounds the objects the final merge reads
+# Completions one shard absorbs per second: a partition's 1,000 WCU/s over the 4 WCU of a completion counted alone.
+# A job of at most this many subtasks fits one shard's second, so parallel shards would only add reductions.
+SHARD_COMPLETIONS_PER_SECOND = 250
 SHARD_REDUCING = "REDUCING"  # the status a sealed, not yet reduced shard shows in the status index
 
 
@@ -27,9 +30,15 @@ class ShardLayout:
 
     @classmethod
     def plan(cls, total: int, subtasks_per_shard: int, parallel_shards: int) -> ShardLayout:
-        """`parallel_shards` shards at a time (fewer for a smaller job), none over subtasks_per_shard
-        unless that takes more than MAX_SHARDS in all."""
-        width = max(1, min(parallel_shards, total, MAX_SHARDS))
+        """Up to `parallel_shards` shards at a time, none over subtasks_per_shard unless that takes more than
+        MAX_SHARDS in all.
+
+        Parallel shards only buy write throughput, so a job gets no more of them than it needs to absorb
+        all of its completions in one second, SHARD_COMPLETIONS_PER_SECOND each: a job of up to 250
+        subtasks writes to one shard (one reduction, when its shards hold up to 250), one of 1,000 to four
+        at most, and a job large enough to keep `parallel_shards` partitions busy to all of them.
+        """
+        width = max(1, min(parallel_shards, _ceil_div(total, SHARD_COMPLETIONS_PER_SECOND), MAX_SHARDS))
         shards_needed = _ceil_div(total, subtasks_per_shard)
         rounds = max(1, min(_ceil_div(shards_needed, width), MAX_SHARDS // width, total // width))
         return cls(total, width * rounds, width)
