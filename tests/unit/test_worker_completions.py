@@ -66,7 +66,7 @@ def test_small_results_stay_in_the_tracker_and_a_batch_is_counted_in_one_transac
 
     # Ten subtasks in four shards: one transaction, one read of the four shards, no S3 write.
     assert calls[("dynamodb", "TransactWriteItems")] == 1
-    assert calls[("dynamodb", "GetItem")] == 1  # the job's stop
+    assert calls[("dynamodb", "GetItem")] == 2  # the job's stop, and its layout (once per job and container)
     assert calls[("dynamodb", "BatchGetItem")] == 1  # the four shards, to seal the full ones
     assert calls[("s3", "PutObject")] == 0
     assert partial_objects(fan_out_env["s3"]) == []
@@ -88,7 +88,7 @@ def test_results_over_the_inline_limit_go_to_s3_and_one_completion_per_transacti
     # The call pattern before grouping: a PutObject, a transaction and a shard read for every subtask.
     assert calls[("s3", "PutObject")] == TOTAL
     assert calls[("dynamodb", "TransactWriteItems")] == TOTAL
-    assert calls[("dynamodb", "GetItem")] == 1 + TOTAL
+    assert calls[("dynamodb", "GetItem")] == 2 + TOTAL  # the job's stop and layout, then a shard read each
     assert len(partial_objects(fan_out_env["s3"])) == TOTAL
     drive_consolidator(consolidations)
     assert stored_result(fan_out_env)["result"]["words"] == EXPECTED_WORDS

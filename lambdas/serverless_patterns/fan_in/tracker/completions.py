@@ -6,7 +6,7 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from serverless_patterns.fan_in.tracker.keys import ShardLayout, job_key, shard_key, task_key
+from serverless_patterns.fan_in.tracker.keys import ShardLayout, job_key, layout_of, shard_key, task_key
 from serverless_patterns.fan_in.tracker.model import (
     OUTCOME_COUNTERS,
     Completion,
@@ -18,9 +18,67 @@ from serverless_patterns.fan_in.tracker.sealing import Sealing
 from serverless_patterns.fan_in.tracker.stopping import Stopping
 from serverless_patterns.fan_in.tracker.store import TRANSACTION_LIMIT, dynamodb_value, failed_condition
 
+# The layout each registered job was given, read once per job and container (a completion costs no job read):
+# (id of the table object, job id) -> (that table object, the layout, the job's expires_at). The table object is
+# held so its id names it alone while the entry lives: another table (a new one of the same name, as each unit
+# test makes) never meets this one's layouts. A registration's layout never changes, and a job id is registered
+# again only once the table's TTL deleted its items, which is after their expires_at: an entry is used only
+# before that, so a reused id can never be checked against the layout of the job that had it before.
+_registered_layouts: dict[tuple[int, str], tuple[Any, ShardLayout, int]] = {}
+MAX_REMEMBERED_LAYOUTS = 1000
+
 
 class Completions(Sealing, Stopping):
-    """Records completions; seals the shards they fill (Sealing) and stops a job past its tolerance (Stopping)."""
+    """Records completions; seals the shards they fill (Sealing) and stops a job past its tolerance (Stopping).
+
+    A subtask is counted only in the shard its job's registered layout gives it (ShardLayout.shard_of), never
+    in the one its message names if that is another: a shard counts only its own subtasks, so it is sealed
+    and reduced once each of them has an outcome.
+    """
+
+    def registered_layout(self, job_id: str) -> ShardLayout | None:
+        """The layout `job_id` was registered with, or None for a job with no subtasks (unknown, or rejected)."""
+        key = (id(self._table), job_id)
+        remembered = _registered_layouts.get(key)
+        if remembered is not None and self._clock().timestamp() < remembered[2]:
+            return remembered[1]
+        names = {"#total": "total", "#count": "shard_count", "#width": "shard_width", "#expires": "expires_at"}
+        job = self._call(
+            self._table.get_item,
+            Key=job_key(job_id),
+            ConsistentRead=True,  # written before any subtask was sent, maybe a moment ago
+            ProjectionExpression=", ".join(names),
+            ExpressionAttributeNames=names,
+        ).get("Item")
+        if not job or not int(job.get("total", 0)) or "shard_width" not in job:
+            return None  # never registered, expired, or rejected before it had subtasks: nothing to remember
+        layout = layout_of(job)
+        if len(_registered_layouts) >= MAX_REMEMBERED_LAYOUTS:
+            _registered_layouts.clear()
+        _registered_layouts[key] = (self._table, layout, int(job.get("expires_at", 0)))
+        return layout
+
+    def _refusal(self, job_id: str, subtask_id: int, shard: int) -> UnknownJobError | None:
+        """Why subtask `subtask_id` may not be counted in `shard`, by the job's registered layout; None if it may."""
+        layout = self.registered_layout(job_id)
+        if layout is None:
+            return UnknownJobError(
+                f"job {job_id} was never registered (or has expired): subtask {subtask_id} of shard {shard} "
+                "is not counted; only the ventilator's messages of a registered job can be"
+            )
+        if not 0 <= subtask_id < layout.total:
+            return UnknownJobError(
+                f"job {job_id} has subtasks 0 to {layout.total - 1}: subtask {subtask_id} (shard {shard}) is "
+                "outside it and is not counted; the message was not sent by the job's ventilator"
+            )
+        if layout.shard_of(subtask_id) != shard:
+            return UnknownJobError(
+                f"job {job_id} counts subtask {subtask_id} in shard {layout.shard_of(subtask_id)}, not in shard "
+                f"{shard} that its message names: not counted; a message must name the shard its job's "
+                "registered layout gives the subtask (ShardLayout.shard_of of the job's total, shard_count "
+                "and shard_width)"
+            )
+        return None
 
     def record_completion(
         self,
@@ -39,7 +97,11 @@ class Completions(Sealing, Stopping):
         counts only its new run, so a late duplicate of an older one is never
         counted there. A job with a failure tolerance also counts its failures
         on the job item (`count_failure_on_job`), in the same transaction.
+        A subtask its job's registered layout does not put in `shard` is refused
+        (UnknownJobError) and counted nowhere.
         """
+        if refusal := self._refusal(job_id, subtask_id, shard):
+            raise refusal
         request = CompletionRequest(job_id, subtask_id, shard, outcome, detail or {}, expires_at)
         task = self._task_item(request)
         actions: list[dict[str, Any]] = [
@@ -100,8 +162,9 @@ class Completions(Sealing, Stopping):
         for one item, another run of the same shard, failures counted on the
         job) and every request of a shard whose counter refused the group is
         recorded alone by record_completion, with its own answer: a request
-        that cannot be counted (UnknownJobError, say) is answered with its
-        exception, and the others are still counted.
+        that cannot be counted (UnknownJobError, say: a subtask of no
+        registered job, or one its job's layout puts in another shard) is
+        answered with its exception, and the others are still counted.
         """
         if len(requests) > TRANSACTION_LIMIT // 2:
             raise ValueError(f"at most {TRANSACTION_LIMIT // 2} completions at once, not {len(requests)}")
@@ -109,7 +172,11 @@ class Completions(Sealing, Stopping):
         alone: list[int] = []
         groups: dict[tuple[str, int], list[int]] = {}
         seen: set[tuple[str, int, int]] = set()
+        answers: dict[int, Completion | Exception] = {}
         for index, request in enumerate(requests):
+            if refusal := self._refusal(request.job_id, request.subtask_id, request.shard):
+                answers[index] = refusal
+                continue
             key = (request.job_id, request.shard)
             group = groups.get(key)
             identity = (request.job_id, request.shard, request.subtask_id)
@@ -142,7 +209,6 @@ class Completions(Sealing, Stopping):
             for members in groups.values():
                 firsts.update(dict.fromkeys(members, True))
             break
-        answers: dict[int, Completion | Exception] = {}
         for index in alone:
             request = requests[index]
             try:
@@ -242,8 +308,14 @@ class Completions(Sealing, Stopping):
 
         Up to 99 of one shard's TASK items and its counters go in one
         transaction; a batch meeting a subtask counted already (a message that
-        was sent after all) is counted item by item instead.
+        was sent after all) is counted item by item instead. `layout` must be
+        the one the job was registered with (UnknownJobError otherwise).
         """
+        if layout != (registered := self.registered_layout(job_id)):
+            raise UnknownJobError(
+                f"job {job_id} was registered with {registered}, not {layout}: "
+                "nothing skipped; skip with the job's own layout (layout_of(job))"
+            )
         by_shard: dict[int, list[int]] = {}
         for subtask_id in range(first, layout.total):
             by_shard.setdefault(layout.shard_of(subtask_id), []).append(subtask_id)
