@@ -143,7 +143,7 @@ module "fan_in_tracker" {
   workloads                    = var.workloads
   consolidator_timeout_seconds = var.fan_in.consolidator_timeout_seconds
   consolidation_grace_seconds  = var.fan_in.consolidation_grace_seconds
-  consolidation_max_attempts   = var.fan_in.consolidation_max_attempts
+  consolidation_max_failures   = var.fan_in.consolidation_max_failures
   point_in_time_recovery       = var.data_protection.point_in_time_recovery
   deletion_protection          = var.data_protection.deletion_protection
 

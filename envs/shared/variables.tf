@@ -230,7 +230,7 @@ variable "fan_in" {
   type = object({
     consolidator_timeout_seconds = optional(number)
     consolidation_grace_seconds  = optional(number)
-    consolidation_max_attempts   = optional(number)
+    consolidation_max_failures   = optional(number)
   })
   default  = {}
   nullable = false

@@ -2,17 +2,25 @@
 
 Invoked asynchronously:
 - {"job_id", "shard"} by the completion that sealed the shard (or by the
-  sweeper when that reduction was lost): the shard's partial results are
-  merged into one shard result; the reduction that completes the job's set
-  moves it to COMPLETING and starts the final merge;
+  sweeper when that reduction was lost or failed): the shard's partial
+  results are merged into one shard result; the reduction that completes the
+  job's set moves it to COMPLETING and starts the final merge (runs it, for a
+  job of one shard: one invocation in all);
 - {"job_id"} for the final merge (or by the sweeper, for a timed-out job or a
-  lost final merge): the shard results are merged into results/<job_id>/:
-  manifest.json, and result.json when the job's workload has a merge.
+  lost or failed final merge): the shard results are merged into
+  results/<job_id>/: manifest.json, and result.json when the job's workload
+  has a merge.
 
-Every attempt is counted on the tracker before it starts, so a consolidation
-that keeps failing, even by timeout or lack of memory, ends the job FAILED
-after CONSOLIDATION_MAX_ATTEMPTS with an alarm, instead of being retried
-forever; once a result is recorded, the job ends with it. One result and one
+A job has one failure budget for its whole consolidation
+(CONSOLIDATION_MAX_FAILURES failed runs, reductions and final merge
+together), whatever its number of shards. Every attempt is counted on its
+unit before it starts; a run that fails is charged when it fails, one that
+died without a word (a timeout, out of memory) when its unit is next
+attempted. The job ends FAILED, with an alarm, when the budget is spent, and
+no new run of it starts after that. A failed run is never retried by Lambda
+(the consolidator's asynchronous retries are off) but by the sweeper, once:
+at its next sweep for a failure, after the grace period for a lost attempt.
+Once a result is recorded, the job ends with it. One result and one
 job-finished event per job: the result is staged under a key of its own, the
 tracker records the first attempt's, and only the attempt that recorded it
 (or, if that one stopped, the one that takes over once the grace period
@@ -43,7 +51,7 @@ from serverless_patterns.fan_in.reduction import (
     digest,
     reduce_shard,
 )
-from serverless_patterns.fan_in.tracker import FINAL_STATUSES, JobStatus, JobTracker
+from serverless_patterns.fan_in.tracker import FINAL_STATUSES, JobStatus, JobTracker, UnitAttempt
 from serverless_patterns.fan_in.tracker import configured_tracker as job_tracker
 from serverless_patterns.fan_out.workload_registry import workload
 from serverless_patterns.shared import aws_clients, settings
@@ -66,8 +74,12 @@ def merge_results(job: dict[str, Any]) -> Merge | None:
         raise
 
 
-def _max_attempts() -> int:
-    return int(settings.positive_number("CONSOLIDATION_MAX_ATTEMPTS", 5))
+def _failure_budget() -> int:
+    return int(settings.positive_number("CONSOLIDATION_MAX_FAILURES", 5))
+
+
+def _grace() -> timedelta:
+    return timedelta(seconds=settings.positive_number("CONSOLIDATION_GRACE_SECONDS", 900))
 
 
 def _reader() -> Reader:
@@ -84,22 +96,57 @@ def _publish(job: dict[str, Any]) -> None:
     )
 
 
-def abandon(tracker: JobTracker, job: dict[str, Any], what: str, attempts: int) -> dict[str, Any]:
-    """End a job whose consolidation failed too often: FAILED, announced once, alarmed on."""
+def _unit(shard: int | None) -> str:
+    return "the final merge" if shard is None else f"the reduction of shard {shard}"
+
+
+def abandon(tracker: JobTracker, job_id: str) -> dict[str, Any]:
+    """End a job whose consolidation spent its failure budget: FAILED, announced once, alarmed on."""
+    job = tracker.get_job(job_id) or {"job_id": job_id, "status": JobStatus.FAILED.value}
     last = job.get("last_consolidation_error") or {"type": "Unknown", "message": "no error was recorded"}
     error = {
         "field": "consolidation",
-        "message": f"{what} failed {attempts - 1} times, last with {last['type']}: {last['message']}",
+        "message": f"consolidation failed {job.get('consolidation_failures', 0)} times (the budget is "
+        f"{_failure_budget()}), last in {last.get('unit', 'a run')} with {last['type']}: {last['message']}",
         "fix": "see the runbook (ConsolidationsAbandoned): raise consolidator_memory_size or "
         "consolidator_timeout_seconds, or fix the merge function, then submit the job again under a new job_id",
     }
-    ended = tracker.abandon(job["job_id"], error)
+    ended = tracker.abandon(job_id, error)
     if ended is None:
-        return {"job_id": job["job_id"], "status": job["status"], "consolidated": False}
+        return {"job_id": job_id, "status": job["status"], "consolidated": False}
     logger.error("consolidation abandoned", extra={"error": error})
     metrics.add_metric(name="ConsolidationsAbandoned", unit=MetricUnit.Count, value=1)
     _publish({**ended, "result": {"status": JobStatus.FAILED.value, "error": error}})
-    return {"job_id": job["job_id"], "status": JobStatus.FAILED.value, "consolidated": False}
+    return {"job_id": job_id, "status": JobStatus.FAILED.value, "consolidated": False}
+
+
+def _charge_lost(tracker: JobTracker, job_id: str, shard: int | None, attempt: UnitAttempt) -> bool:
+    """Charge the unit's attempts that died without a word; False when that spent the job's budget."""
+    lost = {
+        "type": "AttemptLost",
+        "message": f"{attempt.lost} attempt(s) ended without recording an error: a timeout, out of memory, or a crash",
+        "unit": _unit(shard),
+    }
+    failures = tracker.charge_lost_runs(job_id, shard, attempt, lost)
+    if failures is not None:
+        logger.warning("earlier attempts ended without an error", extra={"lost": attempt.lost, "failures": failures})
+    return failures is None or failures < _failure_budget()
+
+
+def _failed(tracker: JobTracker, job: dict[str, Any], shard: int | None, error: Exception) -> dict[str, Any]:
+    """Charge a failed run to the job's budget: the sweeper retries the unit, or the job ends FAILED when it is spent.
+
+    Never re-raised: Lambda does not retry the consolidator (its asynchronous
+    retries are off), so each failure is retried once, by the sweeper.
+    """
+    job_id = job["job_id"]
+    described = {**describe(error), "unit": _unit(shard)}
+    failures = tracker.record_failed_run(job_id, shard, described, retry_after=datetime.now(UTC) - _grace())
+    logger.exception("consolidation run failed", extra={"failures": failures, "budget": _failure_budget()})
+    metrics.add_metric(name="ConsolidationFailures", unit=MetricUnit.Count, value=1)
+    if failures >= _failure_budget():
+        return abandon(tracker, job_id)
+    return {"job_id": job_id, "shard": shard, "status": job["status"], "consolidated": False, "retried_by": "sweeper"}
 
 
 @tracer.capture_method
@@ -111,14 +158,21 @@ def reduce(tracker: JobTracker, job: dict[str, Any], shard: int) -> dict[str, An
         return {"job_id": job_id, "shard": shard, "status": job["status"], "consolidated": False}
     attempt = tracker.begin_reduction(job_id, shard)
     if attempt is not None:
-        if attempt > _max_attempts():
-            return abandon(tracker, job, f"the reduction of shard {shard}", attempt)
-        summary = reduce_shard(tracker, _reader(), merge_results(job), job_id, shard)
+        if not _charge_lost(tracker, job_id, shard, attempt):
+            return abandon(tracker, job_id)
+        try:
+            summary = reduce_shard(tracker, _reader(), merge_results(job), job_id, shard)
+        except Exception as error:
+            return _failed(tracker, job, shard, error)
         if tracker.record_reduction(job_id, shard, summary):
             logger.info("shard reduced", extra={"shard": shard, **summary})
             metrics.add_metric(name="ShardsReduced", unit=MetricUnit.Count, value=1)
     job = tracker.get_job(job_id) or job
     if job["shards_reduced"] >= job["shard_count"] and tracker.start_completing(job_id):
+        if job["shard_count"] == 1:
+            # The final merge of one shard reads one object: it runs here, not in one more invocation.
+            logger.info("the only shard reduced: final merge")
+            return finish(tracker, tracker.get_job(job_id) or job)
         logger.info("every shard reduced: final merge started")
         trigger_consolidator(job_id, job["correlation_id"])
     return {"job_id": job_id, "shard": shard, "status": job["status"], "consolidated": False}
@@ -131,16 +185,19 @@ def finish(tracker: JobTracker, job: dict[str, Any]) -> dict[str, Any]:
     if "result" in job:
         # Recorded by an earlier attempt that stopped before finishing the job: only the
         # publication is left, taken over once that attempt's claim is older than the grace period.
-        grace = timedelta(seconds=settings.positive_number("CONSOLIDATION_GRACE_SECONDS", 900))
-        if not tracker.reclaim_publication(job_id, datetime.now(UTC) - grace):
+        if not tracker.reclaim_publication(job_id, datetime.now(UTC) - _grace()):
             return {"job_id": job_id, "status": job["status"], "consolidated": False}
         return _publish_result(tracker, tracker.get_job(job_id) or job)
     attempt = tracker.begin_consolidation(job_id)
     if attempt is None:
         return {"job_id": job_id, "status": job["status"], "consolidated": False}
-    if attempt > _max_attempts():
-        return abandon(tracker, job, "the final merge", attempt)
-    if not _record_result(tracker, job):
+    if not _charge_lost(tracker, job_id, None, attempt):
+        return abandon(tracker, job_id)
+    try:
+        recorded = _record_result(tracker, job)
+    except Exception as error:
+        return _failed(tracker, job, None, error)
+    if not recorded:
         logger.info("another consolidation recorded the result first")
         return {"job_id": job_id, "status": job["status"], "consolidated": False}
     return _publish_result(tracker, tracker.get_job(job_id) or job)
@@ -217,14 +274,11 @@ def handle(event: dict[str, Any]) -> dict[str, Any]:
                 tracker.release_shard(job_id, shard)
             logger.info("job already finished", extra={"status": job["status"]})
             return {"job_id": job_id, "status": job["status"], "consolidated": False}
-        try:
-            if shard is not None:
-                return reduce(tracker, job, int(shard))
-            return finish(tracker, job)
-        except Exception as error:
-            tracker.record_consolidation_error(job_id, describe(error))
-            logger.exception("consolidation attempt failed; it is retried")
-            raise
+        if int(job.get("consolidation_failures", 0)) >= _failure_budget() and "result" not in job:
+            return abandon(tracker, job_id)
+        if shard is not None:
+            return reduce(tracker, job, int(shard))
+        return finish(tracker, job)
 
 
 @logger.inject_lambda_context(clear_state=True)

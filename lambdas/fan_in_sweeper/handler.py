@@ -7,9 +7,11 @@ subtasks:
   shards are all reduced, though no reduction moved it on, is consolidated;
 - a COMPLETING job, or a sealed shard waiting for its reduction, whose last
   attempt started more than the grace period ago (its trigger was lost, or
-  the attempt died) is started again. Every attempt moves that time forward
-  and is counted, so each is retried at most once per grace period and the
-  consolidator gives up after its attempt cap.
+  the attempt died) is started again, and so is one whose last run failed
+  (the consolidator makes it due at once). The sweeper is the only retrier
+  of consolidation runs (Lambda's retries of the consolidator are off);
+  every attempt moves that time forward and is counted, and the consolidator
+  ends the job once its failure budget is spent.
 """
 
 from __future__ import annotations

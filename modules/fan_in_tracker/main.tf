@@ -171,24 +171,27 @@ module "consolidator" {
 
   keep_failed_async_invocations    = var.keep_failed_async_invocations
   async_on_failure_destination_arn = var.async_failure_destination_arn
+  # The sweeper retries a failed or lost run, each once: Lambda retrying it
+  # too would spend the job's failure budget twice as fast.
+  async_maximum_retry_attempts = 0
 
   environment_variables = merge(local.environment, {
     JOB_BUCKET                  = var.job_bucket_name
     JOB_EVENTS_TOPIC_ARN        = aws_sns_topic.job_events.arn
     WORKLOADS                   = jsonencode(var.workloads)
     CONSOLIDATOR_FUNCTION       = local.consolidator_name
-    CONSOLIDATION_MAX_ATTEMPTS  = tostring(var.consolidation_max_attempts)
+    CONSOLIDATION_MAX_FAILURES  = tostring(var.consolidation_max_failures)
     CONSOLIDATION_GRACE_SECONDS = tostring(var.consolidation_grace_seconds)
   })
 }
 
-# A job whose consolidation failed consolidation_max_attempts times ends
-# FAILED; the consolidator counts it in ConsolidationsAbandoned.
+# A job whose consolidation runs failed consolidation_max_failures times
+# ends FAILED; the consolidator counts it in ConsolidationsAbandoned.
 resource "aws_cloudwatch_metric_alarm" "consolidations_abandoned" {
   count = var.create_function_alarms ? 1 : 0
 
   alarm_name          = "${var.name}-consolidations-abandoned"
-  alarm_description   = "A job ended FAILED because its consolidation failed ${var.consolidation_max_attempts} times (error.field = consolidation in the job record and its job-finished event).${var.runbook_url == null ? "" : " Runbook: ${var.runbook_url}"}"
+  alarm_description   = "A job ended FAILED because its consolidation runs failed ${var.consolidation_max_failures} times (error.field = consolidation in the job record and its job-finished event).${var.runbook_url == null ? "" : " Runbook: ${var.runbook_url}"}"
   namespace           = local.environment.POWERTOOLS_METRICS_NAMESPACE
   metric_name         = "ConsolidationsAbandoned"
   dimensions          = { service = module.consolidator.function_name }

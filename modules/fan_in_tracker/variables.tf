@@ -128,15 +128,15 @@ variable "consolidation_grace_seconds" {
   }
 }
 
-variable "consolidation_max_attempts" {
-  description = "Attempts at a shard's reduction or a job's final merge (timeouts and out-of-memory included) before the job ends FAILED with the ConsolidationsAbandoned alarm. Lambda makes 3 per trigger; the sweeper triggers again after consolidation_grace_seconds."
+variable "consolidation_max_failures" {
+  description = "A job's failure budget: failed consolidation runs (its shard reductions and its final merge together, timeouts and out-of-memory included) before the job ends FAILED with the ConsolidationsAbandoned alarm. It does not grow with the number of shards; each failed run is retried once, by the sweeper (Lambda does not retry the consolidator)."
   type        = number
   default     = 5
   nullable    = false
 
   validation {
-    condition     = var.consolidation_max_attempts >= 1 && var.consolidation_max_attempts <= 100
-    error_message = "consolidation_max_attempts must be between 1 and 100."
+    condition     = var.consolidation_max_failures >= 1 && var.consolidation_max_failures <= 100 && floor(var.consolidation_max_failures) == var.consolidation_max_failures
+    error_message = "consolidation_max_failures must be a whole number between 1 and 100."
   }
 }
 

@@ -201,6 +201,6 @@ def finish_job(tracker, job_id: str, status, result: dict) -> None:
         if tracker.begin_reduction(job_id, shard) is not None:
             tracker.record_reduction(job_id, shard, {"result_key": f"shard-{shard}", "succeeded": 0, "failed": 0})
     assert tracker.start_completing(job_id)
-    assert tracker.begin_consolidation(job_id) == 1
+    assert tracker.begin_consolidation(job_id).number == 1
     assert tracker.record_result(job_id, {"status": status.value, **result})
     assert tracker.finish(job_id, status)

@@ -15,6 +15,7 @@ from serverless_patterns.fan_in.tracker import (
     JobTracker,
     Outcome,
     ShardLayout,
+    UnitAttempt,
     UnknownJobError,
 )
 from serverless_patterns.shared.retries import Backoff
@@ -251,17 +252,17 @@ def test_a_job_completes_once_every_shard_is_reduced_and_finishes_once(tracker):
     for i in range(4):
         tracker.record_completion("job-1", i, i % 2, Outcome.SUCCEEDED)
 
-    assert tracker.begin_reduction("job-1", 0) == 1
+    assert tracker.begin_reduction("job-1", 0) == UnitAttempt(1, 0)
     assert tracker.record_reduction("job-1", 0, {"result_key": "a", "succeeded": 2, "failed": 0})
     assert tracker.record_reduction("job-1", 0, {"result_key": "b", "succeeded": 2, "failed": 0}) is False
     assert tracker.begin_reduction("job-1", 0) is None  # reduced: nothing left to do
     assert tracker.start_completing("job-1") is False  # shard 1 is not reduced yet
 
-    assert tracker.begin_reduction("job-1", 1) == 1
+    assert tracker.begin_reduction("job-1", 1) == UnitAttempt(1, 0)
     assert tracker.record_reduction("job-1", 1, {"result_key": "c", "succeeded": 2, "failed": 0})
     assert tracker.start_completing("job-1") is True
     assert tracker.start_completing("job-1") is False
-    assert tracker.begin_consolidation("job-1") == 1
+    assert tracker.begin_consolidation("job-1") == UnitAttempt(1, 0)
     assert tracker.record_result("job-1", {"key": "a"}) is True
     assert tracker.record_result("job-1", {"key": "b"}) is False
     assert tracker.finish("job-1", JobStatus.SUCCEEDED) is True

@@ -66,8 +66,12 @@ run "the_tracker_table_consolidator_and_sweeper_are_wired" {
     error_message = "Tracker items must expire through TTL on expires_at."
   }
   assert {
-    condition     = module.consolidator.environment_variables.CONSOLIDATION_MAX_ATTEMPTS == "5" && module.consolidator.environment_variables.CONSOLIDATOR_FUNCTION == "reports-consolidator"
-    error_message = "The consolidator must know its attempt cap and its own name (it starts the final merge)."
+    condition     = module.consolidator.environment_variables.CONSOLIDATION_MAX_FAILURES == "5" && module.consolidator.environment_variables.CONSOLIDATOR_FUNCTION == "reports-consolidator"
+    error_message = "The consolidator must know the jobs' failure budget and its own name (it starts the final merge)."
+  }
+  assert {
+    condition     = module.consolidator.async_invocation.maximum_retry_attempts == 0
+    error_message = "Lambda must not retry the consolidator: the sweeper retries each failed run once, within the job's failure budget."
   }
   assert {
     condition     = one([for s in data.aws_iam_policy_document.consolidator.statement : s.resources if s.sid == "StartFinalMerge"]) == toset(["arn:aws:lambda:eu-west-1:123456789012:function:reports-consolidator"])
@@ -101,10 +105,10 @@ run "rejects_bad_settings" {
     job_bucket_arn             = "reports-jobs"
     workloads                  = { csv = { process = "csv.workload:process", merge = "not a function reference" } }
     sweep_schedule_expression  = "every minute"
-    consolidation_max_attempts = 0
+    consolidation_max_failures = 0
   }
 
-  expect_failures = [var.job_bucket_arn, var.workloads, var.sweep_schedule_expression, var.consolidation_max_attempts]
+  expect_failures = [var.job_bucket_arn, var.workloads, var.sweep_schedule_expression, var.consolidation_max_failures]
 }
 
 run "function_alarms_notify_the_given_topic" {

@@ -52,6 +52,7 @@ from serverless_patterns.fan_in.tracker.model import (
     Registration,
     Retrying,
     StopReason,
+    UnitAttempt,
     UnknownJobError,
 )
 from serverless_patterns.fan_in.tracker.reads import Reads
@@ -73,6 +74,7 @@ __all__ = [
     "Retrying",
     "ShardLayout",
     "StopReason",
+    "UnitAttempt",
     "UnknownJobError",
     "configured_tracker",
     "layout_of",

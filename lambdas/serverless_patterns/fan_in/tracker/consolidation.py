@@ -12,20 +12,20 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from serverless_patterns.fan_in.tracker.keys import job_key, shard_key
-from serverless_patterns.fan_in.tracker.model import FINAL_STATUSES, JobStatus
+from serverless_patterns.fan_in.tracker.model import JobStatus, UnitAttempt
 from serverless_patterns.fan_in.tracker.store import TrackerStore, dynamodb_value, failed_condition, plain
 
 
 class Consolidation(TrackerStore):
-    def begin_reduction(self, job_id: str, shard: int) -> int | None:
-        """Count an attempt to reduce a sealed shard; its number, or None if the shard needs none."""
+    def begin_reduction(self, job_id: str, shard: int) -> UnitAttempt | None:
+        """Count an attempt to reduce a sealed shard; the attempt, or None if the shard needs none."""
         item = self._conditional_update(
             shard_key(job_id, shard),
             UpdateExpression="SET deadline = :now ADD reduce_attempts :one",
             ConditionExpression="attribute_exists(sealed) AND attribute_not_exists(reduced)",
             ExpressionAttributeValues={":now": self._timestamp(), ":one": 1},
         )
-        return int(item["reduce_attempts"]) if item else None
+        return UnitAttempt(int(item["reduce_attempts"]), int(item.get("reduce_failures", 0))) if item else None
 
     def record_reduction(self, job_id: str, shard: int, summary: dict[str, Any]) -> bool:
         """Mark a shard reduced and count it on the job, atomically; False if it was reduced already."""
@@ -94,8 +94,8 @@ class Consolidation(TrackerStore):
             is not None
         )
 
-    def begin_consolidation(self, job_id: str) -> int | None:
-        """Count an attempt at a COMPLETING job's final merge; its number, or None if the job is not completing."""
+    def begin_consolidation(self, job_id: str) -> UnitAttempt | None:
+        """Count an attempt at a COMPLETING job's final merge; the attempt, or None if the job is not completing."""
         item = self._conditional_update(
             job_key(job_id),
             UpdateExpression="SET deadline = :now ADD consolidation_attempts :one",
@@ -107,21 +107,69 @@ class Consolidation(TrackerStore):
                 ":completing": JobStatus.COMPLETING.value,
             },
         )
-        return int(item["consolidation_attempts"]) if item else None
+        if not item:
+            return None
+        return UnitAttempt(int(item["consolidation_attempts"]), int(item.get("final_merge_failures", 0)))
 
-    def record_consolidation_error(self, job_id: str, error: dict[str, str]) -> None:
-        self._conditional_update(
-            job_key(job_id),
-            UpdateExpression="SET last_consolidation_error = :error",
-            ConditionExpression=(
-                "attribute_exists(pk) AND NOT #status IN (:succeeded, :partial, :timed_out, :failed, :cancelled)"
-            ),
-            ExpressionAttributeNames={"#status": "status"},
-            ExpressionAttributeValues={
-                ":error": error,
-                **{f":{status.value.lower()}": status.value for status in FINAL_STATUSES},
-            },
+    def record_failed_run(self, job_id: str, shard: int | None, error: dict[str, str], retry_after: datetime) -> int:
+        """Charge a failed run of a shard's reduction (or, shard None, of the final merge) to the job's budget.
+
+        The job's `consolidation_failures` counts the failed runs of all its
+        units together; the unit counts its own, so its next attempt knows this
+        one was charged, and is due for the sweeper's retry from `retry_after`.
+        The job first: a run charged twice (the unit's write failing after it)
+        spends the budget sooner, never later. The job's failures so far.
+        """
+        failures = self._charge_job(job_id, 1, error)
+        due = retry_after.isoformat()
+        if shard is None:
+            self._conditional_update(
+                job_key(job_id),
+                UpdateExpression="SET deadline = :due ADD final_merge_failures :one",
+                ConditionExpression="#status = :completing",
+                ExpressionAttributeNames={"#status": "status"},
+                ExpressionAttributeValues={":due": due, ":one": 1, ":completing": JobStatus.COMPLETING.value},
+            )
+        else:
+            self._conditional_update(
+                shard_key(job_id, shard),
+                UpdateExpression="SET deadline = :due ADD reduce_failures :one",
+                ConditionExpression="attribute_exists(sealed) AND attribute_not_exists(reduced)",
+                ExpressionAttributeValues={":due": due, ":one": 1},
+            )
+        return failures
+
+    def charge_lost_runs(
+        self, job_id: str, shard: int | None, attempt: UnitAttempt, error: dict[str, str]
+    ) -> int | None:
+        """Charge the unit's earlier attempts that ended without recording a failure (`error` says so);
+        the job's failures, or None.
+
+        None when there were none, or another attempt charged them first (the
+        unit's failure count is moved to them conditionally, so once).
+        """
+        if not attempt.lost:
+            return None
+        counter = "final_merge_failures" if shard is None else "reduce_failures"
+        moved = self._conditional_update(
+            job_key(job_id) if shard is None else shard_key(job_id, shard),
+            UpdateExpression=f"SET {counter} = :charged",
+            ConditionExpression=f"{counter} = :before OR (attribute_not_exists({counter}) AND :before = :zero)",
+            ExpressionAttributeValues={":charged": attempt.number - 1, ":before": attempt.failures, ":zero": 0},
         )
+        if moved is None:
+            return None
+        return self._charge_job(job_id, attempt.lost, error)
+
+    def _charge_job(self, job_id: str, failures: int, error: dict[str, str]) -> int:
+        item = self._call(
+            self._table.update_item,
+            Key=job_key(job_id),
+            UpdateExpression="SET last_consolidation_error = :error ADD consolidation_failures :failures",
+            ExpressionAttributeValues={":error": error, ":failures": failures},
+            ReturnValues="UPDATED_NEW",
+        )["Attributes"]
+        return int(item["consolidation_failures"])
 
     def record_result(self, job_id: str, result: dict[str, Any]) -> bool:
         """Store the consolidated result once; True for the one caller that stored it, which then publishes it."""

@@ -70,6 +70,23 @@ class ChainStart:
 
 
 @dataclass(frozen=True)
+class UnitAttempt:
+    """An attempt at a unit of consolidation (a shard's reduction, or the job's final merge), counted as it starts.
+
+    `failures` are the unit's earlier attempts known to have failed; the others
+    before this one (number - 1 - failures) ended without a word: a timeout,
+    running out of memory, a crash.
+    """
+
+    number: int
+    failures: int
+
+    @property
+    def lost(self) -> int:
+        return max(0, self.number - 1 - self.failures)
+
+
+@dataclass(frozen=True)
 class Registration:
     created: bool  # False: a job with this id existed already; `job` is that job
     job: dict[str, Any]
