@@ -9,7 +9,12 @@ so the memory a merge needs is what it keeps, not the number of subtasks.
 Each shard's reduction also writes the shard's results by status, as JSON
 Lines under results/<job>/: succeeded/shard-NNNN.jsonl (each subtask's item
 or range and its result) and failed/shard-NNNN.jsonl (its item and last
-error). A workload without a merge gets those files only.
+error). A workload without a merge gets those files only. The lines are
+streamed to S3 as they are read (shared.s3_lines: a multipart upload in parts
+of 8 MiB), the shard's TASK items are read a bounded page at a time, and the
+shard result keeps the first MAX_FAILURES_IN_RESULT failures with their
+errors (all the final merge uses) and, past those, the failed ids alone: a
+reduction's memory does not grow with its shard's subtasks.
 """
 
 from __future__ import annotations
@@ -18,12 +23,15 @@ import collections
 import hashlib
 import itertools
 import json
+from array import array
 from collections.abc import Callable, Iterable, Iterator
+from contextlib import ExitStack
 from dataclasses import dataclass
 from typing import Any
 
 from serverless_patterns.fan_in.bucket_layout import shard_result_key, status_file_key
 from serverless_patterns.fan_in.tracker import JobStatus, JobTracker, Outcome, StopReason
+from serverless_patterns.shared.s3_lines import PART_BYTES, LineObject
 from serverless_patterns.shared.streaming import bounded_map
 
 Merge = Callable[[Iterable[Any]], Any]
@@ -36,12 +44,13 @@ SHARDS_READ_AT_ONCE = 8
 
 @dataclass
 class Reader:
-    """Reads JSON objects of the job bucket, `threads` at a time, `window` ahead at most."""
+    """Reads JSON objects of the job bucket, `threads` at a time, `window` ahead at most; writes them too."""
 
     s3: Any
     bucket: str
     threads: int = 16
     window: int = 32
+    part_bytes: int = PART_BYTES  # of the JSON Lines objects it streams out
 
     def read(self, key: str) -> Any:
         return json.loads(self.s3.get_object(Bucket=self.bucket, Key=key)["Body"].read())
@@ -58,12 +67,9 @@ class Reader:
         self.s3.put_object(Bucket=self.bucket, Key=key, Body=body, ContentType="application/json")
         return body
 
-    def delete(self, key: str) -> None:
-        self.s3.delete_object(Bucket=self.bucket, Key=key)
-
-    def write_lines(self, key: str, lines: list[str]) -> None:
-        body = ("\n".join(lines) + "\n").encode()
-        self.s3.put_object(Bucket=self.bucket, Key=key, Body=body, ContentType="application/x-ndjson")
+    def lines(self, key: str) -> LineObject:
+        """A JSON Lines object to write a line at a time (streamed in parts; finish() writes it)."""
+        return LineObject(self.s3, self.bucket, key, part_bytes=self.part_bytes)
 
 
 _END = object()
@@ -102,49 +108,73 @@ def _line(document: dict[str, Any]) -> str:
 def reduce_tasks(
     tracker: JobTracker, reader: Reader, merge: Merge | None, job_id: str, shard: int, threads: int | None = None
 ) -> dict[str, Any]:
-    """One shard's reduction: its results merged (with a merge) and written by status, its failures listed."""
+    """One shard's reduction: its results merged (with a merge) and written by status, its failures listed.
+
+    The failures listed with their errors are the first MAX_FAILURES_IN_RESULT (the final merge keeps
+    no more); when there are more, `failed_subtask_ids` names every one (8 bytes each while reducing).
+    """
     failures: list[dict[str, Any]] = []
-    succeeded_lines: list[str] = []
+    failed_ids = array("q")
     counts = {"succeeded": 0, "skipped": 0}
+    with ExitStack() as open_files:
+        # Opened in this order and finished in it: succeeded, then failed, as before the lines were streamed.
+        status_files = {
+            outcome: open_files.enter_context(reader.lines(status_file_key(job_id, outcome, shard)))
+            for outcome in ("succeeded", "failed")
+        }
 
-    def succeeded_tasks() -> Iterator[tuple[int, dict[str, Any]]]:
-        for task in tracker.shard_tasks(job_id, shard):
-            if task["outcome"] == Outcome.SUCCEEDED:
-                counts["succeeded"] += 1
-                yield task["subtask_id"], task
-            elif task["outcome"] == Outcome.SKIPPED:
-                counts["skipped"] += 1
-            else:
-                failures.append(failure_record(task))
+        def succeeded_tasks() -> Iterator[tuple[int, dict[str, Any]]]:
+            for task in tracker.shard_tasks(job_id, shard):
+                if task["outcome"] == Outcome.SUCCEEDED:
+                    counts["succeeded"] += 1
+                    yield task["subtask_id"], task
+                elif task["outcome"] == Outcome.SKIPPED:
+                    counts["skipped"] += 1
+                else:
+                    failure = failure_record(task)
+                    status_files["failed"].write(_line(failure))
+                    failed_ids.append(failure["subtask_id"])
+                    if len(failures) < MAX_FAILURES_IN_RESULT:
+                        failures.append(failure)
 
-    def results() -> Iterator[Any]:
-        read = bounded_map(
-            lambda task: (task[0], reader.partial(task[1])), succeeded_tasks(), threads or reader.threads, reader.window
-        )
-        for subtask_id, partial in read:
-            succeeded_lines.append(
-                _line({"subtask_id": subtask_id, "item": partial.get("item"), "result": partial.get("result")})
+        def results() -> Iterator[Any]:
+            read = bounded_map(
+                lambda task: (task[0], reader.partial(task[1])),
+                succeeded_tasks(),
+                threads or reader.threads,
+                reader.window,
             )
-            yield partial.get("result")
+            for subtask_id, partial in read:
+                status_files["succeeded"].write(
+                    _line({"subtask_id": subtask_id, "item": partial.get("item"), "result": partial.get("result")})
+                )
+                yield partial.get("result")
 
-    merged = merge_stream(merge, results())
-    files = {}
-    for outcome, lines in (("succeeded", succeeded_lines), ("failed", [_line(failure) for failure in failures])):
-        key = status_file_key(job_id, outcome, shard)
-        if lines:
-            files[outcome] = {"key": key, "count": len(lines)}
-            reader.write_lines(key, lines)
-        else:
-            reader.delete(key)  # left by an earlier run of a redriven job, whose failures now succeeded
-    return {
+        merged = merge_stream(merge, results())
+        files = {}
+        for outcome, status_file in status_files.items():
+            # A file without lines is deleted: an earlier run of a redriven job may have left it.
+            if status_file.finish():
+                files[outcome] = {"key": status_file.key, "count": status_file.lines}
+    reduction = {
         "shard": shard,
         "succeeded": counts["succeeded"],
-        "failed": len(failures),
+        "failed": len(failed_ids),
         "skipped": counts["skipped"],
         "failures": failures,
         "merged": merged,
         "files": files,
     }
+    if len(failed_ids) > len(failures):
+        reduction["failed_subtask_ids"] = failed_ids.tolist()
+    return reduction
+
+
+def failed_ids_of(result: dict[str, Any]) -> list[int]:
+    """Every failed subtask of a shard result: listed apart when it has more than its failures with errors."""
+    if "failed_subtask_ids" in result:
+        return result["failed_subtask_ids"]
+    return [failure["subtask_id"] for failure in result["failures"]]
 
 
 def reduce_shard(tracker: JobTracker, reader: Reader, merge: Merge, job_id: str, shard: int) -> dict[str, Any]:
@@ -199,7 +229,7 @@ def consolidate(
                 totals[name] += result.get(name, 0)
             for outcome, file in result.get("files", {}).items():
                 files[outcome].append(file)
-            failed_ids.extend(failure["subtask_id"] for failure in result["failures"])
+            failed_ids.extend(failed_ids_of(result))
             failures.extend(result["failures"][: MAX_FAILURES_IN_RESULT - len(failures)])
             if result["merged"] is not None:
                 yield result["merged"]

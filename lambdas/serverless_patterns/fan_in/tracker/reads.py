@@ -19,6 +19,10 @@ from serverless_patterns.fan_in.tracker.keys import (
 from serverless_patterns.fan_in.tracker.model import JobStatus, Progress
 from serverless_patterns.fan_in.tracker.store import plain, projection_of
 
+# Whole TASK items per Query page: up to about 400 KB with results of 4 KiB inline (DynamoDB's own
+# page is 1 MB, which would make a reduction's memory grow with its shard up to that).
+TASKS_PER_PAGE = 100
+
 
 class Reads(Attempts):
     """The reads; a running job's progress includes its subtasks being retried (Attempts.retrying)."""
@@ -54,13 +58,17 @@ class Reads(Attempts):
         return sorted(({**plain(item), "shard": shard_number(item["pk"])} for item in found), key=lambda i: i["shard"])
 
     def shard_tasks(self, job_id: str, shard: int, attributes: tuple[str, ...] = ()) -> Iterator[dict[str, Any]]:
-        """The TASK items of one shard (only `attributes` of them, if named), page by page."""
+        """The TASK items of one shard (only `attributes` of them, if named), page by page.
+
+        Whole items come TASKS_PER_PAGE at a time: each may hold a result inline, and a reduction holds
+        one page while it reads the next results, so its memory stays the same whatever the shard's size.
+        """
         kwargs: dict[str, Any] = {
             "KeyConditionExpression": "pk = :pk AND begins_with(sk, :task)",
             "ExpressionAttributeValues": {":pk": shard_pk(job_id, shard), ":task": TASK_PREFIX},
             "ConsistentRead": True,
         }
-        kwargs.update(projection_of(attributes))
+        kwargs.update(projection_of(attributes) if attributes else {"Limit": TASKS_PER_PAGE})
         while True:
             page = self._call(self._table.query, **kwargs)
             yield from (plain(item) for item in page["Items"])
