@@ -119,9 +119,10 @@ data "aws_iam_policy_document" "consolidator" {
   }
 
   # A redriven job's shards rewrite their results by status, and remove the ones no longer true.
+  # A status file larger than a part goes up in parts (s3:PutObject), aborted if the reduction fails.
   statement {
     sid       = "WriteResults"
-    actions   = ["s3:PutObject", "s3:DeleteObject"]
+    actions   = ["s3:PutObject", "s3:DeleteObject", "s3:AbortMultipartUpload"]
     resources = ["${var.job_bucket_arn}/results/*"]
   }
 

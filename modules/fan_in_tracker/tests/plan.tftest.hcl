@@ -54,6 +54,10 @@ run "the_tracker_table_consolidator_and_sweeper_are_wired" {
     error_message = "The consolidator may write under results/ only."
   }
   assert {
+    condition     = one([for s in data.aws_iam_policy_document.consolidator.statement : s.actions if s.sid == "WriteResults"]) == toset(["s3:PutObject", "s3:DeleteObject", "s3:AbortMultipartUpload"])
+    error_message = "The consolidator writes its status files (in parts when large, aborted on failure) and deletes stale ones."
+  }
+  assert {
     condition     = one([for s in data.aws_iam_policy_document.sweeper.statement : s.resources if s.sid == "FindJobsByStatus"]) == toset(["arn:aws:dynamodb:eu-west-1:123456789012:table/reports-jobs/index/by-status"])
     error_message = "The sweeper may query the status index only."
   }
