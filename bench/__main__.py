@@ -1,7 +1,7 @@
 """`make bench`: run the benchmarks, write each table to bench/results/, and docs/benchmarks.md.
 
     python -m bench [--only dispatch tracker end_to_end load_leveling cold_start infra_loop consolidation throughput
-                            local_run]
+                            local_run shard_layout]
 
 Needs an emulator at AWS_ENDPOINT_URL (`make bench` starts MiniStack) and the
 zips of `make package`. The stack benchmarks apply envs/local as "sp-bench"
@@ -22,6 +22,7 @@ from bench import (
     infra_loop,
     load_leveling,
     local_run,
+    shard_layout,
     throughput,
     tracker,
 )
@@ -38,6 +39,7 @@ ORDER = [
     "consolidation",
     "throughput",
     "local_run",
+    "shard_layout",
 ]
 DOC = REPO_ROOT / "docs" / "benchmarks.md"
 HEADER = """# Benchmarks
@@ -94,6 +96,7 @@ def main() -> None:
         "cold_start": cold_start.run,
         "infra_loop": infra_loop.run,
         "local_run": local_run.run,
+        "shard_layout": shard_layout.run,
     }
     for name in args.only:
         print(f"== {name}", flush=True)
