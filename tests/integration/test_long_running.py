@@ -11,13 +11,16 @@ from __future__ import annotations
 
 import hashlib
 import json
+import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 
 import boto3
 import pytest
 
+from serverless_patterns.fan_in.bucket_layout import CHECKPOINTS_PREFIX, work_key
 from serverless_patterns.fan_in.tracker import JobStatus
+from serverless_patterns.fan_in.tracker.keys import chain_key
 from serverless_patterns_ops.fan_out_jobs import fetch_result, submit_job, wait_for_job
 
 # Runs the stack's functions: LocalStack does that only in Docker (README, "Emulators").
@@ -105,3 +108,38 @@ def test_a_chain_killed_mid_way_resumes_from_its_checkpoint_exact_and_counted_on
     assert line["result"]["items"] == ITEMS_PER_SUBTASK
     progress = tracker.progress(job["job_id"])
     assert (progress.succeeded, progress.completed) == (1, 1)  # counted once
+
+
+def test_a_copy_of_a_counted_chain_s_message_is_not_run_again(chains, fan_out, tracker, sqs, dynamodb):
+    """A copy SQS kept of a finished chain's message (delivery is at least once) is a receive numbered above 1:
+    it reads the subtask's outcome, finds it counted, and ends as a duplicate without running the workload.
+
+    The copy carries more items than its chain had, so a run of the workload would be seen: resumed from the
+    chain's last checkpoint, it would need more than one invocation, and save a checkpoint of its own.
+    """
+    s3, job_id = boto3.client("s3"), chains["long"]["job_id"]
+    first = work_key(CHECKPOINTS_PREFIX, job_id, "00000000.run0.1.json")
+    subtask = json.loads(json.loads(s3.get_object(Bucket=fan_out["bucket_name"], Key=first)["Body"].read())["subtask"])
+    table = dynamodb.Table(fan_out["tracker_table_name"])
+
+    def invocations() -> int:
+        key = chain_key(job_id, subtask["shard"], subtask["subtask_id"], subtask["run"])
+        return int(table.get_item(Key=key, ConsistentRead=True)["Item"]["invocations"])
+
+    started = invocations()
+    longer = [*subtask["work"]["items"], *(f"extra {i}" for i in range(ITEMS_PER_SUBTASK))]
+    sqs.send_message(
+        QueueUrl=fan_out["queue_url"], MessageBody=json.dumps({**subtask, "work": {**subtask["work"], "items": longer}})
+    )
+    deadline = time.monotonic() + 120
+    while invocations() == started:
+        assert time.monotonic() < deadline, "the copy was never received"
+        time.sleep(1)
+    time.sleep(10)  # more than a worker invocation's 4 s of work: a run would have saved its checkpoint by now
+
+    assert invocations() == started + 1  # received once, numbered, and not handed over
+    resumed = work_key(CHECKPOINTS_PREFIX, job_id, f"00000000.run0.{started + 1}.json")
+    assert "Contents" not in s3.list_objects_v2(Bucket=fan_out["bucket_name"], Prefix=resumed)
+    progress = tracker.progress(job_id)
+    assert (progress.succeeded, progress.completed) == (2, 2)
+    assert progress.job["status"] == JobStatus.SUCCEEDED
