@@ -32,7 +32,7 @@ from serverless_patterns.fan_in.reduction import (
 from serverless_patterns.fan_in.tracker import JobTracker, Outcome
 from serverless_patterns.fan_in.tracker.keys import task_key
 from serverless_patterns.fan_in.tracker.reads import TASKS_PER_PAGE
-from serverless_patterns.shared.s3_lines import S3_MIN_PART_BYTES, LineObject
+from serverless_patterns.shared.s3_lines import READ_BYTES, S3_MIN_PART_BYTES, LineObject
 from serverless_patterns.workloads.word_count import merge_counts
 from unit.conftest import register
 
@@ -200,16 +200,17 @@ def test_status_lines_leave_memory_while_the_merge_is_still_reading(shard_env):
 
 def test_a_shard_is_read_a_bounded_page_of_whole_items_at_a_time(shard_env):
     env = shard_env
-    seed_shard(env["table"], env["s3"], inline=250, in_s3=0, failed=0, skipped=0)
+    tasks = 2 * TASKS_PER_PAGE + 10
+    seed_shard(env["table"], env["s3"], inline=tasks, in_s3=0, failed=0, skipped=0)
     queries = []
     env["table"].meta.client.meta.events.register(
         "provide-client-params.dynamodb.Query", lambda params, **kwargs: queries.append(params)
     )
 
-    assert len(list(env["tracker"].shard_tasks(JOB, 0))) == 250
+    assert len(list(env["tracker"].shard_tasks(JOB, 0))) == tasks
     assert [query.get("Limit") for query in queries] == [TASKS_PER_PAGE] * 3
     queries.clear()
-    assert len(list(env["tracker"].shard_tasks(JOB, 0, attributes=("subtask_id", "outcome")))) == 250
+    assert len(list(env["tracker"].shard_tasks(JOB, 0, attributes=("subtask_id", "outcome")))) == tasks
     assert [query.get("Limit") for query in queries] == [None]  # small projected items: DynamoDB's 1 MB pages
 
 
@@ -217,21 +218,24 @@ def test_a_shard_is_read_a_bounded_page_of_whole_items_at_a_time(shard_env):
 
 
 class RecordingS3:
-    """An S3 client that keeps nothing: it reads each body as S3 would, in chunks, and records what it got."""
+    """An S3 client that keeps nothing: it reads each body as the SDK does, asking 1 MiB at a time to checksum
+    and sign it, and records what it got and the largest read it was given."""
 
     def __init__(self, fail_on_part: int | None = None) -> None:
         self.calls: list[tuple[str, dict[str, Any]]] = []
         self.digest = hashlib.sha256()
         self.fail_on_part = fail_on_part
+        self.largest_read = 0
 
     def _consume(self, body: Any) -> int:
         if isinstance(body, bytes):
             self.digest.update(body)
             return len(body)
         size = 0
-        for chunk in iter(lambda: body.read(64 * 1024), b""):
+        for chunk in iter(lambda: body.read(1024 * 1024), b""):
             self.digest.update(chunk)
             size += len(chunk)
+            self.largest_read = max(self.largest_read, len(chunk))
         return size
 
     def put_object(self, **kwargs: Any) -> dict[str, Any]:
@@ -285,6 +289,7 @@ def test_the_writer_holds_a_line_in_memory_and_uploads_parts_of_the_part_size():
         tracemalloc.stop()
 
     assert peak < 1 * 2**20  # a part is 5 MiB: none was ever held
+    assert s3.largest_read == READ_BYTES  # nor 1 MiB of one, whatever the SDK asks for
     parts = s3.named("upload_part")
     sizes = [part["Body"] for part in parts]
     assert [part["PartNumber"] for part in parts] == list(range(1, len(parts) + 1))

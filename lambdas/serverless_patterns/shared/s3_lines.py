@@ -6,7 +6,8 @@ whole to /tmp it could outgrow Lambda's 512 MB there. So the lines go to a
 temporary file that holds one part at most: once it holds `part_bytes`, the
 part is uploaded (the first one starts a multipart upload) and the file
 starts again. Memory holds the line being written, whatever the object's
-size; /tmp one part per open object.
+size, and a part is sent READ_BYTES at a time; /tmp holds one part per open
+object.
 
 A file that never fills a part is put in one PutObject, as a small object
 always was; one without lines is not written, and its key is deleted (an
@@ -25,8 +26,27 @@ from typing import Any, BinaryIO
 S3_MIN_PART_BYTES = 5 * 2**20  # every part of a multipart upload but the last
 PART_BYTES = 8 * 2**20  # S3's own recommendation for parts: 8 to 16 MiB
 CHECKSUM_ALGORITHM = "CRC32"  # what boto3's managed uploads name on a multipart upload and its parts
+READ_BYTES = 64 * 1024  # the most of a part the SDK reads at once (it asks for 1 MiB to checksum and sign it)
 
 logger = logging.getLogger(__name__)
+
+
+class _SmallReads:
+    """A spooled part as a request body: read(n) returns READ_BYTES at most, a short read every reader of a
+    stream accepts (the SDK's checksum, signature and chunked-transfer loops, http.client's send), so none
+    holds 1 MiB of the part at once; read() with no size reads the rest, as a file does."""
+
+    def __init__(self, spool: BinaryIO) -> None:
+        self._spool = spool
+
+    def read(self, size: int | None = -1) -> bytes:
+        return self._spool.read(size if size is None or size < 0 else min(size, READ_BYTES))
+
+    def seek(self, offset: int, whence: int = 0) -> int:
+        return self._spool.seek(offset, whence)
+
+    def tell(self) -> int:
+        return self._spool.tell()
 
 
 class LineObject:
@@ -84,7 +104,7 @@ class LineObject:
             self.s3.delete_object(Bucket=self.bucket, Key=self.key)
         elif self._upload_id is None:
             self._spool.seek(0)
-            body = self._spool if self._in_parts else self._spool.read()
+            body = _SmallReads(self._spool) if self._in_parts else self._spool.read()
             self.s3.put_object(Bucket=self.bucket, Key=self.key, Body=body, ContentType=self.content_type)
         else:
             if self._spool.tell():
@@ -120,7 +140,7 @@ class LineObject:
             Key=self.key,
             UploadId=self._upload_id,
             PartNumber=number,
-            Body=self._spool,
+            Body=_SmallReads(self._spool),
             ChecksumAlgorithm=CHECKSUM_ALGORITHM,
         )
         part = {"PartNumber": number, "ETag": response["ETag"]}
