@@ -50,7 +50,11 @@ DYNAMODB_ERRORS = {
     "Throttling": (400, "ThrottlingException"),
     "InternalError": (500, "InternalServerError"),
 }
-S3_ERRORS = {"InternalError": (500, "InternalError"), "SlowDown": (503, "SlowDown")}
+S3_ERRORS = {
+    "InternalError": (500, "InternalError"),
+    "SlowDown": (503, "SlowDown"),
+    "AccessDenied": (403, "AccessDenied"),  # not retried by the SDK: fails a run at once, every time
+}
 SQS_ERRORS = {"InternalError": (500, "InternalError"), "Throttling": (400, "ThrottlingException")}
 MESSAGES = {
     "TransactionConflict": "Transaction cancelled, please refer cancellation reasons for specific reasons",
@@ -58,6 +62,7 @@ MESSAGES = {
     "Throttling": "Rate of requests exceeds the allowed throughput.",
     "InternalError": "We encountered an internal error. Please try again.",
     "SlowDown": "Please reduce your request rate.",
+    "AccessDenied": "Access Denied",
 }
 
 
