@@ -282,7 +282,8 @@ def shard_memory(bucket: str) -> Table:
         "of Limit items or 1 MB, as DynamoDB cuts them), since MiniStack reads a whole partition for every page "
         "(2.5 s a page at 100,000 items); S3 is the emulator's. Seconds are the reduction's, on this machine.",
         "RSS added: the resident peak during the reduction (VmHWM, reset just before it) minus the resident size "
-        "just before it, the process's imports and warmed clients (about 100 MiB) left out. Traced: tracemalloc's "
+        "just before it: the process's imports and warmed clients (table 7's idle process) left out. Traced: "
+        "tracemalloc's "
         "peak during the reduction, every thread, in a run of its own (tracing slows it down, so its seconds are "
         "not shown): what Python allocated for it, the merge's state included.",
         f"Vocabulary: {len(SHARD_VOCABULARY):,} words, which 100 partials already cover, so the merged count (the "
