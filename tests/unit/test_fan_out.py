@@ -580,9 +580,7 @@ def test_a_final_merge_that_keeps_failing_ends_the_job_failed(fan_out_env, lambd
         assert consolidator.handle({"job_id": "job-1"})["retried_by"] == "sweeper"
 
     assert consolidator.handle({"job_id": "job-1"})["status"] == "FAILED"
-    assert (
-        "last in the final merge with TimeoutError" in fan_out_env["tracker"].get_job("job-1")["error"]["message"]
-    )
+    assert "last in the final merge with TimeoutError" in fan_out_env["tracker"].get_job("job-1")["error"]["message"]
 
 
 def test_the_sweeper_times_out_overdue_jobs_and_retries_lost_work_once_per_grace_period(
