@@ -14,9 +14,10 @@ Invoked asynchronously:
 A job has one failure budget for its whole consolidation
 (CONSOLIDATION_MAX_FAILURES failed runs, reductions and final merge
 together), whatever its number of shards. Every attempt is counted on its
-unit before it starts; a run that fails is charged when it fails, one that
-died without a word (a timeout, out of memory) when its unit is next
-attempted. The job ends FAILED, with an alarm, when the budget is spent, and
+unit before it starts and leases the unit until this invocation times out,
+so a duplicate trigger runs nothing; a run that fails is charged when it
+fails, one that died without a word (a timeout, out of memory) by the
+attempt that takes its lapsed lease over. The job ends FAILED, with an alarm, when the budget is spent, and
 no new run of it starts after that. A failed run is never retried by Lambda
 (the consolidator's asynchronous retries are off) but by the sweeper, once:
 at its next sweep for a failure, after the grace period for a lost attempt.
@@ -59,6 +60,7 @@ from serverless_patterns.shared import aws_clients, settings
 logger = Logger()
 metrics = Metrics()
 tracer = Tracer()
+LEASE_MARGIN_SECONDS = 5
 
 
 def merge_results(job: dict[str, Any]) -> Merge | None:
@@ -121,16 +123,17 @@ def abandon(tracker: JobTracker, job_id: str) -> dict[str, Any]:
 
 
 def _charge_lost(tracker: JobTracker, job_id: str, shard: int | None, attempt: UnitAttempt) -> bool:
-    """Charge the unit's attempts that died without a word; False when that spent the job's budget."""
+    """Charge the run whose lapsed lease this attempt took over; False when that spent the job's budget."""
+    if not attempt.lost:
+        return True
     lost = {
         "type": "AttemptLost",
-        "message": f"{attempt.lost} attempt(s) ended without recording an error: a timeout, out of memory, or a crash",
+        "message": "a run ended without recording an error: a timeout, out of memory, or a crash",
         "unit": _unit(shard),
     }
-    failures = tracker.charge_lost_runs(job_id, shard, attempt, lost)
-    if failures is not None:
-        logger.warning("earlier attempts ended without an error", extra={"lost": attempt.lost, "failures": failures})
-    return failures is None or failures < _failure_budget()
+    failures = tracker.charge_lost_run(job_id, lost)
+    logger.warning("the previous run ended without an error", extra={"failures": failures})
+    return failures < _failure_budget()
 
 
 def _failed(tracker: JobTracker, job: dict[str, Any], shard: int | None, error: Exception) -> dict[str, Any]:
@@ -150,13 +153,13 @@ def _failed(tracker: JobTracker, job: dict[str, Any], shard: int | None, error: 
 
 
 @tracer.capture_method
-def reduce(tracker: JobTracker, job: dict[str, Any], shard: int) -> dict[str, Any]:
+def reduce(tracker: JobTracker, job: dict[str, Any], shard: int, lease_until: datetime) -> dict[str, Any]:
     job_id = job["job_id"]
     if job["status"] not in (JobStatus.RUNNING, JobStatus.REDRIVING):
         # A timed-out job: its final merge reduces what is left of every shard itself.
         tracker.release_shard(job_id, shard)
         return {"job_id": job_id, "shard": shard, "status": job["status"], "consolidated": False}
-    attempt = tracker.begin_reduction(job_id, shard)
+    attempt = tracker.begin_reduction(job_id, shard, lease_until)
     if attempt is not None:
         if not _charge_lost(tracker, job_id, shard, attempt):
             return abandon(tracker, job_id)
@@ -172,14 +175,14 @@ def reduce(tracker: JobTracker, job: dict[str, Any], shard: int) -> dict[str, An
         if job["shard_count"] == 1:
             # The final merge of one shard reads one object: it runs here, not in one more invocation.
             logger.info("the only shard reduced: final merge")
-            return finish(tracker, tracker.get_job(job_id) or job)
+            return finish(tracker, tracker.get_job(job_id) or job, lease_until)
         logger.info("every shard reduced: final merge started")
         trigger_consolidator(job_id, job["correlation_id"])
     return {"job_id": job_id, "shard": shard, "status": job["status"], "consolidated": False}
 
 
 @tracer.capture_method
-def finish(tracker: JobTracker, job: dict[str, Any]) -> dict[str, Any]:
+def finish(tracker: JobTracker, job: dict[str, Any], lease_until: datetime) -> dict[str, Any]:
     """The final merge of a COMPLETING job, its one result and its one event."""
     job_id = job["job_id"]
     if "result" in job:
@@ -188,7 +191,7 @@ def finish(tracker: JobTracker, job: dict[str, Any]) -> dict[str, Any]:
         if not tracker.reclaim_publication(job_id, datetime.now(UTC) - _grace()):
             return {"job_id": job_id, "status": job["status"], "consolidated": False}
         return _publish_result(tracker, tracker.get_job(job_id) or job)
-    attempt = tracker.begin_consolidation(job_id)
+    attempt = tracker.begin_consolidation(job_id, lease_until)
     if attempt is None:
         return {"job_id": job_id, "status": job["status"], "consolidated": False}
     if not _charge_lost(tracker, job_id, None, attempt):
@@ -261,7 +264,10 @@ def _record_result(tracker: JobTracker, job: dict[str, Any]) -> bool:
     return tracker.record_result(job_id, summary)
 
 
-def handle(event: dict[str, Any]) -> dict[str, Any]:
+def handle(event: dict[str, Any], seconds_left: float = 900) -> dict[str, Any]:
+    """One consolidator invocation; `seconds_left` before it times out bound the lease its run takes."""
+    # A run's lease outlives the invocation a little: a duplicate trigger never runs beside it.
+    lease_until = datetime.now(UTC) + timedelta(seconds=seconds_left + LEASE_MARGIN_SECONDS)
     tracker = job_tracker()
     job_id = event["job_id"]
     job = tracker.get_job(job_id)
@@ -277,12 +283,12 @@ def handle(event: dict[str, Any]) -> dict[str, Any]:
         if int(job.get("consolidation_failures", 0)) >= _failure_budget() and "result" not in job:
             return abandon(tracker, job_id)
         if shard is not None:
-            return reduce(tracker, job, int(shard))
-        return finish(tracker, job)
+            return reduce(tracker, job, int(shard), lease_until)
+        return finish(tracker, job, lease_until)
 
 
 @logger.inject_lambda_context(clear_state=True)
 @metrics.log_metrics
 @tracer.capture_lambda_handler
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    return handle(event)
+    return handle(event, context.get_remaining_time_in_millis() / 1000)

@@ -280,7 +280,7 @@ variable "subtasks_per_shard" {
 }
 
 variable "parallel_shards" {
-  description = "Most tracker shards a job writes to at once: its subtasks go, in order, through rounds of that many shards, so concurrent completions spread over that many partitions while each round's shards fill and are reduced during the job. A job gets no more than ceil(subtasks / 250), since one shard absorbs 250 completions/s: a job of up to 250 subtasks writes to one shard (one reduction), one of 1,000 to 4 at most. null derives ceil(worker_maximum_concurrency / 5): about five workers per shard. The per-job ceiling is 250 completions/s per parallel shard (modules/fan_in_tracker/README.md)."
+  description = "Most tracker shards a job writes to at once: its subtasks go, in order, through rounds of that many shards, so concurrent completions spread over that many partitions while each round's shards fill and are reduced during the job. A job gets no more than ceil(subtasks / 250), since one shard absorbs 250 completions/s: a job of up to 250 subtasks writes to one shard (one reduction, with subtasks_per_shard of 250 or more), one of 1,000 to 4 at most. null derives ceil(worker_maximum_concurrency / 5): about five workers per shard. The per-job ceiling is 250 completions/s per parallel shard (modules/fan_in_tracker/README.md)."
   type        = number
   default     = null
 

@@ -22,6 +22,7 @@ for variable in [name for name in os.environ if name.startswith("AWS_ENDPOINT_UR
 import json  # noqa: E402
 import uuid  # noqa: E402
 from dataclasses import dataclass, field  # noqa: E402
+from datetime import UTC, datetime  # noqa: E402
 
 import boto3  # noqa: E402
 import pytest  # noqa: E402
@@ -152,6 +153,8 @@ def json_body(response: dict) -> dict:
 
 
 STATUS_INDEX = "by-status"
+# A consolidation run's lease that outlasts every test: begin_reduction / begin_consolidation need one.
+LEASE = datetime(2100, 1, 1, tzinfo=UTC)
 
 
 @pytest.fixture
@@ -198,9 +201,9 @@ def finish_job(tracker, job_id: str, status, result: dict) -> None:
     """Walk a registered job whose subtasks are all recorded through its reductions to a final status."""
     job = tracker.get_job(job_id)
     for shard in range(job["shard_count"]):
-        if tracker.begin_reduction(job_id, shard) is not None:
+        if tracker.begin_reduction(job_id, shard, LEASE) is not None:
             tracker.record_reduction(job_id, shard, {"result_key": f"shard-{shard}", "succeeded": 0, "failed": 0})
     assert tracker.start_completing(job_id)
-    assert tracker.begin_consolidation(job_id).number == 1
+    assert tracker.begin_consolidation(job_id, LEASE).number == 1
     assert tracker.record_result(job_id, {"status": status.value, **result})
     assert tracker.finish(job_id, status)

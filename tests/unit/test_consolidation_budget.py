@@ -201,7 +201,8 @@ def test_an_attempt_that_died_without_a_word_is_charged_when_its_unit_is_retried
     layout = register(tracker, "job-1", 2, 2)
     use_merge(monkeypatch, lambda results: {"lines": sum(result["lines"] for result in results)})
     sealed = finish_subtasks(tracker, "job-1", layout, range(2))
-    tracker.begin_reduction("job-1", 0)  # a run that then timed out: nothing recorded its end
+    # A run that then timed out: nothing recorded its end, and its lease has lapsed.
+    tracker.begin_reduction("job-1", 0, datetime.now(UTC))
 
     assert sweep_later(seconds=1)["reduction_retried"] == []  # in flight, as far as anyone knows
     assert sorted(sweep_later()["reduction_retried"]) == ["job-1#0", "job-1#1"]
@@ -227,3 +228,29 @@ def test_a_job_of_one_shard_is_consolidated_in_one_invocation(env, triggers, mon
     assert (answer["status"], answer["consolidated"]) == ("SUCCEEDED", True)
     assert triggers == []
     assert tracker.get_job("job-1")["status"] == JobStatus.SUCCEEDED
+
+
+def test_duplicate_triggers_of_a_running_reduction_neither_run_nor_charge_it(env, triggers, monkeypatch):
+    """At-least-once async delivery, or a sweep while a run is queued: the copies find the unit leased."""
+    tracker = env["tracker"]
+    layout = register(tracker, "job-1", 2, 2)
+    runs: list[int] = []
+    sealed = finish_subtasks(tracker, "job-1", layout, range(2))
+
+    def merge_with_duplicates(results: Iterable[Any]) -> Any:
+        runs.append(1)
+        if len(runs) == 1:  # while the first run of shard 0 runs, its trigger arrives BUDGET more times
+            copies = [handle(sealed[0]) for _ in range(BUDGET)]
+            assert all(copy["consolidated"] is False for copy in copies)
+        return {"lines": sum(result["lines"] for result in results)}
+
+    use_merge(monkeypatch, merge_with_duplicates)
+    for event in sealed:
+        handle(event)
+    while triggers:
+        handle(triggers.pop(0))
+
+    job = tracker.get_job("job-1")
+    assert job["status"] == JobStatus.SUCCEEDED
+    assert job.get("consolidation_failures", 0) == 0
+    assert len(runs) == 2 + 1  # each shard once, the final merge once: no copy ran

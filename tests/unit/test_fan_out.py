@@ -15,7 +15,7 @@ from serverless_patterns.fan_out.jobs import Subtask
 from serverless_patterns.fan_out.workload_registry import Workload
 from serverless_patterns.shared import aws_clients
 from serverless_patterns.workloads.word_count import count_words, merge_counts
-from unit.conftest import STATUS_INDEX, sqs_event
+from unit.conftest import LEASE, STATUS_INDEX, sqs_event
 
 BUCKET = "jobs-bucket"
 TEXT = b"".join(f"alpha beta line{i % 7}\n".encode() for i in range(300))
@@ -397,11 +397,12 @@ def test_two_final_merges_at_once_record_one_result_and_publish_one_event(
         # The rival attempt merges, stages and records first; this one merged the same job meanwhile.
         if not started:
             started.append(True)
-            rival.append(consolidator.finish(tracker, tracker.get_job("job-1")))
+            rival.append(consolidator.finish(tracker, tracker.get_job("job-1"), LEASE))
         return real_record(tracker, job)
 
     monkeypatch.setattr(consolidator, "_record_result", record_after_a_rival)
-    answer = consolidator.handle({"job_id": "job-1"})
+    # A run outliving its lease (lapsed at once here), so a rival may take the lapsed lease over meanwhile.
+    answer = consolidator.handle({"job_id": "job-1"}, seconds_left=-10)
 
     assert rival[0]["consolidated"] is True
     assert answer["consolidated"] is False
@@ -598,7 +599,7 @@ def test_the_sweeper_times_out_overdue_jobs_and_retries_lost_work_once_per_grace
     two_hours_ago.register_job("stuck", ShardLayout(2, 2, 2), "c3", 10800, **fingerprint)
     two_hours_ago.record_completion("stuck", 0, 0, Outcome.SUCCEEDED)
     two_hours_ago.record_completion("stuck", 1, 1, Outcome.SUCCEEDED)
-    two_hours_ago.begin_reduction("stuck", 0)
+    two_hours_ago.begin_reduction("stuck", 0, now - timedelta(hours=2))
     two_hours_ago.record_reduction("stuck", 0, {"result_key": "k", "succeeded": 1, "failed": 0})
 
     swept = sweeper.lambda_handler({}, lambda_context)
@@ -609,7 +610,7 @@ def test_the_sweeper_times_out_overdue_jobs_and_retries_lost_work_once_per_grace
     assert fan_out_env["tracker"].get_job("healthy")["status"] == JobStatus.RUNNING
 
     # An attempt (here: the reduction starting) moves the clock forward: no retry within the grace period.
-    fan_out_env["tracker"].begin_reduction("stuck", 1)
+    fan_out_env["tracker"].begin_reduction("stuck", 1, now + timedelta(minutes=15))
     consolidations.clear()
     assert sweeper.lambda_handler({}, lambda_context)["reduction_retried"] == []
 

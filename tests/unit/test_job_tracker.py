@@ -19,7 +19,7 @@ from serverless_patterns.fan_in.tracker import (
     UnknownJobError,
 )
 from serverless_patterns.shared.retries import Backoff
-from unit.conftest import STATUS_INDEX, finish_job, register
+from unit.conftest import LEASE, STATUS_INDEX, finish_job, register
 
 
 @pytest.fixture
@@ -252,17 +252,17 @@ def test_a_job_completes_once_every_shard_is_reduced_and_finishes_once(tracker):
     for i in range(4):
         tracker.record_completion("job-1", i, i % 2, Outcome.SUCCEEDED)
 
-    assert tracker.begin_reduction("job-1", 0) == UnitAttempt(1, 0)
+    assert tracker.begin_reduction("job-1", 0, LEASE) == UnitAttempt(1, lost=False)
     assert tracker.record_reduction("job-1", 0, {"result_key": "a", "succeeded": 2, "failed": 0})
     assert tracker.record_reduction("job-1", 0, {"result_key": "b", "succeeded": 2, "failed": 0}) is False
-    assert tracker.begin_reduction("job-1", 0) is None  # reduced: nothing left to do
+    assert tracker.begin_reduction("job-1", 0, LEASE) is None  # reduced: nothing left to do
     assert tracker.start_completing("job-1") is False  # shard 1 is not reduced yet
 
-    assert tracker.begin_reduction("job-1", 1) == UnitAttempt(1, 0)
+    assert tracker.begin_reduction("job-1", 1, LEASE) == UnitAttempt(1, lost=False)
     assert tracker.record_reduction("job-1", 1, {"result_key": "c", "succeeded": 2, "failed": 0})
     assert tracker.start_completing("job-1") is True
     assert tracker.start_completing("job-1") is False
-    assert tracker.begin_consolidation("job-1") == UnitAttempt(1, 0)
+    assert tracker.begin_consolidation("job-1", LEASE) == UnitAttempt(1, lost=False)
     assert tracker.record_result("job-1", {"key": "a"}) is True
     assert tracker.record_result("job-1", {"key": "b"}) is False
     assert tracker.finish("job-1", JobStatus.SUCCEEDED) is True
@@ -270,7 +270,7 @@ def test_a_job_completes_once_every_shard_is_reduced_and_finishes_once(tracker):
 
     job = tracker.get_job("job-1")
     assert (job["status"], job["result"], job["shards_reduced"]) == (JobStatus.SUCCEEDED, {"key": "a"}, 2)
-    assert tracker.begin_consolidation("job-1") is None
+    assert tracker.begin_consolidation("job-1", LEASE) is None
 
 
 def test_sealed_shards_wait_in_the_status_index_until_reduced(tracker_table):
@@ -283,7 +283,7 @@ def test_sealed_shards_wait_in_the_status_index_until_reduced(tracker_table):
     now[0] = start + timedelta(minutes=10)
 
     assert tracker.shards_waiting_for_reduction(STATUS_INDEX, before=now[0]) == [("job-1", 0), ("job-1", 1)]
-    tracker.begin_reduction("job-1", 0)  # an attempt moves its time forward
+    tracker.begin_reduction("job-1", 0, LEASE)  # an attempt moves its time forward
     assert tracker.shards_waiting_for_reduction(STATUS_INDEX, before=now[0]) == [("job-1", 1)]
     tracker.record_reduction("job-1", 1, {"result_key": "k", "succeeded": 1, "failed": 0})
     tracker.release_shard("job-1", 0)
@@ -319,7 +319,7 @@ def test_an_abandoned_job_ends_failed_once(tracker):
 def test_a_job_with_a_recorded_result_is_never_abandoned(tracker):
     register(tracker, total=1)
     tracker.record_completion("job-1", 0, 0, Outcome.SUCCEEDED)
-    tracker.begin_reduction("job-1", 0)
+    tracker.begin_reduction("job-1", 0, LEASE)
     tracker.record_reduction("job-1", 0, {"result_key": "k", "succeeded": 1, "failed": 0})
     tracker.start_completing("job-1")
     tracker.record_result("job-1", {"status": "SUCCEEDED"})

@@ -174,7 +174,11 @@ class Completions(Sealing, Stopping):
         seen: set[tuple[str, int, int]] = set()
         answers: dict[int, Completion | Exception] = {}
         for index, request in enumerate(requests):
-            if refusal := self._refusal(request.job_id, request.subtask_id, request.shard):
+            try:
+                refusal = self._refusal(request.job_id, request.subtask_id, request.shard)
+            except Exception as error:  # the layout could not be read (throttled past its retries): this one only
+                refusal = error
+            if refusal:
                 answers[index] = refusal
                 continue
             key = (request.job_id, request.shard)

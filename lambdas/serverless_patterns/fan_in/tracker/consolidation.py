@@ -17,15 +17,55 @@ from serverless_patterns.fan_in.tracker.store import TrackerStore, dynamodb_valu
 
 
 class Consolidation(TrackerStore):
-    def begin_reduction(self, job_id: str, shard: int) -> UnitAttempt | None:
-        """Count an attempt to reduce a sealed shard; the attempt, or None if the shard needs none."""
-        item = self._conditional_update(
+    def begin_reduction(self, job_id: str, shard: int, lease_until: datetime) -> UnitAttempt | None:
+        """Count an attempt to reduce a sealed shard and lease it until `lease_until`; the attempt, or None.
+
+        None when the shard needs no reduction, or another attempt holds its
+        lease (a duplicate trigger while it runs): nothing is to run.
+        """
+        return self._begin(
             shard_key(job_id, shard),
-            UpdateExpression="SET deadline = :now ADD reduce_attempts :one",
-            ConditionExpression="attribute_exists(sealed) AND attribute_not_exists(reduced)",
-            ExpressionAttributeValues={":now": self._timestamp(), ":one": 1},
+            "reduce_attempts",
+            "running_until",
+            "attribute_exists(sealed) AND attribute_not_exists(reduced)",
+            lease_until,
         )
-        return UnitAttempt(int(item["reduce_attempts"]), int(item.get("reduce_failures", 0))) if item else None
+
+    def _begin(
+        self,
+        key: dict[str, str],
+        attempts: str,
+        lease: str,
+        condition: str,
+        lease_until: datetime,
+        names: dict[str, str] | None = None,
+        values: dict[str, Any] | None = None,
+    ) -> UnitAttempt | None:
+        """Take a unit's lease (free, or lapsed: its holder died) and count the attempt; the attempt, or None.
+
+        A lapsed lease is copied to `lapsed_<lease>` in the same update (SET reads
+        the item as it was), so exactly the attempt that took it over learns of it.
+        """
+        kwargs: dict[str, Any] = {"ExpressionAttributeNames": names} if names else {}
+        item = self._conditional_update(
+            key,
+            UpdateExpression=(
+                f"SET deadline = :now, lapsed_{lease} = if_not_exists({lease}, :none), {lease} = :until "
+                f"ADD {attempts} :one"
+            ),
+            ConditionExpression=f"{condition} AND (attribute_not_exists({lease}) OR {lease} < :now)",
+            ExpressionAttributeValues={
+                ":now": self._timestamp(),
+                ":until": lease_until.isoformat(),
+                ":none": "",
+                ":one": 1,
+                **(values or {}),
+            },
+            **kwargs,
+        )
+        if item is None:
+            return None
+        return UnitAttempt(int(item[attempts]), bool(item.get(f"lapsed_{lease}")))
 
     def record_reduction(self, job_id: str, shard: int, summary: dict[str, Any]) -> bool:
         """Mark a shard reduced and count it on the job, atomically; False if it was reduced already."""
@@ -94,81 +134,63 @@ class Consolidation(TrackerStore):
             is not None
         )
 
-    def begin_consolidation(self, job_id: str) -> UnitAttempt | None:
-        """Count an attempt at a COMPLETING job's final merge; the attempt, or None if the job is not completing."""
-        item = self._conditional_update(
+    def begin_consolidation(self, job_id: str, lease_until: datetime) -> UnitAttempt | None:
+        """Count an attempt at a COMPLETING job's final merge and lease it until `lease_until`; the attempt, or None.
+
+        None when the job is not completing, or another attempt holds the lease.
+        """
+        return self._begin(
             job_key(job_id),
-            UpdateExpression="SET deadline = :now ADD consolidation_attempts :one",
-            ConditionExpression="#status = :completing",
-            ExpressionAttributeNames={"#status": "status"},
-            ExpressionAttributeValues={
-                ":now": self._timestamp(),
-                ":one": 1,
-                ":completing": JobStatus.COMPLETING.value,
-            },
+            "consolidation_attempts",
+            "merge_running_until",
+            "#status = :completing",
+            lease_until,
+            names={"#status": "status"},
+            values={":completing": JobStatus.COMPLETING.value},
         )
-        if not item:
-            return None
-        return UnitAttempt(int(item["consolidation_attempts"]), int(item.get("final_merge_failures", 0)))
 
     def record_failed_run(self, job_id: str, shard: int | None, error: dict[str, str], retry_after: datetime) -> int:
         """Charge a failed run of a shard's reduction (or, shard None, of the final merge) to the job's budget.
 
         The job's `consolidation_failures` counts the failed runs of all its
-        units together; the unit counts its own, so its next attempt knows this
-        one was charged, and is due for the sweeper's retry from `retry_after`.
-        The job first: a run charged twice (the unit's write failing after it)
-        spends the budget sooner, never later. The job's failures so far.
+        units together. The unit gives its lease back (so its next attempt knows
+        this one was charged) and is due for the sweeper's retry from
+        `retry_after`. The job first: a run charged twice (the unit's write
+        failing after it) spends the budget sooner, never later. The job's
+        failures so far.
         """
         failures = self._charge_job(job_id, 1, error)
         due = retry_after.isoformat()
         if shard is None:
             self._conditional_update(
                 job_key(job_id),
-                UpdateExpression="SET deadline = :due ADD final_merge_failures :one",
+                UpdateExpression="SET deadline = :due REMOVE merge_running_until",
                 ConditionExpression="#status = :completing",
                 ExpressionAttributeNames={"#status": "status"},
-                ExpressionAttributeValues={":due": due, ":one": 1, ":completing": JobStatus.COMPLETING.value},
+                ExpressionAttributeValues={":due": due, ":completing": JobStatus.COMPLETING.value},
             )
         else:
             self._conditional_update(
                 shard_key(job_id, shard),
-                UpdateExpression="SET deadline = :due ADD reduce_failures :one",
+                UpdateExpression="SET deadline = :due REMOVE running_until",
                 ConditionExpression="attribute_exists(sealed) AND attribute_not_exists(reduced)",
-                ExpressionAttributeValues={":due": due, ":one": 1},
+                ExpressionAttributeValues={":due": due},
             )
         return failures
 
-    def charge_lost_runs(
-        self, job_id: str, shard: int | None, attempt: UnitAttempt, error: dict[str, str]
-    ) -> int | None:
-        """Charge the unit's earlier attempts that ended without recording a failure (`error` says so);
-        the job's failures, or None.
-
-        None when there were none, or another attempt charged them first (the
-        unit's failure count is moved to them conditionally, so once).
-        """
-        if not attempt.lost:
-            return None
-        counter = "final_merge_failures" if shard is None else "reduce_failures"
-        moved = self._conditional_update(
-            job_key(job_id) if shard is None else shard_key(job_id, shard),
-            UpdateExpression=f"SET {counter} = :charged",
-            ConditionExpression=f"{counter} = :before OR (attribute_not_exists({counter}) AND :before = :zero)",
-            ExpressionAttributeValues={":charged": attempt.number - 1, ":before": attempt.failures, ":zero": 0},
-        )
-        if moved is None:
-            return None
-        return self._charge_job(job_id, attempt.lost, error)
+    def charge_lost_run(self, job_id: str, error: dict[str, str]) -> int:
+        """Charge the run whose lapsed lease an attempt took over (`error` says what is known); the job's failures."""
+        return self._charge_job(job_id, 1, error)
 
     def _charge_job(self, job_id: str, failures: int, error: dict[str, str]) -> int:
-        item = self._call(
-            self._table.update_item,
-            Key=job_key(job_id),
+        item = self._conditional_update(
+            job_key(job_id),
             UpdateExpression="SET last_consolidation_error = :error ADD consolidation_failures :failures",
+            ConditionExpression="attribute_exists(pk)",  # never a stray job item, without expires_at
             ExpressionAttributeValues={":error": error, ":failures": failures},
-            ReturnValues="UPDATED_NEW",
-        )["Attributes"]
+        )
+        if item is None:
+            raise LookupError(f"job {job_id} is not in the tracker (expired?): its consolidation failure is not kept")
         return int(item["consolidation_failures"])
 
     def record_result(self, job_id: str, result: dict[str, Any]) -> bool:

@@ -73,17 +73,13 @@ class ChainStart:
 class UnitAttempt:
     """An attempt at a unit of consolidation (a shard's reduction, or the job's final merge), counted as it starts.
 
-    `failures` are the unit's earlier attempts known to have failed; the others
-    before this one (number - 1 - failures) ended without a word: a timeout,
-    running out of memory, a crash.
+    `lost`: the attempt before it took the unit's lease and never gave it
+    back, neither succeeding nor recording a failure: it died without a word
+    (a timeout, running out of memory, a crash).
     """
 
     number: int
-    failures: int
-
-    @property
-    def lost(self) -> int:
-        return max(0, self.number - 1 - self.failures)
+    lost: bool
 
 
 @dataclass(frozen=True)

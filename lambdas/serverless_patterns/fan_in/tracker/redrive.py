@@ -32,7 +32,8 @@ class Redrive(Reads):
                 "redrives = if_not_exists(redrives, :zero) + :one, redriver = :redriver, "
                 "deadline = :deadline, failed_subtasks = :zero, redriven_at = :now "
                 "REMOVE #result, published_at, publication_claimed_at, finished_at, completing_at, #stop, "
-                "consolidation_attempts, consolidation_failures, final_merge_failures, last_consolidation_error"
+                "consolidation_attempts, consolidation_failures, merge_running_until, lapsed_merge_running_until, "
+                "last_consolidation_error"
             ),
             ConditionExpression=(
                 "#status IN (:partial, :failed) AND attribute_exists(#result) AND attribute_exists(#plan) "
@@ -152,7 +153,8 @@ class Redrive(Reads):
         actions = [*deletes]
         if unseal:
             shard_update["UpdateExpression"] = (
-                update + " REMOVE sealed, sealed_at, reduced, reduce_attempts, reduce_failures, #status, deadline"
+                update + " REMOVE sealed, sealed_at, reduced, reduce_attempts, running_until, lapsed_running_until, "
+                "#status, deadline"
             )
             shard_update["ConditionExpression"] = "attribute_exists(reduced)"
             shard_update["ExpressionAttributeNames"] = {"#status": "status", "#run": "run"}
