@@ -59,15 +59,24 @@ def lambda_context() -> FakeLambdaContext:
 _CACHED_FACTORIES = (aws_clients.client, aws_clients.dynamodb_table)
 
 
+def _forget_cached_state() -> None:
+    """What a warm container keeps between invocations: its clients, and what it read of jobs (a stop, a layout)."""
+    from serverless_patterns.fan_in.tracker import completions as tracker_completions
+    from serverless_patterns.fan_out import completions
+
+    for factory in _CACHED_FACTORIES:
+        factory.cache_clear()
+    completions._stops.clear()
+    tracker_completions._registered_layouts.clear()
+
+
 @pytest.fixture
 def aws():
-    """A fresh moto account, with the handlers' cached clients bound to it."""
-    for factory in _CACHED_FACTORIES:
-        factory.cache_clear()
+    """A fresh moto account, with the handlers' cached clients bound to it and nothing cached from another test."""
+    _forget_cached_state()
     with mock_aws():
         yield
-    for factory in _CACHED_FACTORIES:
-        factory.cache_clear()
+    _forget_cached_state()
 
 
 @pytest.fixture

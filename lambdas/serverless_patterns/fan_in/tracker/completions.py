@@ -236,7 +236,8 @@ class Completions(Sealing, Stopping):
             key = (request.job_id, request.shard)
             seal = sealed.get(key, False)
             if isinstance(seal, Exception):
-                # Counted, but the seal check failed: a redelivery checks again (the sweeper, if none comes).
+                # Counted, but the seal check failed: answered with the error, the message comes back, and its
+                # redelivery (or, past its receives, the DLQ handler's record of it) checks the shard again.
                 answers[index] = seal
                 continue
             answers[index] = Completion(first=firsts[index], shard=request.shard, sealed_shard=seal)
