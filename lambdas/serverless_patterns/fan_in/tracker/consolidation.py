@@ -6,6 +6,7 @@ duplicated or retried consolidator never does a step twice.
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -16,6 +17,39 @@ from serverless_patterns.fan_in.tracker.model import JobStatus, UnitAttempt
 from serverless_patterns.fan_in.tracker.store import TrackerStore, dynamodb_value, failed_condition, plain
 
 
+@dataclass(frozen=True)
+class _Unit:
+    """A unit of consolidation as the tracker keeps it: a shard's reduction, or the job's final merge."""
+
+    key: dict[str, str]
+    attempts: str  # the counter of its attempts
+    lease: str  # until when its running attempt holds it
+    condition: str  # while it is still to do
+    names: dict[str, str] = field(default_factory=dict)
+    values: dict[str, Any] = field(default_factory=dict)
+
+    def expression_names(self) -> dict[str, Any]:
+        return {"ExpressionAttributeNames": self.names} if self.names else {}
+
+
+def _unit(job_id: str, shard: int | None) -> _Unit:
+    if shard is not None:
+        return _Unit(
+            shard_key(job_id, shard),
+            "reduce_attempts",
+            "running_until",
+            "attribute_exists(sealed) AND attribute_not_exists(reduced)",
+        )
+    return _Unit(
+        job_key(job_id),
+        "consolidation_attempts",
+        "merge_running_until",
+        "#status = :completing",
+        {"#status": "status"},
+        {":completing": JobStatus.COMPLETING.value},
+    )
+
+
 class Consolidation(TrackerStore):
     def begin_reduction(self, job_id: str, shard: int, lease_until: datetime) -> UnitAttempt | None:
         """Count an attempt to reduce a sealed shard and lease it until `lease_until`; the attempt, or None.
@@ -23,49 +57,34 @@ class Consolidation(TrackerStore):
         None when the shard needs no reduction, or another attempt holds its
         lease (a duplicate trigger while it runs): nothing is to run.
         """
-        return self._begin(
-            shard_key(job_id, shard),
-            "reduce_attempts",
-            "running_until",
-            "attribute_exists(sealed) AND attribute_not_exists(reduced)",
-            lease_until,
-        )
+        return self._begin(_unit(job_id, shard), lease_until)
 
-    def _begin(
-        self,
-        key: dict[str, str],
-        attempts: str,
-        lease: str,
-        condition: str,
-        lease_until: datetime,
-        names: dict[str, str] | None = None,
-        values: dict[str, Any] | None = None,
-    ) -> UnitAttempt | None:
+    def _begin(self, unit: _Unit, lease_until: datetime) -> UnitAttempt | None:
         """Take a unit's lease (free, or lapsed: its holder died) and count the attempt; the attempt, or None.
 
         A lapsed lease is copied to `lapsed_<lease>` in the same update (SET reads
         the item as it was), so exactly the attempt that took it over learns of it.
         """
-        kwargs: dict[str, Any] = {"ExpressionAttributeNames": names} if names else {}
+        lease = unit.lease
         item = self._conditional_update(
-            key,
+            unit.key,
             UpdateExpression=(
                 f"SET deadline = :now, lapsed_{lease} = if_not_exists({lease}, :none), {lease} = :until "
-                f"ADD {attempts} :one"
+                f"ADD {unit.attempts} :one"
             ),
-            ConditionExpression=f"{condition} AND (attribute_not_exists({lease}) OR {lease} < :now)",
+            ConditionExpression=f"{unit.condition} AND (attribute_not_exists({lease}) OR {lease} < :now)",
             ExpressionAttributeValues={
                 ":now": self._timestamp(),
                 ":until": lease_until.isoformat(),
                 ":none": "",
                 ":one": 1,
-                **(values or {}),
+                **unit.values,
             },
-            **kwargs,
+            **unit.expression_names(),
         )
         if item is None:
             return None
-        return UnitAttempt(int(item[attempts]), bool(item.get(f"lapsed_{lease}")))
+        return UnitAttempt(int(item[unit.attempts]), bool(item.get(f"lapsed_{lease}")))
 
     def record_reduction(self, job_id: str, shard: int, summary: dict[str, Any]) -> bool:
         """Mark a shard reduced and count it on the job, atomically; False if it was reduced already."""
@@ -139,15 +158,7 @@ class Consolidation(TrackerStore):
 
         None when the job is not completing, or another attempt holds the lease.
         """
-        return self._begin(
-            job_key(job_id),
-            "consolidation_attempts",
-            "merge_running_until",
-            "#status = :completing",
-            lease_until,
-            names={"#status": "status"},
-            values={":completing": JobStatus.COMPLETING.value},
-        )
+        return self._begin(_unit(job_id, None), lease_until)
 
     def record_failed_run(self, job_id: str, shard: int | None, error: dict[str, str], retry_after: datetime) -> int:
         """Charge a failed run of a shard's reduction (or, shard None, of the final merge) to the job's budget.
@@ -159,35 +170,27 @@ class Consolidation(TrackerStore):
         failing after it) spends the budget sooner, never later. The job's
         failures so far.
         """
-        failures = self._charge_job(job_id, 1, error)
-        due = retry_after.isoformat()
-        if shard is None:
-            self._conditional_update(
-                job_key(job_id),
-                UpdateExpression="SET deadline = :due REMOVE merge_running_until",
-                ConditionExpression="#status = :completing",
-                ExpressionAttributeNames={"#status": "status"},
-                ExpressionAttributeValues={":due": due, ":completing": JobStatus.COMPLETING.value},
-            )
-        else:
-            self._conditional_update(
-                shard_key(job_id, shard),
-                UpdateExpression="SET deadline = :due REMOVE running_until",
-                ConditionExpression="attribute_exists(sealed) AND attribute_not_exists(reduced)",
-                ExpressionAttributeValues={":due": due},
-            )
+        failures = self._charge_job(job_id, error)
+        unit = _unit(job_id, shard)
+        self._conditional_update(
+            unit.key,
+            UpdateExpression=f"SET deadline = :due REMOVE {unit.lease}",
+            ConditionExpression=unit.condition,
+            ExpressionAttributeValues={":due": retry_after.isoformat(), **unit.values},
+            **unit.expression_names(),
+        )
         return failures
 
     def charge_lost_run(self, job_id: str, error: dict[str, str]) -> int:
         """Charge the run whose lapsed lease an attempt took over (`error` says what is known); the job's failures."""
-        return self._charge_job(job_id, 1, error)
+        return self._charge_job(job_id, error)
 
-    def _charge_job(self, job_id: str, failures: int, error: dict[str, str]) -> int:
+    def _charge_job(self, job_id: str, error: dict[str, str]) -> int:
         item = self._conditional_update(
             job_key(job_id),
-            UpdateExpression="SET last_consolidation_error = :error ADD consolidation_failures :failures",
+            UpdateExpression="SET last_consolidation_error = :error ADD consolidation_failures :one",
             ConditionExpression="attribute_exists(pk)",  # never a stray job item, without expires_at
-            ExpressionAttributeValues={":error": error, ":failures": failures},
+            ExpressionAttributeValues={":error": error, ":one": 1},
         )
         if item is None:
             raise LookupError(f"job {job_id} is not in the tracker (expired?): its consolidation failure is not kept")
