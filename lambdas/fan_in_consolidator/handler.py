@@ -102,8 +102,14 @@ def _unit(shard: int | None) -> str:
     return "the final merge" if shard is None else f"the reduction of shard {shard}"
 
 
-def abandon(tracker: JobTracker, job_id: str) -> dict[str, Any]:
-    """End a job whose consolidation spent its failure budget: FAILED, announced once, alarmed on."""
+def abandon(tracker: JobTracker, job_id: str, shard: int | None) -> dict[str, Any]:
+    """End a job whose consolidation spent its failure budget: FAILED, announced once, alarmed on.
+
+    The shard this run was for leaves the status index now: nobody reduces it
+    any more, and left there it would wait for the sweeper's grace period.
+    """
+    if shard is not None:
+        tracker.release_shard(job_id, shard)
     job = tracker.get_job(job_id) or {"job_id": job_id, "status": JobStatus.FAILED.value}
     last = job.get("last_consolidation_error") or {"type": "Unknown", "message": "no error was recorded"}
     error = {
@@ -148,7 +154,7 @@ def _failed(tracker: JobTracker, job: dict[str, Any], shard: int | None, error: 
     logger.exception("consolidation run failed", extra={"failures": failures, "budget": _failure_budget()})
     metrics.add_metric(name="ConsolidationFailures", unit=MetricUnit.Count, value=1)
     if failures >= _failure_budget():
-        return abandon(tracker, job_id)
+        return abandon(tracker, job_id, shard)
     return {"job_id": job_id, "shard": shard, "status": job["status"], "consolidated": False, "retried_by": "sweeper"}
 
 
@@ -162,7 +168,7 @@ def reduce(tracker: JobTracker, job: dict[str, Any], shard: int, lease_until: da
     attempt = tracker.begin_reduction(job_id, shard, lease_until)
     if attempt is not None:
         if not _charge_lost(tracker, job_id, shard, attempt):
-            return abandon(tracker, job_id)
+            return abandon(tracker, job_id, shard)
         try:
             summary = reduce_shard(tracker, _reader(), merge_results(job), job_id, shard)
         except Exception as error:
@@ -195,7 +201,7 @@ def finish(tracker: JobTracker, job: dict[str, Any], lease_until: datetime) -> d
     if attempt is None:
         return {"job_id": job_id, "status": job["status"], "consolidated": False}
     if not _charge_lost(tracker, job_id, None, attempt):
-        return abandon(tracker, job_id)
+        return abandon(tracker, job_id, None)
     try:
         recorded = _record_result(tracker, job)
     except Exception as error:
@@ -273,7 +279,7 @@ def handle(event: dict[str, Any], seconds_left: float = 900) -> dict[str, Any]:
     job = tracker.get_job(job_id)
     if job is None:
         raise LookupError(f"job {job_id} is not in the tracker")
-    shard = event.get("shard")
+    shard = None if event.get("shard") is None else int(event["shard"])
     with logger.append_context_keys(job_id=job_id, correlation_id=job.get("correlation_id", job_id), shard=shard):
         if job["status"] in FINAL_STATUSES:
             if shard is not None:
@@ -281,9 +287,9 @@ def handle(event: dict[str, Any], seconds_left: float = 900) -> dict[str, Any]:
             logger.info("job already finished", extra={"status": job["status"]})
             return {"job_id": job_id, "status": job["status"], "consolidated": False}
         if int(job.get("consolidation_failures", 0)) >= _failure_budget() and "result" not in job:
-            return abandon(tracker, job_id)
+            return abandon(tracker, job_id, shard)
         if shard is not None:
-            return reduce(tracker, job, int(shard), lease_until)
+            return reduce(tracker, job, shard, lease_until)
         return finish(tracker, job, lease_until)
 
 

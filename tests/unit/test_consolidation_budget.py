@@ -19,6 +19,7 @@ import boto3
 import pytest
 
 from serverless_patterns.fan_in.tracker import JobStatus, JobTracker, Outcome, ShardLayout
+from serverless_patterns.fan_in.tracker.keys import job_key
 from unit.conftest import STATUS_INDEX
 
 BUCKET = "jobs-bucket"
@@ -254,3 +255,49 @@ def test_duplicate_triggers_of_a_running_reduction_neither_run_nor_charge_it(env
     assert job["status"] == JobStatus.SUCCEEDED
     assert job.get("consolidation_failures", 0) == 0
     assert len(runs) == 2 + 1  # each shard once, the final merge once: no copy ran
+
+
+def shard_statuses(tracker: JobTracker, job_id: str, shard_count: int) -> list[str | None]:
+    return [shard.get("status") for shard in tracker.shards(job_id, shard_count)]
+
+
+def test_a_trigger_that_finds_the_budget_spent_before_the_job_ended_releases_its_shard(
+    env, triggers, monkeypatch, tracker_table
+):
+    """Between a run's charge and its abandon, a shard sealed then is triggered once: it must not stay waiting.
+
+    Its seal made it due after the grace period only, so a shard left in the
+    status index would wait that long for the sweeper (seen on MiniStack).
+    """
+    tracker = env["tracker"]
+    layout = register(tracker, "job-1", 2, 2)
+    use_merge(monkeypatch, lambda results: {"lines": sum(result["lines"] for result in results)})
+    sealed = finish_subtasks(tracker, "job-1", layout, range(2))
+    tracker_table.update_item(  # the last charge is in; the run that made it has not yet ended the job
+        Key=job_key("job-1"),
+        UpdateExpression="SET consolidation_failures = :spent",
+        ExpressionAttributeValues={":spent": BUDGET},
+    )
+
+    answer = handle(sealed[1])
+
+    assert (answer["status"], tracker.get_job("job-1")["status"]) == (JobStatus.FAILED, JobStatus.FAILED)
+    assert shard_statuses(tracker, "job-1", 2)[1] is None
+
+
+def test_an_attempt_whose_lost_run_spends_the_budget_releases_its_shard(env, triggers, monkeypatch, tracker_table):
+    tracker = env["tracker"]
+    layout = register(tracker, "job-1", 2, 2)
+    use_merge(monkeypatch, lambda results: {"lines": sum(result["lines"] for result in results)})
+    sealed = finish_subtasks(tracker, "job-1", layout, range(2))
+    tracker_table.update_item(
+        Key=job_key("job-1"),
+        UpdateExpression="SET consolidation_failures = :one_left",
+        ExpressionAttributeValues={":one_left": BUDGET - 1},
+    )
+    tracker.begin_reduction("job-1", 0, datetime.now(UTC))  # a run that died: its lease has lapsed
+
+    handle(sealed[0])
+
+    assert tracker.get_job("job-1")["status"] == JobStatus.FAILED
+    assert shard_statuses(tracker, "job-1", 2)[0] is None, "its new lease would keep it waiting until it lapses"
