@@ -1,6 +1,10 @@
 """Where subtasks go and how they are grouped: SendMessageBatch to the queue, or PublishBatch to the sns topic.
 
-The retries of the entries that failed are the ventilator's (its _send_batch), one batch at a time.
+Each entry names its job as MessageGroupId unless SUBTASK_MESSAGE_GROUPS is "none" (the module's fair_queues
+= false). On a standard queue that makes it an SQS fair queue: while one job holds a large share of the messages
+in flight, SQS delivers the other jobs' messages first. A standard topic passes the group on only to SQS queues
+subscribed to it, so with the sns transport, whose subscriber is the worker function, it has no effect. The
+retries of the entries that failed are the callers', one batch at a time.
 """
 
 from __future__ import annotations
@@ -10,10 +14,12 @@ from typing import Any
 
 from serverless_patterns.fan_out.jobs import Subtask
 from serverless_patterns.shared import aws_clients, settings
+from serverless_patterns.shared.settings import SettingError
 
 BATCH_ENTRIES = 10  # SendMessageBatch and PublishBatch alike
 SQS_BATCH_BYTES = 1024 * 1024
 SNS_BATCH_BYTES = 256 * 1024
+MESSAGE_GROUPS = ("job", "none")  # SUBTASK_MESSAGE_GROUPS: a subtask's MessageGroupId is its job id, or absent
 
 
 def subtask_destination() -> str:
@@ -44,14 +50,34 @@ def batches(subtasks: list[Subtask], max_bytes: int = SQS_BATCH_BYTES) -> list[l
     return grouped
 
 
-def send_entries(destination: str, pending: dict[str, str]) -> dict[str, Any]:
-    """One SendMessageBatch (or PublishBatch) of entry id -> body; the response names the entries that failed."""
+def message_group(job_id: str | None) -> str | None:
+    """The MessageGroupId of a job's subtasks: its id, unless SUBTASK_MESSAGE_GROUPS is "none" (or no job is named)."""
+    # Unset means "job", as fair_queues defaults to true. MiniStack, moto and LocalStack (since 4.7) accept a group on
+    # a standard queue; none of them reorders deliveries by it.
+    groups = os.environ.get("SUBTASK_MESSAGE_GROUPS", "").strip() or "job"
+    if groups not in MESSAGE_GROUPS:
+        raise SettingError(
+            f'environment variable SUBTASK_MESSAGE_GROUPS={groups!r} must be "job" or "none": '
+            f"the fan_out module sets it from fair_queues"
+        )
+    return job_id if groups == "job" else None
+
+
+def send_entries(destination: str, pending: dict[str, str], job_id: str | None = None) -> dict[str, Any]:
+    """One SendMessageBatch (or PublishBatch) of entry id -> body of job `job_id`; the response names failed entries.
+
+    Without `job_id` the entries carry no MessageGroupId.
+    """
+    group_id = message_group(job_id)
+    group = {"MessageGroupId": group_id} if group_id else {}
     if is_topic(destination):
         return aws_clients.client("sns").publish_batch(
             TopicArn=destination,
-            PublishBatchRequestEntries=[{"Id": entry_id, "Message": body} for entry_id, body in pending.items()],
+            PublishBatchRequestEntries=[
+                {"Id": entry_id, "Message": body, **group} for entry_id, body in pending.items()
+            ],
         )
     return aws_clients.client("sqs").send_message_batch(
         QueueUrl=destination,
-        Entries=[{"Id": entry_id, "MessageBody": body} for entry_id, body in pending.items()],
+        Entries=[{"Id": entry_id, "MessageBody": body, **group} for entry_id, body in pending.items()],
     )
