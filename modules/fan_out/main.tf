@@ -325,6 +325,11 @@ resource "aws_cloudwatch_metric_alarm" "failed_invocations" {
   tags                = var.tags
 }
 
+locals {
+  # Every function that sends subtasks names each one's job as its MessageGroupId, or none (var.fair_queues).
+  subtask_message_groups = var.fair_queues ? "job" : "none"
+}
+
 module "ventilator" {
   source = "../lambda_function"
 
@@ -361,6 +366,8 @@ module "ventilator" {
     CONSOLIDATOR_FUNCTION = var.consolidator_function_name
     # A repeated submission resumes a dispatch only once its ventilator is surely gone.
     DISPATCH_STALE_SECONDS = tostring(var.ventilator_timeout_seconds + 60)
+    # Fair queues: each subtask's MessageGroupId is its job id, or none.
+    SUBTASK_MESSAGE_GROUPS = local.subtask_message_groups
   })
 }
 
@@ -521,6 +528,8 @@ module "worker" {
     HEARTBEAT_SECONDS          = tostring(var.heartbeat_interval_seconds)
     CHECKPOINT_RESERVE_SECONDS = tostring(var.checkpoint_reserve_seconds)
     MAX_CONTINUATIONS          = tostring(var.max_continuations)
+    # Fair queues: each subtask's MessageGroupId is its job id, or none.
+    SUBTASK_MESSAGE_GROUPS = local.subtask_message_groups
   })
 }
 
@@ -580,6 +589,8 @@ module "dlq_handler" {
     CONSOLIDATOR_FUNCTION     = var.consolidator_function_name
     QUARANTINE_AFTER_RECEIVES = tostring(var.quarantine_after_receives)
     SOURCE_MAX_RECEIVE_COUNT  = tostring(local.queue.max_receive_count)
+    # Fair queues: each subtask's MessageGroupId is its job id, or none.
+    SUBTASK_MESSAGE_GROUPS = local.subtask_message_groups
   })
 }
 

@@ -355,6 +355,13 @@ variable "transport" {
   }
 }
 
+variable "fair_queues" {
+  description = "Whether each subtask carries its job id as MessageGroupId (SUBTASK_MESSAGE_GROUPS = \"job\", else \"none\"). On AWS that makes the standard subtask queue an SQS fair queue: while one job holds a disproportionate share of the messages in flight (AWS: over 10% of them and at least 30), SQS delivers the other jobs' subtasks first; the queue and the worker stay as they are. With transport = \"sns\" it has no effect: a standard topic passes the group on only to SQS subscribers, and the worker subscribes as a function. MiniStack, moto and LocalStack (4.7 and later) accept the group but deliver in their usual order. Adds no resource; whether SQS prices grouped messages differently is not verified here (see the SQS pricing page)."
+  type        = bool
+  default     = true
+  nullable    = false
+}
+
 variable "max_continuations" {
   description = "Most times a subtask of a resumable workload may continue in a new invocation (a chain of at most 1 + max_continuations invocations); one that asks for more fails with a reason naming this input. Non-resumable workloads never continue."
   type        = number
