@@ -3,6 +3,7 @@
     POST   /jobs       the ventilator's job spec: 202 {job_id, status, status_url}
     GET    /jobs/{id}  status, counts by outcome, timings, the result's location
     DELETE /jobs/{id}  cancel: running subtasks finish, the rest is skipped
+    PATCH  /jobs/{id}  {"max_concurrency": N}: change a running job's max_concurrency (the ventilator does it)
 
 A spec is checked here exactly as the ventilator checks it, so a bad one is a
 400 naming the field and the fix, and a job id already used with another spec
@@ -244,6 +245,31 @@ def cancel(job_id: str) -> Response:
         )
     metrics.add_metric(name="JobsCancelled", unit=MetricUnit.Count, value=1)
     return _json(HTTPStatus.ACCEPTED, status_document(tracker, tracker.get_job(job_id) or job))
+
+
+@app.patch("/jobs/<job_id>")
+@tracer.capture_method
+def change(job_id: str) -> Response:
+    document = _body()
+    if not isinstance(document, dict) or set(document) != {"max_concurrency"}:
+        raise BadRequest(
+            HTTPStatus.BAD_REQUEST, "body", "must hold max_concurrency and nothing else", 'send {"max_concurrency": 10}'
+        )
+    request = {"concurrency": {"job_id": _job_id(job_id), "max_concurrency": document["max_concurrency"]}}
+    response = aws_clients.client("lambda").invoke(
+        FunctionName=settings.required("VENTILATOR_FUNCTION"), Payload=json.dumps(request).encode()
+    )
+    answer = json.loads(response["Payload"].read())
+    if "FunctionError" in response or not isinstance(answer, dict):
+        raise RuntimeError(f"the ventilator failed: {answer}")
+    if "error" in answer:
+        error = answer["error"]
+        field = error["field"].removeprefix("concurrency.")
+        status = HTTPStatus.NOT_FOUND if "does not exist" in error["message"] else HTTPStatus.CONFLICT
+        if field == "max_concurrency":
+            status = HTTPStatus.BAD_REQUEST
+        raise BadRequest(status, field, error["message"], error["fix"])
+    return _json(HTTPStatus.OK, answer)
 
 
 @app.exception_handler(BadRequest)

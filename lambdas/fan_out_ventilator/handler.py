@@ -28,7 +28,6 @@ steer a dispatch through this module alone.
 
 from __future__ import annotations
 
-import time
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import asdict
 from typing import Any
@@ -39,8 +38,8 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from botocore.exceptions import ParamValidationError
 
 from serverless_patterns.fan_in.consolidator_trigger import trigger_consolidator
-from serverless_patterns.fan_in.tracker import JobStatus, JobTracker, ShardLayout, configured_tracker
-from serverless_patterns.fan_out import repeats, sending, workload_registry
+from serverless_patterns.fan_in.tracker import JobStatus, JobTracker, ShardLayout, Window, configured_tracker
+from serverless_patterns.fan_out import lanes, repeats, sending, subtask_sends, workload_registry
 from serverless_patterns.fan_out.dispatch_plans import DispatchPlan
 from serverless_patterns.fan_out.handovers import RESERVED_MILLIS, hand_over
 from serverless_patterns.fan_out.job_plans import list_on, plan_job
@@ -49,8 +48,10 @@ from serverless_patterns.fan_out.jobs import (
     InvalidJobSpec,
     JobSpec,
     Subtask,
+    check_max_concurrency,
     configured_chunk_size,
     configured_limits,
+    default_max_concurrency,
     in_first_format,
     is_first_format,
     parse_spec,
@@ -71,20 +72,12 @@ logger = Logger()
 metrics = Metrics()
 tracer = Tracer()
 
-SEND_ATTEMPTS = 5
 WAVE = 500  # subtasks dispatched between two looks at the remaining time
 
 
 def _send_batch(destination: str, batch: list[tuple[Subtask, str]]) -> None:
     """Send (or publish) up to 10 subtasks, retrying only the entries that failed."""
-    pending = {str(subtask.subtask_id): body for subtask, body in batch}
-    for attempt in range(SEND_ATTEMPTS):
-        response = sending.send_entries(destination, pending)
-        pending = {failure["Id"]: pending[failure["Id"]] for failure in response.get("Failed", [])}
-        if not pending:
-            return
-        time.sleep(0.1 * 2**attempt)
-    raise RuntimeError(f"could not send subtasks {sorted(pending)} after {SEND_ATTEMPTS} attempts")
+    subtask_sends.send_batch(destination, batch)
 
 
 def _start_wave(pool: ThreadPoolExecutor, destination: str, wave: list[Subtask]) -> list[Future[None]]:
@@ -155,12 +148,58 @@ def _continue_elsewhere(plan: DispatchPlan, next_subtask: int, context: LambdaCo
 
 
 def _dispatch_and_hand_over(
-    tracker: JobTracker, plan: DispatchPlan, first: int, context: LambdaContext
+    tracker: JobTracker, plan: DispatchPlan, first: int, context: LambdaContext, starting: dict[str, Any] | None = None
 ) -> dict[str, Any]:
+    if plan.block_size:
+        return _start_windowed(tracker, plan, starting)
     next_subtask = dispatch(tracker, plan, first, context)
     if next_subtask < plan.total:
         _continue_elsewhere(plan, next_subtask, context)
     return {"job_id": plan.job_id, "status": "RUNNING", "total": plan.total, "dispatched_until": next_subtask}
+
+
+def _start_windowed(tracker: JobTracker, plan: DispatchPlan, starting: dict[str, Any] | None) -> dict[str, Any]:
+    """A windowed job: send the first subtask of each of its first lanes; its completions send the rest."""
+    lanes_sent = lanes.start_lanes(tracker, plan, starting) if starting else 0
+    tracker.record_dispatch(plan.job_id, plan.total)
+    metrics.add_metric(name="SubtasksDispatched", unit=MetricUnit.Count, value=lanes_sent)
+    logger.info("lanes started: each completion sends the next subtask", extra={"lanes": lanes_sent})
+    return {"job_id": plan.job_id, "status": "RUNNING", "total": plan.total, "lanes_started": lanes_sent}
+
+
+def change_concurrency(request: Any) -> dict[str, Any]:
+    """Set a running job's max_concurrency: more lanes start at once, fewer end as their blocks end."""
+    job_id = request.get("job_id") if isinstance(request, dict) else None
+    if not isinstance(job_id, str) or not JOB_ID_PATTERN.match(job_id):
+        return refused("concurrency.job_id", "is not a job id", 'send {"concurrency": {"job_id": "...", ...}}')
+    logger.append_keys(job_id=job_id)
+    try:
+        wanted = check_max_concurrency(
+            request.get("max_concurrency"), configured_limits().max_job_concurrency, "concurrency.max_concurrency"
+        )
+    except InvalidJobSpec as error:
+        return {"job_id": job_id, "status": "REFUSED", "error": error.as_dict()}
+    tracker = configured_tracker()
+    job = tracker.change_concurrency(job_id, wanted)
+    if job is None:
+        current = tracker.get_job(job_id)
+        why = "does not exist" if current is None else f"is {current['status']}"
+        if current is not None and current["status"] == JobStatus.RUNNING:
+            why = (
+                "was dispatched whole (its max_concurrency was not below its subtasks)"
+                if "block_size" not in current
+                else "is stopping"
+            )
+        return refused("concurrency.job_id", f"job {job_id} {why}", "change max_concurrency of a running windowed job")
+    if "lanes_starting" in job:
+        lanes.start_lanes(tracker, DispatchPlan.of_job(tracker.get_job(job_id) or job), job["lanes_starting"])
+    logger.info("max_concurrency changed", extra={"max_concurrency": wanted, "lanes": job["lanes_active"]})
+    return {
+        "job_id": job_id,
+        "status": job["status"],
+        "max_concurrency": wanted,
+        "lanes_active": int(job["lanes_active"]),
+    }
 
 
 def _reject(tracker: JobTracker, document: Any, error: InvalidJobSpec, context: LambdaContext) -> dict[str, Any]:
@@ -189,7 +228,8 @@ def _answer_repeat(
     logger.warning("dispatch of this job had stopped: resuming it", extra={"from": job["dispatched_until"]})
     if not job.get("shards_ready"):
         tracker.create_shards(job)
-    return {**_dispatch_and_hand_over(tracker, plan, job["dispatched_until"], context), "repeated": True}
+    resumed = _dispatch_and_hand_over(tracker, plan, job["dispatched_until"], context, job.get("lanes_starting"))
+    return {**resumed, "repeated": True}
 
 
 def start_job(document: Any, context: LambdaContext) -> dict[str, Any]:
@@ -237,7 +277,12 @@ def register_and_dispatch(tracker: JobTracker, spec: JobSpec, plan: Plan, contex
         fingerprint,
         retention_seconds(),
         dispatcher=context.aws_request_id,
-        details={"plan": plan.as_dict(), "workload": spec.workload, "failure_limit": spec.failure_limit(plan.total)},
+        details={
+            "plan": plan.as_dict(),
+            "workload": spec.workload,
+            "failure_limit": spec.failure_limit(plan.total),
+            **_window(spec, plan.total),
+        },
     )
     job = registration.job
     if not registration.created and (refusal := repeats.refusal(job, fingerprint)):
@@ -249,7 +294,15 @@ def register_and_dispatch(tracker: JobTracker, spec: JobSpec, plan: Plan, contex
     if not registration.created:
         return _answer_repeat(tracker, job, dispatch_plan, context)
     logger.info("job registered", extra={**asdict(layout), "source": spec.source.type})
-    return _dispatch_and_hand_over(tracker, dispatch_plan, 0, context)
+    return _dispatch_and_hand_over(tracker, dispatch_plan, 0, context, job.get("lanes_starting"))
+
+
+def _window(spec: JobSpec, total: int) -> dict[str, Any]:
+    """The lane fields of a job whose max_concurrency is below its subtask count; none for one sent whole."""
+    wanted = spec.max_concurrency or default_max_concurrency()
+    if wanted is None or wanted >= total:
+        return {}
+    return Window.plan(total, wanted).registration()
 
 
 def redrive(request: Any, context: LambdaContext) -> dict[str, Any]:
@@ -300,6 +353,8 @@ def continue_job(continuation: dict[str, Any], context: LambdaContext) -> dict[s
 def lambda_handler(event: Any, context: LambdaContext) -> dict[str, Any] | list[dict[str, Any]]:
     if isinstance(event, dict) and "redrive" in event:
         return redrive(event["redrive"], context)
+    if isinstance(event, dict) and "concurrency" in event:
+        return change_concurrency(event["concurrency"])
     if isinstance(event, dict) and ("continuation" in event or "listing" in event):
         try:
             if "listing" in event:

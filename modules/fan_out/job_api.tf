@@ -1,5 +1,5 @@
 ################################################################################
-# Job API (create_job_api): POST /jobs, GET and DELETE /jobs/{job_id}
+# Job API (create_job_api): POST /jobs, GET, PATCH and DELETE /jobs/{job_id}
 ################################################################################
 
 locals {
@@ -10,6 +10,7 @@ locals {
     submit = "${module.job_http_api[0].execution_arn}/*/POST/jobs"
     status = "${module.job_http_api[0].execution_arn}/*/GET/jobs/*"
     cancel = "${module.job_http_api[0].execution_arn}/*/DELETE/jobs/*"
+    change = "${module.job_http_api[0].execution_arn}/*/PATCH/jobs/*"
   } : {}
 }
 
@@ -23,6 +24,7 @@ data "aws_iam_policy_document" "job_api" {
     resources = [var.tracker_table_arn]
   }
 
+  # POST hands a spec over (asynchronously); PATCH asks for a new max_concurrency (synchronously).
   statement {
     sid       = "HandSpecsToTheVentilator"
     actions   = ["lambda:InvokeFunction"]
@@ -69,6 +71,7 @@ module "job_http_api" {
     submit = "POST /jobs"
     status = "GET /jobs/{job_id}"
     cancel = "DELETE /jobs/{job_id}"
+    change = "PATCH /jobs/{job_id}"
   }
   invoke_path                      = "jobs*"
   authorization_type               = var.job_api_authorization
@@ -89,6 +92,7 @@ locals {
     submit = "SubmitJobsThroughTheJobApi"
     status = "FollowJobsThroughTheJobApi"
     cancel = "CancelJobsThroughTheJobApi"
+    change = "ChangeJobsThroughTheJobApi"
   }
   # IAM decides who calls a route only with AWS_IAM authorization: JWT takes the token's word, NONE anyone's.
   job_client_routes = var.job_api_authorization == "AWS_IAM" ? local.job_api_route_arns : {}
@@ -116,7 +120,7 @@ data "aws_iam_policy_document" "job_client" {
   }
 
   # The job API over HTTP (JobsClient, `--api`): SigV4-signed POST /jobs,
-  # GET /jobs/{job_id} (status, wait) and DELETE /jobs/{job_id}.
+  # GET /jobs/{job_id} (status, wait), DELETE /jobs/{job_id} and PATCH /jobs/{job_id} (set_concurrency).
   dynamic "statement" {
     for_each = local.job_client_routes
     content {

@@ -44,7 +44,16 @@ locals {
     MAX_SUBTASKS             = tostring(var.max_subtasks)
     WORKLOADS                = jsonencode(var.workloads)
     DEFAULT_WORKLOAD         = var.default_workload
+    # 0: a job that sets no max_concurrency is dispatched whole.
+    DEFAULT_JOB_MAX_CONCURRENCY = tostring(coalesce(var.default_job_max_concurrency, 0))
+    JOB_MAX_CONCURRENCY_LIMIT   = tostring(var.job_max_concurrency_limit)
   }
+
+  # Where subtasks go: what the ventilator, and a windowed job's completions, send to.
+  subtask_destination_environment = merge(
+    { SUBTASK_QUEUE_URL = module.queue.queue_url },
+    local.push ? { SUBTASK_TOPIC_ARN = aws_sns_topic.subtasks[0].arn } : {},
+  )
 
   queue_kms_statements = local.queue.kms_master_key_id == null ? [] : [local.queue.kms_master_key_id]
 
@@ -389,11 +398,36 @@ data "aws_iam_policy_document" "record_completions" {
     resources = [var.consolidator_function_arn]
   }
 
+  # A windowed job's completion sends the next subtask of its lane, built from the job's plan.
+  dynamic "statement" {
+    for_each = local.push ? [] : [module.queue.queue_arn]
+    content {
+      sid       = "SendNextSubtasks"
+      actions   = ["sqs:SendMessage"]
+      resources = [statement.value]
+    }
+  }
+
+  dynamic "statement" {
+    for_each = local.push ? [local.subtask_topic_arn] : []
+    content {
+      sid       = "PublishNextSubtasks"
+      actions   = ["sns:Publish"]
+      resources = [statement.value]
+    }
+  }
+
+  statement {
+    sid       = "ReadPlans"
+    actions   = ["s3:GetObject"]
+    resources = ["${aws_s3_bucket.jobs.arn}/${local.plans_prefix}*"]
+  }
+
   dynamic "statement" {
     for_each = local.queue_kms_statements
     content {
-      sid       = "DecryptSubtasks"
-      actions   = ["kms:Decrypt"]
+      sid       = "DecryptAndEncryptSubtasks"
+      actions   = ["kms:Decrypt", "kms:GenerateDataKey"]
       resources = [statement.value]
     }
   }
@@ -518,13 +552,12 @@ module "worker" {
   tracing_mode       = var.tracing_mode
   tags               = var.tags
 
-  environment_variables = merge(local.environment, {
+  environment_variables = merge(local.environment, local.subtask_destination_environment, {
     WORKLOADS                  = jsonencode(var.workloads)
     MAX_LINE_BYTES             = tostring(var.max_line_bytes)
     CONSOLIDATOR_FUNCTION      = var.consolidator_function_name
     WORKER_THREADS             = tostring(var.worker_threads)
     INLINE_RESULT_MAX_BYTES    = tostring(var.inline_result_max_bytes)
-    SUBTASK_QUEUE_URL          = module.queue.queue_url
     HEARTBEAT_SECONDS          = tostring(var.heartbeat_interval_seconds)
     CHECKPOINT_RESERVE_SECONDS = tostring(var.checkpoint_reserve_seconds)
     MAX_CONTINUATIONS          = tostring(var.max_continuations)
@@ -585,7 +618,7 @@ module "dlq_handler" {
   tracing_mode       = var.tracing_mode
   tags               = var.tags
 
-  environment_variables = merge(local.environment, {
+  environment_variables = merge(local.environment, local.subtask_destination_environment, {
     CONSOLIDATOR_FUNCTION     = var.consolidator_function_name
     QUARANTINE_AFTER_RECEIVES = tostring(var.quarantine_after_receives)
     SOURCE_MAX_RECEIVE_COUNT  = tostring(local.queue.max_receive_count)

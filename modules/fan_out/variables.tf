@@ -40,7 +40,7 @@ variable "api_package_path" {
 }
 
 variable "create_job_api" {
-  description = "Create the job API: an HTTP API with POST /jobs (start a job from its spec), GET /jobs/{job_id} (status) and DELETE /jobs/{job_id} (cancel), so callers need neither lambda:InvokeFunction nor the function's name."
+  description = "Create the job API: an HTTP API with POST /jobs (start a job from its spec), GET /jobs/{job_id} (status), DELETE /jobs/{job_id} (cancel) and PATCH /jobs/{job_id} (a running job's max_concurrency), so callers need neither lambda:InvokeFunction nor the function's name."
   type        = bool
   default     = false
   nullable    = false
@@ -228,6 +228,35 @@ variable "max_subtasks" {
   validation {
     condition     = var.max_subtasks >= 1 && var.max_subtasks <= 10000000
     error_message = "max_subtasks must be between 1 and 10000000."
+  }
+}
+
+variable "default_job_max_concurrency" {
+  description = "A job's max_concurrency when its spec sets none: at most this many of its subtasks in flight at once (windowed dispatch: each completion sends the next), so jobs share the workers and a small job is not queued behind a large one's backlog. null dispatches such jobs whole, as fast as the ventilator sends."
+  type        = number
+  default     = 100
+  nullable    = true
+
+  validation {
+    condition     = var.default_job_max_concurrency == null || (try(floor(var.default_job_max_concurrency) == var.default_job_max_concurrency, false) && try(var.default_job_max_concurrency >= 1, false))
+    error_message = "default_job_max_concurrency must be a whole number >= 1 (at most job_max_concurrency_limit), or null to dispatch jobs whole."
+  }
+
+  validation {
+    condition     = var.default_job_max_concurrency == null || try(var.default_job_max_concurrency <= var.job_max_concurrency_limit, true)
+    error_message = "default_job_max_concurrency must be at most job_max_concurrency_limit: lower it, or raise the limit."
+  }
+}
+
+variable "job_max_concurrency_limit" {
+  description = "The most a job spec's max_concurrency may ask (a higher one is refused naming this variable). Keep it at or below what the workers and their downstream can take: the worker's maximum concurrency times its batch size."
+  type        = number
+  default     = 1000
+  nullable    = false
+
+  validation {
+    condition     = floor(var.job_max_concurrency_limit) == var.job_max_concurrency_limit && var.job_max_concurrency_limit >= 1 && var.job_max_concurrency_limit <= 10000
+    error_message = "job_max_concurrency_limit must be a whole number from 1 to 10000."
   }
 }
 

@@ -3,12 +3,13 @@
     serverless-patterns upload PATH [--type lines|bytes|jsonl|csv]   (a folder: an `objects` prefix)
     serverless-patterns submit FILE|FOLDER [--type lines|bytes|jsonl|csv] [--chunk-size N |
         --items-per-subtask N] [--workload NAME] [--tolerated-failure-count N]
-        [--tolerated-failure-percentage P] [--job-id ID] [--no-wait]
+        [--tolerated-failure-percentage P] [--max-concurrency N] [--job-id ID] [--no-wait]
     serverless-patterns submit --spec SPEC.json [--no-wait]   (any source: objects, items...)
     serverless-patterns status JOB [--watch]
     serverless-patterns result JOB
     serverless-patterns download JOB [--to DIR]
     serverless-patterns cancel JOB
+    serverless-patterns set-concurrency JOB N   (a running job's max_concurrency)
     serverless-patterns redrive-job JOB [--no-wait]
     serverless-patterns list [--status STATUS]
     serverless-patterns redrive --queue DLQ [--to QUEUE] [--max-per-second N] [--dry-run]
@@ -231,6 +232,7 @@ def _spec(parser: argparse.ArgumentParser, args: argparse.Namespace, stack: dict
         "workload": args.workload,
         "tolerated_failure_count": args.tolerated_failure_count,
         "tolerated_failure_percentage": args.tolerated_failure_percentage,
+        "max_concurrency": args.max_concurrency,
     }
     return {**spec, **{name: value for name, value in optional.items() if value is not None}}
 
@@ -332,6 +334,7 @@ def _main(argv: list[str] | None) -> int:
     submit.add_argument("--workload", help="the deployed workload to run (default: the stack's default_workload)")
     submit.add_argument("--tolerated-failure-count", type=int, help="end the job FAILED past this many failures")
     submit.add_argument("--tolerated-failure-percentage", type=float, help="... or past this share of subtasks")
+    submit.add_argument("--max-concurrency", type=_positive(int), help="at most this many subtasks in flight at once")
     submit.add_argument("--job-id")
     submit.add_argument("--no-wait", action="store_true", help="return once the job is dispatched")
     submit.add_argument("--timeout", type=_positive(float), default=1800)
@@ -348,6 +351,11 @@ def _main(argv: list[str] | None) -> int:
     downloading.add_argument("--to", type=_local_path, help="the folder (default: results/JOB)")
     cancel = commands.add_parser("cancel", help="cancel a running job: what is not running yet is skipped")
     cancel.add_argument("job_id", metavar="JOB", type=_job_id)
+    concurrency = commands.add_parser(
+        "set-concurrency", help="change a running job's max_concurrency: more lanes at once, fewer as blocks end"
+    )
+    concurrency.add_argument("job_id", metavar="JOB", type=_job_id)
+    concurrency.add_argument("max_concurrency", metavar="N", type=_positive(int))
     redrive_job = commands.add_parser("redrive-job", help="run the failed and skipped subtasks of a job again")
     redrive_job.add_argument("job_id", metavar="JOB", type=_job_id)
     redrive_job.add_argument("--no-wait", action="store_true", help="return once they are sent")
@@ -420,6 +428,18 @@ def _main(argv: list[str] | None) -> int:
         if tracker.request_stop(args.job_id, StopReason.CANCELLED) is None:
             sys.exit(f"job {args.job_id} is not running, or is stopping already: `status {args.job_id}` shows it")
         print(f"job {args.job_id}: cancel requested; running subtasks finish, the others are skipped")
+        return 0
+
+    if args.command == "set-concurrency":
+        answer = submit_job(
+            boto3.client("lambda", config=SUBMIT_CONFIG),
+            stack["ventilator_function_name"],
+            {"concurrency": {"job_id": args.job_id, "max_concurrency": args.max_concurrency}},
+        )
+        print(json.dumps(answer))
+        if "error" in answer:
+            error = answer["error"]
+            sys.exit(f"{error['field']}: {error['message']}; {error['fix']}")
         return 0
 
     if args.command == "redrive-job":

@@ -167,6 +167,10 @@ class JobsClient:
                 raise UnknownJob(job_id, JsonResponse(404, {"field": error.field, "fix": error.fix})) from None
             raise
 
+    def set_concurrency(self, job_id: str, max_concurrency: int) -> dict[str, Any]:
+        """Change a running job's max_concurrency; JobApiError naming the field and fix when it cannot."""
+        return self._call("PATCH", f"/jobs/{job_id}", {"max_concurrency": max_concurrency})
+
     def wait(
         self,
         job_id: str,

@@ -219,8 +219,10 @@ def _copy(sqs, dlq_url, destination_url, max_per_second, summary, on_progress) -
             if message.get("MessageAttributes"):
                 entry["MessageAttributes"] = message["MessageAttributes"]
             if "MessageGroupId" in message.get("Attributes", {}):
+                # A FIFO queue's group and order, or a fair queue's tenant (a standard queue refuses a deduplication id).
                 entry["MessageGroupId"] = message["Attributes"]["MessageGroupId"]
-                entry["MessageDeduplicationId"] = message["MessageId"]
+                if destination_url.endswith(".fifo"):
+                    entry["MessageDeduplicationId"] = message["MessageId"]
             entries.append(entry)
         sent = sqs.send_message_batch(QueueUrl=destination_url, Entries=entries)
         sent_ids = {entry["Id"] for entry in sent.get("Successful", [])}

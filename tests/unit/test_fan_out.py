@@ -11,6 +11,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from serverless_patterns.fan_in.tracker import JobStatus, JobTracker, Outcome, ShardLayout
+from serverless_patterns.fan_out import subtask_sends
 from serverless_patterns.fan_out.jobs import Subtask
 from serverless_patterns.fan_out.workload_registry import Workload
 from serverless_patterns.shared import aws_clients
@@ -760,7 +761,7 @@ def test_only_the_entries_that_failed_are_sent_again(monkeypatch):
 
     sqs = FlakySqs()
     monkeypatch.setattr(aws_clients, "client", lambda name: sqs)
-    monkeypatch.setattr(ventilator.time, "sleep", lambda seconds: None)
+    monkeypatch.setattr(subtask_sends.time, "sleep", lambda seconds: None)
     subtasks = [Subtask("j", i, 0, "c", 0, {"type": "items", "items": [i], "first_item": i}) for i in range(5)]
 
     ventilator._send_batch("queue", [(subtask, subtask.to_message()) for subtask in subtasks])
@@ -776,7 +777,7 @@ def test_entries_that_keep_failing_fail_the_dispatch(monkeypatch):
             return {"Failed": [{"Id": entry["Id"], "Code": "InternalError"} for entry in Entries]}
 
     monkeypatch.setattr(aws_clients, "client", lambda name: BrokenSqs())
-    monkeypatch.setattr(ventilator.time, "sleep", lambda seconds: None)
+    monkeypatch.setattr(subtask_sends.time, "sleep", lambda seconds: None)
 
     subtask = Subtask("j", 0, 0, "c", 0, {"type": "items", "items": [0], "first_item": 0})
     with pytest.raises(RuntimeError, match=r"could not send subtasks \['0'\]"):

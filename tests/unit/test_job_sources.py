@@ -32,7 +32,7 @@ def jobs(fan_out_env, consolidations, monkeypatch):  # noqa: F811
     monkeypatch.setenv("STOP_CHECK_SECONDS", "0.000001")  # every subtask looks: the tests stop jobs midway
     workload_registry.configured.cache_clear()
     workload_registry.workload.cache_clear()
-    completions._stops.clear()
+    completions._states.clear()
     from fan_out_ventilator import handler as ventilator
 
     def capture(job_id, correlation_id, shard=None):

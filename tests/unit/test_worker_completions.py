@@ -30,7 +30,7 @@ CHUNK = 512
 @pytest.fixture
 def calls(monkeypatch) -> Counter:
     """Every AWS call any client makes, by (service, operation); the job's stop is read afresh."""
-    monkeypatch.setattr(completions, "_stops", {})
+    monkeypatch.setattr(completions, "_states", {})
     counted: Counter = Counter()
     original = BaseClient._make_api_call
 

@@ -54,7 +54,7 @@ def deployed(monkeypatch):
     monkeypatch.setenv("STOP_CHECK_SECONDS", "0.000001")  # every subtask reads its job's stop
     workload_registry.configured.cache_clear()
     workload_registry.workload.cache_clear()
-    completions._stops.clear()
+    completions._states.clear()
     worker._stopped_here.clear()
     yield
     workload_registry.configured.cache_clear()

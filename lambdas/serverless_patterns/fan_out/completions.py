@@ -9,29 +9,34 @@ from aws_lambda_powertools import Logger
 
 from serverless_patterns.fan_in.consolidator_trigger import trigger_consolidator
 from serverless_patterns.fan_in.tracker import Completion, CompletionRequest, Outcome, configured_tracker
+from serverless_patterns.fan_in.tracker.stopping import RunState
+from serverless_patterns.fan_out import lanes
 from serverless_patterns.fan_out.jobs import Subtask
 from serverless_patterns.shared import settings
 
 logger = Logger(child=True)
 
 
-_stops: dict[tuple[str, int], tuple[float, bool]] = {}
+_states: dict[str, tuple[float, RunState]] = {}
+
+
+def run_state(job_id: str) -> RunState:
+    """The job's run, status and stop, read at most once per STOP_CHECK_SECONDS per job and container.
+
+    Not once per subtask: a stop reaches every worker within that time.
+    """
+    now = time.monotonic()
+    cached = _states.get(job_id)
+    if cached is None or now - cached[0] >= settings.positive_number("STOP_CHECK_SECONDS", 5):
+        if len(_states) > 1000:
+            _states.clear()
+        cached = _states[job_id] = (now, configured_tracker().run_state(job_id))
+    return cached[1]
 
 
 def is_stopped(subtask: Subtask) -> bool:
-    """Whether the subtask's job was cancelled or failed past its tolerance, in the run that sent it.
-
-    Read at most once per STOP_CHECK_SECONDS per job and container, not once
-    per subtask: a stop reaches every worker within that time.
-    """
-    key, now = (subtask.job_id, subtask.run), time.monotonic()
-    cached = _stops.get(key)
-    if cached is None or now - cached[0] >= settings.positive_number("STOP_CHECK_SECONDS", 5):
-        stopped = configured_tracker().stop_of(subtask.job_id, subtask.run) is not None
-        if len(_stops) > 1000:
-            _stops.clear()
-        cached = _stops[key] = (now, stopped)
-    return cached[1]
+    """Whether the subtask's job was cancelled or failed past its tolerance, in the run that sent it."""
+    return run_state(subtask.job_id).stop_of(subtask.run) is not None
 
 
 def complete_subtask(subtask: Subtask, outcome: Outcome, detail: dict[str, Any]) -> Completion:
@@ -62,7 +67,9 @@ def complete_subtasks(outcomes: list[tuple[Subtask, Outcome, dict[str, Any]]]) -
             for subtask, outcome, detail in outcomes
         ]
     )
-    for (subtask, _, _), completion in zip(outcomes, completions, strict=True):
+    for index, ((subtask, _, _), completion) in enumerate(zip(outcomes, completions, strict=True)):
+        if isinstance(completion, Completion) and subtask.block_end:
+            completions[index] = _move_lane_on(subtask, completion)
         if isinstance(completion, Completion) and completion.sealed_shard:
             try:
                 trigger_consolidator(subtask.job_id, subtask.correlation_id, completion.shard)
@@ -74,3 +81,15 @@ def complete_subtasks(outcomes: list[tuple[Subtask, Outcome, dict[str, Any]]]) -
                     extra={"shard": completion.shard, **subtask.log_keys},
                 )
     return completions
+
+
+def _move_lane_on(subtask: Subtask, completion: Completion) -> Completion | Exception:
+    """A windowed job's subtask, counted: its lane goes on. If it cannot, the subtask is answered with the error,
+    so its message comes back and its redelivery finishes the step (the step is marked, never done twice)."""
+    state = run_state(subtask.job_id)
+    try:
+        lanes.move_on(subtask, completion.first, state.runs(subtask.run), state.stop_of(subtask.run) is not None)
+    except Exception as error:
+        logger.exception("counted, but its lane could not go on: the message comes back", extra=subtask.log_keys)
+        return error
+    return completion

@@ -26,6 +26,7 @@ class DispatchPlan:
     expires_at: int
     run: int = 0
     tolerance: bool = False
+    block_size: int = 0  # a windowed job's (tracker.Window); 0: the job is dispatched whole
 
     @classmethod
     def of_job(cls, job: dict[str, Any]) -> DispatchPlan:
@@ -39,6 +40,7 @@ class DispatchPlan:
             expires_at=int(job["expires_at"]),
             run=int(job.get("run", 0)),
             tolerance=job.get("failure_limit") is not None,
+            block_size=int(job.get("block_size", 0)),
         )
 
     @property
@@ -59,10 +61,17 @@ class DispatchPlan:
                 workload=self.workload,
                 run=self.run,
                 tolerance=self.tolerance,
+                block_end=self.block_end(subtask_id),
             )
             for run_start, run_end in _runs(ids)
             for subtask_id, work in enumerate(self.plan.works(run_start, run_end, read_part), start=run_start)
         ]
+
+    def block_end(self, subtask_id: int) -> int:
+        """The end of the subtask's block, for a windowed job's first run; 0 otherwise (a redrive is sent whole)."""
+        if not self.block_size or self.run:
+            return 0
+        return min((subtask_id // self.block_size + 1) * self.block_size, self.total)
 
     def as_dict(self) -> dict[str, Any]:
         return {**asdict(self), "plan": self.plan.as_dict()}

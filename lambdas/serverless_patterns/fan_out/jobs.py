@@ -59,6 +59,11 @@ SPEC_FIELD_DOCS: dict[str, FieldDoc] = {
     "tolerated_failure_percentage": FieldDoc(
         "number 0 to 100", "none", "the same, as a percentage of the job's subtasks; with both, the lower limit applies"
     ),
+    "max_concurrency": FieldDoc(
+        "integer >= 1, at most `job_max_concurrency_limit`",
+        "`default_job_max_concurrency`",
+        "the most of the job's subtasks in flight at once; change it on a running job with `set-concurrency`",
+    ),
     "job_id": FieldDoc(
         "string: 1-64 of `A-Z a-z 0-9 _ . -`, not dots alone",
         "a new random id",
@@ -82,6 +87,7 @@ class JobSpec:
     workload: str = ""
     tolerated_failure_count: int | None = None
     tolerated_failure_percentage: float | None = None
+    max_concurrency: int | None = None
 
     def as_dict(self) -> dict[str, Any]:
         return {**asdict(self), "source": self.source.as_dict()}
@@ -166,7 +172,25 @@ def configured_limits() -> Limits:
         min_chunk_size_bytes=int(settings.positive_number("MIN_CHUNK_SIZE_BYTES", 1024)),
         max_chunk_size_bytes=int(settings.positive_number("MAX_CHUNK_SIZE_BYTES", 512 * 1024 * 1024)),
         max_subtasks=int(settings.positive_number("MAX_SUBTASKS", 100_000)),
+        max_job_concurrency=int(settings.positive_number("JOB_MAX_CONCURRENCY_LIMIT", 1000)),
     )
+
+
+def default_max_concurrency() -> int | None:
+    """A job's max_concurrency when its spec sets none (default_job_max_concurrency); None: dispatched whole."""
+    configured = settings.non_negative_int("DEFAULT_JOB_MAX_CONCURRENCY", 0)
+    return configured or None
+
+
+def check_max_concurrency(value: Any, limit: int, field: str = "max_concurrency") -> int:
+    """A max_concurrency as sent: a whole number from 1 to the deployment's limit, else refused naming the fix."""
+    if not isinstance(value, int) or isinstance(value, bool) or not 1 <= value <= limit:
+        raise InvalidJobSpec(
+            field,
+            f"is {submitted(value)}: it must be a whole number from 1 to {limit}",
+            f"send e.g. {min(10, limit)}, or raise the module's job_max_concurrency_limit",
+        )
+    return value
 
 
 def configured_chunk_size() -> int:
@@ -208,7 +232,8 @@ def parse_spec(
     readers: Mapping[str, Sequence[str] | None] | None = None,
 ) -> JobSpec:
     """A submitted job spec: {"source": {...}} (or the first format, {"input": {"bucket", "key"}}), with
-    "workload"?, "tolerated_failure_count"?, "tolerated_failure_percentage"?, "job_id"?, "correlation_id"?.
+    "workload"?, "tolerated_failure_count"?, "tolerated_failure_percentage"?, "max_concurrency"?, "job_id"?,
+    "correlation_id"?.
 
     `workloads` are the deployed names, the default first; `readers` what each
     reads (workload_registry.reads_by_name()), to refuse a source the chosen
@@ -247,7 +272,10 @@ def parse_spec(
     count, percentage = _tolerance(document)
     if readers is not None:
         _check_source_fits(document, source, workload, readers)
-    return JobSpec(job_id, source, correlation_id, workload, count, percentage)
+    concurrency = document.get("max_concurrency")
+    if concurrency is not None:
+        concurrency = check_max_concurrency(concurrency, limits.max_job_concurrency)
+    return JobSpec(job_id, source, correlation_id, workload, count, percentage, concurrency)
 
 
 def _check_source_fits(
@@ -292,6 +320,7 @@ class Subtask:
     workload: str = ""
     run: int = 0  # 0, then 1, 2... for each redrive of the job's failed subtasks
     tolerance: bool = False  # the job has a failure tolerance: failures are also counted on the job
+    block_end: int = 0  # a windowed job's: the end of the subtask's block, sent one subtask after another (lanes)
 
     def to_message(self) -> str:
         # Not asdict(): its deep copy of `work` was most of the ventilator's CPU per subtask.
@@ -309,7 +338,7 @@ class Subtask:
         return subtask
 
     def _check(self) -> None:
-        for name, minimum in {"subtask_id": 0, "shard": 0, "expires_at": 0, "run": 0}.items():
+        for name, minimum in {"subtask_id": 0, "shard": 0, "expires_at": 0, "run": 0, "block_end": 0}.items():
             value = getattr(self, name)
             if not isinstance(value, int) or isinstance(value, bool) or value < minimum:
                 raise InvalidSubtaskMessage(f"not a subtask message: {name} must be a whole number >= {minimum}")

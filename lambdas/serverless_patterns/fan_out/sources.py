@@ -101,6 +101,7 @@ class Limits:
     min_chunk_size_bytes: int
     max_chunk_size_bytes: int
     max_subtasks: int
+    max_job_concurrency: int = 1000  # the most a spec's max_concurrency may ask (job_max_concurrency_limit)
 
 
 @dataclass(frozen=True)

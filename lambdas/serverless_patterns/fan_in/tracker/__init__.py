@@ -41,6 +41,7 @@ from serverless_patterns.fan_in.tracker.configured import configured_tracker
 from serverless_patterns.fan_in.tracker.consolidation import Consolidation
 from serverless_patterns.fan_in.tracker.dispatch import Dispatch
 from serverless_patterns.fan_in.tracker.keys import MAX_SHARDS, ShardLayout, layout_of
+from serverless_patterns.fan_in.tracker.lanes import NO_NEXT, Lanes, LaneStep, Window, window_of
 from serverless_patterns.fan_in.tracker.model import (
     FINAL_STATUSES,
     ChainStart,
@@ -63,11 +64,13 @@ from serverless_patterns.fan_in.tracker.stopping import Stopping
 __all__ = [
     "FINAL_STATUSES",
     "MAX_SHARDS",
+    "NO_NEXT",
     "ChainStart",
     "Completion",
     "CompletionRequest",
     "JobStatus",
     "JobTracker",
+    "LaneStep",
     "Outcome",
     "Progress",
     "Registration",
@@ -76,18 +79,21 @@ __all__ = [
     "StopReason",
     "UnitAttempt",
     "UnknownJobError",
+    "Window",
     "configured_tracker",
     "layout_of",
+    "window_of",
 ]
 
 
-class JobTracker(Dispatch, Redrive, Completions, Consolidation, Reads, Attempts, Sealing, Stopping):
+class JobTracker(Dispatch, Redrive, Completions, Lanes, Consolidation, Reads, Attempts, Sealing, Stopping):
     """A job's progress in the tracker table, one part per responsibility, all on the same table (store.TrackerStore):
 
     - Dispatch (dispatch.py): register_job and its shards, how far dispatch got, taking over a stopped dispatch,
       and a spec rejected before any subtask existed.
     - Redrive (redrive.py): a finished job's failed and skipped subtasks reopened as its next run.
     - Completions (completions.py): each outcome counted once, alone or grouped; never-dispatched subtasks skipped.
+    - Lanes (lanes.py): a windowed job's lanes: the block each completion takes next, a change of max_concurrency.
     - Sealing (sealing.py): the completion that fills a shard seals it, once, for its reduction.
     - Stopping (stopping.py): cancel, stop past the failure tolerance, and the stop a worker checks.
     - Consolidation (consolidation.py): shard reductions, COMPLETING, the final merge's result, publication, finish.

@@ -308,8 +308,11 @@ class Completions(Sealing, Stopping):
         item = self._read(shard_key(job_id, shard))
         return item is not None and int(item.get("run", 0)) > run
 
-    def skip_subtasks(self, job_id: str, layout: ShardLayout, first: int, expires_at: int) -> list[int]:
-        """Count subtasks first..total-1, never dispatched, as SKIPPED, exactly once; the shards this sealed.
+    def skip_subtasks(
+        self, job_id: str, layout: ShardLayout, first: int, expires_at: int, end: int | None = None
+    ) -> list[int]:
+        """Count subtasks first..end-1 (end: the job's total), never dispatched, as SKIPPED, exactly once; the
+        shards this sealed.
 
         Up to 99 of one shard's TASK items and its counters go in one
         transaction; a batch meeting a subtask counted already (a message that
@@ -322,7 +325,7 @@ class Completions(Sealing, Stopping):
                 "nothing skipped; skip with the job's own layout (layout_of(job))"
             )
         by_shard: dict[int, list[int]] = {}
-        for subtask_id in range(first, layout.total):
+        for subtask_id in range(first, layout.total if end is None else min(end, layout.total)):
             by_shard.setdefault(layout.shard_of(subtask_id), []).append(subtask_id)
         sealed = set()
         for shard, subtask_ids in sorted(by_shard.items()):

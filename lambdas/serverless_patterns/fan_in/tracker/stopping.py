@@ -2,11 +2,26 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 from serverless_patterns.fan_in.tracker.keys import job_key
 from serverless_patterns.fan_in.tracker.model import JobStatus, StopReason
 from serverless_patterns.fan_in.tracker.store import TrackerStore, plain
+
+
+@dataclass(frozen=True)
+class RunState:
+    run: int
+    status: str
+    stop: dict[str, Any] | None
+
+    def stop_of(self, run: int) -> dict[str, Any] | None:
+        return self.stop if self.run == run else None
+
+    def runs(self, run: int) -> bool:
+        """Whether run `run` is the job's current run and still sends subtasks (not stopped, not ended)."""
+        return self.run == run and self.status == JobStatus.RUNNING and self.stop is None
 
 
 class Stopping(TrackerStore):
@@ -64,13 +79,17 @@ class Stopping(TrackerStore):
 
         A redrive starts a new run without the stop, so subtasks it sends are never skipped for an older one.
         """
+        return self.run_state(job_id).stop_of(run)
+
+    def run_state(self, job_id: str) -> RunState:
+        """The job's current run, status and stop (eventually consistent: a stop reaches workers within seconds)."""
         item = (
             self._call(
                 self._table.get_item,
                 Key=job_key(job_id),
-                ProjectionExpression="#stop, #run",
-                ExpressionAttributeNames={"#stop": "stop", "#run": "run"},
+                ProjectionExpression="#stop, #run, #status",
+                ExpressionAttributeNames={"#stop": "stop", "#run": "run", "#status": "status"},
             ).get("Item")
             or {}
         )
-        return item.get("stop") if int(item.get("run", 0)) == run else None
+        return RunState(int(item.get("run", 0)), item.get("status", ""), item.get("stop"))

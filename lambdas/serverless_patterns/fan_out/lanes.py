@@ -1,0 +1,90 @@
+"""A windowed job's lanes, moved on by each counted completion (the tracker's side: fan_in.tracker.lanes).
+
+After a subtask of a windowed job is counted, by its worker or by the DLQ
+handler, its lane goes on: the next subtask of its block is sent, or, after
+the block's last, the job's next unstarted block is taken while the job runs no
+more lanes than its max_concurrency. A stopped job's lane skips the rest of its
+block and every unstarted block, so the job still ends, exactly. What each
+completion did is marked on its TASK item: a redelivered message finishes the
+step, never takes a second block, and a step done is not done again.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aws_lambda_powertools import Logger
+
+from serverless_patterns.fan_in.consolidator_trigger import trigger_consolidator
+from serverless_patterns.fan_in.tracker import NO_NEXT, JobTracker, LaneStep, configured_tracker
+from serverless_patterns.fan_out import subtask_sends
+from serverless_patterns.fan_out.dispatch_plans import DispatchPlan
+from serverless_patterns.fan_out.jobs import Subtask
+
+logger = Logger(child=True)
+
+# A registered job's dispatch plan never changes: read once per job and container. Keyed with the job's
+# expires_at, which its messages carry: a job id registered again (after the TTL) never meets an older plan.
+_plans: dict[tuple[str, int], DispatchPlan] = {}
+MAX_REMEMBERED_PLANS = 100
+
+
+def plan_of(tracker: JobTracker, subtask: Subtask) -> DispatchPlan:
+    key = (subtask.job_id, subtask.expires_at)
+    plan = _plans.get(key)
+    if plan is None:
+        job = tracker.get_job(subtask.job_id)
+        if job is None or int(job["expires_at"]) != subtask.expires_at:
+            raise LookupError(f"job {subtask.job_id} is not in the tracker as it was sent: its lane cannot go on")
+        if len(_plans) >= MAX_REMEMBERED_PLANS:
+            _plans.clear()
+        plan = _plans[key] = DispatchPlan.of_job(job)
+    return plan
+
+
+def move_on(subtask: Subtask, first: bool, runs: bool, stopped: bool) -> None:
+    """Move the lane of a counted subtask on: `first` if this delivery counted it, `runs` while its run sends
+    subtasks, `stopped` once its run was stopped (cancelled, past its tolerance)."""
+    if not subtask.block_end or not (runs or stopped):
+        return
+    tracker = configured_tracker()
+    step = None if first else tracker.lane_step(subtask.job_id, subtask.shard, subtask.subtask_id)
+    if step is not None and step.done:
+        return
+    if step is None:
+        step = _next_step(tracker, subtask, stopped)
+    _take(tracker, subtask, step)
+    tracker.lane_done(subtask.job_id, subtask.shard, subtask.subtask_id, step)
+
+
+def _next_step(tracker: JobTracker, subtask: Subtask, stopped: bool) -> LaneStep:
+    following = subtask.subtask_id + 1
+    if following < subtask.block_end and not stopped:
+        return LaneStep(following)
+    if following < subtask.block_end:
+        _skip(tracker, subtask, following, subtask.block_end)
+    return tracker.end_of_block(subtask.job_id, subtask.run, subtask.shard, subtask.subtask_id, stopped)
+
+
+def _take(tracker: JobTracker, subtask: Subtask, step: LaneStep) -> None:
+    if step.next != NO_NEXT:
+        [following] = plan_of(tracker, subtask).subtasks([step.next])
+        subtask_sends.send_subtasks([following])
+    if step.skip_from is not None:
+        logger.info("job stopped: its unstarted blocks are skipped", extra={"from": step.skip_from, **subtask.log_keys})
+        _skip(tracker, subtask, step.skip_from, None)
+
+
+def _skip(tracker: JobTracker, subtask: Subtask, first: int, end: int | None) -> None:
+    plan = plan_of(tracker, subtask)
+    for shard in tracker.skip_subtasks(subtask.job_id, plan.layout, first, plan.expires_at, end):
+        trigger_consolidator(subtask.job_id, subtask.correlation_id, shard)
+
+
+def start_lanes(tracker: JobTracker, plan: DispatchPlan, starting: dict[str, Any]) -> int:
+    """Send the first subtask of each block in `starting` ({"from", "to"}), then forget the start; how many."""
+    block_size = plan.block_size
+    firsts = [block * block_size for block in range(int(starting["from"]), int(starting["to"]))]
+    subtask_sends.send_subtasks(plan.subtasks(firsts))
+    tracker.lanes_started(plan.job_id, starting)
+    return len(firsts)
