@@ -219,7 +219,7 @@ def _copy(sqs, dlq_url, destination_url, max_per_second, summary, on_progress) -
             if message.get("MessageAttributes"):
                 entry["MessageAttributes"] = message["MessageAttributes"]
             if "MessageGroupId" in message.get("Attributes", {}):
-                # A FIFO queue's group and order, or a fair queue's tenant (a standard queue refuses a deduplication id).
+                # A FIFO queue's group, or a fair queue's tenant (a standard queue refuses a deduplication id).
                 entry["MessageGroupId"] = message["Attributes"]["MessageGroupId"]
                 if destination_url.endswith(".fifo"):
                     entry["MessageDeduplicationId"] = message["MessageId"]

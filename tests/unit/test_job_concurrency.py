@@ -27,11 +27,28 @@ from unit.test_fan_out import (  # noqa: F401 (fixtures)
 )
 
 
-def run_until_done(fan_out_env, lambda_context, rounds: int = 100) -> list[int]:
+@pytest.fixture
+def env(fan_out_env):  # noqa: F811
+    return fan_out_env
+
+
+@pytest.fixture
+def started(consolidations, monkeypatch):  # noqa: F811
+    """The consolidator's triggers, captured; a lane's skips seal shards and start their reductions too."""
+    from serverless_patterns.fan_out import lanes
+
+    def capture(job_id: str, correlation_id: str, shard: int | None = None) -> None:
+        consolidations.append({"job_id": job_id, **({} if shard is None else {"shard": shard})})
+
+    monkeypatch.setattr(lanes, "trigger_consolidator", capture)
+    return consolidations
+
+
+def run_until_done(env, lambda_context, rounds: int = 100) -> list[int]:
     """Receive everything queued, run it, again until the queue is empty; the count in flight at each round."""
     in_flight = []
     for _ in range(rounds):
-        bodies = [message["Body"] for message in drain(fan_out_env["queue_url"])]
+        bodies = [message["Body"] for message in drain(env["queue_url"])]
         if not bodies:
             return in_flight
         in_flight.append(len(bodies))
@@ -45,66 +62,72 @@ def ids_of(bodies: list[str]) -> list[int]:
 
 @pytest.mark.parametrize("max_concurrency", [1, 2, 3])
 def test_a_job_never_has_more_than_its_max_concurrency_in_flight_and_counts_exactly(
-    fan_out_env, lambda_context, consolidations, max_concurrency
+    env,
+    lambda_context,
+    started,
+    max_concurrency,
 ):
     answer = submit(lambda_context, chunk_size_bytes=CHUNK, max_concurrency=max_concurrency)
     assert answer["lanes_started"] == max_concurrency
 
-    in_flight = run_until_done(fan_out_env, lambda_context)
+    in_flight = run_until_done(env, lambda_context)
 
     assert max(in_flight) == max_concurrency
     assert sum(in_flight) == TOTAL, "every subtask sent exactly once"
-    drive_consolidator(consolidations)
-    stored = stored_result(fan_out_env)
+    drive_consolidator(started)
+    stored = stored_result(env)
     assert (stored["status"], stored["succeeded"], stored["failed"]) == ("SUCCEEDED", TOTAL, 0)
 
 
-def test_a_job_whose_max_concurrency_covers_it_is_sent_whole(fan_out_env, lambda_context):
+def test_a_job_whose_max_concurrency_covers_it_is_sent_whole(env, lambda_context):
     answer = submit(lambda_context, chunk_size_bytes=CHUNK, max_concurrency=TOTAL)
 
     assert answer["dispatched_until"] == TOTAL
-    assert len(drain(fan_out_env["queue_url"])) == TOTAL
-    assert "block_size" not in fan_out_env["tracker"].get_job("job-1")
+    assert len(drain(env["queue_url"])) == TOTAL
+    assert "block_size" not in env["tracker"].get_job("job-1")
 
 
-def test_the_deployment_default_windows_a_job_that_sets_none(fan_out_env, lambda_context, monkeypatch):
+def test_the_deployment_default_windows_a_job_that_sets_none(env, lambda_context, monkeypatch):
     monkeypatch.setenv("DEFAULT_JOB_MAX_CONCURRENCY", "2")
 
     submit(lambda_context, chunk_size_bytes=CHUNK)
 
-    assert len(drain(fan_out_env["queue_url"])) == 2
+    assert len(drain(env["queue_url"])) == 2
 
 
 @pytest.mark.parametrize("value", [0, -1, "3", 2.5, True, 1001])
-def test_a_bad_max_concurrency_is_refused_naming_the_field_and_the_fix(fan_out_env, lambda_context, value):
+def test_a_bad_max_concurrency_is_refused_naming_the_field_and_the_fix(env, lambda_context, value):
     answer = submit(lambda_context, chunk_size_bytes=CHUNK, max_concurrency=value)
 
     assert answer["status"] == "FAILED"
     assert answer["error"]["field"] == "max_concurrency"
     assert "1 to 1000" in answer["error"]["message"]
     assert "job_max_concurrency_limit" in answer["error"]["fix"]
-    assert drain(fan_out_env["queue_url"]) == []
+    assert drain(env["queue_url"]) == []
 
 
-def test_a_duplicate_delivery_moves_its_lane_on_once(fan_out_env, lambda_context, consolidations):
+def test_a_duplicate_delivery_moves_its_lane_on_once(env, lambda_context, started):
     submit(lambda_context, chunk_size_bytes=CHUNK, max_concurrency=2)
-    first = [message["Body"] for message in drain(fan_out_env["queue_url"])]
+    first = [message["Body"] for message in drain(env["queue_url"])]
     assert run_workers(first, lambda_context)["failures"] == []
-    following = [message["Body"] for message in drain(fan_out_env["queue_url"])]
+    following = [message["Body"] for message in drain(env["queue_url"])]
 
     assert run_workers(first + first, lambda_context)["failures"] == []  # two more copies of each
 
-    assert drain(fan_out_env["queue_url"]) == [], "a copy of a counted subtask sends nothing"
+    assert drain(env["queue_url"]) == [], "a copy of a counted subtask sends nothing"
     assert len(following) == 2
     assert run_workers(following, lambda_context)["failures"] == []
-    assert sum(run_until_done(fan_out_env, lambda_context)) == TOTAL - 4
+    assert sum(run_until_done(env, lambda_context)) == TOTAL - 4
 
 
 def test_a_lane_step_that_failed_is_finished_by_the_redelivery_and_never_done_twice(
-    fan_out_env, lambda_context, consolidations, monkeypatch
+    env,
+    lambda_context,
+    started,
+    monkeypatch,
 ):
     submit(lambda_context, chunk_size_bytes=CHUNK, max_concurrency=1)
-    [body] = [message["Body"] for message in drain(fan_out_env["queue_url"])]
+    [body] = [message["Body"] for message in drain(env["queue_url"])]
     real_send = subtask_sends.send_subtasks
 
     def queue_down(subtasks):
@@ -112,31 +135,33 @@ def test_a_lane_step_that_failed_is_finished_by_the_redelivery_and_never_done_tw
 
     monkeypatch.setattr(subtask_sends, "send_subtasks", queue_down)
     assert len(run_workers([body], lambda_context)["failures"]) == 1  # counted, but its successor not sent
-    assert fan_out_env["tracker"].progress("job-1").succeeded == 1
+    assert env["tracker"].progress("job-1").succeeded == 1
     monkeypatch.setattr(subtask_sends, "send_subtasks", real_send)
 
     assert run_workers([body, body], lambda_context)["failures"] == []  # the redelivery, and a copy of it
 
-    assert ids_of([message["Body"] for message in drain(fan_out_env["queue_url"])]) == [1]
+    assert ids_of([message["Body"] for message in drain(env["queue_url"])]) == [1]
 
 
 def test_a_cancelled_windowed_job_skips_every_unsent_subtask_and_ends_exactly(
-    fan_out_env, lambda_context, consolidations
+    env,
+    lambda_context,
+    started,
 ):
     submit(lambda_context, chunk_size_bytes=CHUNK, max_concurrency=2)
-    first = [message["Body"] for message in drain(fan_out_env["queue_url"])]
+    first = [message["Body"] for message in drain(env["queue_url"])]
     assert run_workers(first, lambda_context)["failures"] == []
-    fan_out_env["tracker"].request_stop("job-1", StopReason.CANCELLED)
+    env["tracker"].request_stop("job-1", StopReason.CANCELLED)
     from serverless_patterns.fan_out import completions
 
     completions._states.clear()  # the stop reaches workers within STOP_CHECK_SECONDS
 
-    run_until_done(fan_out_env, lambda_context)
-    drive_consolidator(consolidations)
+    run_until_done(env, lambda_context)
+    drive_consolidator(started)
 
-    progress = fan_out_env["tracker"].progress("job-1")
+    progress = env["tracker"].progress("job-1")
     assert (progress.succeeded, progress.skipped, progress.completed) == (2, TOTAL - 2, TOTAL)
-    assert fan_out_env["tracker"].get_job("job-1")["status"] == JobStatus.CANCELLED
+    assert env["tracker"].get_job("job-1")["status"] == JobStatus.CANCELLED
 
 
 def change(lambda_context, max_concurrency) -> dict:
@@ -147,28 +172,31 @@ def change(lambda_context, max_concurrency) -> dict:
     )
 
 
-def test_max_concurrency_raised_on_a_running_job_starts_more_lanes_at_once(fan_out_env, lambda_context, consolidations):
+def test_max_concurrency_raised_on_a_running_job_starts_more_lanes_at_once(env, lambda_context, started):
     submit(lambda_context, chunk_size_bytes=CHUNK, max_concurrency=1)
-    assert len(drain(fan_out_env["queue_url"])) == 1
+    assert len(drain(env["queue_url"])) == 1
 
     answer = change(lambda_context, 3)
 
     assert (answer["max_concurrency"], answer["lanes_active"]) == (3, 3)
-    assert len(drain(fan_out_env["queue_url"])) == 2
+    assert len(drain(env["queue_url"])) == 2
 
 
 def test_max_concurrency_lowered_on_a_running_job_ends_lanes_as_their_blocks_end(
-    fan_out_env, lambda_context, consolidations
+    env,
+    lambda_context,
+    started,
 ):
     submit(lambda_context, chunk_size_bytes=CHUNK, max_concurrency=3)
     change(lambda_context, 1)
 
-    in_flight = run_until_done(fan_out_env, lambda_context)
+    in_flight = run_until_done(env, lambda_context)
 
     # Every lane finishes the block it runs (blocks of one subtask here), then only one goes on.
-    assert in_flight[0] == 3 and max(in_flight[1:]) == 1
+    assert in_flight[0] == 3
+    assert max(in_flight[1:]) == 1
     assert sum(in_flight) == TOTAL
-    assert fan_out_env["tracker"].get_job("job-1")["lanes_active"] == 0
+    assert env["tracker"].get_job("job-1")["lanes_active"] == 0
 
 
 @pytest.mark.parametrize(
@@ -179,7 +207,7 @@ def test_max_concurrency_lowered_on_a_running_job_ends_lanes_as_their_blocks_end
         ({"job_id": "nope", "max_concurrency": 2}, "concurrency.job_id"),
     ],
 )
-def test_a_bad_concurrency_change_is_refused_naming_the_field(fan_out_env, lambda_context, request_, field):
+def test_a_bad_concurrency_change_is_refused_naming_the_field(env, lambda_context, request_, field):
     from fan_out_ventilator import handler as ventilator
 
     submit(lambda_context, chunk_size_bytes=CHUNK, max_concurrency=2)
@@ -189,25 +217,13 @@ def test_a_bad_concurrency_change_is_refused_naming_the_field(fan_out_env, lambd
     assert (answer["status"], answer["error"]["field"]) == ("REFUSED", field)
 
 
-def test_a_failure_recorded_by_the_dlq_handler_moves_its_lane_on(fan_out_env, lambda_context, consolidations):
+def test_a_failure_recorded_by_the_dlq_handler_moves_its_lane_on(env, lambda_context, started):
     from fan_out_dlq_handler import handler as dlq_handler
 
     submit(lambda_context, chunk_size_bytes=CHUNK, max_concurrency=1)
-    [body] = [message["Body"] for message in drain(fan_out_env["queue_url"])]
+    [body] = [message["Body"] for message in drain(env["queue_url"])]
 
     assert dlq_handler.lambda_handler(sqs_event(body), lambda_context)["batchItemFailures"] == []
 
-    assert ids_of([message["Body"] for message in drain(fan_out_env["queue_url"])]) == [1]
-    assert fan_out_env["tracker"].progress("job-1").failed == 1
-
-
-@pytest.fixture(autouse=True)
-def lane_triggers(consolidations, monkeypatch):
-    """The shards a lane's skips seal start their reductions as the worker's do: captured with the others."""
-    from serverless_patterns.fan_out import lanes
-
-    monkeypatch.setattr(
-        lanes,
-        "trigger_consolidator",
-        lambda job_id, correlation_id, shard=None: consolidations.append({"job_id": job_id, "shard": shard}),
-    )
+    assert ids_of([message["Body"] for message in drain(env["queue_url"])]) == [1]
+    assert env["tracker"].progress("job-1").failed == 1
