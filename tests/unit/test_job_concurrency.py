@@ -227,3 +227,25 @@ def test_a_failure_recorded_by_the_dlq_handler_moves_its_lane_on(env, lambda_con
 
     assert ids_of([message["Body"] for message in drain(env["queue_url"])]) == [1]
     assert env["tracker"].progress("job-1").failed == 1
+
+
+def test_lanes_ending_at_once_over_a_lowered_max_concurrency_leave_the_job_exactly_its_max(tracker_table, monkeypatch):
+    """Three lanes end their blocks at the same moment, each having read 3 lanes running against a max of 1."""
+    from serverless_patterns.fan_in.tracker import JobTracker, Outcome, ShardLayout, Window
+
+    tracker = JobTracker(tracker_table)
+    layout = ShardLayout(total=100, shard_count=1, width=1)
+    window = Window(max_concurrency=3, block_size=1, blocks=100, total=100)
+    tracker.register_job("job-1", layout, "job-1", 3600, {}, "fingerprint", 86400, details=window.registration())
+    for subtask_id in range(3):
+        tracker.record_completion("job-1", subtask_id, 0, Outcome.SUCCEEDED, {})
+    assert tracker.change_concurrency("job-1", 1)["lanes_active"] == 3
+    seen_together = tracker.window_state("job-1")
+    reads = iter([seen_together] * 3)
+    real_read = tracker.window_state
+    monkeypatch.setattr(tracker, "window_state", lambda job_id: next(reads, None) or real_read(job_id))
+
+    steps = [tracker.end_of_block("job-1", 0, 0, subtask_id, stopped=False) for subtask_id in range(3)]
+
+    assert [step.next for step in steps] == [-1, -1, 3], "two lanes end, the third goes on with the next block"
+    assert tracker.window_state("job-1")["lanes_active"] == 1

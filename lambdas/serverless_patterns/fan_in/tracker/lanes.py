@@ -149,6 +149,15 @@ class Lanes(TrackerStore):
                     "ExpressionAttributeNames": {"#stop": "stop"},
                     "ExpressionAttributeValues": {":started": started, ":next": started + 1},
                 }
+            elif started < blocks:
+                # Over a lowered max_concurrency: this lane ends, unless another ended meanwhile (then read again),
+                # so lanes ending at once never leave the job fewer lanes than its max_concurrency, or none.
+                step = LaneStep(NO_NEXT)
+                job_update = {
+                    "UpdateExpression": "ADD lanes_active :minus",
+                    "ConditionExpression": "lanes_active = :active",
+                    "ExpressionAttributeValues": {":minus": -1, ":active": int(job["lanes_active"])},
+                }
             else:
                 step = LaneStep(NO_NEXT)
                 job_update = {
