@@ -1,7 +1,7 @@
 """`make bench`: run the benchmarks, write each table to bench/results/, and docs/benchmarks.md.
 
     python -m bench [--only dispatch tracker end_to_end load_leveling cold_start infra_loop consolidation throughput
-                            local_run shard_layout]
+                            local_run shard_layout job_sharing]
 
 Needs an emulator at AWS_ENDPOINT_URL (`make bench` starts MiniStack) and the
 zips of `make package`. The stack benchmarks apply envs/local as "sp-bench"
@@ -20,6 +20,7 @@ from bench import (
     dispatch,
     end_to_end,
     infra_loop,
+    job_sharing,
     load_leveling,
     local_run,
     shard_layout,
@@ -40,6 +41,7 @@ ORDER = [
     "throughput",
     "local_run",
     "shard_layout",
+    "job_sharing",
 ]
 DOC = REPO_ROOT / "docs" / "benchmarks.md"
 HEADER = """# Benchmarks
@@ -81,7 +83,7 @@ def main() -> None:
 
     started = time.monotonic()
     stack = None
-    if {"end_to_end", "load_leveling", "throughput"} & set(args.only):
+    if {"end_to_end", "load_leveling", "throughput", "job_sharing"} & set(args.only):
         stack = LocalStack("sp-bench", REPO_ROOT / "build" / "bench").apply()
     runners = {
         "dispatch": dispatch.run,
@@ -97,6 +99,7 @@ def main() -> None:
         "infra_loop": infra_loop.run,
         "local_run": local_run.run,
         "shard_layout": shard_layout.run,
+        "job_sharing": lambda: job_sharing.run(stack["fan_out"]),
     }
     for name in args.only:
         print(f"== {name}", flush=True)

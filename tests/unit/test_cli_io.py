@@ -157,6 +157,31 @@ def test_submit_of_a_folder_runs_the_workload_over_its_objects(run, monkeypatch,
     assert prefix.startswith("inputs/")
 
 
+def test_submit_passes_max_concurrency_and_set_concurrency_asks_the_ventilator(run, monkeypatch, tmp_path):
+    sent = []
+
+    def ventilator(client, name, request):
+        sent.append(request)
+        if "concurrency" in request:
+            return {
+                "job_id": "j1",
+                "status": "REFUSED",
+                "error": {"field": "concurrency.job_id", "message": "m", "fix": "f"},
+            }
+        return {"job_id": request["job_id"]}
+
+    monkeypatch.setattr(cli, "submit_job", ventilator)
+    folder = a_folder(tmp_path)
+
+    submitted, _, _ = run("submit", str(folder), "--max-concurrency", "5", "--job-id", "j1", "--no-wait")
+    changed, _, err = run("set-concurrency", "j1", "8")
+
+    assert (submitted, sent[0]["max_concurrency"]) == (0, 5)
+    assert sent[1] == {"concurrency": {"job_id": "j1", "max_concurrency": 8}}
+    assert changed == 1
+    assert err.strip().endswith("concurrency.job_id: m; f")
+
+
 # Results out
 
 

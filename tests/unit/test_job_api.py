@@ -1,6 +1,7 @@
 """The job API (fan_out_api) against moto, with the ventilator run in-process where Lambda would run it."""
 
 import base64
+import io
 import json
 
 import pytest
@@ -28,8 +29,14 @@ class AsyncInvokes:
         self.payloads: list[dict] = []
         self._context = lambda_context
 
-    def invoke(self, FunctionName: str, InvocationType: str, Payload: bytes) -> dict:
-        assert (FunctionName, InvocationType) == ("ventilator", "Event")
+    def invoke(self, FunctionName: str, Payload: bytes, InvocationType: str = "RequestResponse") -> dict:
+        assert FunctionName == "ventilator"
+        if InvocationType == "RequestResponse":  # a request the ventilator answers at once: run it now
+            from fan_out_ventilator import handler as ventilator
+
+            answer = ventilator.lambda_handler(json.loads(Payload), self._context)
+            return {"StatusCode": 200, "Payload": io.BytesIO(json.dumps(answer).encode())}
+        assert InvocationType == "Event"
         self.payloads.append(json.loads(Payload))
         return {"StatusCode": 202}
 
@@ -250,6 +257,37 @@ def test_cancel_stops_a_running_job_once(api):
     assert (first[0], first[1]["stop"]["reason"]) == (202, "CANCELLED")
     assert second[0] == 409
     assert api.env["tracker"].get_job("report-3")["stop"]["reason"] == "CANCELLED"
+
+
+def test_patch_changes_a_running_jobs_max_concurrency(api):
+    api("POST", "/jobs", {**SPEC, "job_id": "report-5", "max_concurrency": 1})
+    api.invokes.run_ventilator()
+
+    status, body, _ = api("PATCH", "/jobs/report-5", {"max_concurrency": 3})
+
+    assert (status, body["max_concurrency"], body["lanes_active"]) == (200, 3, 3)
+    assert api.env["tracker"].get_job("report-5")["max_concurrency"] == 3
+
+
+@pytest.mark.parametrize(
+    ("job_id", "body", "status", "field"),
+    [
+        ("report-6", {"max_concurrency": 0}, 400, "max_concurrency"),
+        ("report-6", {"max_concurrency": 2, "other": 1}, 400, "body"),
+        ("report-6", [2], 400, "body"),
+        ("no-such-job", {"max_concurrency": 2}, 404, "job_id"),
+        ("whole-job", {"max_concurrency": 2}, 409, "job_id"),
+    ],
+)
+def test_a_bad_patch_is_refused_naming_the_field(api, job_id, body, status, field):
+    api("POST", "/jobs", {**SPEC, "job_id": "report-6", "max_concurrency": 1})
+    api("POST", "/jobs", {**SPEC, "job_id": "whole-job", "max_concurrency": 1000})
+    api.invokes.run_ventilator()
+
+    answer = api("PATCH", f"/jobs/{job_id}", body)
+
+    assert (answer[0], answer[1]["field"]) == (status, field)
+    assert answer[1]["fix"]
 
 
 def test_unknown_and_malformed_job_ids(api):

@@ -180,6 +180,9 @@ def test_max_concurrency_raised_on_a_running_job_starts_more_lanes_at_once(env, 
 
     assert (answer["max_concurrency"], answer["lanes_active"]) == (3, 3)
     assert len(drain(env["queue_url"])) == 2
+    assert "lanes_starting" not in env["tracker"].get_job("job-1"), "the start is sent, and forgotten"
+    assert change(lambda_context, 4)["lanes_active"] == 4, "so the next raise starts lanes again"
+    assert len(drain(env["queue_url"])) == 1
 
 
 def test_max_concurrency_lowered_on_a_running_job_ends_lanes_as_their_blocks_end(
