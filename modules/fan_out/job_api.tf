@@ -140,7 +140,7 @@ data "aws_iam_policy_document" "job_client" {
     }
   }
 
-  # The CLI without --api: `submit` invokes the ventilator with the spec and waits for its answer.
+  # The CLI without --api: `submit`, `redrive-job` and `set-concurrency` invoke the ventilator and wait for its answer.
   statement {
     sid       = "SubmitJobsToTheVentilator"
     actions   = ["lambda:InvokeFunction"]

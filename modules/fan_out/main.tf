@@ -398,7 +398,19 @@ data "aws_iam_policy_document" "record_completions" {
     resources = [var.consolidator_function_arn]
   }
 
-  # A windowed job's completion sends the next subtask of its lane, built from the job's plan.
+  dynamic "statement" {
+    for_each = local.queue_kms_statements
+    content {
+      sid       = "DecryptSubtasks"
+      actions   = ["kms:Decrypt"]
+      resources = [statement.value]
+    }
+  }
+}
+
+# A windowed job's completion (the worker's or the DLQ handler's) sends the next subtask of its lane,
+# built from the job's plan.
+data "aws_iam_policy_document" "send_next_subtasks" {
   dynamic "statement" {
     for_each = local.push ? [] : [module.queue.queue_arn]
     content {
@@ -426,15 +438,15 @@ data "aws_iam_policy_document" "record_completions" {
   dynamic "statement" {
     for_each = local.queue_kms_statements
     content {
-      sid       = "DecryptAndEncryptSubtasks"
-      actions   = ["kms:Decrypt", "kms:GenerateDataKey"]
+      sid       = "EncryptNextSubtasks"
+      actions   = ["kms:GenerateDataKey"]
       resources = [statement.value]
     }
   }
 }
 
 data "aws_iam_policy_document" "worker" {
-  source_policy_documents = [data.aws_iam_policy_document.record_completions.json]
+  source_policy_documents = [data.aws_iam_policy_document.record_completions.json, data.aws_iam_policy_document.send_next_subtasks.json]
 
   dynamic "statement" {
     for_each = local.push ? [] : [module.queue.queue_arn]
@@ -583,7 +595,7 @@ resource "aws_lambda_event_source_mapping" "worker" {
 
 # The DLQ handler records subtasks that exhausted their retries as failed.
 data "aws_iam_policy_document" "dlq_handler" {
-  source_policy_documents = [data.aws_iam_policy_document.record_completions.json]
+  source_policy_documents = [data.aws_iam_policy_document.record_completions.json, data.aws_iam_policy_document.send_next_subtasks.json]
 
   statement {
     sid       = "ConsumeDeadSubtasks"

@@ -122,6 +122,7 @@ run "fan_out_queues_topic_and_roles_with_the_key" {
       worker      = { for s in data.aws_iam_policy_document.worker.statement : s.sid => [sort(s.actions), sort(s.resources)] if anytrue([for action in s.actions : startswith(action, "kms:")]) }
       shared      = { for s in data.aws_iam_policy_document.record_completions.statement : s.sid => [sort(s.actions), sort(s.resources)] if anytrue([for action in s.actions : startswith(action, "kms:")]) }
       dlq_handler = { for s in data.aws_iam_policy_document.dlq_handler.statement : s.sid => [sort(s.actions), sort(s.resources)] if anytrue([for action in s.actions : startswith(action, "kms:")]) }
+      sends       = { for s in data.aws_iam_policy_document.send_next_subtasks.statement : s.sid => [sort(s.actions), sort(s.resources)] if anytrue([for action in s.actions : startswith(action, "kms:")]) }
       }) == jsonencode({
       # Sends to the queue (sqs) or publishes to the topic (sns), redrives included.
       ventilator = { EncryptSubtasks = [["kms:Decrypt", "kms:GenerateDataKey"], [var.queue.kms_master_key_id]] }
@@ -130,6 +131,8 @@ run "fan_out_queues_topic_and_roles_with_the_key" {
       # record_completions is in both the worker's and the DLQ handler's policy (source_policy_documents).
       shared      = { DecryptSubtasks = [["kms:Decrypt"], [var.queue.kms_master_key_id]] }
       dlq_handler = {}
+      # send_next_subtasks, also in both: a windowed job's completion sends the next subtask of its lane.
+      sends = { EncryptNextSubtasks = [["kms:GenerateDataKey"], [var.queue.kms_master_key_id]] }
     })
     error_message = "The ventilator must encrypt with the key; the worker and the DLQ handler decrypt (record_completions), and the sns worker also encrypts what fails into the DLQ."
   }

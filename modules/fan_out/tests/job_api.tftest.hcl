@@ -24,7 +24,7 @@ run "no_api_unless_asked" {
   }
 }
 
-run "three_routes_signed_by_default_throttled_and_logged" {
+run "four_routes_signed_by_default_throttled_and_logged" {
   command = plan
 
   variables {
@@ -38,8 +38,8 @@ run "three_routes_signed_by_default_throttled_and_logged" {
   }
 
   assert {
-    condition     = module.job_http_api[0].route_keys == { submit = "POST /jobs", status = "GET /jobs/{job_id}", cancel = "DELETE /jobs/{job_id}" }
-    error_message = "The job API has POST /jobs, GET /jobs/{job_id} and DELETE /jobs/{job_id}."
+    condition     = module.job_http_api[0].route_keys == { submit = "POST /jobs", status = "GET /jobs/{job_id}", cancel = "DELETE /jobs/{job_id}", change = "PATCH /jobs/{job_id}" }
+    error_message = "The job API has POST /jobs, GET /jobs/{job_id}, DELETE /jobs/{job_id} and PATCH /jobs/{job_id}."
   }
   assert {
     condition     = module.job_http_api[0].authorization_type == "AWS_IAM"

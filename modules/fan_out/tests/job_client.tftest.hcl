@@ -55,6 +55,7 @@ run "one_statement_per_need_on_exact_resources" {
       SubmitJobsThroughTheJobApi = { actions = ["execute-api:Invoke"], resources = ["arn:aws:execute-api:eu-west-1:123456789012:a1b2c3d4e5/*/POST/jobs"] }
       FollowJobsThroughTheJobApi = { actions = ["execute-api:Invoke"], resources = ["arn:aws:execute-api:eu-west-1:123456789012:a1b2c3d4e5/*/GET/jobs/*"] }
       CancelJobsThroughTheJobApi = { actions = ["execute-api:Invoke"], resources = ["arn:aws:execute-api:eu-west-1:123456789012:a1b2c3d4e5/*/DELETE/jobs/*"] }
+      ChangeJobsThroughTheJobApi = { actions = ["execute-api:Invoke"], resources = ["arn:aws:execute-api:eu-west-1:123456789012:a1b2c3d4e5/*/PATCH/jobs/*"] }
       CallTheJobApiFunction      = { actions = ["lambda:InvokeFunction"], resources = ["arn:aws:lambda:eu-west-1:123456789012:function:reports-jobs-api"] }
       SubmitJobsToTheVentilator  = { actions = ["lambda:InvokeFunction"], resources = ["arn:aws:lambda:eu-west-1:123456789012:function:reports-ventilator"] }
       FollowJobsInTheTracker     = { actions = ["dynamodb:BatchGetItem", "dynamodb:GetItem", "dynamodb:Query"], resources = ["arn:aws:dynamodb:eu-west-1:123456789012:table/reports-jobs"] }
@@ -67,8 +68,8 @@ run "one_statement_per_need_on_exact_resources" {
     error_message = "The client policy is an identity policy of plain allows: no principals, no Not*, and no condition (nothing lists the bucket, so no s3:prefix)."
   }
   assert {
-    condition     = jsonencode(values(output.job_api_route_arns)) == jsonencode([for sid in ["CancelJobsThroughTheJobApi", "FollowJobsThroughTheJobApi", "SubmitJobsThroughTheJobApi"] : one(one([for statement in data.aws_iam_policy_document.job_client.statement : statement.resources if statement.sid == sid]))])
-    error_message = "The policy's routes must be the ones job_api_route_arns publishes (cancel, status, submit)."
+    condition     = jsonencode(values(output.job_api_route_arns)) == jsonencode([for sid in ["CancelJobsThroughTheJobApi", "ChangeJobsThroughTheJobApi", "FollowJobsThroughTheJobApi", "SubmitJobsThroughTheJobApi"] : one(one([for statement in data.aws_iam_policy_document.job_client.statement : statement.resources if statement.sid == sid]))])
+    error_message = "The policy's routes must be the ones job_api_route_arns publishes (cancel, change, status, submit)."
   }
 }
 
