@@ -60,12 +60,24 @@ def failed_job(fan_out, failing_consolidator, dynamodb):
     boto3.client("s3").put_object(Bucket=fan_out["bucket_name"], Key=key, Body=text)
     spec = {"job_id": job_id, "chunk_size_bytes": CHUNK_SIZE, "input": {"bucket": fan_out["bucket_name"], "key": key}}
     submit_job(boto3.client("lambda"), fan_out["ventilator_function_name"], spec)
-    total = int(wait_for_job(tracker, job_id, timeout=600, interval=2)["total"])
-    # Ended as soon as its budget was spent: let the workers finish, and any run that began before.
-    assert wait_for(lambda: tracker.progress(job_id).completed == total, timeout=300, interval=1)
-    time.sleep(3)
+    wait_for_job(tracker, job_id, timeout=600, interval=2)
+    # Ended as soon as its budget was spent: its lanes send nothing more. Let the subtasks in flight
+    # finish, and any consolidation run that began before.
+    assert wait_for(lambda: settled(tracker, job_id), timeout=300, interval=0.1)
     job = tracker.get_job(job_id)
     return {"job": job, "shards": tracker.shards(job_id, int(job["shard_count"])), "plan": failing_consolidator}
+
+
+def settled(tracker: JobTracker, job_id: str, quiet_seconds: float = 5) -> bool:
+    """Whether the job's counts and runs stayed the same for `quiet_seconds`."""
+
+    def snapshot() -> tuple:
+        job = tracker.get_job(job_id)
+        return tracker.progress(job_id).completed, runs_of(job, tracker.shards(job_id, int(job["shard_count"])))
+
+    before = snapshot()
+    time.sleep(quiet_seconds)
+    return snapshot() == before
 
 
 def test_the_job_ends_failed_with_its_consolidation_named(failed_job):

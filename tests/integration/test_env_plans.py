@@ -183,6 +183,7 @@ def test_the_http_api_takes_only_signed_requests_and_every_data_store_is_encrypt
         "POST /jobs": "AWS_IAM",
         "GET /jobs/{job_id}": "AWS_IAM",
         "DELETE /jobs/{job_id}": "AWS_IAM",
+        "PATCH /jobs/{job_id}": "AWS_IAM",
     }
     for queue in planned_resources(plan, "aws_sqs_queue"):
         assert queue["sqs_managed_sse_enabled"] or queue["kms_master_key_id"], f"{env_name}: {queue['name']}"
