@@ -125,6 +125,11 @@ def run_small_job(context: Context, purpose: str) -> tuple[float, dict[str, Any]
     return epoch(job["finished_at"]) - submitted_at, job
 
 
+def warm_up(context: Context) -> None:
+    """One unmeasured small job: a function whose configuration just changed starts cold, and so would the row."""
+    run_small_job(context, "warm-up")
+
+
 def wait_for_completions(context: Context, job_id: str, completions: int, timeout: float = 600) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -168,6 +173,7 @@ def small_behind_large(context: Context) -> tuple[float, str, int, str]:
 
 def measure_sharing(context: Context, mode: str) -> SharingRow:
     with dispatch_mode(context, mode):
+        warm_up(context)
         alone = [run_small_job(context, "small-alone") for _ in range(ALONE_RUNS)]
         behind_seconds, large_dispatch, large_done, large_ended = small_behind_large(context)
     return SharingRow(
@@ -209,6 +215,7 @@ def measure_cap(context: Context, mode: str, label: str, max_concurrency: int | 
     extra = {"max_concurrency": max_concurrency} if max_concurrency else {}
     job_id = new_job_id("cap")
     with dispatch_mode(context, mode):
+        warm_up(context)
         submitted_at = submit(context, waits_spec(job_id, CAPPED_SUBTASKS, CAPPED_WAIT_MILLIS, **extra))
         job = finished(context, job_id, SMALL_JOB_TIMEOUT_SECONDS)
     require_status(job, "SUCCEEDED")
@@ -358,7 +365,9 @@ def sharing_table(store: dict[str, Any]) -> Table:
         f"{SMALL_WAIT_MILLIS} ms each, the large job's {LARGE_SUBTASKS:,} wait {LARGE_WAIT_MILLIS} ms each (items "
         "source, one item per subtask). Seconds are from the submit (the ventilator's invoke) to the job's "
         "finished_at (SUCCEEDED, consolidated).",
-        f"Alone: the median of {ALONE_RUNS} small jobs on an idle stack. Behind: the large job is submitted first; "
+        f"Alone: the median of {ALONE_RUNS} small jobs on an idle stack, after one unmeasured job that starts the "
+        "functions (each mode reconfigures the ventilator, which then starts cold; 11b does the same). "
+        "Behind: the large job is submitted first; "
         f"once it has {LARGE_COMPLETIONS_FIRST} completions the small job is submitted; once the small job has "
         "ended, the large one is cancelled (tracker.request_stop, CANCELLED) and awaited, so the row does not run "
         f"{LARGE_SUBTASKS:,} subtasks to their end. Its completions are read within a poll "
@@ -368,9 +377,25 @@ def sharing_table(store: dict[str, Any]) -> Table:
         "comes next to it. On AWS, SQS fair queues (MessageGroupId = job id) also deliver the quieter job "
         "first; the emulator has none (MiniStack 1.5.33's sqs._collect_msgs hands a standard queue's visible "
         "messages out in the order they were sent), so this row measures the window alone.",
+        *sharing_findings(store.get("sharing", {}).get("rows", [])),
         measured_at(store, "sharing"),
     ]
     return table
+
+
+def sharing_findings(rows: list[dict[str, Any]]) -> list[str]:
+    """What the two rows say together: the window's cost to a job alone, next to its gain behind a large one."""
+    if len(rows) != 2:
+        return []
+    before, after = rows
+    old_alone = before["alone_seconds"]
+    return [
+        f"Each ratio is against the small job alone in the same mode. Windowed, the small job alone takes "
+        f"{after['alone_seconds'] / old_alone:.1f}x its time dispatched whole ({after['alone_seconds']:.2f} s "
+        f"against {old_alone:.2f} s: the default window runs 16 of its {SMALL_SUBTASKS} subtasks at a time); "
+        f"behind the large job it takes {after['behind_seconds'] / old_alone:.1f}x the old time alone, where "
+        f"dispatched whole it took {before['behind_seconds'] / old_alone:.0f}x.",
+    ]
 
 
 def cap_table(store: dict[str, Any]) -> Table:
@@ -417,9 +442,23 @@ def cap_table(store: dict[str, Any]) -> Table:
         f"With max_concurrency {CAP}: {CAP} lanes, so at most {CAP} subtasks in flight and about "
         f"{CAP} x 1,000 / {CAPPED_WAIT_MILLIS} = {CAP * 1000 / CAPPED_WAIT_MILLIS:g} subtasks/s at best, less the "
         "time each completion takes to send the next.",
+        *cap_findings(rows),
         measured_at(store, "cap"),
     ]
     return table
+
+
+def cap_findings(rows: list[dict[str, Any]]) -> list[str]:
+    """What the default window costs a job alone on the stack, from the rows measured."""
+    if len(rows) != 3:
+        return []
+    whole, default = rows[0], rows[1]
+    return [
+        f"A job alone with the default window keeps {default['peak_in_flight']} subtasks in flight where "
+        f"dispatched whole it kept {whole['peak_in_flight']} (8 workers x 10 threads): on subtasks that wait, it "
+        f"runs at {whole['seconds'] / default['seconds']:.2f}x the throughput. default_job_max_concurrency 16 is "
+        "twice the workers, not twice their threads (worker_maximum_concurrency x worker_threads = 80 here).",
+    ]
 
 
 def big_job_table(store: dict[str, Any]) -> Table:
