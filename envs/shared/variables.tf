@@ -174,8 +174,8 @@ variable "fan_out" {
     worker_batch_size          = optional(number)
     worker_maximum_concurrency = optional(number)
     worker_threads             = optional(number)
-    # A job's max_concurrency when its spec sets none (the module's default; null dispatches jobs whole).
-    default_job_max_concurrency = optional(number, 100)
+    # A job's max_concurrency when its spec sets none (null: the workers' capacity; 0: jobs are sent whole).
+    default_job_max_concurrency = optional(number)
     job_max_concurrency_limit   = optional(number)
     inline_result_max_bytes     = optional(number)
     job_timeout_seconds         = optional(number)

@@ -30,6 +30,7 @@ from __future__ import annotations
 
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import asdict
+from datetime import UTC, datetime
 from typing import Any
 
 from aws_lambda_powertools import Logger, Metrics, Tracer
@@ -39,6 +40,7 @@ from botocore.exceptions import ParamValidationError
 
 from serverless_patterns.fan_in.consolidator_trigger import trigger_consolidator
 from serverless_patterns.fan_in.tracker import JobStatus, JobTracker, ShardLayout, Window, configured_tracker
+from serverless_patterns.fan_in.tracker.lanes import start_lapsed
 from serverless_patterns.fan_out import lanes, repeats, sending, subtask_sends, workload_registry
 from serverless_patterns.fan_out.dispatch_plans import DispatchPlan
 from serverless_patterns.fan_out.handovers import RESERVED_MILLIS, hand_over
@@ -180,19 +182,23 @@ def change_concurrency(request: Any) -> dict[str, Any]:
     except InvalidJobSpec as error:
         return {"job_id": job_id, "status": "REFUSED", "error": error.as_dict()}
     tracker = configured_tracker()
-    job = tracker.change_concurrency(job_id, wanted)
-    if job is None:
-        current = tracker.get_job(job_id)
-        why = "does not exist" if current is None else f"is {current['status']}"
-        if current is not None and current["status"] == JobStatus.RUNNING:
-            why = (
-                "was dispatched whole (its max_concurrency was not below its subtasks)"
-                if "block_size" not in current
-                else "is stopping"
-            )
-        return refused("concurrency.job_id", f"job {job_id} {why}", "change max_concurrency of a running windowed job")
+    answer = tracker.change_concurrency(job_id, wanted)
+    if answer is not None and not answer[1] and start_lapsed(answer[0]["lanes_starting"], datetime.now(UTC)):
+        # An earlier change's new lanes were never sent (its ventilator stopped): send them, then change.
+        logger.warning("an earlier start of lanes was left unsent: sending it", extra=answer[0]["lanes_starting"])
+        lanes.start_lanes(tracker, _registered_plan(tracker, job_id), answer[0]["lanes_starting"])
+        answer = tracker.change_concurrency(job_id, wanted)
+    if answer is None:
+        return _not_changeable(tracker, job_id)
+    job, changed = answer
+    if not changed:
+        return refused(
+            "concurrency.job_id",
+            f"job {job_id} is starting the lanes of an earlier change",
+            "try again in a minute",
+        )
     if "lanes_starting" in job:
-        lanes.start_lanes(tracker, DispatchPlan.of_job(tracker.get_job(job_id) or job), job["lanes_starting"])
+        lanes.start_lanes(tracker, _registered_plan(tracker, job_id), job["lanes_starting"])
     logger.info("max_concurrency changed", extra={"max_concurrency": wanted, "lanes": job["lanes_active"]})
     return {
         "job_id": job_id,
@@ -200,6 +206,26 @@ def change_concurrency(request: Any) -> dict[str, Any]:
         "max_concurrency": wanted,
         "lanes_active": int(job["lanes_active"]),
     }
+
+
+def _registered_plan(tracker: JobTracker, job_id: str) -> DispatchPlan:
+    job = tracker.get_job(job_id)
+    if job is None:
+        raise LookupError(f"job {job_id} left the tracker while its lanes were being started")
+    return DispatchPlan.of_job(job)
+
+
+def _not_changeable(tracker: JobTracker, job_id: str) -> dict[str, Any]:
+    current = tracker.get_job(job_id)
+    if current is None:
+        why = "does not exist"
+    elif current["status"] != JobStatus.RUNNING:
+        why = f"is {current['status']}"
+    elif "block_size" not in current or int(current.get("run", 0)):
+        why = "is sent whole (its max_concurrency covers it, or it is a redrive)"
+    else:
+        why = "is stopping"
+    return refused("concurrency.job_id", f"job {job_id} {why}", "change max_concurrency of a running windowed job")
 
 
 def _reject(tracker: JobTracker, document: Any, error: InvalidJobSpec, context: LambdaContext) -> dict[str, Any]:
@@ -302,7 +328,7 @@ def _window(spec: JobSpec, total: int) -> dict[str, Any]:
     wanted = spec.max_concurrency or default_max_concurrency()
     if wanted is None or wanted >= total:
         return {}
-    return Window.plan(total, wanted).registration()
+    return Window.plan(total, wanted).registration(datetime.now(UTC))
 
 
 def redrive(request: Any, context: LambdaContext) -> dict[str, Any]:

@@ -45,7 +45,7 @@ locals {
     WORKLOADS                = jsonencode(var.workloads)
     DEFAULT_WORKLOAD         = var.default_workload
     # 0: a job that sets no max_concurrency is dispatched whole.
-    DEFAULT_JOB_MAX_CONCURRENCY = tostring(coalesce(var.default_job_max_concurrency, 0))
+    DEFAULT_JOB_MAX_CONCURRENCY = tostring(local.default_job_max_concurrency)
     JOB_MAX_CONCURRENCY_LIMIT   = tostring(var.job_max_concurrency_limit)
   }
 
@@ -66,6 +66,8 @@ locals {
   quarantine_prefix           = "quarantine/"
   plans_prefix                = "plans/"
   parallel_shards             = coalesce(var.parallel_shards, ceil(var.worker_maximum_concurrency / 5))
+  # The workers' capacity: what one job alone needs in flight to keep every worker busy.
+  default_job_max_concurrency = coalesce(var.default_job_max_concurrency, min(var.job_max_concurrency_limit, var.worker_maximum_concurrency * (local.push ? 1 : var.worker_batch_size)))
   # Built from the name, not read from the function: its policy would otherwise depend on itself.
   worker_function_arn = "arn:${data.aws_partition.current.partition}:lambda:${data.aws_region.current.name}:${data.aws_caller_identity.current.account_id}:function:${var.name}-worker"
 
@@ -565,12 +567,14 @@ module "worker" {
   tags               = var.tags
 
   environment_variables = merge(local.environment, local.subtask_destination_environment, {
-    WORKLOADS                  = jsonencode(var.workloads)
-    MAX_LINE_BYTES             = tostring(var.max_line_bytes)
-    CONSOLIDATOR_FUNCTION      = var.consolidator_function_name
-    WORKER_THREADS             = tostring(var.worker_threads)
-    INLINE_RESULT_MAX_BYTES    = tostring(var.inline_result_max_bytes)
-    HEARTBEAT_SECONDS          = tostring(var.heartbeat_interval_seconds)
+    WORKLOADS               = jsonencode(var.workloads)
+    MAX_LINE_BYTES          = tostring(var.max_line_bytes)
+    CONSOLIDATOR_FUNCTION   = var.consolidator_function_name
+    WORKER_THREADS          = tostring(var.worker_threads)
+    INLINE_RESULT_MAX_BYTES = tostring(var.inline_result_max_bytes)
+    HEARTBEAT_SECONDS       = tostring(var.heartbeat_interval_seconds)
+    # How long a claim on a lane's next step may be held: the invocation's own timeout.
+    LANE_CLAIM_SECONDS         = tostring(var.worker_timeout_seconds)
     CHECKPOINT_RESERVE_SECONDS = tostring(var.checkpoint_reserve_seconds)
     MAX_CONTINUATIONS          = tostring(var.max_continuations)
     # Fair queues: each subtask's MessageGroupId is its job id, or none.
@@ -634,6 +638,7 @@ module "dlq_handler" {
     CONSOLIDATOR_FUNCTION     = var.consolidator_function_name
     QUARANTINE_AFTER_RECEIVES = tostring(var.quarantine_after_receives)
     SOURCE_MAX_RECEIVE_COUNT  = tostring(local.queue.max_receive_count)
+    LANE_CLAIM_SECONDS        = tostring(local.dlq_handler_timeout_seconds)
     # Fair queues: each subtask's MessageGroupId is its job id, or none.
     SUBTASK_MESSAGE_GROUPS = local.subtask_message_groups
   })

@@ -232,14 +232,14 @@ variable "max_subtasks" {
 }
 
 variable "default_job_max_concurrency" {
-  description = "A job's max_concurrency when its spec sets none: at most this many of its subtasks in flight at once (windowed dispatch: each completion sends the next), so jobs share the workers and a small job is not queued behind a large one's backlog. null dispatches such jobs whole, as fast as the ventilator sends."
+  description = "A job's max_concurrency when its spec sets none: at most this many of its subtasks in flight at once (windowed dispatch: each completion sends the next), so jobs share the workers and a small job is not queued behind a large one's backlog. null: the workers' capacity (worker_maximum_concurrency x worker_batch_size; x 1 with sns), so one job alone keeps every worker busy; lower shares them more evenly. 0 dispatches such jobs whole, as before windowed dispatch."
   type        = number
-  default     = 100
+  default     = null
   nullable    = true
 
   validation {
-    condition     = var.default_job_max_concurrency == null || (try(floor(var.default_job_max_concurrency) == var.default_job_max_concurrency, false) && try(var.default_job_max_concurrency >= 1, false))
-    error_message = "default_job_max_concurrency must be a whole number >= 1 (at most job_max_concurrency_limit), or null to dispatch jobs whole."
+    condition     = var.default_job_max_concurrency == null || (try(floor(var.default_job_max_concurrency) == var.default_job_max_concurrency, false) && try(var.default_job_max_concurrency >= 0, false))
+    error_message = "default_job_max_concurrency must be a whole number >= 1 (at most job_max_concurrency_limit), 0 to dispatch jobs whole, or null for the workers' capacity."
   }
 
   validation {

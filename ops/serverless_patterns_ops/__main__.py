@@ -262,8 +262,12 @@ def _print_state(state: JobState) -> None:
 
 
 def _through_api(args: argparse.Namespace, parser: argparse.ArgumentParser, stack: dict) -> int:
-    """submit, status and cancel through the job API (--api) instead of the ventilator and the tracker."""
+    """submit, status, cancel and set-concurrency through the job API (--api) instead of the ventilator and the
+    tracker."""
     jobs = _jobs_client(stack)
+    if args.command == "set-concurrency":  # a refusal is a JobApiError: main prints it in one line
+        print(json.dumps(jobs.set_concurrency(args.job_id, args.max_concurrency)))
+        return 0
     if args.command == "cancel":
         _print_state(jobs.cancel(args.job_id))
         print(f"job {args.job_id}: cancel requested; running subtasks finish, the others are skipped")
@@ -312,7 +316,9 @@ def _main(argv: list[str] | None) -> int:
         help=f"`terraform output -json` of the stack (default: ${OUTPUTS_ENV}, else {DEFAULT_OUTPUTS})",
     )
     parser.add_argument(
-        "--api", action="store_true", help="submit, status and cancel through the stack's job API (fan_out_api)"
+        "--api",
+        action="store_true",
+        help="submit, status, cancel and set-concurrency through the stack's job API (fan_out_api)",
     )
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     uploading = commands.add_parser(
@@ -413,7 +419,7 @@ def _main(argv: list[str] | None) -> int:
             file=sys.stderr,
         )
         return 0
-    if args.api and args.command in {"submit", "status", "cancel"}:
+    if args.api and args.command in {"submit", "status", "cancel", "set-concurrency"}:
         return _through_api(args, parser, stack)
     tracker = JobTracker(boto3.resource("dynamodb").Table(stack["tracker_table_name"]))
 

@@ -71,6 +71,7 @@ def test_a_job_never_runs_more_than_its_max_concurrency_and_a_raise_takes_effect
     assert wait_for_job_progress(tracker, job_id, completed=20)
     # The documented command, as a user runs it: raise the running job's max_concurrency.
     (tmp_path / "outputs.json").write_text(json.dumps(outputs))
+    asked_at = time.time()  # the raise lands while the command runs: neither before nor after it
     raised = subprocess.run(
         [sys.executable, "-m", "serverless_patterns_ops", "--outputs", "outputs.json", "set-concurrency", job_id, "6"],
         cwd=tmp_path,
@@ -86,7 +87,7 @@ def test_a_job_never_runs_more_than_its_max_concurrency_and_a_raise_takes_effect
     assert (job["status"], job["result"]["succeeded"], job["result"]["failed"]) == (JobStatus.SUCCEEDED, 60, 0)
     ran = intervals(fan_out, job)
     assert len(ran) == 60
-    before = [interval for interval in ran if interval[1] < raised_at]
+    before = [interval for interval in ran if interval[1] < asked_at]
     after = [interval for interval in ran if interval[0] > raised_at]
     assert 2 <= peak_overlap(before) <= 3, "at most 3 in flight, and more than one: the lanes run side by side"
     assert 3 < peak_overlap(after) <= 6

@@ -62,12 +62,13 @@ _CACHED_FACTORIES = (aws_clients.client, aws_clients.dynamodb_table)
 def _forget_cached_state() -> None:
     """What a warm container keeps between invocations: its clients, and what it read of jobs (a stop, a layout)."""
     from serverless_patterns.fan_in.tracker import completions as tracker_completions
-    from serverless_patterns.fan_out import completions, lanes
+    from serverless_patterns.fan_out import completions, dispatch_plans, lanes
 
     for factory in _CACHED_FACTORIES:
         factory.cache_clear()
     completions._states.clear()
     lanes._plans.clear()
+    dispatch_plans._manifest_part.cache_clear()
     tracker_completions._registered_layouts.clear()
 
 

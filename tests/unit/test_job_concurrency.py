@@ -8,6 +8,7 @@ queue plus those being run are its subtasks in flight.
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime
 
 import pytest
 
@@ -239,16 +240,157 @@ def test_lanes_ending_at_once_over_a_lowered_max_concurrency_leave_the_job_exact
     tracker = JobTracker(tracker_table)
     layout = ShardLayout(total=100, shard_count=1, width=1)
     window = Window(max_concurrency=3, block_size=1, blocks=100, total=100)
-    tracker.register_job("job-1", layout, "job-1", 3600, {}, "fingerprint", 86400, details=window.registration())
+    tracker.register_job(
+        "job-1", layout, "job-1", 3600, {}, "fingerprint", 86400, details=window.registration(datetime.now(UTC))
+    )
+    tracker.lanes_started("job-1", tracker.get_job("job-1")["lanes_starting"])  # its three lanes were sent
     for subtask_id in range(3):
         tracker.record_completion("job-1", subtask_id, 0, Outcome.SUCCEEDED, {})
-    assert tracker.change_concurrency("job-1", 1)["lanes_active"] == 3
+    changed, _ = tracker.change_concurrency("job-1", 1)
+    assert (changed["max_concurrency"], changed["lanes_active"]) == (1, 3)
     seen_together = tracker.window_state("job-1")
     reads = iter([seen_together] * 3)
     real_read = tracker.window_state
     monkeypatch.setattr(tracker, "window_state", lambda job_id: next(reads, None) or real_read(job_id))
 
-    steps = [tracker.end_of_block("job-1", 0, 0, subtask_id, stopped=False) for subtask_id in range(3)]
+    steps = [tracker.end_of_block("job-1", 0, 0, subtask_id, False, 60) for subtask_id in range(3)]
 
     assert [step.next for step in steps] == [-1, -1, 3], "two lanes end, the third goes on with the next block"
     assert tracker.window_state("job-1")["lanes_active"] == 1
+
+
+# What a review found (issue 28): each of these lost a lane, sent one twice, or left a job under its max.
+
+
+def test_a_raise_left_unsent_then_a_cancel_still_ends_the_job_exactly(env, lambda_context, started, monkeypatch):
+    submit(lambda_context, chunk_size_bytes=CHUNK, max_concurrency=1)  # blocks of 2 subtasks, 5 blocks
+    first = [message["Body"] for message in drain(env["queue_url"])]
+    real_send = subtask_sends.send_subtasks
+
+    def queue_down(subtasks):
+        raise ConnectionError("SQS is unreachable")
+
+    monkeypatch.setattr(subtask_sends, "send_subtasks", queue_down)
+    with pytest.raises(ConnectionError):
+        change(lambda_context, 3)  # its two new lanes are counted as started, and never sent
+    monkeypatch.setattr(subtask_sends, "send_subtasks", real_send)
+    env["tracker"].request_stop("job-1", StopReason.CANCELLED)
+    from serverless_patterns.fan_out import completions
+
+    completions._states.clear()
+
+    assert run_workers(first, lambda_context)["failures"] == []
+    run_until_done(env, lambda_context)
+    drive_consolidator(started)
+
+    progress = env["tracker"].progress("job-1")
+    # The cancel came before the one lane sent ran: everything is skipped, the unsent lanes' blocks too.
+    assert (progress.skipped, progress.completed) == (TOTAL, TOTAL)
+    assert env["tracker"].get_job("job-1")["status"] == JobStatus.CANCELLED
+
+
+def test_a_change_while_lanes_are_being_started_is_refused_and_sends_nothing_twice(
+    env, lambda_context, started, monkeypatch
+):
+    real_send = subtask_sends.send_subtasks
+    answers = []
+
+    def send_while_a_change_arrives(subtasks):
+        if not answers:
+            answers.append(change(lambda_context, 5))
+        real_send(subtasks)
+
+    monkeypatch.setattr(subtask_sends, "send_subtasks", send_while_a_change_arrives)
+    submit(lambda_context, chunk_size_bytes=CHUNK, max_concurrency=2)
+
+    [refusal] = answers
+    assert (refusal["status"], refusal["error"]["fix"]) == ("REFUSED", "try again in a minute")
+    assert ids_of([message["Body"] for message in drain(env["queue_url"])]) == [0, 1]
+
+
+def test_a_start_left_unsent_is_sent_by_the_next_change_once_it_lapsed(env, lambda_context, started, monkeypatch):
+    from serverless_patterns.fan_in.tracker import lanes as tracker_lanes
+
+    submit(lambda_context, chunk_size_bytes=CHUNK, max_concurrency=1)
+    assert len(drain(env["queue_url"])) == 1
+    real_send = subtask_sends.send_subtasks
+
+    def queue_down(subtasks):
+        raise ConnectionError("SQS is unreachable")
+
+    monkeypatch.setattr(subtask_sends, "send_subtasks", queue_down)
+    with pytest.raises(ConnectionError):
+        change(lambda_context, 2)
+    monkeypatch.setattr(subtask_sends, "send_subtasks", real_send)
+    monkeypatch.setattr(tracker_lanes, "LANES_START_SECONDS", -1)  # a minute later
+
+    answer = change(lambda_context, 3)
+
+    assert (answer["max_concurrency"], answer["lanes_active"]) == (3, 3)
+    assert len(drain(env["queue_url"])) == 2, "the lost start's lane, and the new one"
+
+
+def test_a_lane_ending_over_a_lowered_max_goes_on_if_the_max_was_raised_back_meanwhile(tracker_table, monkeypatch):
+    from serverless_patterns.fan_in.tracker import JobTracker, Outcome, ShardLayout, Window
+
+    tracker = JobTracker(tracker_table)
+    window = Window(max_concurrency=3, block_size=1, blocks=100, total=100)
+    layout = ShardLayout(total=100, shard_count=1, width=1)
+    tracker.register_job(
+        "job-1", layout, "job-1", 3600, {}, "fp", 86400, details=window.registration(datetime.now(UTC))
+    )
+    tracker.lanes_started("job-1", tracker.get_job("job-1")["lanes_starting"])
+    tracker.record_completion("job-1", 0, 0, Outcome.SUCCEEDED, {})
+    tracker.change_concurrency("job-1", 1)
+    stale, real_read = tracker.window_state("job-1"), tracker.window_state
+    reads = iter([stale])
+    monkeypatch.setattr(tracker, "window_state", lambda job_id: next(reads, None) or real_read(job_id))
+    real_record = tracker._record_step
+
+    def raised_back_meanwhile(*args):
+        monkeypatch.setattr(tracker, "_record_step", real_record)
+        tracker.change_concurrency("job-1", 3)
+        return real_record(*args)
+
+    monkeypatch.setattr(tracker, "_record_step", raised_back_meanwhile)
+
+    step = tracker.end_of_block("job-1", 0, 0, 0, False, 60)
+
+    assert step.next == 3, "the lane takes the next block"
+    assert (real_read("job-1")["max_concurrency"], real_read("job-1")["lanes_active"]) == (3, 3)
+
+
+def test_a_stale_read_of_a_job_just_registered_never_ends_its_lane(env, lambda_context, started, monkeypatch):
+    from serverless_patterns.fan_in.tracker.stopping import RunState, Stopping
+
+    submit(lambda_context, chunk_size_bytes=CHUNK, max_concurrency=1)
+    [body] = [message["Body"] for message in drain(env["queue_url"])]
+    real_state = Stopping.run_state
+    missed = iter([RunState(0, "", None)])  # an eventually consistent read that missed the new job item
+    monkeypatch.setattr(
+        Stopping, "run_state", lambda self, job_id, consistent=False: next(missed, None) or real_state(self, job_id)
+    )
+
+    assert run_workers([body], lambda_context)["failures"] == []
+
+    assert ids_of([message["Body"] for message in drain(env["queue_url"])]) == [1]
+
+
+def test_two_copies_counted_at_the_same_moment_send_the_next_subtask_once(env, lambda_context, started, monkeypatch):
+    from serverless_patterns.fan_in.tracker import JobTracker
+
+    submit(lambda_context, chunk_size_bytes=CHUNK, max_concurrency=1)  # subtask 0's next is 1, in its block
+    [body] = [message["Body"] for message in drain(env["queue_url"])]
+    real_done = JobTracker.lane_done
+    copies = []
+
+    def the_other_copy_meanwhile(self, *args):
+        if not copies:
+            copies.append(run_workers([body], lambda_context))  # on another worker, before this one is done
+        return real_done(self, *args)
+
+    monkeypatch.setattr(JobTracker, "lane_done", the_other_copy_meanwhile)
+    assert run_workers([body], lambda_context)["failures"] == []
+
+    assert copies[0]["failures"] == []
+    assert ids_of([message["Body"] for message in drain(env["queue_url"])]) == [1]

@@ -197,6 +197,7 @@ def test_the_local_env_runs_every_example_workload_with_what_it_reads(workloads_
         "csv_totals": ["records"],
         "object_stats": ["objects"],
         "line_digest": ["records", "items"],
+        "timed_wait": ["items"],  # the tests' and benchmarks' waiting workload, in serverless_patterns
     }
     assert {name: entry["package"] for name, entry in workloads.items() if "package" in entry} == {
         name: f"examples/workloads/{name}" for name in ("csv_totals", "object_stats", "line_digest")

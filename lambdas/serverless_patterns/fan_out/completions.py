@@ -20,17 +20,18 @@ logger = Logger(child=True)
 _states: dict[str, tuple[float, RunState]] = {}
 
 
-def run_state(job_id: str) -> RunState:
-    """The job's run, status and stop, read at most once per STOP_CHECK_SECONDS per job and container.
+def run_state(job_id: str, fresh: bool = False) -> RunState:
+    """The job's run, status and stop, read at most once per STOP_CHECK_SECONDS per job and container, or now,
+    strongly consistent (`fresh`).
 
     Not once per subtask: a stop reaches every worker within that time.
     """
     now = time.monotonic()
     cached = _states.get(job_id)
-    if cached is None or now - cached[0] >= settings.positive_number("STOP_CHECK_SECONDS", 5):
+    if fresh or cached is None or now - cached[0] >= settings.positive_number("STOP_CHECK_SECONDS", 5):
         if len(_states) > 1000:
             _states.clear()
-        cached = _states[job_id] = (now, configured_tracker().run_state(job_id))
+        cached = _states[job_id] = (now, configured_tracker().run_state(job_id, consistent=fresh))
     return cached[1]
 
 
@@ -87,6 +88,9 @@ def _move_lane_on(subtask: Subtask, completion: Completion) -> Completion | Exce
     """A windowed job's subtask, counted: its lane goes on. If it cannot, the subtask is answered with the error,
     so its message comes back and its redelivery finishes the step (the step is marked, never done twice)."""
     state = run_state(subtask.job_id)
+    if not state.runs(subtask.run) and state.stop_of(subtask.run) is None:
+        # Its lane would end on a read that may be stale (a job just registered, a status cached): read it again.
+        state = run_state(subtask.job_id, fresh=True)
     try:
         lanes.move_on(subtask, completion.first, state.runs(subtask.run), state.stop_of(subtask.run) is not None)
     except Exception as error:

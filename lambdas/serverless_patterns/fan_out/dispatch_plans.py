@@ -48,8 +48,11 @@ class DispatchPlan:
         return self.layout.total
 
     def subtasks(self, ids: Iterable[int]) -> list[Subtask]:
-        # Ids come sorted: the parts they need follow one another, so two in memory suffice.
-        read_part = lru_cache(maxsize=2)(planning.read_part(aws_clients.client("s3"), settings.required("JOB_BUCKET")))
+        bucket = settings.required("JOB_BUCKET")
+
+        def read_part(key: str) -> list[dict[str, Any]]:
+            return _manifest_part(bucket, key)
+
         return [
             Subtask(
                 job_id=self.job_id,
@@ -81,6 +84,13 @@ class DispatchPlan:
         return cls(
             **{**document, "plan": Plan.from_dict(document["plan"]), "layout": ShardLayout(**document["layout"])}
         )
+
+
+@lru_cache(maxsize=4)
+def _manifest_part(bucket: str, key: str) -> list[dict[str, Any]]:
+    """A part of a plan's manifest, which never changes: kept for the next subtasks built from it (ids come in
+    order to the ventilator; a windowed job's lanes build one subtask at a time, each from the part it is in)."""
+    return planning.read_part(aws_clients.client("s3"), bucket)(key)
 
 
 def _runs(ids: Iterable[int]) -> Iterator[tuple[int, int]]:

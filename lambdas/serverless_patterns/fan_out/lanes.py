@@ -20,6 +20,7 @@ from serverless_patterns.fan_in.tracker import NO_NEXT, JobTracker, LaneStep, co
 from serverless_patterns.fan_out import subtask_sends
 from serverless_patterns.fan_out.dispatch_plans import DispatchPlan
 from serverless_patterns.fan_out.jobs import Subtask
+from serverless_patterns.shared import settings
 
 logger = Logger(child=True)
 
@@ -44,35 +45,49 @@ def plan_of(tracker: JobTracker, subtask: Subtask) -> DispatchPlan:
 
 def move_on(subtask: Subtask, first: bool, runs: bool, stopped: bool) -> None:
     """Move the lane of a counted subtask on: `first` if this delivery counted it, `runs` while its run sends
-    subtasks, `stopped` once its run was stopped (cancelled, past its tolerance)."""
+    subtasks, `stopped` once its run was stopped (cancelled, past its tolerance).
+
+    The step is claimed first: a delivery that finds it claimed by another that
+    may still be at it, or done, does nothing. One that cannot carry it out gives
+    its claim up and raises, so its message comes back and does it.
+    """
     if not subtask.block_end or not (runs or stopped):
         return
     tracker = configured_tracker()
+    claim_seconds = settings.positive_number("LANE_CLAIM_SECONDS", 900)
     step = None if first else tracker.lane_step(subtask.job_id, subtask.shard, subtask.subtask_id)
-    if step is not None and step.done:
-        return
     if step is None:
-        step = _next_step(tracker, subtask, stopped)
-    _take(tracker, subtask, step)
-    tracker.lane_done(subtask.job_id, subtask.shard, subtask.subtask_id, step)
+        step = _next_step(tracker, subtask, stopped, claim_seconds)
+    if not step.mine:
+        if step.done or step.live:
+            return
+        step = tracker.claim_step(subtask.job_id, subtask.shard, subtask.subtask_id, step, claim_seconds)
+        if step is None:
+            return
+    try:
+        _take(tracker, subtask, step)
+    except Exception:
+        tracker.give_up(subtask.job_id, subtask.shard, subtask.subtask_id, step)
+        raise
+    tracker.lane_done(subtask.job_id, subtask.shard, subtask.subtask_id)
 
 
-def _next_step(tracker: JobTracker, subtask: Subtask, stopped: bool) -> LaneStep:
+def _next_step(tracker: JobTracker, subtask: Subtask, stopped: bool, claim_seconds: float) -> LaneStep:
     following = subtask.subtask_id + 1
     if following < subtask.block_end and not stopped:
-        return LaneStep(following)
+        return tracker.next_in_block(subtask.job_id, subtask.shard, subtask.subtask_id, claim_seconds)
     if following < subtask.block_end:
         _skip(tracker, subtask, following, subtask.block_end)
-    return tracker.end_of_block(subtask.job_id, subtask.run, subtask.shard, subtask.subtask_id, stopped)
+    return tracker.end_of_block(subtask.job_id, subtask.run, subtask.shard, subtask.subtask_id, stopped, claim_seconds)
 
 
 def _take(tracker: JobTracker, subtask: Subtask, step: LaneStep) -> None:
     if step.next != NO_NEXT:
         [following] = plan_of(tracker, subtask).subtasks([step.next])
         subtask_sends.send_subtasks([following])
-    if step.skip_from is not None:
-        logger.info("job stopped: its unstarted blocks are skipped", extra={"from": step.skip_from, **subtask.log_keys})
-        _skip(tracker, subtask, step.skip_from, None)
+    for first, end in step.skips:
+        logger.info("job stopped: the rest of its lanes is skipped", extra={"from": first, **subtask.log_keys})
+        _skip(tracker, subtask, first, end)
 
 
 def _skip(tracker: JobTracker, subtask: Subtask, first: int, end: int | None) -> None:
@@ -81,10 +96,9 @@ def _skip(tracker: JobTracker, subtask: Subtask, first: int, end: int | None) ->
         trigger_consolidator(subtask.job_id, subtask.correlation_id, shard)
 
 
-def start_lanes(tracker: JobTracker, plan: DispatchPlan, starting: dict[str, Any]) -> int:
-    """Send the first subtask of each block in `starting` ({"from", "to"}), then forget the start; how many."""
-    block_size = plan.block_size
-    firsts = [block * block_size for block in range(int(starting["from"]), int(starting["to"]))]
+def start_lanes(tracker: JobTracker, plan: DispatchPlan, start: dict[str, Any]) -> int:
+    """Send the first subtask of each block in `start` ({"from", "to"}), then forget the start; how many."""
+    firsts = [block * plan.block_size for block in range(int(start["from"]), int(start["to"]))]
     subtask_sends.send_subtasks(plan.subtasks(firsts))
-    tracker.lanes_started(plan.job_id, starting)
+    tracker.lanes_started(plan.job_id, start)
     return len(firsts)

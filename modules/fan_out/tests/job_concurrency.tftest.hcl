@@ -19,8 +19,8 @@ run "jobs_are_windowed_by_default_and_the_workers_send_their_next_subtasks" {
   command = plan
 
   assert {
-    condition     = module.ventilator.environment_variables.DEFAULT_JOB_MAX_CONCURRENCY == "100" && module.ventilator.environment_variables.JOB_MAX_CONCURRENCY_LIMIT == "1000"
-    error_message = "A job that sets no max_concurrency gets 100, and a spec may ask up to 1,000."
+    condition     = module.ventilator.environment_variables.DEFAULT_JOB_MAX_CONCURRENCY == tostring(var.worker_maximum_concurrency * var.worker_batch_size) && module.ventilator.environment_variables.JOB_MAX_CONCURRENCY_LIMIT == "1000"
+    error_message = "A job that sets no max_concurrency gets the workers' capacity (maximum concurrency x batch size), and a spec may ask up to 1,000."
   }
 
   assert {
@@ -34,16 +34,39 @@ run "jobs_are_windowed_by_default_and_the_workers_send_their_next_subtasks" {
   }
 }
 
-run "null_dispatches_jobs_whole" {
+run "zero_dispatches_jobs_whole" {
   command = plan
 
   variables {
-    default_job_max_concurrency = null
+    default_job_max_concurrency = 0
   }
 
   assert {
     condition     = module.ventilator.environment_variables.DEFAULT_JOB_MAX_CONCURRENCY == "0"
-    error_message = "default_job_max_concurrency = null tells the ventilator to send jobs that set none whole (0)."
+    error_message = "default_job_max_concurrency = 0 tells the ventilator to send jobs that set none whole."
+  }
+}
+
+run "the_capacity_default_never_passes_the_ceiling" {
+  command = plan
+
+  variables {
+    worker_maximum_concurrency = 1000
+    job_max_concurrency_limit  = 500
+  }
+
+  assert {
+    condition     = module.ventilator.environment_variables.DEFAULT_JOB_MAX_CONCURRENCY == "500"
+    error_message = "The workers' capacity is capped at job_max_concurrency_limit."
+  }
+}
+
+run "a_lane_claim_lasts_the_claimers_invocation" {
+  command = plan
+
+  assert {
+    condition     = module.worker.environment_variables.LANE_CLAIM_SECONDS == tostring(var.worker_timeout_seconds) && module.dlq_handler.environment_variables.LANE_CLAIM_SECONDS == "30"
+    error_message = "A claim on a lane's step is held for the claiming function's timeout: a later delivery takes a dead claimer's step over."
   }
 }
 

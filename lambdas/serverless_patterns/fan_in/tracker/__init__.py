@@ -41,7 +41,7 @@ from serverless_patterns.fan_in.tracker.configured import configured_tracker
 from serverless_patterns.fan_in.tracker.consolidation import Consolidation
 from serverless_patterns.fan_in.tracker.dispatch import Dispatch
 from serverless_patterns.fan_in.tracker.keys import MAX_SHARDS, ShardLayout, layout_of
-from serverless_patterns.fan_in.tracker.lanes import NO_NEXT, Lanes, LaneStep, Window, window_of
+from serverless_patterns.fan_in.tracker.lanes import NO_NEXT, Lanes, LaneStep, Window
 from serverless_patterns.fan_in.tracker.model import (
     FINAL_STATUSES,
     ChainStart,
@@ -82,7 +82,6 @@ __all__ = [
     "Window",
     "configured_tracker",
     "layout_of",
-    "window_of",
 ]
 
 

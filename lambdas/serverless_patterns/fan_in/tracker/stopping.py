@@ -81,12 +81,14 @@ class Stopping(TrackerStore):
         """
         return self.run_state(job_id).stop_of(run)
 
-    def run_state(self, job_id: str) -> RunState:
-        """The job's current run, status and stop (eventually consistent: a stop reaches workers within seconds)."""
+    def run_state(self, job_id: str, consistent: bool = False) -> RunState:
+        """The job's current run, status and stop (by default eventually consistent: a stop reaches workers within
+        seconds)."""
         item = (
             self._call(
                 self._table.get_item,
                 Key=job_key(job_id),
+                ConsistentRead=consistent,
                 ProjectionExpression="#stop, #run, #status",
                 ExpressionAttributeNames={"#stop": "stop", "#run": "run", "#status": "status"},
             ).get("Item")
