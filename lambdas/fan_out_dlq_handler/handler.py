@@ -17,6 +17,7 @@ in the DLQ, unseen, until its retention ends.
 from __future__ import annotations
 
 import json
+import time
 from datetime import UTC, datetime
 
 from aws_lambda_powertools import Logger, Metrics, Tracer
@@ -29,6 +30,7 @@ from serverless_patterns.errors import describe
 from serverless_patterns.fan_in.bucket_layout import QUARANTINE_PREFIX
 from serverless_patterns.fan_in.tracker import Outcome, UnknownJobError
 from serverless_patterns.fan_in.tracker import configured_tracker as tracker
+from serverless_patterns.fan_out import lanes
 from serverless_patterns.fan_out.completions import complete_subtask
 from serverless_patterns.fan_out.dead_letters import DeadLetter, unwrap
 from serverless_patterns.fan_out.jobs import InvalidSubtaskMessage, Subtask
@@ -113,4 +115,5 @@ def _record(subtask: Subtask, dead: DeadLetter) -> None:
 @metrics.log_metrics
 @tracer.capture_lambda_handler
 def lambda_handler(event: dict, context: LambdaContext) -> dict:
+    lanes.claim_until(time.monotonic() + context.get_remaining_time_in_millis() / 1000)
     return process_partial_response(event=event, record_handler=record_failure, processor=processor, context=context)

@@ -183,7 +183,12 @@ def change_concurrency(request: Any) -> dict[str, Any]:
         return {"job_id": job_id, "status": "REFUSED", "error": error.as_dict()}
     tracker = configured_tracker()
     answer = tracker.change_concurrency(job_id, wanted)
-    if answer is not None and not answer[1] and start_lapsed(answer[0]["lanes_starting"], datetime.now(UTC)):
+    sender_seconds = settings.positive_number("DISPATCH_STALE_SECONDS", 960)  # a ventilator's timeout, and a minute
+    if (
+        answer is not None
+        and not answer[1]
+        and start_lapsed(answer[0]["lanes_starting"], datetime.now(UTC), sender_seconds)
+    ):
         # An earlier change's new lanes were never sent (its ventilator stopped): send them, then change.
         logger.warning("an earlier start of lanes was left unsent: sending it", extra=answer[0]["lanes_starting"])
         lanes.start_lanes(tracker, _registered_plan(tracker, job_id), answer[0]["lanes_starting"])
@@ -195,7 +200,7 @@ def change_concurrency(request: Any) -> dict[str, Any]:
         return refused(
             "concurrency.job_id",
             f"job {job_id} is starting the lanes of an earlier change",
-            "try again in a minute",
+            "try again in a few seconds, once they are sent",
         )
     if "lanes_starting" in job:
         lanes.start_lanes(tracker, _registered_plan(tracker, job_id), job["lanes_starting"])

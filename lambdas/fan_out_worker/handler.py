@@ -50,7 +50,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from serverless_patterns.errors import DETERMINISTIC_ERRORS, PermanentSubtaskError, WorkloadUnavailable, describe
 from serverless_patterns.fan_in.tracker import Completion, Outcome, StopReason
 from serverless_patterns.fan_in.tracker import configured_tracker as tracker
-from serverless_patterns.fan_out import chains
+from serverless_patterns.fan_out import chains, lanes
 from serverless_patterns.fan_out.chains import ContinuedElsewhere, Lease
 from serverless_patterns.fan_out.completions import complete_subtask, complete_subtasks, is_stopped
 from serverless_patterns.fan_out.jobs import InvalidSubtaskMessage, Subtask
@@ -387,6 +387,7 @@ def _is_sns_event(event: dict[str, Any]) -> bool:
 @tracer.capture_lambda_handler
 def lambda_handler(event: dict, context: LambdaContext) -> dict | None:
     deadline = time.monotonic() + context.get_remaining_time_in_millis() / 1000
+    lanes.claim_until(deadline)
     if chains.HAND_OVER_EVENT in event:
         continue_chain(event, deadline)
         return None

@@ -8,6 +8,7 @@ queue plus those being run are its subtasks in flight.
 from __future__ import annotations
 
 import json
+import time
 from datetime import UTC, datetime
 
 import pytest
@@ -304,13 +305,11 @@ def test_a_change_while_lanes_are_being_started_is_refused_and_sends_nothing_twi
     submit(lambda_context, chunk_size_bytes=CHUNK, max_concurrency=2)
 
     [refusal] = answers
-    assert (refusal["status"], refusal["error"]["fix"]) == ("REFUSED", "try again in a minute")
+    assert (refusal["status"], refusal["error"]["fix"]) == ("REFUSED", "try again in a few seconds, once they are sent")
     assert ids_of([message["Body"] for message in drain(env["queue_url"])]) == [0, 1]
 
 
 def test_a_start_left_unsent_is_sent_by_the_next_change_once_it_lapsed(env, lambda_context, started, monkeypatch):
-    from serverless_patterns.fan_in.tracker import lanes as tracker_lanes
-
     submit(lambda_context, chunk_size_bytes=CHUNK, max_concurrency=1)
     assert len(drain(env["queue_url"])) == 1
     real_send = subtask_sends.send_subtasks
@@ -322,7 +321,8 @@ def test_a_start_left_unsent_is_sent_by_the_next_change_once_it_lapsed(env, lamb
     with pytest.raises(ConnectionError):
         change(lambda_context, 2)
     monkeypatch.setattr(subtask_sends, "send_subtasks", real_send)
-    monkeypatch.setattr(tracker_lanes, "LANES_START_SECONDS", -1)  # a minute later
+    monkeypatch.setenv("DISPATCH_STALE_SECONDS", "0.01")  # the ventilator that was sending them has stopped
+    time.sleep(0.05)
 
     answer = change(lambda_context, 3)
 
@@ -378,19 +378,52 @@ def test_a_stale_read_of_a_job_just_registered_never_ends_its_lane(env, lambda_c
 
 def test_two_copies_counted_at_the_same_moment_send_the_next_subtask_once(env, lambda_context, started, monkeypatch):
     from serverless_patterns.fan_in.tracker import JobTracker
+    from serverless_patterns.fan_out import lanes
+    from serverless_patterns.fan_out.jobs import Subtask
 
     submit(lambda_context, chunk_size_bytes=CHUNK, max_concurrency=1)  # subtask 0's next is 1, in its block
     [body] = [message["Body"] for message in drain(env["queue_url"])]
     real_done = JobTracker.lane_done
-    copies = []
+    copies: list[BaseException] = []
 
     def the_other_copy_meanwhile(self, *args):
-        if not copies:
-            copies.append(run_workers([body], lambda_context))  # on another worker, before this one is done
+        if not copies:  # counted as a duplicate on another worker, before this one marked its step done
+            with pytest.raises(lanes.LaneStepHeld) as held:
+                lanes.move_on(Subtask.from_message(body), first=False, runs=True, stopped=False)
+            copies.append(held.value)
         return real_done(self, *args)
 
     monkeypatch.setattr(JobTracker, "lane_done", the_other_copy_meanwhile)
     assert run_workers([body], lambda_context)["failures"] == []
 
-    assert copies[0]["failures"] == []
+    assert copies, "the copy found the step claimed: it fails, and its message comes back"
+    assert ids_of([message["Body"] for message in drain(env["queue_url"])]) == [1]
+    assert run_workers([body], lambda_context)["failures"] == [], "back, it finds the step done"
+    assert drain(env["queue_url"]) == []
+
+
+def test_a_claim_whose_claimer_died_is_taken_over_by_its_message_when_it_comes_back(
+    env, lambda_context, started, monkeypatch
+):
+    """A worker killed (timeout, out of memory) after claiming its lane's step: no give-up, the claim just lapses."""
+    from serverless_patterns.fan_out import lanes
+
+    monkeypatch.setenv("LANE_CLAIM_SECONDS", "0.5")  # a short invocation
+    monkeypatch.setattr(lanes, "CLAIM_MARGIN_SECONDS", 0)
+    submit(lambda_context, chunk_size_bytes=CHUNK, max_concurrency=1)
+    [body] = [message["Body"] for message in drain(env["queue_url"])]
+
+    def killed(*args):
+        raise SystemExit("the invocation timed out")
+
+    real_take = lanes._take
+    monkeypatch.setattr(lanes, "_take", killed)
+    with pytest.raises(SystemExit):
+        run_workers([body], lambda_context)
+    monkeypatch.setattr(lanes, "_take", real_take)
+
+    assert len(run_workers([body], lambda_context)["failures"]) == 1, "too soon: the claim may still be held"
+    time.sleep(0.6)  # the dead invocation's end, and its claim's
+
+    assert run_workers([body], lambda_context)["failures"] == []
     assert ids_of([message["Body"] for message in drain(env["queue_url"])]) == [1]

@@ -11,6 +11,8 @@ step, never takes a second block, and a step done is not done again.
 
 from __future__ import annotations
 
+import math
+import time
 from typing import Any
 
 from aws_lambda_powertools import Logger
@@ -43,33 +45,61 @@ def plan_of(tracker: JobTracker, subtask: Subtask) -> DispatchPlan:
     return plan
 
 
+class LaneStepHeld(RuntimeError):
+    """Another delivery holds the claim on this lane's step and may still be doing it: this message comes back, so
+    that if the claimer died, its step is taken over once the claim lapses, never lost with a deleted message."""
+
+
+def claim_until(deadline: float) -> None:
+    """The time (time.monotonic()) the invocation ends: no claim on a lane's step outlives it by much."""
+    global _deadline
+    _deadline = deadline
+
+
+_deadline = math.inf
+CLAIM_MARGIN_SECONDS = 5
+
+
+def _claim_seconds() -> float:
+    configured = settings.positive_number("LANE_CLAIM_SECONDS", 900)
+    return min(configured, max(0.0, _deadline - time.monotonic())) + CLAIM_MARGIN_SECONDS
+
+
 def move_on(subtask: Subtask, first: bool, runs: bool, stopped: bool) -> None:
     """Move the lane of a counted subtask on: `first` if this delivery counted it, `runs` while its run sends
     subtasks, `stopped` once its run was stopped (cancelled, past its tolerance).
 
-    The step is claimed first: a delivery that finds it claimed by another that
-    may still be at it, or done, does nothing. One that cannot carry it out gives
-    its claim up and raises, so its message comes back and does it.
+    The step is claimed first, until this invocation ends: a delivery that finds
+    it done does nothing, one that finds it claimed by another raises
+    LaneStepHeld (its message comes back), one that finds a lapsed claim takes
+    it over. One that cannot carry its step out gives its claim up and raises,
+    so its message comes back and does it.
     """
     if not subtask.block_end or not (runs or stopped):
         return
     tracker = configured_tracker()
-    claim_seconds = settings.positive_number("LANE_CLAIM_SECONDS", 900)
+    claim_seconds = _claim_seconds()
     step = None if first else tracker.lane_step(subtask.job_id, subtask.shard, subtask.subtask_id)
     if step is None:
         step = _next_step(tracker, subtask, stopped, claim_seconds)
     if not step.mine:
-        if step.done or step.live:
+        if step.done:
             return
+        if step.live:
+            raise LaneStepHeld(f"the lane step of subtask {subtask.subtask_id} is being done by another delivery")
         step = tracker.claim_step(subtask.job_id, subtask.shard, subtask.subtask_id, step, claim_seconds)
         if step is None:
-            return
+            raise LaneStepHeld(f"another delivery took over the lane step of subtask {subtask.subtask_id} first")
     try:
         _take(tracker, subtask, step)
     except Exception:
         tracker.give_up(subtask.job_id, subtask.shard, subtask.subtask_id, step)
         raise
-    tracker.lane_done(subtask.job_id, subtask.shard, subtask.subtask_id)
+    try:
+        tracker.lane_done(subtask.job_id, subtask.shard, subtask.subtask_id)
+    except Exception:
+        # Done all the same: failing the delivery now would only do the step again once the claim lapses.
+        logger.exception("lane step done, but not marked done", extra=subtask.log_keys)
 
 
 def _next_step(tracker: JobTracker, subtask: Subtask, stopped: bool, claim_seconds: float) -> LaneStep:

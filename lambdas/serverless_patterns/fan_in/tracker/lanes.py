@@ -36,7 +36,6 @@ BLOCKS_PER_LANE = 8  # a job is cut into about this many blocks per lane: a rais
 MAX_BLOCK_SIZE = 100  # so a lowered max_concurrency lands within 100 subtasks of each lane
 WINDOW_FIELDS = ("max_concurrency", "block_size", "blocks", "blocks_started", "lanes_active", "lanes_starting")
 CLAIM_ATTEMPTS = 50
-LANES_START_SECONDS = 60  # a start of new lanes not sent within this was lost: it may be sent again
 
 
 @dataclass(frozen=True)
@@ -71,9 +70,10 @@ def starting(first_block: int, end_block: int, now: datetime) -> dict[str, Any]:
     return {"from": first_block, "to": end_block, "at": now.isoformat()}
 
 
-def start_lapsed(start: dict[str, Any], now: datetime) -> bool:
-    """Whether a start of new lanes was left unsent (its sender stopped): anyone may send it again."""
-    return datetime.fromisoformat(start["at"]) + timedelta(seconds=LANES_START_SECONDS) < now
+def start_lapsed(start: dict[str, Any], now: datetime, sender_seconds: float) -> bool:
+    """Whether a start of new lanes was left unsent: its sender (a ventilator, which runs at most `sender_seconds`)
+    stopped, and anyone may send it again."""
+    return datetime.fromisoformat(start["at"]) + timedelta(seconds=sender_seconds) < now
 
 
 @dataclass(frozen=True)
@@ -133,7 +133,9 @@ class Lanes(TrackerStore):
     def next_in_block(self, job_id: str, shard: int, subtask_id: int, claim_seconds: float) -> LaneStep:
         """Claim sending the next subtask of the block: this delivery's step, or the one claimed before."""
         claimed = self._record_step(job_id, shard, subtask_id, LaneStep(subtask_id + 1), None, claim_seconds)
-        return claimed or LaneStep(NO_NEXT, mine=False, live=True)  # None only with a job change: there is none
+        if claimed is None:  # only a job change can conflict, and there is none here
+            raise RuntimeError(f"job {job_id}: the claim of subtask {subtask_id}'s next subtask found no answer")
+        return claimed
 
     def give_up(self, job_id: str, shard: int, subtask_id: int, step: LaneStep) -> None:
         """This delivery could not carry its claimed step out: let the next delivery do it at once."""
