@@ -88,3 +88,14 @@ def test_an_unknown_job_is_none_and_cannot_be_cancelled(jobs):
     with pytest.raises(JobApiError) as missing:
         jobs.cancel("no-such-job")
     assert missing.value.status == 404
+
+
+def test_max_concurrency_of_an_unknown_job_or_out_of_range_is_refused_naming_the_field(jobs):
+    with pytest.raises(JobApiError) as missing:
+        jobs.set_concurrency("no-such-job", 5)
+    with pytest.raises(JobApiError) as out_of_range:
+        jobs.set_concurrency("no-such-job", 0)
+
+    assert (missing.value.status, missing.value.field) == (404, "job_id")
+    assert (out_of_range.value.status, out_of_range.value.field) == (400, "max_concurrency")
+    assert out_of_range.value.fix
