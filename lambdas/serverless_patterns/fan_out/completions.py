@@ -86,7 +86,7 @@ def complete_subtasks(outcomes: list[tuple[Subtask, Outcome, dict[str, Any]]]) -
 
 def _move_lane_on(subtask: Subtask, completion: Completion) -> Completion | Exception:
     """A windowed job's subtask, counted: its lane goes on. If it cannot, the subtask is answered with the error,
-    so its message comes back and its redelivery finishes the step (the step is marked, never done twice)."""
+    so its message comes back and its redelivery finishes the step (claimed, never done twice)."""
     state = run_state(subtask.job_id)
     if not state.runs(subtask.run) and state.stop_of(subtask.run) is None:
         # Its lane would end on a read that may be stale (a job just registered, a status cached): read it again.

@@ -4,9 +4,10 @@ After a subtask of a windowed job is counted, by its worker or by the DLQ
 handler, its lane goes on: the next subtask of its block is sent, or, after
 the block's last, the job's next unstarted block is taken while the job runs no
 more lanes than its max_concurrency. A stopped job's lane skips the rest of its
-block and every unstarted block, so the job still ends, exactly. What each
-completion did is marked on its TASK item: a redelivered message finishes the
-step, never takes a second block, and a step done is not done again.
+block and every unstarted block, so the job still ends, exactly. Each step is
+claimed on the subtask's TASK item before it is done (see move_on): a
+redelivered or duplicated message never does it twice nor takes a second
+block, and a step whose claimer died is taken over.
 """
 
 from __future__ import annotations
