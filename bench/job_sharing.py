@@ -265,12 +265,21 @@ def load_store() -> dict[str, Any]:
     return json.loads(STORE.read_text()) if STORE.is_file() else {}
 
 
-def save_part(store: dict[str, Any], part: str, rows: list[Any]) -> None:
+def code_version() -> str:
+    """The commit the deployed functions were packaged from, and whether lambdas/ had uncommitted changes then."""
+
+    def git(*args: str) -> str:
+        return subprocess.run(["git", *args], cwd=REPO_ROOT, capture_output=True, text=True).stdout.strip()
+
+    commit = git("rev-parse", "--short", "HEAD") or "?"
+    return commit + (" with uncommitted changes to lambdas/" if git("status", "--porcelain", "lambdas") else "")
+
+
+def save_part(store: dict[str, Any], part: str, rows: list[Any], code: str) -> None:
     """Keep a measured part at once, so a later part that fails loses nothing."""
-    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=REPO_ROOT, capture_output=True, text=True)
     store[part] = {
         "measured": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
-        "commit": commit.stdout.strip() or "?",
+        "commit": code,
         "rows": [asdict(row) for row in rows],
     }
     STORE.parent.mkdir(parents=True, exist_ok=True)
@@ -302,9 +311,10 @@ def run(stack: dict[str, Any]) -> Table:
 
     context = Context(stack, JobTracker(boto3.resource("dynamodb").Table(stack["tracker_table_name"])))
     store = load_store()
+    code = code_version()  # read as the run starts: `make bench` packaged the functions just before
     for part in selected_parts():
         print(f"  part {part}", flush=True)
-        save_part(store, part, measure(context, part))
+        save_part(store, part, measure(context, part), code)
     return tables(store, stack["worker_maximum_concurrency"])
 
 
@@ -489,7 +499,8 @@ def big_job_table(store: dict[str, Any]) -> Table:
     table.notes += [
         f"The job of table 3's 100,000 row: a text of {BIG_JOB_SUBTASKS:,} chunks of 256 bytes, word count, "
         "from the submit to the consolidated result (finished_at). The result digest is the merged result's: "
-        "before and after count the same words.",
+        "before and after count the same words. Compare the two rows with each other, not with table 3's "
+        "100,000 row, which comes from an earlier run (another emulator version and machine load).",
         "Before and after are two runs of the benchmark, each on a fresh emulator with the stack applied anew "
         "(the emulator lock is released between them); both register the job with a timeout of "
         f"{BIG_JOB_TIMEOUT_SECONDS:,} s (the ventilator's JOB_TIMEOUT_SECONDS, 3,600 s in envs/local), so a slower "
