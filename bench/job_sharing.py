@@ -36,6 +36,7 @@ STORE = REPO_ROOT / "build" / "bench" / "job_sharing.json"
 
 SMALL_SUBTASKS, SMALL_WAIT_MILLIS = 50, 100
 ALONE_RUNS = 3  # the small job alone takes seconds: the median of a few
+BEHIND_RUNS = 3  # one small job behind a large one varies by seconds with where its subtasks land: a median too
 LARGE_SUBTASKS, LARGE_WAIT_MILLIS = 20_000, 20
 LARGE_COMPLETIONS_FIRST = 200  # the large job is running, not still being dispatched, when the small one comes
 FAIRNESS_GOAL = 2.0  # the small job behind the large one: at most twice its time alone
@@ -143,14 +144,24 @@ def wait_for_completions(context: Context, job_id: str, completions: int, timeou
 @dataclass
 class SharingRow:
     dispatch: str
-    alone_seconds: float
-    behind_seconds: float
+    alone_seconds: float  # the median of the runs
+    behind_seconds: float  # the median of the runs
     large_dispatch: str
-    large_done_when_small_ended: int
+    large_done_when_small_ended: int  # in the run of the median
+    large_ended: str  # in the run of the median
+    alone_each: list[float]
+    behind_each: list[float]
+
+
+@dataclass(frozen=True)
+class Behind:
+    seconds: float
+    large_dispatch: str
+    large_done: int
     large_ended: str
 
 
-def small_behind_large(context: Context) -> tuple[float, str, int, str]:
+def small_behind_large(context: Context) -> Behind:
     """The small job submitted behind a running large one; the large one cancelled once the small one ended."""
     from serverless_patterns.fan_in.tracker import StopReason
 
@@ -168,21 +179,24 @@ def small_behind_large(context: Context) -> tuple[float, str, int, str]:
         f"{large['status']} {time.monotonic() - cancelled_at:.0f} s after the cancel, "
         f"{counted.succeeded:,} run, {counted.skipped:,} skipped"
     )
-    return behind_seconds, dispatch_of(large), large_done, ended
+    return Behind(behind_seconds, dispatch_of(large), large_done, ended)
 
 
 def measure_sharing(context: Context, mode: str) -> SharingRow:
     with dispatch_mode(context, mode):
         warm_up(context)
         alone = [run_small_job(context, "small-alone") for _ in range(ALONE_RUNS)]
-        behind_seconds, large_dispatch, large_done, large_ended = small_behind_large(context)
+        behind = sorted((small_behind_large(context) for _ in range(BEHIND_RUNS)), key=lambda run: run.seconds)
+    middle = behind[len(behind) // 2]  # BEHIND_RUNS is odd: the median is a run, whose large job is shown
     return SharingRow(
         dispatch_of(alone[0][1]),
         statistics.median(seconds for seconds, _ in alone),
-        behind_seconds,
-        large_dispatch,
-        large_done,
-        large_ended,
+        middle.seconds,
+        middle.large_dispatch,
+        middle.large_done,
+        middle.large_ended,
+        [seconds for seconds, _ in alone],
+        [run.seconds for run in behind],
     )
 
 
@@ -345,8 +359,8 @@ def sharing_table(store: dict[str, Any]) -> Table:
         f"{LARGE_SUBTASKS:,}-subtask job, before and after",
         [
             "small job's dispatch",
-            "alone: s",
-            "behind the large job: s",
+            "alone: s (runs)",
+            "behind the large job: s (runs)",
             "behind / alone",
             f"goal <= {FAIRNESS_GOAL:g}x",
             "large job's dispatch",
@@ -359,8 +373,8 @@ def sharing_table(store: dict[str, Any]) -> Table:
         table.rows.append(
             [
                 f"{mode}: {row['dispatch']}",
-                row["alone_seconds"],
-                row["behind_seconds"],
+                with_runs(row["alone_seconds"], row.get("alone_each", [])),
+                with_runs(row["behind_seconds"], row.get("behind_each", [])),
                 f"{ratio:.2f}x",
                 "met" if ratio <= FAIRNESS_GOAL else "missed",
                 row["large_dispatch"],
@@ -375,9 +389,11 @@ def sharing_table(store: dict[str, Any]) -> Table:
         f"{SMALL_WAIT_MILLIS} ms each, the large job's {LARGE_SUBTASKS:,} wait {LARGE_WAIT_MILLIS} ms each (items "
         "source, one item per subtask). Seconds are from the submit (the ventilator's invoke) to the job's "
         "finished_at (SUCCEEDED, consolidated).",
-        f"Alone: the median of {ALONE_RUNS} small jobs on an idle stack, after one unmeasured job that starts the "
-        "functions (each mode reconfigures the ventilator, which then starts cold; 11b does the same). "
-        "Behind: the large job is submitted first; "
+        f"Alone: the median of {ALONE_RUNS} small jobs on an idle stack; behind: the median of {BEHIND_RUNS} "
+        "(each with a large job of its own), the large job's columns from the median's run; both after one "
+        "unmeasured job that starts the functions (each mode reconfigures the ventilator, which then starts "
+        "cold; 11b does the same). "
+        "Behind, each run: the large job is submitted first; "
         f"once it has {LARGE_COMPLETIONS_FIRST} completions the small job is submitted; once the small job has "
         "ended, the large one is cancelled (tracker.request_stop, CANCELLED) and awaited, so the row does not run "
         f"{LARGE_SUBTASKS:,} subtasks to their end. Its completions are read within a poll "
@@ -391,6 +407,12 @@ def sharing_table(store: dict[str, Any]) -> Table:
         measured_at(store, "sharing"),
     ]
     return table
+
+
+def with_runs(median: float, runs: list[float]) -> str:
+    """A median with the runs it was taken from."""
+    each = ", ".join(f"{seconds:.2f}" for seconds in sorted(runs))
+    return f"{median:.2f} ({each})" if len(runs) > 1 else f"{median:.2f}"
 
 
 def sharing_findings(rows: list[dict[str, Any]]) -> list[str]:
