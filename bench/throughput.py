@@ -28,6 +28,22 @@ import boto3
 from bench.common import Table, functions_configured
 from bench.end_to_end import CHUNK_SIZE, _sequential, _text
 
+# US East (N. Virginia) list prices without free tiers, with their sources there.
+from bench.scale_model.prices import (
+    DYNAMODB_PER_RRU,
+    DYNAMODB_PER_WRU,
+    EXPRESS_CHILD_GB,
+    EXPRESS_OVERHEAD_SECONDS,
+    EXPRESS_PER_GB_SECOND,
+    EXPRESS_PER_REQUEST,
+    LAMBDA_PER_GB_SECOND,
+    LAMBDA_PER_REQUEST,
+    S3_PER_GET,
+    S3_PER_PUT,
+    SFN_PER_TRANSITION,
+    SQS_PER_REQUEST,
+)
+
 SUBTASKS = 1_000
 JOB_ON_AWS = 1_000_000
 WORKERS_ON_AWS = 1_000
@@ -42,20 +58,6 @@ CONFIGURATIONS = {
     },
     "after: the module's defaults (10 threads, results up to 4 KiB inline, a batch per transaction)": {},
 }
-
-# US East (N. Virginia) list prices without free tiers, as in docs/distributed-map.md (which gives the sources).
-LAMBDA_PER_REQUEST = 0.20 / 1e6
-LAMBDA_PER_GB_SECOND = 0.0000166667  # x86
-SQS_PER_REQUEST = 0.40 / 1e6
-DYNAMODB_PER_WRU = 0.625 / 1e6
-DYNAMODB_PER_RRU = 0.125 / 1e6
-S3_PER_PUT = 0.005 / 1000  # PUT, COPY, POST and LIST
-S3_PER_GET = 0.0004 / 1000  # GET, HEAD
-SFN_PER_TRANSITION = 0.025 / 1000
-EXPRESS_PER_REQUEST = 1.00 / 1e6
-EXPRESS_PER_GB_SECOND = 0.00001667
-EXPRESS_CHILD_GB = 64 / 1024  # an Express child bills at least 64 MB
-EXPRESS_OVERHEAD_SECONDS = 0.1  # the child's own time beside its Lambda task, before rounding up to 100 ms
 
 DYNAMODB_WRITES = {"TransactWriteItems", "PutItem", "UpdateItem", "DeleteItem", "BatchWriteItem"}
 S3_PUT_CLASS = {"PutObject", "CopyObject", "ListObjectsV2", "ListObjects"}
