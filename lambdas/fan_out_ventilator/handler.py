@@ -42,6 +42,14 @@ from serverless_patterns.fan_in.consolidator_trigger import trigger_consolidator
 from serverless_patterns.fan_in.tracker import JobStatus, JobTracker, ShardLayout, Window, configured_tracker
 from serverless_patterns.fan_in.tracker.lanes import start_lapsed
 from serverless_patterns.fan_out import lanes, repeats, sending, subtask_sends, workload_registry
+from serverless_patterns.fan_out.dispatch_parts import (
+    ClaimedPart,
+    PartTakenOver,
+    WholeJob,
+    claim_part,
+    part_count,
+    start_parts,
+)
 from serverless_patterns.fan_out.dispatch_plans import DispatchPlan
 from serverless_patterns.fan_out.handovers import RESERVED_MILLIS, hand_over
 from serverless_patterns.fan_out.job_plans import list_on, plan_job
@@ -75,6 +83,7 @@ metrics = Metrics()
 tracer = Tracer()
 
 WAVE = 500  # subtasks dispatched between two looks at the remaining time
+Progress = WholeJob | ClaimedPart
 
 
 def _send_batch(destination: str, batch: list[tuple[Subtask, str]]) -> None:
@@ -99,49 +108,53 @@ def _senders() -> int:
 
 
 @tracer.capture_method
-def dispatch(tracker: JobTracker, plan: DispatchPlan, first: int, context: LambdaContext) -> int:
-    """Send subtasks `first`..`total - 1`, recording progress per wave; return the next subtask still to send."""
+def dispatch(
+    tracker: JobTracker, plan: DispatchPlan, first: int, context: LambdaContext, progress: Progress | None = None
+) -> int:
+    """Send subtasks `first`..`progress.end - 1` (the job's, or its part's), recording progress per wave; return
+    the next subtask still to send. Raises PartTakenOver when another invocation took the part over."""
+    progress = progress or WholeJob(tracker, plan.job_id, plan.total)
     destination = sending.subtask_destination()
     senders = _senders()
     next_subtask = sent_until = first
     in_flight: list[Future[None]] = []  # the wave being sent while the next one is built
     with ThreadPoolExecutor(max_workers=senders) as pool:
-        while next_subtask < plan.total:
+        while next_subtask < progress.end:
             if context.get_remaining_time_in_millis() < RESERVED_MILLIS:
                 break
             if tracker.stop_of(plan.job_id, plan.run):
-                _finish_wave(tracker, plan, in_flight, sent_until, next_subtask)
-                return _skip_the_rest(tracker, plan, next_subtask)
-            wave_end = min(plan.total, next_subtask + WAVE)
+                _finish_wave(progress, in_flight, sent_until, next_subtask)
+                return _skip_the_rest(tracker, plan, next_subtask, progress)
+            wave_end = min(progress.end, next_subtask + WAVE)
             started = _start_wave(pool, destination, plan.subtasks(range(next_subtask, wave_end)))
             # Progress is recorded only for waves wholly sent, in order, so a takeover resumes without a gap.
-            sent_until = _finish_wave(tracker, plan, in_flight, sent_until, next_subtask)
+            sent_until = _finish_wave(progress, in_flight, sent_until, next_subtask)
             in_flight, next_subtask = started, wave_end
-        _finish_wave(tracker, plan, in_flight, sent_until, next_subtask)
+        _finish_wave(progress, in_flight, sent_until, next_subtask)
     return next_subtask
 
 
-def _finish_wave(tracker: JobTracker, plan: DispatchPlan, in_flight: list[Future[None]], start: int, end: int) -> int:
+def _finish_wave(progress: Progress, in_flight: list[Future[None]], start: int, end: int) -> int:
     """Wait for the batches of wave start..end-1 (raising if one could not be sent), record it; where sending is."""
     if not in_flight:
         return start
     for batch_sent in in_flight:
         batch_sent.result()
-    tracker.record_dispatch(plan.job_id, end)
+    progress.record(end)
     metrics.add_metric(name="SubtasksDispatched", unit=MetricUnit.Count, value=end - start)
     in_flight.clear()
     return end
 
 
-def _skip_the_rest(tracker: JobTracker, plan: DispatchPlan, first: int) -> int:
+def _skip_the_rest(tracker: JobTracker, plan: DispatchPlan, first: int, progress: Progress) -> int:
     """A stopped job dispatches nothing more: what was not sent is counted as skipped, so the job still ends."""
-    logger.info("job stopped: the subtasks not sent yet are skipped", extra={"from": first})
-    sealed = tracker.skip_subtasks(plan.job_id, plan.layout, first, plan.expires_at)
-    tracker.record_dispatch(plan.job_id, plan.total)
-    metrics.add_metric(name="SubtasksSkipped", unit=MetricUnit.Count, value=plan.total - first)
+    logger.info("job stopped: the subtasks not sent yet are skipped", extra={"from": first, "to": progress.end})
+    sealed = tracker.skip_subtasks(plan.job_id, plan.layout, first, plan.expires_at, end=progress.end)
+    progress.finish()
+    metrics.add_metric(name="SubtasksSkipped", unit=MetricUnit.Count, value=progress.end - first)
     for shard in sealed:
         trigger_consolidator(plan.job_id, plan.correlation_id, shard)
-    return plan.total
+    return progress.end
 
 
 def _continue_elsewhere(plan: DispatchPlan, next_subtask: int, context: LambdaContext) -> None:
@@ -154,6 +167,8 @@ def _dispatch_and_hand_over(
 ) -> dict[str, Any]:
     if plan.block_size:
         return _start_windowed(tracker, plan, starting)
+    if plan.parts:
+        return _dispatch_in_parts(tracker, plan, context)
     next_subtask = dispatch(tracker, plan, first, context)
     if next_subtask < plan.total:
         _continue_elsewhere(plan, next_subtask, context)
@@ -167,6 +182,58 @@ def _start_windowed(tracker: JobTracker, plan: DispatchPlan, starting: dict[str,
     metrics.add_metric(name="SubtasksDispatched", unit=MetricUnit.Count, value=lanes_sent)
     logger.info("lanes started: each completion sends the next subtask", extra={"lanes": lanes_sent})
     return {"job_id": plan.job_id, "status": "RUNNING", "total": plan.total, "lanes_started": lanes_sent}
+
+
+def _dispatch_in_parts(
+    tracker: JobTracker, plan: DispatchPlan, context: LambdaContext, retried: bool = False
+) -> dict[str, Any]:
+    """Start an invocation for each part still to send, then send part 0 here; on a resumption that is not this
+    invocation's own retry, part 0 gets an invocation of its own too (its claim decides who sends it)."""
+    unfinished = [int(item["sk"].rpartition("#")[2]) for item in tracker.parts_of(plan.job_id) if not item.get("done")]
+    here = 0 if (0 in unfinished and (retried or unfinished == list(range(plan.parts)))) else None
+    start_parts(context, plan.job_id, [part for part in unfinished if part != here])
+    logger.info("dispatch in parts: one invocation each", extra={"parts": plan.parts, "unfinished": len(unfinished)})
+    answer = {"job_id": plan.job_id, "status": "RUNNING", "total": plan.total, "dispatch_parts": plan.parts}
+    if here is None:
+        return answer
+    return {**answer, "part_0": send_part(tracker, plan, 0, context)}
+
+
+def send_part(
+    tracker: JobTracker, plan: DispatchPlan, part: int, context: LambdaContext, handed_over_by: str = ""
+) -> dict[str, Any]:
+    """Send one part of a job under this invocation's claim, handing the rest over when time runs out."""
+    claimed = claim_part(tracker, plan.job_id, part, context, handed_over_by)
+    if claimed is None:
+        logger.info("part done, or sent by another invocation: nothing sent", extra={"part": part})
+        return {"part": part, "sent": False}
+    try:
+        next_subtask = dispatch(tracker, plan, claimed.next, context, claimed)
+        if next_subtask < claimed.end:
+            hand_over(context, claimed.hand_over_request())
+            logger.info("handed the rest of the part to a new invocation", extra={"part": part, "next": next_subtask})
+        else:
+            claimed.finish()
+    except PartTakenOver:
+        logger.warning("another invocation took this part over: stopped sending it", extra={"part": part})
+        return {"part": part, "sent": False, "taken_over": True}
+    return {"part": part, "sent": True, "dispatched_until": next_subtask, "end": claimed.end}
+
+
+def dispatch_part(request: Any, context: LambdaContext) -> dict[str, Any]:
+    """A ventilator invocation started for one part of a job (by its registration, a hand-over or a resumption)."""
+    job_id, part = request.get("job_id"), request.get("part")
+    if not isinstance(job_id, str) or not JOB_ID_PATTERN.match(job_id) or not isinstance(part, int):
+        raise ValueError("dispatch_part needs a job_id and a part number")
+    logger.append_keys(job_id=job_id)
+    tracker = configured_tracker()
+    job = tracker.get_job(job_id)
+    plan = DispatchPlan.of_job(job) if job else None
+    if plan is None or not 0 <= part < plan.parts or job["status"] != JobStatus.RUNNING:
+        logger.warning("no such part of a running job: nothing sent", extra={"part": part})
+        return {"job_id": job_id, "part": part, "sent": False}
+    logger.append_keys(correlation_id=plan.correlation_id)
+    return {"job_id": job_id, **send_part(tracker, plan, part, context, str(request.get("handed_over_by", "")))}
 
 
 def change_concurrency(request: Any) -> dict[str, Any]:
@@ -259,6 +326,9 @@ def _answer_repeat(
     logger.warning("dispatch of this job had stopped: resuming it", extra={"from": job["dispatched_until"]})
     if not job.get("shards_ready"):
         tracker.create_shards(job)
+    if plan.parts:
+        retried = job.get("dispatcher") == context.aws_request_id
+        return {**_dispatch_in_parts(tracker, plan, context, retried), "repeated": True}
     resumed = _dispatch_and_hand_over(tracker, plan, job["dispatched_until"], context, job.get("lanes_starting"))
     return {**resumed, "repeated": True}
 
@@ -329,10 +399,12 @@ def register_and_dispatch(tracker: JobTracker, spec: JobSpec, plan: Plan, contex
 
 
 def _window(spec: JobSpec, total: int) -> dict[str, Any]:
-    """The lane fields of a job whose max_concurrency is below its subtask count; none for one sent whole."""
+    """The lane fields of a job whose max_concurrency is below its subtask count; for one sent whole, its number
+    of dispatch parts when it has more than one."""
     wanted = spec.max_concurrency or default_max_concurrency()
     if wanted is None or wanted >= total:
-        return {}
+        parts = part_count(total)
+        return {"dispatch_parts": parts} if parts > 1 else {}
     return Window.plan(total, wanted).registration(datetime.now(UTC))
 
 
@@ -386,10 +458,12 @@ def lambda_handler(event: Any, context: LambdaContext) -> dict[str, Any] | list[
         return redrive(event["redrive"], context)
     if isinstance(event, dict) and "concurrency" in event:
         return change_concurrency(event["concurrency"])
-    if isinstance(event, dict) and ("continuation" in event or "listing" in event):
+    if isinstance(event, dict) and ("continuation" in event or "listing" in event or "dispatch_part" in event):
         try:
             if "listing" in event:
                 return continue_listing(event["listing"], context)
+            if "dispatch_part" in event:
+                return dispatch_part(event["dispatch_part"], context)
             return continue_job(event["continuation"], context)
         except (TypeError, KeyError, ValueError, AttributeError, ParamValidationError) as error:
             # Only a ventilator hands a job over; anything else under this key is refused, not retried.

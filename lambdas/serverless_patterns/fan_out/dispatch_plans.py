@@ -27,6 +27,7 @@ class DispatchPlan:
     run: int = 0
     tolerance: bool = False
     block_size: int = 0  # a windowed job's (tracker.Window); 0: the job is dispatched whole
+    parts: int = 0  # a job dispatched whole in parts side by side (tracker.dispatch_parts); 0: in one
 
     @classmethod
     def of_job(cls, job: dict[str, Any]) -> DispatchPlan:
@@ -41,6 +42,7 @@ class DispatchPlan:
             run=int(job.get("run", 0)),
             tolerance=job.get("failure_limit") is not None,
             block_size=int(job.get("block_size", 0)),
+            parts=int(job.get("dispatch_parts", 0)),
         )
 
     @property

@@ -39,7 +39,7 @@ from serverless_patterns.fan_in.tracker.attempts import Attempts
 from serverless_patterns.fan_in.tracker.completions import Completions
 from serverless_patterns.fan_in.tracker.configured import configured_tracker
 from serverless_patterns.fan_in.tracker.consolidation import Consolidation
-from serverless_patterns.fan_in.tracker.dispatch import Dispatch
+from serverless_patterns.fan_in.tracker.dispatch_parts import DispatchParts, part_range
 from serverless_patterns.fan_in.tracker.keys import MAX_SHARDS, ShardLayout, layout_of
 from serverless_patterns.fan_in.tracker.lanes import NO_NEXT, Lanes, LaneStep, Window
 from serverless_patterns.fan_in.tracker.model import (
@@ -82,14 +82,17 @@ __all__ = [
     "Window",
     "configured_tracker",
     "layout_of",
+    "part_range",
 ]
 
 
-class JobTracker(Dispatch, Redrive, Completions, Lanes, Consolidation, Reads, Attempts, Sealing, Stopping):
+class JobTracker(DispatchParts, Redrive, Completions, Lanes, Consolidation, Reads, Attempts, Sealing, Stopping):
     """A job's progress in the tracker table, one part per responsibility, all on the same table (store.TrackerStore):
 
     - Dispatch (dispatch.py): register_job and its shards, how far dispatch got, taking over a stopped dispatch,
       and a spec rejected before any subtask existed.
+    - DispatchParts (dispatch_parts.py): a large job's dispatch cut into parts sent side by side, each under one
+      invocation's claim at a time.
     - Redrive (redrive.py): a finished job's failed and skipped subtasks reopened as its next run.
     - Completions (completions.py): each outcome counted once, alone or grouped; never-dispatched subtasks skipped.
     - Lanes (lanes.py): a windowed job's lanes: the block each completion takes next, a change of max_concurrency.
@@ -99,7 +102,7 @@ class JobTracker(Dispatch, Redrive, Completions, Lanes, Consolidation, Reads, At
     - Attempts (attempts.py): errors of subtasks being retried, and a resumable subtask's invocations.
     - Reads (reads.py): jobs, shards, subtasks, progress, and what waits in the status index.
 
-    Where a part relies on another it derives from it (Completions from Sealing and Stopping, Dispatch and
-    Redrive from Reads, Reads from Attempts); every call goes through self, so a method patched on JobTracker
-    is the one every part calls.
+    Where a part relies on another it derives from it (Completions from Sealing and Stopping, DispatchParts from
+    Dispatch, Dispatch and Redrive from Reads, Reads from Attempts); every call goes through self, so a method
+    patched on JobTracker is the one every part calls.
     """

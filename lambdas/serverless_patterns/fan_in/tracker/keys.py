@@ -91,6 +91,13 @@ def job_key(job_id: str) -> dict[str, str]:
     return {"pk": f"JOB#{job_id}", "sk": "JOB"}
 
 
+PART_PREFIX = "PART#"  # sort keys of a job's dispatch parts, beside its job item
+
+
+def part_key(job_id: str, part: int) -> dict[str, str]:
+    return {"pk": f"JOB#{job_id}", "sk": f"{PART_PREFIX}{part:04d}"}
+
+
 def shard_pk(job_id: str, shard: int) -> str:
     return f"JOB#{job_id}#SHARD#{shard:04d}"
 
