@@ -7,13 +7,14 @@ only inside `plot`, so the unit tests render the page without it.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
 from bench.scale_model.prediction import BILLABLE, Prediction
-from bench.scale_model.prices import LINE_ITEMS, SOURCES, cost, total
+from bench.scale_model.prices import LINE_ITEMS, SOURCES, UNIT_PRICES, cost, total
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 DOC = REPO_ROOT / "docs" / "scale.md"
@@ -80,7 +81,10 @@ def _seconds(value: float) -> str:
 
 
 def _dollars(value: float) -> str:
-    return f"${value:,.4f}" if value < 0.01 else f"${value:,.2f}"
+    # Cents for most line items; two significant digits for the tiny ones (a few S3 PUTs), so none shows as $0.00.
+    if value >= 0.01 or value <= 0:
+        return f"${value:,.2f}"
+    return f"${value:.{1 - math.floor(math.log10(value))}f}"
 
 
 def _table(columns: Sequence[str], rows: Iterable[Sequence[str]]) -> list[str]:
@@ -146,6 +150,12 @@ def line_items_table(predictions: Sequence[Prediction]) -> list[str]:
     return _table(columns, rows)
 
 
+def prices_table() -> list[str]:
+    """The unit prices used and where each was read."""
+    rows = [[LINE_ITEMS[name], f"${UNIT_PRICES[name] * 1e6:,.2f} per million", SOURCES[name]] for name in BILLABLE]
+    return ["Prices: us-east-1, on demand, x86, no free tiers.", "", *_table(["line item", "price", "source"], rows)]
+
+
 def render(
     *,
     model_text: str,
@@ -158,7 +168,7 @@ def render(
     notes: Sequence[str] = (),
 ) -> str:
     """The whole page. `model_text` is the markdown of how the model works and what it leaves out."""
-    largest = [ours[GOAL_SUBTASKS], theirs[GOAL_SUBTASKS]] if GOAL_SUBTASKS in ours else []
+    largest = [ours[GOAL_SUBTASKS], theirs[GOAL_SUBTASKS]]
     lines = [
         "# A million subtasks: the pipeline modelled at AWS scale",
         "",
@@ -181,15 +191,11 @@ def render(
         *[f"- {note}" for note in notes],
         *[f"- {p.system}, {p.subtasks:,}: {note}" for p in largest for note in p.notes],
         "",
-        "### Cost per job, line by line",
+        f"### Cost of a {GOAL_SUBTASKS:,}-subtask job, line by line",
         "",
-        *line_items_table(
-            [prediction for subtasks in sorted(ours) for prediction in (ours[subtasks], theirs[subtasks])]
-        ),
+        *line_items_table(largest),
         "",
-        "Prices: us-east-1, on demand, x86, no free tiers. "
-        + "; ".join(f"{LINE_ITEMS[name]}: {SOURCES[name]}" for name in BILLABLE)
-        + ".",
+        *prices_table(),
         "",
         "## Validation on the emulator",
         "",
