@@ -183,6 +183,8 @@ module "fan_out" {
   worker_threads              = var.fan_out.worker_threads
   default_job_max_concurrency = var.fan_out.default_job_max_concurrency
   job_max_concurrency_limit   = var.fan_out.job_max_concurrency_limit
+  dispatch_part_subtasks      = var.fan_out.dispatch_part_subtasks
+  max_dispatchers             = var.fan_out.max_dispatchers
   inline_result_max_bytes     = var.fan_out.inline_result_max_bytes
   job_timeout_seconds         = var.fan_out.job_timeout_seconds
   subtasks_per_shard          = var.fan_out.subtasks_per_shard

@@ -375,8 +375,11 @@ module "ventilator" {
     MAX_REDRIVES          = tostring(var.max_redrives_per_job)
     REDRIVE_WINDOW_DAYS   = tostring(var.partials_expiration_days)
     CONSOLIDATOR_FUNCTION = var.consolidator_function_name
-    # A repeated submission resumes a dispatch only once its ventilator is surely gone.
+    # A repeated submission resumes a dispatch (or a part's) only once its ventilator is surely gone.
     DISPATCH_STALE_SECONDS = tostring(var.ventilator_timeout_seconds + 60)
+    # A large job sent whole is cut into parts sent side by side by this many invocations at most.
+    DISPATCH_PART_SUBTASKS = tostring(var.dispatch_part_subtasks)
+    MAX_DISPATCHERS        = tostring(var.max_dispatchers)
     # Fair queues: each subtask's MessageGroupId is its job id, or none.
     SUBTASK_MESSAGE_GROUPS = local.subtask_message_groups
   })

@@ -432,6 +432,30 @@ variable "checkpoint_reserve_seconds" {
   }
 }
 
+variable "dispatch_part_subtasks" {
+  description = "A job sent whole (not windowed) of more subtasks than this is cut into parts, each sent by its own ventilator invocation side by side: one ventilator sends about 5,000 subtasks a second (bound by its CPU), so a job of 1,000,000 takes about 3 minutes in one and a tenth of that in ten. Parts are registered with the job before anything is sent, and each is sent under one invocation's claim at a time."
+  type        = number
+  default     = 100000
+  nullable    = false
+
+  validation {
+    condition     = floor(var.dispatch_part_subtasks) == var.dispatch_part_subtasks && var.dispatch_part_subtasks >= 1000
+    error_message = "dispatch_part_subtasks must be a whole number of at least 1000 (smaller parts cost an invocation each and save less than a second)."
+  }
+}
+
+variable "max_dispatchers" {
+  description = "The most ventilator invocations that send one job's parts side by side (see dispatch_part_subtasks). Each counts against the account's Lambda concurrency while it sends; 1 sends every job in one invocation at a time."
+  type        = number
+  default     = 10
+  nullable    = false
+
+  validation {
+    condition     = floor(var.max_dispatchers) == var.max_dispatchers && var.max_dispatchers >= 1 && var.max_dispatchers <= 100
+    error_message = "max_dispatchers must be a whole number from 1 to 100."
+  }
+}
+
 variable "ventilator_memory_size" {
   description = "Memory (MB) of the ventilator. Lambda gives a function a full vCPU at 1,769 MB, and the ventilator's parallel senders are bound by CPU: at 512 MB it dispatches about a third as fast. It runs once per job (and per hand-over), so the memory costs little."
   type        = number
