@@ -47,6 +47,9 @@ class Limits:
     scaling_step_seconds: float = 10.0
     # An Express child runs at most 5 minutes (Express quotas; verified).
     express_max_seconds: float = 300.0
+    # Each child GETs its item's chunk from the input object, as this project's workers do: S3 takes at least
+    # 5,500 GET/HEAD a second per partitioned prefix (the same quota as bench.scale_model.aws). None: no limit.
+    s3_get_per_prefix_s: float | None = 5_500.0
 
 
 def lambda_capacity(elapsed: float, limits: Limits) -> int:
@@ -74,13 +77,20 @@ class _Run:
     bound_steps: dict[str, int]
 
 
-def _simulate(children: int, duration: float, limits: Limits) -> _Run:
+def _simulate(children: int, duration: float, limits: Limits, gets_per_child: float) -> _Run:
     # A child's duration is a whole number of steps, so a slot frees exactly when its child ends.
     step = duration / max(4, math.ceil(duration / 0.05))
     tokens, running, started, done, elapsed, peak = limits.start_bucket, 0, 0, 0, 0.0, 0
     finishing: deque[tuple[float, int]] = deque()  # (when, how many) of the children started together
-    bound_steps = {"start rate": 0, "MaxConcurrency": 0, "account concurrency": 0, "Lambda scaling": 0}
+    bound_steps = {"start rate": 0, "S3 GETs": 0, "MaxConcurrency": 0, "account concurrency": 0, "Lambda scaling": 0}
     dispatched = 0.0
+    # S3 has no documented burst: the prefix's GETs of one step, no more, spent as the children start.
+    gets_per_step = (
+        math.inf
+        if not (limits.s3_get_per_prefix_s and gets_per_child)
+        else (limits.s3_get_per_prefix_s * step / gets_per_child)
+    )
+    get_credit = 0.0
     while done < children:
         while finishing and finishing[0][0] <= elapsed + 1e-12:
             running -= finishing[0][1]
@@ -90,10 +100,12 @@ def _simulate(children: int, duration: float, limits: Limits) -> _Run:
         capacity = min(limits.max_concurrency, lambda_capacity(elapsed, limits))
         free = max(0, capacity - running)
         left = children - started
-        starting = min(int(tokens), free, left)
+        get_credit = min(get_credit + gets_per_step, max(gets_per_step, 1.0))
+        starting = min(int(tokens), free, left, int(min(get_credit, left)))
         if left and starting < left:
-            bound_steps[_binding(int(tokens), free, elapsed, limits)] += 1
+            bound_steps[_binding(int(tokens), free, int(min(get_credit, left)), elapsed, limits)] += 1
         if starting:
+            get_credit -= starting
             tokens -= starting
             running += starting
             started += starting
@@ -106,8 +118,10 @@ def _simulate(children: int, duration: float, limits: Limits) -> _Run:
     return _Run(dispatched, elapsed, peak, bound_steps)
 
 
-def _binding(tokens: int, free: int, elapsed: float, limits: Limits) -> str:
+def _binding(tokens: int, free: int, gets: int, elapsed: float, limits: Limits) -> str:
     """Which limit held children back at this step."""
+    if gets < min(tokens, free):
+        return "S3 GETs"
     if tokens < free:
         return "start rate"
     if limits.max_concurrency <= lambda_capacity(elapsed, limits):
@@ -119,6 +133,7 @@ def _binding(tokens: int, free: int, elapsed: float, limits: Limits) -> str:
 
 BOUND_WORDS = {
     "start rate": "the child start rate (Express StartExecution refill, not verified for Map Runs)",
+    "S3 GETs": "S3 GETs on the input's prefix ({s3_get_per_prefix_s:,.0f}/s)",
     "MaxConcurrency": "MaxConcurrency (children in parallel)",
     "account concurrency": "Lambda account concurrency (the children's invocations)",
     "Lambda scaling": "Lambda scaling (1,000 environments per 10 s)",
@@ -146,7 +161,7 @@ def predict(
             f"a child of {items_per_child} items takes {duration:.0f} s, over Express's "
             f"{limits.express_max_seconds:.0f} s: fewer items_per_child"
         )
-    run = _simulate(children, duration, limits)
+    run = _simulate(children, duration, limits, items_per_child * s3_gets_per_item)
     lambda_seconds = items_per_child * item_seconds
     calls = {
         "sfn_state_transitions": children + PARENT_OWN_TRANSITIONS,
@@ -164,7 +179,7 @@ def predict(
         time_to_full_dispatch_s=run.dispatched_s,
         time_to_result_s=run.finished_s,
         peak_concurrency=min(run.peak, limits.account_concurrency),
-        bounding_stage=BOUND_WORDS[bound],
+        bounding_stage=BOUND_WORDS[bound].format(s3_get_per_prefix_s=limits.s3_get_per_prefix_s or 0),
         calls=calls,
         notes=(
             f"{items_per_child} item(s) per Express child, {children:,} children of {duration * 1000:.0f} ms "

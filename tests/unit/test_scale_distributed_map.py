@@ -11,10 +11,11 @@ from bench.scale_model.prices import EXPRESS_CHILD_GB
 
 ITEM_S, MEMORY_GB = 0.1, 0.125
 CHILD_S = ITEM_S + distributed_map.EXPRESS_OVERHEAD_SECONDS
+NO_S3_LIMIT = Limits(s3_get_per_prefix_s=None)  # the tests of the other limits, alone
 
 
 def test_a_job_that_fits_in_the_concurrency_takes_one_child() -> None:
-    prediction = predict(500, ITEM_S, MEMORY_GB)
+    prediction = predict(500, ITEM_S, MEMORY_GB, limits=NO_S3_LIMIT)
     assert prediction.time_to_full_dispatch_s == pytest.approx(0.0)
     assert prediction.time_to_result_s == pytest.approx(CHILD_S)
     assert prediction.peak_concurrency == 500
@@ -48,11 +49,28 @@ def test_a_raised_account_concurrency_is_reached_at_lambdas_scaling_rate() -> No
 
 
 def test_the_start_rate_bounds_children_once_concurrency_is_plenty() -> None:
-    limits = Limits(account_concurrency=1_000_000, max_concurrency=1_000_000, environments_per_scaling_step=1_000_000)
+    limits = Limits(
+        account_concurrency=1_000_000,
+        max_concurrency=1_000_000,
+        environments_per_scaling_step=1_000_000,
+        s3_get_per_prefix_s=None,
+    )
     prediction = predict(600_000, ITEM_S, MEMORY_GB, limits=limits)
     # The 6,000-token bucket, then 6,000 starts a second.
     assert prediction.time_to_full_dispatch_s == pytest.approx((600_000 - 6_000) / 6_000, rel=0.02)
     assert "start rate" in prediction.bounding_stage
+
+
+def test_the_input_prefixs_get_rate_bounds_children_that_each_get_their_chunk() -> None:
+    # 5,500 GETs a second on one prefix: 110,000 children of one GET each take about 20 s, even with concurrency
+    # to spare; children that read nothing from S3 are bound by the next limit, the 6,000 starts a second.
+    limits = Limits(account_concurrency=100_000, max_concurrency=100_000, environments_per_scaling_step=100_000)
+    bound = predict(110_000, ITEM_S, MEMORY_GB, limits=limits)
+    assert bound.time_to_full_dispatch_s == pytest.approx(110_000 / 5_500, rel=0.03)
+    assert "S3 GETs" in bound.bounding_stage
+    unbound = predict(110_000, ITEM_S, MEMORY_GB, limits=limits, s3_gets_per_item=0)
+    assert unbound.time_to_full_dispatch_s == pytest.approx((110_000 - 6_000) / 6_000, rel=0.03)
+    assert "start rate" in unbound.bounding_stage
 
 
 def test_calls_count_one_child_per_item_or_per_batch() -> None:
