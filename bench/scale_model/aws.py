@@ -1,21 +1,30 @@
 """The AWS quotas the model runs a job through, each a small class with one job.
 
-Sources (AWS documentation, checked for issue 29; see docs/scale.md): an SQS event source mapping starts with five
-concurrent batches and adds up to 300 a minute while messages wait, up to 1,250 (or its maximum_concurrency, 2 to
-1,000); Lambda scales each function by 1,000 execution environments every 10 seconds, within the account's
-concurrency (1,000 by default); a DynamoDB partition takes 1,000 WCU/s; S3 takes 3,500 PUT/COPY/POST/DELETE and
-5,500 GET/HEAD requests per second per prefix.
+Sources (AWS documentation, checked for issue 29):
+- https://docs.aws.amazon.com/lambda/latest/dg/services-sqs-scaling.html: for a standard queue "Lambda starts
+  processing five batches at a time with five concurrent invocations", adds "up to 300 more instances per minute"
+  while messages are available, and "the maximum number of batches that an event source mapping can process
+  simultaneously is 1,000" (the issue says 1,250, an older figure of that page); maximum_concurrency is 2 to 1,000.
+- https://docs.aws.amazon.com/lambda/latest/dg/scaling-behavior.html: "for each function, your concurrency scaling
+  rate is 1,000 execution environment instances every 10 seconds", refilled continuously, never above 1,000.
+- https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/warm-throughput-scenarios.html: "each
+  individual partition is limited to 1,000 write units per second and 3,000 read units per second".
+- S3 (https://docs.aws.amazon.com/AmazonS3/latest/userguide/optimizing-performance.html, as AWS's knowledge
+  center quotes it): "at least 3,500 PUT/COPY/POST/DELETE or 5,500 GET/HEAD requests per second per partitioned
+  prefix"; S3 partitions a busier prefix over time, which the model does not (so these are floors used as
+  ceilings: a job held by them may go faster).
+The account's concurrency, 1,000 by default, is a quota the account can raise.
 """
 
 from __future__ import annotations
 
 import math
 from collections import deque
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 ESM_INITIAL_BATCHES = 5
 ESM_SCALING_PER_MINUTE = 300
-ESM_MAXIMUM = 1_250
+ESM_MAXIMUM = 1_000
 LAMBDA_SCALING_ENVIRONMENTS = 1_000
 LAMBDA_SCALING_WINDOW_S = 10.0
 PARTITION_WCU_PER_S = 1_000.0
@@ -24,17 +33,42 @@ S3_GET_PER_PREFIX_S = 5_500.0
 
 
 class RateLimit:
-    """At most `rate` units a second, no burst: a request waits for its units (a DynamoDB partition's WCU, an S3
-    prefix's requests). Returns when the request can go."""
+    """At most `rate` units a second, counted in slots of `slot_s`: a request takes its units from the first slots
+    with room at or after its time, and goes once it has them all (a DynamoDB partition's WCU, an S3 prefix's
+    requests). Requests may be made out of time order: a later one does not hold back an earlier one."""
 
-    def __init__(self, rate: float) -> None:
-        self.rate = rate
-        self._next_free = 0.0
+    def __init__(self, rate: float, slot_s: float = 0.01) -> None:
+        self.rate, self.slot_s = rate, slot_s
+        self.per_slot = rate * slot_s
+        self._used: dict[int, float] = {}
+        self._full: dict[int, int] = {}  # a full slot -> a later slot to look at (path-compressed)
         self.waited_s = 0.0
+        self.units = 0.0
+
+    def _first_with_room(self, slot: int) -> int:
+        path = []
+        while slot in self._full:
+            path.append(slot)
+            slot = self._full[slot]
+        for full in path:
+            self._full[full] = slot
+        return slot
 
     def reserve(self, now: float, units: float = 1.0) -> float:
-        start = max(now, self._next_free)
-        self._next_free = start + units / self.rate
+        """When a request of `units` made at `now` can go."""
+        self.units += units
+        slot = self._first_with_room(int(now / self.slot_s))
+        while True:
+            used = self._used.get(slot, 0.0)
+            taken = min(self.per_slot - used, units)
+            self._used[slot] = used + taken
+            units -= taken
+            if self._used[slot] >= self.per_slot * (1 - 1e-9):
+                self._full[slot] = slot + 1
+            if units <= 1e-9:
+                break
+            slot = self._first_with_room(slot + 1)
+        start = max(now, slot * self.slot_s)
         self.waited_s += start - now
         return start
 
@@ -43,7 +77,7 @@ class RateLimit:
 class EsmScaling:
     """An SQS event source mapping's concurrent batches, `seconds` after messages began to wait."""
 
-    maximum_concurrency: int | None = None  # the mapping's cap (2-1,000); None: only the 1,250 of every mapping
+    maximum_concurrency: int | None = None  # the mapping's cap (2-1,000); None: only the 1,000 of every mapping
     initial: int = ESM_INITIAL_BATCHES
     per_minute: float | None = ESM_SCALING_PER_MINUTE  # None: the cap at once (the emulator)
     ceiling: int = ESM_MAXIMUM
@@ -60,14 +94,16 @@ class EsmScaling:
 
 @dataclass
 class FunctionScaling:
-    """One function's execution environments: a busy one more than it has needs a new environment, and a function
-    gets at most `per_window` new ones every `window_s`. `start` answers when an invocation can run and if cold."""
+    """One function's execution environments: a busy one more than it has needs a new environment, which takes a
+    token of a bucket of `per_window` refilled continuously over `window_s` (Lambda's scaling rate). `start`
+    answers when an invocation can run and whether it starts cold."""
 
     per_window: int | None = LAMBDA_SCALING_ENVIRONMENTS  # None: no limit (the emulator)
     window_s: float = LAMBDA_SCALING_WINDOW_S
     environments: int = 0
     busy: int = 0
-    created: dict[int, int] = field(default_factory=dict)  # window index -> environments created in it
+    _tokens: float | None = None
+    _tokens_at: float = 0.0
 
     def start(self, now: float) -> tuple[float, bool]:
         self.busy += 1
@@ -76,11 +112,17 @@ class FunctionScaling:
         self.environments += 1
         if self.per_window is None:
             return now, True
-        window = math.floor(now / self.window_s)
-        while self.created.get(window, 0) >= self.per_window:
-            window += 1
-        self.created[window] = self.created.get(window, 0) + 1
-        return max(now, window * self.window_s), True
+        rate = self.per_window / self.window_s
+        tokens = self.per_window if self._tokens is None else self._tokens
+        tokens = (
+            min(float(self.per_window), tokens + (now - self._tokens_at) * rate) if now > self._tokens_at else tokens
+        )
+        at = max(now, self._tokens_at)
+        if tokens < 1.0:
+            at += (1.0 - tokens) / rate
+            tokens = 1.0
+        self._tokens, self._tokens_at = tokens - 1.0, at
+        return at, True
 
     def end(self) -> None:
         self.busy -= 1

@@ -9,6 +9,7 @@ boto3 is imported inside the functions: the model itself (and its unit tests) st
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import statistics
@@ -33,6 +34,8 @@ class Calibration:
     client_cpu_s_per_call: float = 0.0  # botocore's CPU per call in the caller (signing, parsing)
     invoke_start_s: float = 0.0  # the emulator: a mapping's invocation of a function doing nothing, send to delete
     invoke_server_cpu_s: float = 0.0  # the emulator's own CPU for that invocation
+    spawn_s: float = 0.0  # the emulator: a function's first invocation, more than a warm one (a process spawned)
+    sync_invoke_s: float = 0.0  # the emulator: Invoke (RequestResponse) of a warm function doing nothing
     handler_import_s: float = 0.0  # the worker handler's import from its zip (a cold start's own share)
     ventilator_cpu_s_per_subtask: float = 0.0  # dispatch against the 10 ms stub, 8 senders: CPU per subtask
     ventilator_stub_rate: float = 0.0  # subtasks/s that dispatch reached against the stub
@@ -243,7 +246,7 @@ def _server_cpu_s() -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def _invoke_start(calibration: Calibration, invocations: int = 30) -> None:
+def _invoke_start(calibration: Calibration, invocations: int = 60) -> None:
     """What an event source mapping's invocation costs on the emulator: a function that does nothing, fed one
     message at a time, from the send to the message's delete; and the emulator's own CPU for each."""
     import io
@@ -271,25 +274,41 @@ def _invoke_start(calibration: Calibration, invocations: int = 30) -> None:
         EventSourceArn=arn, FunctionName=name, BatchSize=10, ScalingConfig={"MaximumConcurrency": 2}
     )["UUID"]
 
+    reads = [0]
+
     def one_message() -> None:
         sqs.send_message(QueueUrl=url, MessageBody="x")
         while _in_queue(sqs, url):
-            time.sleep(0.002)
+            reads[0] += 1
+            time.sleep(0.005)
 
-    one_message()  # the function's first (cold) start
-    walls, server_cpu = [], _server_cpu_s()
+    cold = time.perf_counter()
+    one_message()  # the function's first start: MiniStack spawns its process
+    cold = time.perf_counter() - cold
+    sync_invokes = [time.perf_counter()]
+    for _ in range(5):
+        lambda_client.invoke(FunctionName=name, Payload=b"{}")["Payload"].read()
+        sync_invokes.append(time.perf_counter())
+    calibration.sync_invoke_s = statistics.median(b - a for a, b in itertools.pairwise(sync_invokes))
+    reads[0], walls, server_cpu = 0, [], _server_cpu_s()
     for _ in range(invocations):
         started = time.perf_counter()
         one_message()
         walls.append(time.perf_counter() - started)
-    polls = sum(walls) / 0.002  # an upper bound on the attribute reads above, each a request to the emulator
-    server_cpu = (_server_cpu_s() - server_cpu) / invocations
+    server_cpu = _server_cpu_s() - server_cpu
+    # The emulator's CPU for the attribute reads that watched the queue, measured alone, is taken off.
+    read_cpu = _server_cpu_s()
+    for _ in range(200):
+        _in_queue(sqs, url)
+    read_cpu = (_server_cpu_s() - read_cpu) / 200
     calibration.invoke_start_s = statistics.median(walls)
-    calibration.invoke_server_cpu_s = server_cpu
+    calibration.spawn_s = max(0.0, cold - calibration.invoke_start_s)
+    calibration.invoke_server_cpu_s = max(0.0, server_cpu - reads[0] * read_cpu) / invocations
     calibration.notes.append(
         f"an invocation by the event source mapping, send to delete: {calibration.invoke_start_s * 1000:.1f} ms "
-        f"(median of {invocations}), the emulator's CPU {server_cpu * 1000:.1f} ms each (its attribute reads "
-        f"included: at most {polls / invocations:.0f} per invocation)"
+        f"(median of {invocations}), the emulator's CPU {calibration.invoke_server_cpu_s * 1000:.1f} ms each "
+        f"(less {reads[0] / invocations:.1f} attribute reads of {read_cpu * 1000:.2f} ms each); the first, "
+        f"cold: {cold * 1000:.0f} ms; Invoke of the same function: {calibration.sync_invoke_s * 1000:.1f} ms"
     )
     lambda_client.delete_event_source_mapping(UUID=mapping)
     lambda_client.delete_function(FunctionName=name)

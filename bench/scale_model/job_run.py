@@ -48,7 +48,8 @@ class JobRun:
         wcu = platform.partition_wcu_per_s
         self.partitions = [RateLimit(wcu) for _ in range(self.layout.shard_count)] if wcu else None
         self.job_partition = RateLimit(wcu) if wcu else None
-        self.input_gets = RateLimit(platform.s3_get_per_prefix_s) if platform.s3_get_per_prefix_s else None
+        gets = platform.s3_get_per_prefix_s
+        self.input_gets = RateLimit(gets * shape.input_prefixes) if gets else None
         self.result_puts = RateLimit(platform.s3_put_per_prefix_s) if platform.s3_put_per_prefix_s else None
         self.calls: Counter[str] = Counter()  # billable quantities
         self.invocations: Counter[str] = Counter()
@@ -103,11 +104,15 @@ class JobRun:
             taken = self.sim.now
             ready, cold = self.scaling[function].start(taken)
             if self.server:
-                ready = self.server.finish_time(ready, self.platform.invoke_start_s)
-            else:
-                ready += self.platform.invoke_start_s
+                ready = self.server.finish_time(ready, self.platform.invoke_server_s)
+            ready += self.platform.invoke_start_s if function == "worker" else self.platform.direct_invoke_s
             if cold:
-                ready += self.platform.cold_start_s
+                # A new environment: on the emulator a process spawned and importing, on the cores it shares.
+                ready = (
+                    self.cores.finish_time(ready, self.platform.cold_start_s)
+                    if self.cores
+                    else ready + self.platform.cold_start_s
+                )
                 self.cold_starts += 1
             self.invocations[function] += 1
 

@@ -25,6 +25,9 @@ class JobShape:
     parallel_shards: int | None = None  # None: the platform's (its stack's setting)
     subtasks_per_shard: int | None = None
     sender_threads: int = 8
+    # S3 prefixes the subtasks' input is read from: a text's chunks are byte ranges of one object, so one prefix
+    # (5,500 GETs/s, S3's documented floor per prefix); a job reading objects under several prefixes gets more.
+    input_prefixes: int = 1
 
     def dispatch_parts(self) -> int:
         """Invocations dispatching a job sent whole side by side: one per dispatch_part_subtasks, at most

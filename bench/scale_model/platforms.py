@@ -34,8 +34,10 @@ class Platform:
     round_trip_s: float  # per AWS call, on top of a shared server's service time (0 on the emulator)
     shared_server: bool  # every call answered in turn by one server (the emulator)
     shared_cores: int | None  # CPU of every function shared by this many cores; None: each has its own (Lambda)
-    invoke_start_s: float  # a warm invocation's start (the emulator's measured; an async invoke on AWS)
-    cold_start_s: float  # more for a new execution environment
+    invoke_start_s: float  # a warm invocation's start by the event source mapping, beside the server's share below
+    direct_invoke_s: float  # a warm invocation's start by Invoke (the ventilator, the consolidator)
+    invoke_server_s: float  # the shared server's own time for an invocation (the emulator)
+    cold_start_s: float  # more for a new execution environment (CPU of the shared cores on the emulator)
     esm: quotas.EsmScaling
     lambda_scaling_per_window: int | None
     account_concurrency: int | None
@@ -73,8 +75,11 @@ def emulator(calibration: Calibration) -> Platform:
         round_trip_s=0.0,
         shared_server=True,
         shared_cores=EMULATOR_CORES - 1,
-        invoke_start_s=calibration.invoke_start_s,
-        cold_start_s=0.0,
+        invoke_start_s=_emulator_invoke_delay(calibration),
+        direct_invoke_s=calibration.sync_invoke_s,
+        invoke_server_s=calibration.invoke_server_cpu_s,
+        # MiniStack spawns a process for each new environment, which imports the handler.
+        cold_start_s=calibration.spawn_s + calibration.handler_import_s,
         esm=quotas.EsmScaling(maximum_concurrency=LOCAL_WORKER_MAXIMUM_CONCURRENCY, per_minute=None),
         lambda_scaling_per_window=None,
         account_concurrency=None,
@@ -85,10 +90,17 @@ def emulator(calibration: Calibration) -> Platform:
         parallel_shards=LOCAL_PARALLEL_SHARDS,
         default_window=LOCAL_DEFAULT_WINDOW,
         notes=[
-            "one server for every call, the functions' CPU on the other core; the warm invocation's measured start "
-            "for every invocation (MiniStack keeps its processes warm)",
+            "one server for every call, the functions' CPU on the other core; every invocation a warm one as "
+            "measured (MiniStack keeps its processes warm): the server's CPU for it, then its measured delay",
         ],
     )
+
+
+def _emulator_invoke_delay(calibration: Calibration) -> float:
+    """A mapping's invocation measured from send to delete, less the calls in it and the server's CPU for it: the
+    time the invocation waits beside the server (its process, the pipes)."""
+    calls = sum(calibration.service_s[op] for op in ("SendMessageBatch", "ReceiveMessage", "DeleteMessageBatch"))
+    return max(0.0, calibration.invoke_start_s - calls - calibration.invoke_server_cpu_s)
 
 
 def aws(
@@ -108,6 +120,8 @@ def aws(
         shared_server=False,
         shared_cores=None,
         invoke_start_s=round_trip_s,
+        direct_invoke_s=round_trip_s,
+        invoke_server_s=0.0,
         # A new environment: the runtime's start (not measured here) and the handler's import, measured from its zip.
         cold_start_s=calibration.handler_import_s,
         esm=quotas.EsmScaling(maximum_concurrency=worker_maximum_concurrency),
