@@ -54,6 +54,21 @@ LINE_ITEMS: dict[str, str] = {
     "express_gb_s": "Express duration",
 }
 
+# What one unit of each quantity is, for the tables.
+UNITS: dict[str, str] = {
+    "lambda_requests": "requests",
+    "lambda_gb_s": "GB-seconds",
+    "sqs_requests": "requests",
+    "sns_requests": "publishes",
+    "dynamodb_wcu": "write request units",
+    "dynamodb_rcu": "read request units",
+    "s3_put": "requests",
+    "s3_get": "requests",
+    "sfn_state_transitions": "state transitions",
+    "express_requests": "executions",
+    "express_gb_s": "GB-seconds",
+}
+
 # Where each price was read (the same pages as docs/distributed-map.md's Sources).
 SOURCES: dict[str, str] = {
     "lambda_requests": "https://cloudchipr.com/blog/aws-lambda-pricing (third party; not verified on the AWS page)",

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Protocol
 
 from bench.scale_model.prediction import BILLABLE, Prediction
-from bench.scale_model.prices import LINE_ITEMS, SOURCES, UNIT_PRICES, cost, total
+from bench.scale_model.prices import LINE_ITEMS, SOURCES, UNIT_PRICES, UNITS, cost, total
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 DOC = REPO_ROOT / "docs" / "scale.md"
@@ -152,7 +152,10 @@ def line_items_table(predictions: Sequence[Prediction]) -> list[str]:
 
 def prices_table() -> list[str]:
     """The unit prices used and where each was read."""
-    rows = [[LINE_ITEMS[name], f"${UNIT_PRICES[name] * 1e6:,.2f} per million", SOURCES[name]] for name in BILLABLE]
+    rows = [
+        [LINE_ITEMS[name], f"${UNIT_PRICES[name] * 1e6:,.4g} per million {UNITS[name]}", SOURCES[name]]
+        for name in BILLABLE
+    ]
     return ["Prices: us-east-1, on demand, x86, no free tiers.", "", *_table(["line item", "price", "source"], rows)]
 
 
@@ -224,8 +227,9 @@ def write(page: str) -> None:
         path.write_text(page)
 
 
-def plot(ours: Mapping[int, Prediction], theirs: Mapping[int, Prediction], path: Path = PLOT) -> None:
+def plot(ours: Mapping[int, Prediction], theirs: Mapping[int, Prediction], path: Path | None = None) -> None:
     """Time to result and cost per job against job size, log-log, this project against Distributed Map."""
+    path = path or PLOT
     import matplotlib
 
     matplotlib.use("Agg")

@@ -11,6 +11,7 @@ def test_every_billable_quantity_has_a_price_a_label_and_a_source() -> None:
     assert set(prices.UNIT_PRICES) == set(BILLABLE)
     assert set(prices.LINE_ITEMS) == set(BILLABLE)
     assert set(prices.SOURCES) == set(BILLABLE)
+    assert set(prices.UNITS) == set(BILLABLE)
     assert all(price > 0 for price in prices.UNIT_PRICES.values())
     assert all("https://" in source for source in prices.SOURCES.values())
 
