@@ -1,7 +1,7 @@
 """`make bench`: run the benchmarks, write each table to bench/results/, and docs/benchmarks.md.
 
     python -m bench [--only dispatch tracker end_to_end load_leveling cold_start infra_loop consolidation throughput
-                            local_run shard_layout job_sharing]
+                            local_run shard_layout job_sharing scale]
 
 Needs an emulator at AWS_ENDPOINT_URL (`make bench` starts MiniStack) and the
 zips of `make package`. The stack benchmarks apply envs/local as "sp-bench"
@@ -23,6 +23,7 @@ from bench import (
     job_sharing,
     load_leveling,
     local_run,
+    scale,
     shard_layout,
     throughput,
     tracker,
@@ -42,6 +43,7 @@ ORDER = [
     "local_run",
     "shard_layout",
     "job_sharing",
+    "scale",
 ]
 DOC = REPO_ROOT / "docs" / "benchmarks.md"
 HEADER = """# Benchmarks
@@ -83,7 +85,10 @@ def main() -> None:
 
     started = time.monotonic()
     stack = None
-    if {"end_to_end", "load_leveling", "throughput", "job_sharing"} & set(args.only):
+    needs_stack = {"end_to_end", "load_leveling", "throughput", "job_sharing"}
+    if not scale.from_saved():
+        needs_stack.add("scale")  # the model's validation runs end-to-end jobs; from the saved calibration it does not
+    if needs_stack & set(args.only):
         stack = LocalStack("sp-bench", REPO_ROOT / "build" / "bench").apply()
     runners = {
         "dispatch": dispatch.run,
@@ -100,6 +105,7 @@ def main() -> None:
         "local_run": local_run.run,
         "shard_layout": shard_layout.run,
         "job_sharing": lambda: job_sharing.run(stack["fan_out"]),
+        "scale": lambda: scale.run(stack["fan_out"] if stack else None),
     }
     for name in args.only:
         print(f"== {name}", flush=True)

@@ -1,0 +1,248 @@
+"""12. A million subtasks (issue 29): the pipeline modelled at AWS scale, validated on the emulator first.
+
+Measures the model's inputs on the emulator (bench.scale_model.calibration) and the word-count job's end-to-end
+time at 1,000 and 10,000 subtasks on the deployed envs/local stack, checks that the model configured as the
+emulator reproduces them, then predicts 100,000, 1,000,000 and 10,000,000 subtasks on AWS next to Step Functions
+Distributed Map with Express children, and writes docs/scale.md and docs/scale.png.
+
+SCALE_FROM_SAVED=1 skips the emulator: the model runs again from build/bench/scale_calibration.json (saved by the
+last measuring run), so the page can be regenerated in seconds: `SCALE_FROM_SAVED=1 make bench BENCH=scale`.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+from bench.common import Table, machine
+from bench.scale_model import calibration as calibrating
+from bench.scale_model import distributed_map, pipeline, platforms, report, validation
+from bench.scale_model.calibration import Calibration
+from bench.scale_model.prediction import Prediction
+from bench.scale_model.prices import total
+
+SIZES = (100_000, 1_000_000, 10_000_000)
+VALIDATION_SIZES = (1_000, 10_000)
+ACCOUNT_CONCURRENCY = 1_000  # Lambda's default per account and Region
+FROM_SAVED = "SCALE_FROM_SAVED"
+
+
+def from_saved() -> bool:
+    """Whether to re-run the model from the saved calibration instead of measuring on the emulator."""
+    return os.environ.get(FROM_SAVED, "").strip().lower() in {"1", "true", "yes"}
+
+
+def _calibrated(stack: dict[str, Any] | None) -> tuple[Calibration, dict[int, float]]:
+    if from_saved():
+        if not calibrating.STORE.is_file():
+            raise SystemExit(f"{FROM_SAVED}: no {calibrating.STORE}; run `make bench BENCH=scale` once without it")
+        return calibrating.load(calibrating.STORE)
+    if stack is None:
+        raise SystemExit(f"scale: the emulator's stack is needed to measure (or set {FROM_SAVED}=1)")
+    measured = calibrating.measured_end_to_end(stack, sizes=VALIDATION_SIZES)
+    calibration = calibrating.measure(stack)
+    calibrating.save(calibration, measured)
+    return calibration, measured
+
+
+def distributed_map_item_seconds(aws: platforms.Platform) -> float:
+    """One item's Lambda time in an Express child: the work of one subtask without this project's bookkeeping.
+
+    The GET of its chunk (one round trip) and the word count of it at the worker's memory; its result goes back
+    in the task's output to the ResultWriter, so no PUT and no tracker write."""
+    cal = aws.calibration
+    return aws.round_trip_s + aws.cpu_seconds("worker", cal.workload_cpu_s_per_subtask + cal.client_cpu_s_per_call)
+
+
+def calibration_inputs(cal: Calibration, measured: dict[int, float]) -> list[tuple[str, str, str]]:
+    """The table of measured inputs: input, value, how it was measured."""
+    alone = f"median of {calibrating.SAMPLES} calls, one client alone, the emulator's time as the client sees it"
+    rows = [(f"{operation}", f"{seconds * 1000:.2f} ms", alone) for operation, seconds in sorted(cal.service_s.items())]
+    rows += [
+        (
+            "ReceiveMessage per queued message",
+            f"{cal.receive_s_per_queued * 1e6:.2f} µs",
+            "ReceiveMessage timed at depths " + ", ".join(f"{d:,}" for d in calibrating.RECEIVE_DEPTHS) + " "
+            "(MiniStack scans the queue): the slope",
+        ),
+        ("client CPU per call", f"{cal.client_cpu_s_per_call * 1000:.2f} ms", "process CPU of the timed calls"),
+        ("invocation start", f"{cal.invoke_start_s * 1000:.1f} ms", "a warm worker invoked with no records"),
+        (
+            "ventilator CPU per subtask",
+            f"{cal.ventilator_cpu_s_per_subtask * 1e6:.1f} µs",
+            f"dispatch against the 10 ms stub, 8 senders ({cal.ventilator_stub_rate:,.0f} subtasks/s)",
+        ),
+        ("workload CPU per subtask", f"{cal.workload_cpu_s_per_subtask * 1e6:.1f} µs", "word count of a 256-B chunk"),
+        ("merge CPU per partial", f"{cal.merge_cpu_s_per_partial * 1e6:.1f} µs", "merge_counts of 1,000 partials"),
+    ]
+    if getattr(cal, "handler_import_s", None):
+        rows.append(("handler import", f"{cal.handler_import_s * 1000:.0f} ms", "the worker's import, fresh process"))
+    rows += [
+        (f"end to end, {n:,} subtasks", f"{seconds:,.1f} s", "word count on envs/local, submit to result")
+        for n, seconds in sorted(measured.items())
+    ]
+    return rows
+
+
+def predictions(cal: Calibration) -> tuple[dict[int, Prediction], dict[int, Prediction], platforms.Platform]:
+    aws = platforms.aws(cal, account_concurrency=ACCOUNT_CONCURRENCY)
+    ours, theirs = {}, {}
+    item_s = distributed_map_item_seconds(aws)
+    memory_gb = aws.memory_mb["worker"] / 1024
+    for subtasks in SIZES:
+        shape = pipeline.JobShape(subtasks=subtasks)
+        ours[subtasks] = pipeline.simulate(shape, aws)
+        # The same input for both: its chunks read from as many prefixes as this project's job reads them from.
+        limits = distributed_map.Limits(
+            account_concurrency=ACCOUNT_CONCURRENCY,
+            s3_get_per_prefix_s=(aws.s3_get_per_prefix_s or 0) * shape.input_prefixes or None,
+        )
+        theirs[subtasks] = distributed_map.predict(subtasks, item_s, memory_gb, limits=limits)
+    return ours, theirs, aws
+
+
+def run(stack: dict[str, Any] | None) -> Table:
+    cal, measured = _calibrated(stack)
+    rows = validation.validate(cal, measured)
+    ours, theirs, aws = predictions(cal)
+    described = machine()
+    described["calibrated"] = cal.measured_at or "unknown"
+    page = report.render(
+        model_text=MODEL_TEXT,
+        calibration_inputs=calibration_inputs(cal, measured),
+        validation=rows,
+        ours=ours,
+        theirs=theirs,
+        account_concurrency=ACCOUNT_CONCURRENCY,
+        machine=described,
+        notes=[
+            *aws.notes,
+            f"Distributed Map's child: {distributed_map_item_seconds(aws) * 1000:.1f} ms of Lambda per item at "
+            f"{aws.memory_mb['worker']} MB (one GET round trip and the word count), one item per child.",
+        ],
+    )
+    report.write(page)
+    report.plot(ours, theirs)
+    return _table(rows, ours, theirs)
+
+
+def _table(rows: list[Any], ours: dict[int, Prediction], theirs: dict[int, Prediction]) -> Table:
+    """The section of docs/benchmarks.md: the predictions, then the validation; docs/scale.md has the rest."""
+    table = Table(
+        "scale",
+        "12. A million subtasks on AWS, modelled (issue 29; the model, its inputs and sources: docs/scale.md)",
+        ["subtasks", "system", "full dispatch s", "result s", "peak concurrency", "bound by", "cost per job"],
+    )
+    for subtasks in SIZES:
+        for prediction in (ours[subtasks], theirs[subtasks]):
+            table.rows.append(
+                [
+                    subtasks,
+                    prediction.system,
+                    prediction.time_to_full_dispatch_s,
+                    prediction.time_to_result_s,
+                    prediction.peak_concurrency,
+                    prediction.bounding_stage,
+                    f"${total(prediction.calls):,.2f}",
+                ]
+            )
+    table.notes += [goal.line().removeprefix("- ") for goal in report.goals(ours, theirs, ACCOUNT_CONCURRENCY)]
+    checked = Table(
+        "scale_validation",
+        "12b. The model against the emulator: the word-count job end to end on envs/local",
+        ["subtasks", "configuration", "measured s", "modelled s", "error"],
+        [[row.subtasks, row.configuration, row.measured_s, row.modelled_s, f"{row.error_pct:+.1f}%"] for row in rows],
+    )
+    checked.notes.append(f"Goal: within {report.VALIDATION_GOAL_PCT:.0f}%.")
+    table.extra.append(checked)
+    return table
+
+
+MODEL_TEXT = """
+## How the model works
+
+A discrete-event simulation (`bench/scale_model/`) follows one job from submit to result at the granularity of
+a message (a batch of up to 10 subtasks): a clock and a heap of timed events (`engine.py`), the AWS quotas as
+small objects (`aws.py`), and two platforms built from the same measured inputs (`platforms.py`): the emulator
+as measured here, and AWS at its documented quotas. Each step takes the measured service time of its calls plus,
+on AWS, an in-region round trip of 10 ms per call (the benchmarks' assumption, as in sections 8 and 8c of
+[benchmarks.md](benchmarks.md)); CPU measured here is charged to the function that spends it, scaled by the share
+of a vCPU its memory buys (one full vCPU at 1,769 MB; a vCPU taken as one core of this machine: not verified).
+
+**Ventilator.** Registers the job (the job item and its shard items, BatchWriteItem) before anything is sent,
+then sends every subtask in SendMessageBatch calls of 10 from 8 sender threads, at the CPU per subtask measured
+against the 10 ms stub. A job of more than 100,000 subtasks sent whole is cut into parts, about one per 100,000
+subtasks and at most 10, each sent by its own ventilator invocation side by side (started asynchronously by the
+registering one), so dispatch time falls with the number of parts.
+
+**Queue and event source mapping.** A standard queue; the mapping receives batches of 10. On AWS it starts with
+5 concurrent batches and adds up to 300 a minute while messages wait
+([Lambda: SQS scaling](https://docs.aws.amazon.com/lambda/latest/dg/services-sqs-scaling.html)), up to 1,000
+batches at once in the copy of that page the model follows (a newer copy of the page and the
+[AWS Knowledge Center](https://repost.aws/knowledge-center/lambda-sqs-scaling) say 1,250 concurrent invokes; the
+mapping's maximum_concurrency is 2 to 1,000, and at the default account concurrency the account's 1,000 binds
+first). SQS standard queues take a nearly unlimited number of calls per second, so no rate limit is modelled on
+them. On the emulator, MiniStack gives a mapping its maximum concurrency at once, and its ReceiveMessage scans the
+whole queue: its measured time grows with the depth.
+
+**Lambda.** Each function scales by 1,000 execution environments every 10 seconds
+([scaling behavior](https://docs.aws.amazon.com/lambda/latest/dg/scaling-behavior.html)), and every function of
+the job shares the account's concurrency, 1,000 by default
+([quotas](https://docs.aws.amazon.com/lambda/latest/dg/gettingstarted-limits.html)). A new environment costs the
+handler's import, measured from its zip; the runtime's own start is not measured.
+
+**Workers.** A batch's 10 records run on 10 threads: the S3 GET of the chunk, the workload's CPU (the word count,
+measured), the result kept inline in the tracker; then one TransactWriteItems per shard the batch touched and one
+BatchGetItem of those shards. A shard filled by the batch starts its reduction.
+
+**Tracker.** Shards as `ShardLayout.plan` lays them out: width max(1, min(parallel_shards, ceil(N / 250), 1,000)),
+at most 1,000 subtasks per shard, filled in rounds of `width`. Each shard is its own partition key, and a
+partition takes 1,000 write units a second
+([DynamoDB warm throughput scenarios](https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/warm-throughput-scenarios.html):
+"each individual partition is limited to 1,000 write units per second"): a transaction waits for its shard's units.
+
+**S3.** At least 3,500 PUT/COPY/POST/DELETE and 5,500 GET/HEAD requests a second per partitioned prefix
+([AWS Knowledge Center](https://aws.amazon.com/premiumsupport/knowledge-center/s3-object-key-naming-pattern/);
+[Athena's S3 throttling page](https://docs.aws.amazon.com/athena/latest/ug/performance-tuning-s3-throttling-reduce-throttling-at-the-service-level.html)
+for the 5,500 GETs). S3 partitions a busy prefix further over time, which the model does not: these floors are
+used as ceilings, so a job they hold back may go faster. The workers' GETs of their chunks share the input's
+prefixes; their result PUTs and the reductions' share the results prefix.
+
+**The bound.** The run is sampled about 2,000 times; each sample names the first stage that holds the job back
+(the emulator's one server, the shard partitions, the input prefix's GETs, the account's concurrency, the
+mapping's ramp or cap, the job's window, the dispatch, the workers, the reductions), and the stage named most
+often is the job's bound; the page lists the shares under the predictions.
+
+**Reductions and the final merge.** One consolidator invocation per sealed shard reads its TASK items 50 per
+Query page and merges them (the merge CPU per partial, measured) and writes the shard's result; the last one
+merges one object per shard and writes the job's result.
+
+**Distributed Map.** A Standard parent whose Distributed Map state starts one Express child per item, each child
+one Lambda task doing one subtask's work (the GET of its chunk and the word count; its result goes to the
+ResultWriter, so no PUT and no tracker). At most `MaxConcurrency` children run at once, 10,000 when unset
+([Distributed Map](https://docs.amazonaws.cn/step-functions/latest/dg/state-map-distributed.md), Chinese copy); their
+Lambda invocations share the account's 1,000 and Lambda's scaling, and their GETs of their chunks the input
+prefix's GET rate, as the workers' do; children start no faster than the Express
+StartExecution bucket (6,000, refilled at 6,000 a second in us-east-1, in the
+[archived GitHub copy of the quotas page](https://github.com/awsdocs/aws-step-functions-developer-guide/blob/main/doc_source/limits-overview.md);
+that a Map Run's children draw on it is not verified); an Express child runs at most 5 minutes
+([Express quotas](https://docs.aws.amazon.com/step-functions/latest/dg/express-limits.html)). Each child costs one
+state transition of the parent ([transitions](https://docs.aws.amazon.com/ko_kr/step-functions/latest/dg/concepts-transitions.html),
+Korean copy), one Express request and its duration at 64 MB in 100 ms steps, with about 0.1 s of its own beside
+its Lambda task (an estimate, not verified). A small fluid simulation (`distributed_map.py`) runs the children
+through these limits.
+
+### What the model leaves out
+
+- Failures, retries and redeliveries (each repeats a subtask's calls), throttling errors and their back-off,
+  the DLQ, the job sweeper.
+- Variance: every call takes its median time; no slow tail, no noisy neighbours.
+- Lambda's runtime start on a new environment (only the handler's import is counted); the asynchronous
+  invocation queue's own delay.
+- Standard workflows' state-transition throttle (5,000 bucket, 1,500 a second in us-east-1 in the archived copy):
+  whether the parent's transition per child counts against it is not verified; if it did, a million children
+  would take at least 660 s to start.
+- Distributed Map's Map Run start, item reader (reading the items from S3 in pages) and ResultWriter export: not
+  documented, taken as 0 s, so its times are lower bounds; its children's Lambda cold starts.
+- Storage, logs, data transfer, the empty receives of an idle queue, CloudWatch.
+"""
