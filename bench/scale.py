@@ -185,7 +185,7 @@ first). SQS standard queues take a nearly unlimited number of calls per second, 
 them. On the emulator, MiniStack gives a mapping its maximum concurrency at once, and its ReceiveMessage scans the
 whole queue: its measured time grows with the depth.
 
-**Lambda.** Each function scales by 1,000 execution environments every 10 seconds
+**Lambda.** Each function scales by 1,000 execution environments every 10 seconds (refilled continuously)
 ([scaling behavior](https://docs.aws.amazon.com/lambda/latest/dg/scaling-behavior.html)), and every function of
 the job shares the account's concurrency, 1,000 by default
 ([quotas](https://docs.aws.amazon.com/lambda/latest/dg/gettingstarted-limits.html)). A new environment costs the
