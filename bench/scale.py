@@ -154,6 +154,7 @@ def _table(rows: list[Any], ours: dict[int, Prediction], theirs: dict[int, Predi
         [[row.subtasks, row.configuration, row.measured_s, row.modelled_s, f"{row.error_pct:+.1f}%"] for row in rows],
     )
     checked.notes.append(f"Goal: within {report.VALIDATION_GOAL_PCT:.0f}%.")
+    table.notes.append("How the model works, its inputs, the line items and the plot: [scale.md](scale.md).")
     table.extra.append(checked)
     return table
 

@@ -1,4 +1,4 @@
-"""docs/scale.md, bench/results/scale.md and docs/scale.png from the model's calibration, validation and predictions.
+"""docs/scale.md and docs/scale.png from the model's calibration, validation and predictions.
 
 Everything here renders what it is given: the numbers come from bench/scale.py (the calibration measured or
 loaded, the validation rows, the Predictions of this project and of Distributed Map). matplotlib is imported
@@ -18,7 +18,6 @@ from bench.scale_model.prices import LINE_ITEMS, SOURCES, UNIT_PRICES, UNITS, co
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 DOC = REPO_ROOT / "docs" / "scale.md"
-RESULTS = REPO_ROOT / "bench" / "results" / "scale.md"
 PLOT = REPO_ROOT / "docs" / "scale.png"
 
 GOAL_SUBTASKS = 1_000_000
@@ -222,9 +221,10 @@ def render(
 
 
 def write(page: str) -> None:
-    for path in (DOC, RESULTS):
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(page)
+    """docs/scale.md. bench/results/scale.md is the benchmark's own table (its section of docs/benchmarks.md),
+    written by bench/__main__ from what bench/scale.py returns."""
+    DOC.parent.mkdir(parents=True, exist_ok=True)
+    DOC.write_text(page)
 
 
 def plot(ours: Mapping[int, Prediction], theirs: Mapping[int, Prediction], path: Path | None = None) -> None:
