@@ -6,7 +6,7 @@ emulator reproduces them, then predicts 100,000, 1,000,000 and 10,000,000 subtas
 Distributed Map with Express children, and writes docs/scale.md and docs/scale.png.
 
 SCALE_FROM_SAVED=1 skips the emulator: the model runs again from build/bench/scale_calibration.json (saved by the
-last measuring run), so the page can be regenerated in seconds: `SCALE_FROM_SAVED=1 make bench BENCH=scale`.
+last measuring run), so the page can be regenerated in a minute or two: `SCALE_FROM_SAVED=1 make bench BENCH=scale`.
 """
 
 from __future__ import annotations
@@ -54,29 +54,42 @@ def distributed_map_item_seconds(aws: platforms.Platform) -> float:
     return aws.round_trip_s + aws.cpu_seconds("worker", cal.workload_cpu_s_per_subtask + cal.client_cpu_s_per_call)
 
 
+# Each scalar input of the Calibration: its name in the table, its unit, and how it was measured.
+SCALAR_INPUTS: dict[str, tuple[str, str, str]] = {
+    "receive_s_per_queued": (
+        "ReceiveMessage per queued message",
+        "µs",
+        "ReceiveMessage timed at depths "
+        + ", ".join(f"{d:,}" for d in calibrating.RECEIVE_DEPTHS)
+        + " (MiniStack scans the queue): the slope",
+    ),
+    "client_cpu_s_per_call": ("client CPU per call", "ms", "process CPU of the timed calls (signing, parsing)"),
+    "invoke_start_s": ("an invocation by the mapping", "ms", "a message to a function doing nothing, send to delete"),
+    "invoke_server_cpu_s": ("the emulator's CPU per invocation", "ms", "the emulator process's CPU for that"),
+    "spawn_s": ("a function's first invocation, more", "ms", "the first invocation less a warm one (a process)"),
+    "sync_invoke_s": ("Invoke of a warm function", "ms", "RequestResponse, the function doing nothing"),
+    "handler_import_s": (
+        "the worker handler's import",
+        "ms",
+        "from its zip, in a fresh process (a cold start's share)",
+    ),
+    "ventilator_cpu_s_per_subtask": ("ventilator CPU per subtask", "µs", "dispatch against the 10 ms stub, 8 senders"),
+    "ventilator_stub_rate": ("ventilator against the stub", "/s", "subtasks per second of that dispatch"),
+    "workload_cpu_s_per_subtask": ("workload CPU per subtask", "µs", "the word count of a 256-byte chunk"),
+    "merge_cpu_s_per_partial": ("merge CPU per partial", "µs", "merge_counts over 1,000 partials"),
+}
+SCALE = {"ms": 1e3, "µs": 1e6, "/s": 1.0}
+
+
 def calibration_inputs(cal: Calibration, measured: dict[int, float]) -> list[tuple[str, str, str]]:
     """The table of measured inputs: input, value, how it was measured."""
     alone = f"median of {calibrating.SAMPLES} calls, one client alone, the emulator's time as the client sees it"
-    rows = [(f"{operation}", f"{seconds * 1000:.2f} ms", alone) for operation, seconds in sorted(cal.service_s.items())]
-    rows += [
-        (
-            "ReceiveMessage per queued message",
-            f"{cal.receive_s_per_queued * 1e6:.2f} µs",
-            "ReceiveMessage timed at depths " + ", ".join(f"{d:,}" for d in calibrating.RECEIVE_DEPTHS) + " "
-            "(MiniStack scans the queue): the slope",
-        ),
-        ("client CPU per call", f"{cal.client_cpu_s_per_call * 1000:.2f} ms", "process CPU of the timed calls"),
-        ("invocation start", f"{cal.invoke_start_s * 1000:.1f} ms", "a warm worker invoked with no records"),
-        (
-            "ventilator CPU per subtask",
-            f"{cal.ventilator_cpu_s_per_subtask * 1e6:.1f} µs",
-            f"dispatch against the 10 ms stub, 8 senders ({cal.ventilator_stub_rate:,.0f} subtasks/s)",
-        ),
-        ("workload CPU per subtask", f"{cal.workload_cpu_s_per_subtask * 1e6:.1f} µs", "word count of a 256-B chunk"),
-        ("merge CPU per partial", f"{cal.merge_cpu_s_per_partial * 1e6:.1f} µs", "merge_counts of 1,000 partials"),
-    ]
-    if getattr(cal, "handler_import_s", None):
-        rows.append(("handler import", f"{cal.handler_import_s * 1000:.0f} ms", "the worker's import, fresh process"))
+    rows = [(operation, f"{seconds * 1000:.2f} ms", alone) for operation, seconds in sorted(cal.service_s.items())]
+    for attribute, (name, unit, how) in SCALAR_INPUTS.items():
+        value = getattr(cal, attribute, None)
+        if value:
+            shown = f"{value:,.0f} /s" if unit == "/s" else f"{value * SCALE[unit]:,.2f} {unit}"
+            rows.append((name, shown, how))
     rows += [
         (f"end to end, {n:,} subtasks", f"{seconds:,.1f} s", "word count on envs/local, submit to result")
         for n, seconds in sorted(measured.items())
@@ -110,6 +123,7 @@ def run(stack: dict[str, Any] | None) -> Table:
     page = report.render(
         model_text=MODEL_TEXT,
         calibration_inputs=calibration_inputs(cal, measured),
+        calibration_notes=[f"Calibrated {cal.measured_at or 'at an unknown date'}.", *cal.notes],
         validation=rows,
         ours=ours,
         theirs=theirs,
