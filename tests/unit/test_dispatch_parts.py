@@ -212,28 +212,28 @@ def test_a_part_out_of_time_is_handed_over_once_and_a_stale_claim_is_taken_over(
 
 def test_a_claimer_that_was_taken_over_stops_at_its_next_wave(env, lambda_context, invocations, sent, monkeypatch):
     from fan_out_ventilator import handler as ventilator
+    from serverless_patterns.fan_in.tracker import JobTracker
 
     monkeypatch.setattr(ventilator, "WAVE", 1)
     submit(lambda_context, chunk_size_bytes=CHUNK)
     part_2 = invocations[1]
     tracker = env["tracker"]
-    real_send = ventilator._send_batch
-    taken = []
+    real_record = JobTracker.record_part_progress
+    taken: list[dict] = []
 
-    def silent_for_long(destination, batch):
-        real_send(destination, batch)
+    def silent_for_long(self, job_id, part, claim, sent_until):
         if not taken:
+            taken.append({})
             # The claimer went quiet for longer than a ventilator runs: the next invocation takes the part over.
             tracker._table.update_item(
                 Key=part_key("job-1", 2),
                 UpdateExpression="SET updated_at = :old",
                 ExpressionAttributeValues={":old": (datetime.now(UTC) - timedelta(hours=1)).isoformat()},
             )
-            monkeypatch.setattr(ventilator, "_send_batch", real_send)
-            taken.append(invoke(part_2, FakeLambdaContext()))
-            monkeypatch.setattr(ventilator, "_send_batch", silent_for_long)
+            taken[0] = invoke(part_2, FakeLambdaContext())
+        return real_record(self, job_id, part, claim, sent_until)
 
-    monkeypatch.setattr(ventilator, "_send_batch", silent_for_long)
+    monkeypatch.setattr(JobTracker, "record_part_progress", silent_for_long)
     answer = invoke(part_2, FakeLambdaContext())
 
     assert taken[0]["sent"] is True
