@@ -370,7 +370,7 @@ localstack-up: ## Start LocalStack on 127.0.0.1:LOCALSTACK_PORT (default 4567) w
 localstack-down: ## Stop the LocalStack started by `make localstack-up`
 	scripts/localstack.sh down
 
-BENCH ?= dispatch tracker end_to_end load_leveling cold_start infra_loop consolidation local_run scale
+BENCH ?= dispatch dispatch_parts tracker end_to_end load_leveling cold_start infra_loop consolidation local_run scale
 .PHONY: bench
 bench: package $(BENCH_VENV)/.installed ## Run the benchmarks (not part of `make test`) and rewrite docs/benchmarks.md
 	PYTHONPATH=lambdas:ops:tests:. scripts/with-emulator.sh $(BENCH_VENV)/bin/python -m bench --only $(BENCH)

@@ -1,7 +1,7 @@
 """`make bench`: run the benchmarks, write each table to bench/results/, and docs/benchmarks.md.
 
-    python -m bench [--only dispatch tracker end_to_end load_leveling cold_start infra_loop consolidation throughput
-                            local_run shard_layout job_sharing scale]
+    python -m bench [--only dispatch dispatch_parts tracker end_to_end load_leveling cold_start infra_loop
+                            consolidation throughput local_run shard_layout job_sharing scale]
 
 Needs an emulator at AWS_ENDPOINT_URL (`make bench` starts MiniStack) and the
 zips of `make package`. The stack benchmarks apply envs/local as "sp-bench"
@@ -18,6 +18,7 @@ from bench import (
     cold_start,
     consolidation,
     dispatch,
+    dispatch_parts,
     end_to_end,
     infra_loop,
     job_sharing,
@@ -33,6 +34,7 @@ from serverless_patterns_ops.local_stack import LocalStack, use_emulator_credent
 
 ORDER = [
     "dispatch",
+    "dispatch_parts",
     "tracker",
     "end_to_end",
     "load_leveling",
@@ -92,6 +94,7 @@ def main() -> None:
         stack = LocalStack("sp-bench", REPO_ROOT / "build" / "bench").apply()
     runners = {
         "dispatch": dispatch.run,
+        "dispatch_parts": dispatch_parts.run,
         "tracker": tracker.run,
         "end_to_end": lambda: end_to_end.run(stack["fan_out"]),
         "load_leveling": lambda: load_leveling.run(
