@@ -12,9 +12,9 @@ import uuid
 import boto3
 import pytest
 
+from integration.test_fan_in_faults import _set_endpoint  # sets a deployed function's environment
 from serverless_patterns.fan_in.tracker import JobStatus, part_range
 from serverless_patterns_ops.fan_out_jobs import submit_job, wait_for_job
-from serverless_patterns_ops.load_leveling import wait_for
 
 pytestmark = pytest.mark.lambda_runtime
 
@@ -23,25 +23,13 @@ PARTS = 3
 JOB_TIMEOUT_SECONDS = 600
 
 
-def _configure(lambda_client, function: str, variables: dict[str, str]) -> None:
-    lambda_client.update_function_configuration(FunctionName=function, Environment={"Variables": variables})
-    assert wait_for(
-        lambda: (
-            lambda_client.get_function_configuration(FunctionName=function).get("LastUpdateStatus", "Successful")
-            == "Successful"
-        ),
-        timeout=60,
-        interval=0.5,
-    )
-
-
 @pytest.fixture(scope="module")
 def ventilator(fan_out):
     """The deployed ventilator, with parts of SUBTASKS / PARTS subtasks while this module runs."""
     lambda_client = boto3.client("lambda")
     name = fan_out["ventilator_function_name"]
     original = lambda_client.get_function_configuration(FunctionName=name)["Environment"]["Variables"]
-    _configure(
+    _set_endpoint(
         lambda_client,
         name,
         {**original, "DISPATCH_PART_SUBTASKS": str(SUBTASKS // PARTS), "MAX_DISPATCHERS": str(PARTS)},
@@ -49,7 +37,7 @@ def ventilator(fan_out):
     try:
         yield name
     finally:
-        _configure(lambda_client, name, original)
+        _set_endpoint(lambda_client, name, original)
 
 
 def test_a_job_sent_in_parts_by_several_invocations_counts_every_subtask_once(ventilator, tracker):
