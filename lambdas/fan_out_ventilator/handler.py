@@ -19,8 +19,13 @@ twice (it resumes a dispatch only when its ventilator stopped reporting);
 another spec under the id, or the id of a finished or rejected job, is refused
 with an error naming the fix.
 
+A job sent whole of more than DISPATCH_PART_SUBTASKS is cut into parts, each
+sent by its own ventilator invocation side by side ({"dispatch_part": ...},
+under a claim per part: fan_out.dispatch_parts, tracker.dispatch_parts).
+
 The parts live in serverless_patterns.fan_out (submissions, job_plans,
-repeats, dispatch_plans, sending, handovers, redrives); the waves are sent
+repeats, dispatch_plans, dispatch_parts, sending, handovers, redrives,
+concurrency_changes); the waves are sent
 from here, where WAVE, _send_batch, _continue_elsewhere and
 trigger_consolidator are looked up at each call, so tests and benchmarks can
 steer a dispatch through this module alone.
@@ -46,8 +51,10 @@ from serverless_patterns.fan_out.dispatch_parts import (
     ClaimedPart,
     PartTakenOver,
     WholeJob,
+    abandoned_parts,
     claim_part,
     part_count,
+    part_number,
     start_parts,
 )
 from serverless_patterns.fan_out.dispatch_plans import DispatchPlan
@@ -149,10 +156,10 @@ def _skip_the_rest(tracker: JobTracker, plan: DispatchPlan, first: int, progress
     """A stopped job dispatches nothing more: what was not sent is counted as skipped, so the job still ends."""
     logger.info("job stopped: the subtasks not sent yet are skipped", extra={"from": first, "to": progress.end})
     sealed = tracker.skip_subtasks(plan.job_id, plan.layout, first, plan.expires_at, end=progress.end)
-    progress.finish()
     metrics.add_metric(name="SubtasksSkipped", unit=MetricUnit.Count, value=progress.end - first)
-    for shard in sealed:
+    for shard in sealed:  # before finishing: a retry after a failed finish seals nothing new to trigger
         trigger_consolidator(plan.job_id, plan.correlation_id, shard)
+    progress.finish()
     return progress.end
 
 
@@ -167,7 +174,7 @@ def _dispatch_and_hand_over(
     if plan.block_size:
         return _start_windowed(tracker, plan, starting)
     if plan.parts:
-        return _dispatch_in_parts(tracker, plan, context)
+        return _dispatch_in_parts(tracker, plan, context, list(range(plan.parts)), send_here=True)
     next_subtask = dispatch(tracker, plan, first, context)
     if next_subtask < plan.total:
         _continue_elsewhere(plan, next_subtask, context)
@@ -184,18 +191,38 @@ def _start_windowed(tracker: JobTracker, plan: DispatchPlan, starting: dict[str,
 
 
 def _dispatch_in_parts(
-    tracker: JobTracker, plan: DispatchPlan, context: LambdaContext, retried: bool = False
+    tracker: JobTracker, plan: DispatchPlan, context: LambdaContext, parts: list[int], send_here: bool
 ) -> dict[str, Any]:
-    """Start an invocation for each part still to send, then send part 0 here; on a resumption that is not this
-    invocation's own retry, part 0 gets an invocation of its own too (its claim decides who sends it)."""
-    unfinished = [int(item["sk"].rpartition("#")[2]) for item in tracker.parts_of(plan.job_id) if not item.get("done")]
-    here = 0 if (0 in unfinished and (retried or unfinished == list(range(plan.parts)))) else None
-    start_parts(context, plan.job_id, [part for part in unfinished if part != here])
-    logger.info("dispatch in parts: one invocation each", extra={"parts": plan.parts, "unfinished": len(unfinished)})
+    """Start an invocation for each of `parts`, except part 0 when `send_here`: this invocation sends it."""
+    part_sent_here = 0 if send_here and 0 in parts else None
+    start_parts(context, plan.job_id, [part for part in parts if part != part_sent_here])
+    logger.info("dispatch in parts: one invocation each", extra={"parts": plan.parts, "started": len(parts)})
     answer = {"job_id": plan.job_id, "status": "RUNNING", "total": plan.total, "dispatch_parts": plan.parts}
-    if here is None:
+    if part_sent_here is None:
         return answer
     return {**answer, "part_0": send_part(tracker, plan, 0, context)}
+
+
+def _resume_parts(
+    tracker: JobTracker, job: dict[str, Any], plan: DispatchPlan, context: LambdaContext
+) -> dict[str, Any]:
+    """The same spec again for a job sent in parts: start again only the parts whose invocations are gone (all
+    unfinished ones when this is the registering invocation's own retry)."""
+    answer = repeats.repeat_answer(job)
+    parts = tracker.parts_of(plan.job_id)
+    unfinished = [part_number(item) for item in parts if not item.get("done")]
+    if not unfinished:
+        tracker.settle_dispatch(plan.job_id)
+        return answer
+    retried = job.get("dispatcher") == context.aws_request_id
+    abandoned = unfinished if retried else abandoned_parts(parts, job["created_at"])
+    if not abandoned or not tracker.take_over_dispatch(
+        job["job_id"], job["dispatch_updated_at"], context.aws_request_id
+    ):
+        logger.info("job registered and its parts being sent: nothing started again")
+        return answer
+    logger.warning("parts whose invocations are gone: starting them again", extra={"parts": abandoned})
+    return {**_dispatch_in_parts(tracker, plan, context, abandoned, send_here=retried), "repeated": True}
 
 
 def send_part(
@@ -205,6 +232,7 @@ def send_part(
     claimed = claim_part(tracker, plan.job_id, part, context, handed_over_by)
     if claimed is None:
         logger.info("part done, or sent by another invocation: nothing sent", extra={"part": part})
+        tracker.settle_dispatch(plan.job_id)  # in case the part's finisher died before recording the job dispatched
         return {"part": part, "sent": False}
     try:
         next_subtask = dispatch(tracker, plan, claimed.next, context, claimed)
@@ -222,14 +250,15 @@ def send_part(
 def dispatch_part(request: Any, context: LambdaContext) -> dict[str, Any]:
     """A ventilator invocation started for one part of a job (by its registration, a hand-over or a resumption)."""
     job_id, part = request.get("job_id"), request.get("part")
-    if not isinstance(job_id, str) or not JOB_ID_PATTERN.match(job_id) or not isinstance(part, int):
+    if not isinstance(job_id, str) or not JOB_ID_PATTERN.match(job_id) or type(part) is not int:
         raise ValueError("dispatch_part needs a job_id and a part number")
     logger.append_keys(job_id=job_id)
     tracker = configured_tracker()
     job = tracker.get_job(job_id)
     plan = DispatchPlan.of_job(job) if job else None
-    if plan is None or not 0 <= part < plan.parts or job["status"] != JobStatus.RUNNING:
-        logger.warning("no such part of a running job: nothing sent", extra={"part": part})
+    # Parts belong to a job's first run: a late event after a redrive must not send the redrive's subtasks again.
+    if plan is None or not 0 <= part < plan.parts or job["status"] != JobStatus.RUNNING or plan.run:
+        logger.warning("no such part of a running job's first run: nothing sent", extra={"part": part})
         return {"job_id": job_id, "part": part, "sent": False}
     logger.append_keys(correlation_id=plan.correlation_id)
     return {"job_id": job_id, **send_part(tracker, plan, part, context, str(request.get("handed_over_by", "")))}
@@ -252,6 +281,8 @@ def _answer_repeat(
     tracker: JobTracker, job: dict[str, Any], plan: DispatchPlan, context: LambdaContext
 ) -> dict[str, Any]:
     """The same spec again: report the job, and resume its dispatch only if its ventilator is gone."""
+    if plan.parts and job.get("shards_ready"):
+        return _resume_parts(tracker, job, plan, context)
     answer = repeats.repeat_answer(job)
     if not repeats.dispatch_abandoned(job, context.aws_request_id):
         logger.info("job already registered and dispatching or dispatched: nothing sent again")
@@ -261,9 +292,8 @@ def _answer_repeat(
     logger.warning("dispatch of this job had stopped: resuming it", extra={"from": job["dispatched_until"]})
     if not job.get("shards_ready"):
         tracker.create_shards(job)
-    if plan.parts:
-        retried = job.get("dispatcher") == context.aws_request_id
-        return {**_dispatch_in_parts(tracker, plan, context, retried), "repeated": True}
+    if plan.parts:  # its registration stopped before its shards and parts were ready: nothing was sent
+        return {**_dispatch_in_parts(tracker, plan, context, list(range(plan.parts)), send_here=True), "repeated": True}
     resumed = _dispatch_and_hand_over(tracker, plan, job["dispatched_until"], context, job.get("lanes_starting"))
     return {**resumed, "repeated": True}
 
@@ -317,7 +347,7 @@ def register_and_dispatch(tracker: JobTracker, spec: JobSpec, plan: Plan, contex
             "plan": plan.as_dict(),
             "workload": spec.workload,
             "failure_limit": spec.failure_limit(plan.total),
-            **_window(spec, plan.total),
+            **_dispatch_fields(spec, plan.total),
         },
     )
     job = registration.job
@@ -333,7 +363,7 @@ def register_and_dispatch(tracker: JobTracker, spec: JobSpec, plan: Plan, contex
     return _dispatch_and_hand_over(tracker, dispatch_plan, 0, context, job.get("lanes_starting"))
 
 
-def _window(spec: JobSpec, total: int) -> dict[str, Any]:
+def _dispatch_fields(spec: JobSpec, total: int) -> dict[str, Any]:
     """The lane fields of a job whose max_concurrency is below its subtask count; for one sent whole, its number
     of dispatch parts when it has more than one."""
     wanted = spec.max_concurrency or default_max_concurrency()

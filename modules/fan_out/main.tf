@@ -267,7 +267,8 @@ data "aws_iam_policy_document" "ventilator" {
     resources = ["${aws_s3_bucket.jobs.arn}/${local.plans_prefix}*"]
   }
 
-  # A stopped job's undispatched subtasks are counted as skipped; a redrive reopens failed ones.
+  # A stopped job's undispatched subtasks are counted as skipped; a redrive reopens failed ones; a repeated
+  # submission reads a job's dispatch parts (Query).
   statement {
     sid       = "SkipAndReopenSubtasks"
     actions   = ["dynamodb:Query", "dynamodb:BatchGetItem", "dynamodb:DeleteItem", "dynamodb:ConditionCheckItem"]

@@ -100,6 +100,9 @@ def waiting_reason(progress: Progress, idle_seconds: float) -> str:
     if progress.retrying:
         return f"{since}: {retrying_text(progress.retrying)}"
     dispatched, total = int(job.get("dispatched_until", progress.total)), progress.total
+    if dispatched < total and (parts := int(job.get("dispatch_parts", 0))):
+        done = int(job.get("parts_done", 0))
+        return f"{since}: {done} of {parts} dispatch parts sent so far; their ventilators are still sending"
     if dispatched < total:
         return f"{since}: {dispatched} of {total} subtasks dispatched so far; the ventilator is still sending"
     return (

@@ -47,7 +47,8 @@ def invocations(monkeypatch) -> list[dict]:
 
     class CapturingLambda:
         def invoke(self, **kwargs):
-            invoked.append(json.loads(kwargs["Payload"]))
+            if kwargs["FunctionName"] == FakeLambdaContext.invoked_function_arn:  # the ventilator, not a reduction
+                invoked.append(json.loads(kwargs["Payload"]))
 
     real = aws_clients.client
     monkeypatch.setattr(aws_clients, "client", lambda name: CapturingLambda() if name == "lambda" else real(name))
@@ -179,12 +180,23 @@ def test_a_retried_part_invocation_resumes_its_part_where_its_progress_stands(
     monkeypatch.setattr(ventilator, "_send_batch", real_send)
 
     assert invoke(part_2, FakeLambdaContext())["sent"] is False, "another request: the claim is alive"
-    assert invoke(part_2, context)["sent"] is True, "Lambda's retry keeps the request id: it resumes at once"
+    assert invoke(part_2, context)["sent"] is False, "a copy with the same request id, while the claim is fresh"
+    age_part(env, 2, seconds=dispatch_parts.RETRY_QUIET_SECONDS + 30)  # Lambda retries a minute later or more
+    assert invoke(part_2, context)["sent"] is True, "Lambda's retry keeps the request id: it resumes where it stood"
 
     part_ids = [subtask for subtask in sent if start <= subtask < end]
     assert sorted(set(part_ids)) == list(range(start, end))
     assert all(count == 1 for subtask, count in Counter(part_ids).items() if subtask < recorded - 1)
     assert len(part_ids) - (end - start) <= 1, "only the wave sent but not recorded is sent again"
+
+
+def age_part(env, part: int, seconds: float) -> None:
+    """The part's claim last reported `seconds` ago."""
+    env["tracker"]._table.update_item(
+        Key=part_key("job-1", part),
+        UpdateExpression="SET updated_at = :then",
+        ExpressionAttributeValues={":then": (datetime.now(UTC) - timedelta(seconds=seconds)).isoformat()},
+    )
 
 
 def test_a_part_out_of_time_is_handed_over_once_and_a_stale_claim_is_taken_over(
@@ -225,11 +237,7 @@ def test_a_claimer_that_was_taken_over_stops_at_its_next_wave(env, lambda_contex
         if not taken:
             taken.append({})
             # The claimer went quiet for longer than a ventilator runs: the next invocation takes the part over.
-            tracker._table.update_item(
-                Key=part_key("job-1", 2),
-                UpdateExpression="SET updated_at = :old",
-                ExpressionAttributeValues={":old": (datetime.now(UTC) - timedelta(hours=1)).isoformat()},
-            )
+            age_part(env, 2, seconds=3600)
             taken[0] = invoke(part_2, FakeLambdaContext())
         return real_record(self, job_id, part, claim, sent_until)
 
@@ -313,3 +321,114 @@ def test_a_windowed_job_is_not_cut_into_parts(env, lambda_context, invocations):
 @pytest.mark.parametrize("event", [{"dispatch_part": {"job_id": "job-1"}}, {"dispatch_part": "x"}])
 def test_a_malformed_part_request_is_refused_in_an_answer(env, event):
     assert invoke(event)["error"]["field"] == "continuation"
+
+
+def test_a_finisher_that_dies_after_its_transaction_leaves_the_job_dispatched_by_its_retry(
+    env, lambda_context, invocations, monkeypatch
+):
+    from serverless_patterns.fan_in.tracker import JobTracker
+
+    submit(lambda_context, chunk_size_bytes=CHUNK)
+    part_1, part_2 = invocations
+    invoke(part_1)
+    context = FakeLambdaContext()
+    with monkeypatch.context() as dying:
+        dying.setattr(JobTracker, "record_dispatch", _dies)
+        with pytest.raises(RuntimeError):
+            invoke(part_2, context)
+    assert env["tracker"].get_job("job-1")["dispatched_until"] == 0
+
+    assert invoke(part_2, context)["sent"] is False, "Lambda's retry finds the part done"
+    job = env["tracker"].get_job("job-1")
+    assert (job["parts_done"], job["dispatched_until"]) == (PARTS, TOTAL)
+
+
+def test_a_finish_whose_answer_was_lost_is_not_read_as_a_takeover(env, lambda_context, invocations, monkeypatch):
+    """The part's transaction commits, its answer is lost (a 500), and the retried call finds the part done."""
+    from botocore.exceptions import ClientError
+
+    from serverless_patterns.fan_in.tracker import JobTracker
+
+    submit(lambda_context, chunk_size_bytes=CHUNK)
+    part_1, part_2 = invocations
+    invoke(part_1)
+    real_call = JobTracker._call
+    lost: list[bool] = []
+
+    def answer_lost_once(self, operation, **kwargs):
+        if getattr(operation, "__name__", "") == "transact_write_items" and "PART#" in str(kwargs) and not lost:
+            lost.append(True)
+            operation(**kwargs)
+            raise ClientError({"Error": {"Code": "InternalServerError", "Message": "lost"}}, "TransactWriteItems")
+        return real_call(self, operation, **kwargs)
+
+    monkeypatch.setattr(JobTracker, "_call", answer_lost_once)
+    with pytest.raises(ClientError):
+        invoke(part_2)  # the first call's answer is lost: the invocation fails, as with any 500 it gave up on
+    monkeypatch.setattr(JobTracker, "_call", real_call)
+    retried = JobTracker.finish_part(env["tracker"], "job-1", 2, env["tracker"].parts_of("job-1")[2]["dispatcher"])
+
+    assert lost
+    assert retried is True
+    job = env["tracker"].get_job("job-1")
+    assert (job["parts_done"], job["dispatched_until"]) == (PARTS, TOTAL), "counted once, and dispatched"
+
+
+def test_a_stopped_part_starts_the_reductions_it_sealed_before_it_finishes(
+    env, lambda_context, invocations, monkeypatch
+):
+    from fan_out_ventilator import handler as ventilator
+    from serverless_patterns.fan_in.tracker import JobTracker
+
+    submit(lambda_context, chunk_size_bytes=CHUNK)
+    env["tracker"].request_stop("job-1", StopReason.CANCELLED)
+    triggered: list[int] = []
+    monkeypatch.setattr(
+        ventilator, "trigger_consolidator", lambda job_id, correlation_id, shard: triggered.append(shard)
+    )
+    with monkeypatch.context() as failing:
+        failing.setattr(JobTracker, "finish_part", _dies)
+        with pytest.raises(RuntimeError):
+            invoke(invocations[1])
+
+    assert triggered, "the shards its skip sealed were triggered before the finish failed"
+
+
+def test_a_repeat_restarts_only_the_parts_whose_invocations_are_gone(env, lambda_context, invocations, sent):
+    submit(lambda_context, chunk_size_bytes=CHUNK)
+    part_1, part_2 = invocations
+    invoke(part_1)
+    invocations.clear()
+
+    assert submit(FakeLambdaContext(), chunk_size_bytes=CHUNK)["parts_done"] == 2
+    assert invocations == [], "part 2's invocation may still be on its way: nothing started again"
+
+    env["tracker"]._table.update_item(
+        Key={"pk": "JOB#job-1", "sk": "JOB"},
+        UpdateExpression="SET created_at = :then, dispatch_updated_at = :then",
+        ExpressionAttributeValues={":then": (datetime.now(UTC) - timedelta(hours=1)).isoformat()},
+    )
+    repeated = submit(FakeLambdaContext(), chunk_size_bytes=CHUNK)
+
+    assert repeated["repeated"] is True
+    assert invocations == [part_2], "the part never claimed since registration, an hour ago, is started again"
+    invoke(invocations[0])
+    assert sorted(sent) == list(range(TOTAL))
+    assert env["tracker"].get_job("job-1")["dispatched_until"] == TOTAL
+
+
+def test_a_late_part_event_after_a_redrive_sends_nothing(env, lambda_context, invocations, sent):
+    submit(lambda_context, chunk_size_bytes=CHUNK)
+    env["tracker"]._table.update_item(
+        Key={"pk": "JOB#job-1", "sk": "JOB"}, UpdateExpression="SET run = :one", ExpressionAttributeValues={":one": 1}
+    )
+    sent.clear()
+
+    assert invoke(invocations[0])["sent"] is False
+    assert sent == []
+
+
+@pytest.mark.parametrize("part", [True, "1", 1.0])
+def test_a_part_number_that_is_not_a_whole_number_is_refused(env, lambda_context, invocations, part):
+    submit(lambda_context, chunk_size_bytes=CHUNK)
+    assert invoke({"dispatch_part": {"job_id": "job-1", "part": part}})["error"]["field"] == "continuation"

@@ -395,6 +395,7 @@ def test_a_watch_that_sees_no_completion_for_a_minute_says_why_once():
             "the job is stopping (gone); workers skip its 3 remaining subtasks",
         ),
         ({"dispatched_until": 2}, "2 of 4 subtasks dispatched so far"),
+        ({"dispatched_until": 0, "dispatch_parts": 3, "parts_done": 1}, "1 of 3 dispatch parts sent so far"),
         ({}, "and none is failing: 3 subtasks are queued or running"),
     ],
 )

@@ -10,7 +10,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
@@ -19,6 +19,10 @@ from serverless_patterns.fan_in.tracker import JobTracker
 from serverless_patterns.fan_out.handovers import hand_over
 from serverless_patterns.fan_out.repeats import stale_after
 from serverless_patterns.shared import settings
+
+# A claim whose invocation is alive records progress every wave (a tenth of a second or so); Lambda retries a
+# failed invocation a minute later or more. Quiet for this long, a claim may be taken back by its own request id.
+RETRY_QUIET_SECONDS = 30
 
 
 class PartTakenOver(Exception):
@@ -80,11 +84,34 @@ def claim_part(
 ) -> ClaimedPart | None:
     """Take the part for this invocation, or None when it is done or another live invocation holds it."""
     claim = f"{context.aws_request_id}/{uuid.uuid4().hex[:12]}"
-    stale_before = datetime.now(UTC) - stale_after()
-    item = tracker.claim_part(job_id, part, claim, context.aws_request_id, handed_over_by, stale_before)
+    now = datetime.now(UTC)
+    item = tracker.claim_part(
+        job_id,
+        part,
+        claim,
+        context.aws_request_id,
+        handed_over_by,
+        stale_before=now - stale_after(),
+        quiet_before=now - timedelta(seconds=RETRY_QUIET_SECONDS),
+    )
     if item is None:
         return None
     return ClaimedPart(tracker, job_id, part, claim, int(item["next"]), int(item["end"]))
+
+
+def abandoned_parts(parts: list[dict[str, Any]], registered_at: str) -> list[int]:
+    """The unfinished parts whose invocation is surely gone: silent (or never claimed since the job was registered)
+    for longer than a ventilator can run."""
+    stale_before = (datetime.now(UTC) - stale_after()).isoformat()
+    return [
+        part_number(item)
+        for item in parts
+        if not item.get("done") and item.get("updated_at", registered_at) < stale_before
+    ]
+
+
+def part_number(item: dict[str, Any]) -> int:
+    return int(item["sk"].rpartition("#")[2])
 
 
 def start_parts(context: LambdaContext, job_id: str, parts: Iterable[int]) -> None:

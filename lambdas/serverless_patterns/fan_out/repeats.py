@@ -31,6 +31,11 @@ def repeat_answer(job: dict[str, Any]) -> dict[str, Any]:
         "status": job["status"],
         "total": job["total"],
         "dispatched_until": job["dispatched_until"],
+        **(
+            {"dispatch_parts": job["dispatch_parts"], "parts_done": job.get("parts_done", 0)}
+            if "dispatch_parts" in job
+            else {}
+        ),
         "repeated": True,
     }
 
