@@ -54,6 +54,10 @@ class RateLimit:
             self._full[full] = slot
         return slot
 
+    def saturated(self, now: float) -> bool:
+        """Every unit of the slot of `now` is taken: a request made now would wait."""
+        return self._first_with_room(int(now / self.slot_s)) > int(now / self.slot_s)
+
     def reserve(self, now: float, units: float = 1.0) -> float:
         """When a request of `units` made at `now` can go."""
         self.units += units

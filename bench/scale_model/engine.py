@@ -27,11 +27,14 @@ class Simulation:
         self.at(self.now + delay, callback)
 
     def run(self, until: float = float("inf")) -> None:
+        """Run every event up to `until`; the clock then reads `until` (if it is finite)."""
         events = self._events
         while events and events[0][0] <= until:
             self.now, _, callback = heapq.heappop(events)
             self.events_run += 1
             callback()
+        if until != float("inf"):
+            self.now = max(self.now, until)
 
 
 class Servers:
@@ -55,6 +58,10 @@ class Servers:
     def backlog(self, now: float) -> float:
         """Seconds of work already queued ahead of a request arriving now, on the server free first."""
         return max(0.0, min(self._free_at) - now)
+
+    def saturated(self, now: float) -> bool:
+        """Requests are waiting: more work is queued than the request in service (two mean service times)."""
+        return bool(self.requests) and self.backlog(now) > 2 * self.busy_seconds / self.requests
 
 
 class Slots:

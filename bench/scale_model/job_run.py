@@ -56,6 +56,8 @@ class JobRun:
         self.busy_s: Counter[str] = Counter()
         self.cold_starts = 0
         self.done_per_shard = [0] * self.layout.shard_count
+        self.expected = [self.layout.expected(shard) for shard in range(self.layout.shard_count)]
+        self.counted = 0  # subtasks whose completion is counted
         self.shards_reduced = 0
         self.sent = 0
         self.full_dispatch_at: float | None = None
@@ -71,8 +73,11 @@ class JobRun:
         return start + self.platform.round_trip_s
 
     def parallel_calls(self, now: float, operation: str, count: int, limit: RateLimit | None = None) -> float:
-        """`count` calls made together from threads: when the last answer is back."""
-        return max((self.call(now, operation, limit) for _ in range(count)), default=now)
+        """`count` calls made together from threads: when the last answer is back (a rate limit lets them go
+        together once it has room for all of them)."""
+        if count and limit:
+            now = limit.reserve(now, count)
+        return max((self.call(now, operation) for _ in range(count)), default=now)
 
     def cpu(self, now: float, function: str, seconds_here: float) -> float:
         if self.cores:
@@ -187,12 +192,13 @@ class JobRun:
     # -- completions and the consolidator ------------------------------------------------------------------
     def completed(self, shard: int, count: int, at: float) -> None:
         self.done_per_shard[shard] += count
-        if self.done_per_shard[shard] == self.layout.expected(shard):
+        self.counted += count
+        if self.done_per_shard[shard] == self.expected[shard]:
             self.sim.at(at, lambda: self.invoke("consolidator", self._reducer(shard)))
 
     def _reducer(self, shard: int) -> Callable[[float, Callable[[], None]], None]:
         def reduce(now: float, finish: Callable[[], None]) -> None:
-            items = self.layout.expected(shard)
+            items = self.expected[shard]
             pages = max(1, math.ceil(items / QUERY_PAGE_ITEMS))
             item_kb = max(1, math.ceil(self.shape.result_bytes / 1024))
             self.calls["dynamodb_rcu"] += pages * math.ceil(QUERY_PAGE_ITEMS * item_kb / 4) * 0.5

@@ -19,7 +19,6 @@ from bench.scale_model.workers import Poller, Pusher
 __all__ = ["JobShape", "simulate"]
 
 SAMPLES = 2_000  # about this many samples of what holds the job back
-BUSY = 0.9  # a server or a limit this busy (or waited on this much) over a sample holds the job back
 MAX_SIMULATED_S = 86_400.0
 
 
@@ -29,9 +28,6 @@ class Observer:
     def __init__(self, run: JobRun, source: Poller | Pusher, interval: float) -> None:
         self.run, self.source, self.interval = run, source, interval
         self.stages: Counter[str] = Counter()
-        self._server_busy = 0.0
-        self._partition_waits = 0.0
-        self._get_waits = 0.0
 
     def start(self) -> None:
         self.run.sim.after(self.interval, self.sample)
@@ -43,22 +39,18 @@ class Observer:
         self.stages[self.stage()] += 1
         run.sim.after(self.interval, self.sample)
 
-    def _delta(self, attribute: str, value: float) -> float:
-        delta = value - getattr(self, attribute)
-        setattr(self, attribute, value)
-        return delta
-
     def stage(self) -> str:
-        run, platform = self.run, self.run.platform
-        in_flight = max(1, getattr(self.source, "in_flight", run.account.in_use))
-        if run.server and self._delta("_server_busy", run.server.busy_seconds) >= BUSY * self.interval:
+        run, platform, now = self.run, self.run.platform, self.run.sim.now
+        if run.server and run.server.saturated(now):
             return "the emulator's one server (MiniStack answers one request at a time)"
-        partitions = sum(p.waited_s for p in run.partitions) if run.partitions else 0.0
-        if self._delta("_partition_waits", partitions) >= (1 - BUSY) * self.interval * in_flight:
+        if run.partitions and self._partitions_saturated(now):
             return "shard partitions (1,000 WCU/s each)"
-        gets = run.input_gets.waited_s if run.input_gets else 0.0
-        if self._delta("_get_waits", gets) >= (1 - BUSY) * self.interval * in_flight:
-            return f"S3 GETs on the input's prefix ({platform.s3_get_per_prefix_s:,.0f}/s)"
+        if run.input_gets and run.input_gets.saturated(now):
+            return f"S3 GETs on the input's prefix ({platform.s3_get_per_prefix_s * run.shape.input_prefixes:,.0f}/s)"
+        if run.result_puts and run.result_puts.saturated(now):
+            return f"S3 PUTs on the results' prefix ({platform.s3_put_per_prefix_s:,.0f}/s)"
+        if run.cores and run.cores.saturated(now):
+            return "the emulator's cores (the functions' CPU)"
         if run.account.waiting:
             return f"account concurrency {platform.account_concurrency:,}"
         if run.queue.depth and isinstance(self.source, Poller) and self.source.in_flight >= self.source.limit():
@@ -72,6 +64,12 @@ class Observer:
         if run.queue.depth or run.queue.in_flight:
             return "workers"
         return "reductions and the final merge"
+
+    def _partitions_saturated(self, now: float) -> bool:
+        """Half the shards' partitions or more are full now (looked at in at most 16 of them, evenly spread)."""
+        partitions = self.run.partitions
+        looked_at = partitions[:: max(1, len(partitions) // 16)]
+        return sum(p.saturated(now) for p in looked_at) * 2 >= len(looked_at)
 
 
 def simulate(job: JobShape, platform: Platform, expected_s: float | None = None) -> Prediction:
