@@ -333,8 +333,9 @@ def _handler_import(calibration: Calibration) -> None:
         calibration.handler_import_s = _import_ms(Path(directory), "fan_out_worker.handler") / 1000
 
 
-def measure() -> Calibration:
-    """Every input, on the emulator in use (AWS_ENDPOINT_URL)."""
+def measure(stack: dict | None = None) -> Calibration:
+    """Every input, on the emulator in use (AWS_ENDPOINT_URL). The inputs need no deployed stack (the invocations
+    are measured on a function of their own); `stack` is accepted for callers that have one at hand."""
     from bench.common import emulator
 
     calibration = Calibration(measured_at=time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()))
