@@ -27,6 +27,7 @@ Modules: engine.py (the event loop and its resources), aws.py (the quotas, with 
 resources, invocations, ventilator and consolidator), workers.py (the mapping's pollers, SNS push, a worker's
 batch), platforms.py (the emulator and AWS presets), pipeline.py (simulate, the bounding stage, the billable
 calls), calibration.py (measuring on the emulator), validation.py (the model against the measured times).
-The model is stdlib-only (it imports the project's ShardLayout and Window, which are too) except
-calibration.py's measuring (boto3, the emulator).
+The model itself needs no package beyond the standard library and the project's own: it imports the tracker's
+ShardLayout and Window (serverless_patterns, whose tracker package loads boto3, as .venv has it); calibration.py's
+measuring also needs the emulator.
 """
