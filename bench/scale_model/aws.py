@@ -153,12 +153,14 @@ class SqsQueue:
         self.depth = 0  # subtasks waiting (visible)
         self.in_flight = 0
         self.requests = 0
+        self.send_requests = 0
         self.first_waiting_at: float | None = None
 
     def send(self, now: float, message: Message, requests: int = 1) -> None:
         self._ranges.extend(message.ranges)
         self.depth += message.subtasks
         self.requests += requests
+        self.send_requests += requests
         if self.first_waiting_at is None and self.depth:
             self.first_waiting_at = now
 

@@ -108,7 +108,8 @@ def _calls(run: JobRun, job: JobShape) -> dict[str, float]:
     memory = run.platform.memory_mb
     calls["lambda_gb_s"] = sum(seconds * memory[function] / 1024 for function, seconds in run.busy_s.items())
     if job.transport == "sns":
-        calls["sns_requests"] = float(run.queue.requests)
+        # Publishes (a batch of 10 small messages is one 64 KiB request); deliveries to Lambda are not billed.
+        calls["sns_requests"] = float(run.queue.send_requests)
     else:
         calls["sqs_requests"] = float(run.queue.requests)
     return calls

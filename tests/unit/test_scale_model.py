@@ -241,3 +241,10 @@ def test_a_calibration_survives_json() -> None:
     cal = calibration(cpu=1e-5)
     cal.notes.append("measured here")
     assert Calibration.from_json(cal.to_json()) == cal
+
+
+def test_sns_invokes_a_worker_per_subtask_and_bills_the_publishes() -> None:
+    prediction = simulate(JobShape(subtasks=1_000, transport="sns"), platforms.aws(calibration()))
+    assert prediction.calls["sns_requests"] == 100  # PublishBatch of 10
+    assert prediction.calls["sqs_requests"] == 0
+    assert prediction.calls["lambda_requests"] == 1 + 1_000 + 5  # the ventilator, a worker each, 4 shards and a merge
