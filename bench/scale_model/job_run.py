@@ -34,7 +34,9 @@ class JobRun:
         self.cores = Servers(platform.shared_cores) if platform.shared_cores else None
         self.account = Slots(self.sim, platform.account_concurrency or math.inf)
         self.scaling = {
-            name: FunctionScaling(per_window=platform.lambda_scaling_per_window)
+            name: FunctionScaling(
+                per_window=platform.lambda_scaling_per_window, environments=platform.warm.get(name, 0)
+            )
             for name in ("ventilator", "worker", "consolidator")
         }
         self.queue = SqsQueue()

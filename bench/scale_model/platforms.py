@@ -49,6 +49,7 @@ class Platform:
     default_window: int | None = None  # a job's max_concurrency when it sets none; None: dispatched whole
     memory_mb: dict[str, int] = field(default_factory=lambda: dict(MEMORY_MB))
     cpu_scale: float = 1.0  # seconds of CPU here -> seconds of CPU there, at a full vCPU
+    warm: dict[str, int] = field(default_factory=dict)  # environments already started when the job is submitted
     notes: list[str] = field(default_factory=list)
 
     def service(self, operation: str) -> float:
@@ -89,6 +90,9 @@ def emulator(calibration: Calibration) -> Platform:
         subtasks_per_shard=LOCAL_SUBTASKS_PER_SHARD,
         parallel_shards=LOCAL_PARALLEL_SHARDS,
         default_window=LOCAL_DEFAULT_WINDOW,
+        # calibration.measured_end_to_end runs a job first: every worker, the ventilator and a round of
+        # consolidators are started when the measured jobs are submitted.
+        warm={"worker": LOCAL_WORKER_MAXIMUM_CONCURRENCY, "ventilator": 1, "consolidator": LOCAL_PARALLEL_SHARDS + 1},
         notes=[
             "one server for every call, the functions' CPU on the other core; every invocation a warm one as "
             "measured (MiniStack keeps its processes warm): the server's CPU for it, then its measured delay",

@@ -36,9 +36,8 @@ class Poller:
             self.in_flight += 1
             self.peak = max(self.peak, self.in_flight)
             now = run.sim.now
-            if run.server:  # MiniStack's receive scans the queue: its cost grows with the depth
-                cost = run.platform.service("ReceiveMessage") + run.cal.receive_s_per_queued * run.queue.depth
-                received = run.server.finish_time(now, cost)
+            if run.server:  # MiniStack's receive goes through every message of the queue, in flight or not
+                received = run.server.finish_time(now, self._scan("ReceiveMessage"))
             else:
                 received = now + run.platform.round_trip_s
             message = run.queue.receive(run.shape.batch_size)
@@ -52,9 +51,19 @@ class Poller:
         self.ticking = False
         self.wake()
 
+    def _scan(self, operation: str) -> float:
+        """The emulator's time for its mapping's receive or delete: it goes through the whole queue."""
+        queue = self.run.queue
+        return self.run.platform.service(operation) + self.run.cal.receive_s_per_queued * (
+            queue.depth + queue.in_flight
+        )
+
     def batch_done(self, message: Message) -> None:
         run = self.run
-        delete_done = run.call(run.sim.now, "DeleteMessageBatch")
+        if run.server:
+            delete_done = run.server.finish_time(run.sim.now, self._scan("DeleteMessageBatch"))
+        else:
+            delete_done = run.call(run.sim.now, "DeleteMessageBatch")
 
         def deleted() -> None:
             run.queue.delete(message)
