@@ -132,7 +132,7 @@ def test_a_lane_step_that_failed_is_finished_by_the_redelivery_and_never_done_tw
     [body] = [message["Body"] for message in drain(env["queue_url"])]
     real_send = subtask_sends.send_subtasks
 
-    def queue_down(subtasks):
+    def queue_down(subtasks, senders=1):
         raise ConnectionError("SQS is unreachable")
 
     monkeypatch.setattr(subtask_sends, "send_subtasks", queue_down)
@@ -268,7 +268,7 @@ def test_a_raise_left_unsent_then_a_cancel_still_ends_the_job_exactly(env, lambd
     first = [message["Body"] for message in drain(env["queue_url"])]
     real_send = subtask_sends.send_subtasks
 
-    def queue_down(subtasks):
+    def queue_down(subtasks, senders=1):
         raise ConnectionError("SQS is unreachable")
 
     monkeypatch.setattr(subtask_sends, "send_subtasks", queue_down)
@@ -296,7 +296,7 @@ def test_a_change_while_lanes_are_being_started_is_refused_and_sends_nothing_twi
     real_send = subtask_sends.send_subtasks
     answers = []
 
-    def send_while_a_change_arrives(subtasks):
+    def send_while_a_change_arrives(subtasks, senders=1):
         if not answers:
             answers.append(change(lambda_context, 5))
         real_send(subtasks)
@@ -314,7 +314,7 @@ def test_a_start_left_unsent_is_sent_by_the_next_change_once_it_lapsed(env, lamb
     assert len(drain(env["queue_url"])) == 1
     real_send = subtask_sends.send_subtasks
 
-    def queue_down(subtasks):
+    def queue_down(subtasks, senders=1):
         raise ConnectionError("SQS is unreachable")
 
     monkeypatch.setattr(subtask_sends, "send_subtasks", queue_down)
@@ -427,3 +427,30 @@ def test_a_claim_whose_claimer_died_is_taken_over_by_its_message_when_it_comes_b
 
     assert run_workers([body], lambda_context)["failures"] == []
     assert ids_of([message["Body"] for message in drain(env["queue_url"])]) == [1]
+
+
+def test_a_jobs_first_lanes_are_sent_by_several_senders_each_once(monkeypatch):
+    """A job's first lanes may be thousands: their batches go out side by side, each subtask once."""
+    import threading
+
+    from serverless_patterns.fan_out.jobs import Subtask
+
+    monkeypatch.setenv("SUBTASK_QUEUE_URL", "https://queue.example/subtasks")
+    in_flight, peak, sent, lock = [0], [0], [], threading.Lock()
+
+    def send_batch(destination, batch):
+        with lock:
+            in_flight[0] += 1
+            peak[0] = max(peak[0], in_flight[0])
+        time.sleep(0.02)
+        with lock:
+            in_flight[0] -= 1
+            sent.extend(subtask.subtask_id for subtask, _ in batch)
+
+    monkeypatch.setattr(subtask_sends, "send_batch", send_batch)
+    subtasks = [Subtask("job-1", i, 0, "job-1", 0, {"type": "items", "items": [i]}) for i in range(95)]
+
+    subtask_sends.send_subtasks(subtasks, senders=4)
+
+    assert sorted(sent) == list(range(95))
+    assert 1 < peak[0] <= 4

@@ -130,6 +130,6 @@ def _skip(tracker: JobTracker, subtask: Subtask, first: int, end: int | None) ->
 def start_lanes(tracker: JobTracker, plan: DispatchPlan, start: dict[str, Any]) -> int:
     """Send the first subtask of each block in `start` ({"from", "to"}), then forget the start; how many."""
     firsts = [block * plan.block_size for block in range(int(start["from"]), int(start["to"]))]
-    subtask_sends.send_subtasks(plan.subtasks(firsts))
+    subtask_sends.send_subtasks(plan.subtasks(firsts), senders=int(settings.positive_number("SENDER_THREADS", 8)))
     tracker.lanes_started(plan.job_id, start)
     return len(firsts)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from concurrent.futures import ThreadPoolExecutor
 
 from serverless_patterns.fan_out import sending
 from serverless_patterns.fan_out.jobs import Subtask
@@ -23,8 +24,15 @@ def send_batch(destination: str, batch: list[tuple[Subtask, str]]) -> None:
     raise RuntimeError(f"could not send subtasks {sorted(pending)} after {SEND_ATTEMPTS} attempts")
 
 
-def send_subtasks(subtasks: list[Subtask]) -> None:
-    """Send a few subtasks to the job's destination, one batch after another."""
+def send_subtasks(subtasks: list[Subtask], senders: int = 1) -> None:
+    """Send subtasks to the job's destination, `senders` batches at a time (a job's first lanes may be thousands:
+    one batch after another, 10,000 would take seconds of round trips)."""
     destination = sending.subtask_destination()
-    for batch in sending.batches(subtasks, sending.batch_bytes(destination)):
-        send_batch(destination, batch)
+    batches = sending.batches(subtasks, sending.batch_bytes(destination))
+    if senders <= 1 or len(batches) <= 1:
+        for batch in batches:
+            send_batch(destination, batch)
+        return
+    with ThreadPoolExecutor(max_workers=min(senders, len(batches))) as pool:
+        for sent in [pool.submit(send_batch, destination, batch) for batch in batches]:
+            sent.result()
