@@ -115,3 +115,32 @@ def test_the_prices_used_are_listed_with_their_sources() -> None:
 def test_a_tiny_line_item_is_not_shown_as_nothing() -> None:
     lines = report.line_items_table([Prediction("x", 1, 0.0, 1.0, 1, "b", {"s3_put": 2})])
     assert "| S3 PUT | 2: $0.000010 |" in lines
+
+
+@pytest.mark.parametrize(("value", "saved"), [("1", True), ("true", True), ("", False), ("0", False)])
+def test_scale_from_saved_is_an_explicit_switch(monkeypatch: pytest.MonkeyPatch, value: str, saved: bool) -> None:
+    from bench import scale
+
+    monkeypatch.setenv(scale.FROM_SAVED, value)
+    assert scale.from_saved() is saved
+
+
+def test_the_inputs_table_lists_every_measured_call_input_and_end_to_end_time() -> None:
+    from bench import scale
+    from bench.scale_model.calibration import Calibration
+
+    calibration = Calibration(
+        service_s={"GetObject": 0.0015, "SendMessageBatch": 0.002},
+        workload_cpu_s_per_subtask=5.8e-6,
+        ventilator_stub_rate=7_090.0,
+    )
+    rows = scale.calibration_inputs(calibration, {1_000: 10.1, 10_000: 77.0})
+    assert rows[0][:2] == ("GetObject", "1.50 ms")
+    assert ("workload CPU per subtask", "5.80 µs") in [row[:2] for row in rows]
+    assert ("ventilator against the stub", "7,090 /s") in [row[:2] for row in rows]
+    assert [row[:2] for row in rows[-2:]] == [
+        ("end to end, 1,000 subtasks", "10.1 s"),
+        ("end to end, 10,000 subtasks", "77.0 s"),
+    ]
+    # An input the calibration did not measure (zero) is left out rather than shown as 0.
+    assert "merge CPU per partial" not in [row[0] for row in rows]
