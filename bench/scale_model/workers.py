@@ -79,7 +79,6 @@ class Pusher:
     def __init__(self, run: JobRun) -> None:
         self.run = run
         run.on_sent = self.wake
-        self.peak = 0
 
     def wake(self) -> None:
         run = self.run
