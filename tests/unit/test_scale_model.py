@@ -248,3 +248,17 @@ def test_sns_invokes_a_worker_per_subtask_and_bills_the_publishes() -> None:
     assert prediction.calls["sns_requests"] == 100  # PublishBatch of 10
     assert prediction.calls["sqs_requests"] == 0
     assert prediction.calls["lambda_requests"] == 1 + 1_000 + 5  # the ventilator, a worker each, 4 shards and a merge
+
+
+def test_a_queue_hands_out_batches_from_the_front_and_counts_requests() -> None:
+    queue = aws.SqsQueue()
+    queue.send(0.5, aws.Message([(0, 10)]))
+    queue.send(0.6, aws.Message([(10, 5)]))
+    first = queue.receive(batch=8)
+    second = queue.receive(batch=8)
+    assert first.ranges == [(0, 8)]
+    assert second.ranges == [(8, 2), (10, 5)]
+    assert (queue.depth, queue.in_flight, queue.first_waiting_at) == (0, 15, 0.5)
+    queue.delete(first)
+    assert queue.in_flight == 7
+    assert queue.requests == 2 + 2 + 1  # two sends, two receives, a delete
