@@ -169,8 +169,10 @@ def render(
     machine: Mapping[str, str],
     notes: Sequence[str] = (),
     calibration_notes: Sequence[str] = (),
+    spread: tuple[Mapping[int, Prediction], Mapping[int, Prediction], int] | None = None,
 ) -> str:
-    """The whole page. `model_text` is the markdown of how the model works and what it leaves out."""
+    """The whole page. `model_text` is the markdown of how the model works and what it leaves out; `spread` the
+    same predictions with the input read from several S3 prefixes (ours, theirs, how many)."""
     largest = [ours[GOAL_SUBTASKS], theirs[GOAL_SUBTASKS]]
     lines = [
         "# A million subtasks: the pipeline modelled at AWS scale",
@@ -180,8 +182,20 @@ def render(
         "",
         "## Goals for a 1,000,000-subtask job",
         "",
+        *(["With the input as one object (its chunks are byte ranges of it: one S3 prefix):", ""] if spread else []),
         *(goal.line() for goal in goals(ours, theirs, account_concurrency)),
         "",
+        *(
+            [
+                f"With the input under {spread[2]} S3 prefixes (objects spread over them, or {spread[2]} objects "
+                "each under its own):",
+                "",
+                *(goal.line() for goal in goals(spread[0], spread[1], account_concurrency)),
+                "",
+            ]
+            if spread
+            else []
+        ),
         "## Predictions on AWS",
         "",
         f"At the default account concurrency ({account_concurrency:,}), us-east-1 prices. Distributed Map's row is "
@@ -189,6 +203,21 @@ def render(
         "",
         *predictions_table(ours, theirs),
         "",
+        *(
+            [
+                f"### The input under {spread[2]} S3 prefixes",
+                "",
+                f"The same jobs, their chunks read from {spread[2]} prefixes, each taking S3's documented "
+                f"5,500 GETs a second: {spread[2] * 5_500:,} in all, for both systems.",
+                "",
+                *predictions_table(spread[0], spread[1]),
+                "",
+                *[f"- {p.system}, {p.subtasks:,}: {p.notes[0]}" for p in (spread[0][GOAL_SUBTASKS],) if p.notes],
+                "",
+            ]
+            if spread
+            else []
+        ),
         "![Time to result and cost per job against job size](scale.png)",
         "",
         *[f"- {note}" for note in notes],

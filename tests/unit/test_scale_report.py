@@ -144,3 +144,24 @@ def test_the_inputs_table_lists_every_measured_call_input_and_end_to_end_time() 
     ]
     # An input the calibration did not measure (zero) is left out rather than shown as 0.
     assert "merge CPU per partial" not in [row[0] for row in rows]
+
+
+def test_the_goals_are_judged_again_for_the_input_under_several_prefixes() -> None:
+    ours, theirs = _predictions(result=200.0)
+    faster, _ = _predictions(result=60.0)
+    page = report.render(
+        model_text="## How the model works\n\nA paragraph.",
+        calibration_inputs=[],
+        validation=[],
+        ours=ours,
+        theirs=theirs,
+        account_concurrency=1_000,
+        machine={},
+        spread=(faster, theirs, 10),
+    )
+
+    one_object, _, spread = page.partition("With the input under 10 S3 prefixes")
+    assert "**missed**: under 3 minutes to result" in one_object
+    assert "**met**: under 3 minutes to result at the default account concurrency (1,000) (60.0 s)" in spread
+    assert "### The input under 10 S3 prefixes" in page
+    assert "| 1,000,000 | this project | 40.0 s | 60.0 s |" in page
