@@ -254,15 +254,15 @@ against the 10 ms stub. A job of more than 100,000 subtasks sent whole is cut in
 subtasks and at most 10, each sent by its own ventilator invocation side by side (started asynchronously by the
 registering one), so dispatch time falls with the number of parts.
 
-**Queue and event source mapping.** A standard queue; the mapping receives batches of 10. On AWS it starts with
-5 concurrent batches and adds up to 300 a minute while messages wait
-([Lambda: SQS scaling](https://docs.aws.amazon.com/lambda/latest/dg/services-sqs-scaling.html)), up to 1,000
-batches at once in the copy of that page the model follows (a newer copy of the page and the
-[AWS Knowledge Center](https://repost.aws/knowledge-center/lambda-sqs-scaling) say 1,250 concurrent invokes; the
-mapping's maximum_concurrency is 2 to 1,000, and at the default account concurrency the account's 1,000 binds
-first). SQS standard queues take a nearly unlimited number of calls per second, so no rate limit is modelled on
-them. On the emulator, MiniStack gives a mapping its maximum concurrency at once, and its ReceiveMessage scans the
-whole queue: its measured time grows with the depth.
+**Queue and event source mapping.** A standard queue; the mapping receives batches of 10. On AWS it starts with 5
+concurrent batches and adds up to 300 a minute while messages wait ([Lambda: SQS
+scaling](https://docs.aws.amazon.com/lambda/latest/dg/services-sqs-scaling.html)), up to 1,250 concurrent
+invocations per mapping (the [AWS Knowledge Center](https://repost.aws/knowledge-center/lambda-sqs-scaling); one
+copy of the page read for this model said 1,000; the mapping's maximum_concurrency is 2 to 1,000, and at the
+default account concurrency the account's 1,000 binds first, so the two predict the same times). SQS standard
+queues take a nearly unlimited number of calls per second, so no rate limit is modelled on them. On the emulator,
+MiniStack gives a mapping its maximum concurrency at once, and its ReceiveMessage scans the whole queue: its
+measured time grows with the depth.
 
 **Lambda.** Each function scales by 1,000 execution environments every 10 seconds (refilled continuously)
 ([scaling behavior](https://docs.aws.amazon.com/lambda/latest/dg/scaling-behavior.html)), and every function of

@@ -45,7 +45,7 @@ def test_the_mapping_starts_at_five_batches_and_adds_300_a_minute(minutes: int, 
 
 
 def test_the_mapping_stops_at_its_documented_most() -> None:
-    assert aws.EsmScaling().limit(10 * 60.0) == aws.ESM_MAXIMUM == 1_000
+    assert aws.EsmScaling().limit(10 * 60.0) == aws.ESM_MAXIMUM == 1_250
 
 
 def test_the_mapping_stops_at_its_maximum_concurrency() -> None:
