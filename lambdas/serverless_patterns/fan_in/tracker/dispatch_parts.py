@@ -9,7 +9,8 @@ shards before anything is sent:
 
 An invocation sends a part only while it holds the part's claim: a claim is
 taken when the part has none, when it is the claimer's own invocation again
-(Lambda retries an asynchronous invocation with its request id), when the
+once its claim has been quiet a while (Lambda retries an asynchronous
+invocation with its request id, a minute later or more), when the
 claimer handed it over, or when the claimer stopped reporting for longer than
 a ventilator can run. Progress is recorded per wave, under the claim, so a
 duplicate invocation that finds the part claimed sends nothing, and a claimer
