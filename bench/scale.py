@@ -5,7 +5,7 @@ time at 1,000 and 10,000 subtasks on the deployed envs/local stack, checks that 
 emulator reproduces them, then predicts 100,000, 1,000,000 and 10,000,000 subtasks on AWS next to Step Functions
 Distributed Map with Express children, and writes docs/scale.md and docs/scale.png.
 
-SCALE_FROM_SAVED=1 skips the emulator: the model runs again from build/bench/scale_calibration.json (saved by the
+SCALE_FROM_SAVED=1 skips the emulator: the model runs again from bench/results/scale_calibration.json (saved by the
 last measuring run), so the page can be regenerated in a minute or two: `SCALE_FROM_SAVED=1 make bench BENCH=scale`.
 """
 
@@ -22,12 +22,18 @@ from bench.scale_model.prediction import Prediction
 from bench.scale_model.prices import total
 
 SIZES = (100_000, 1_000_000, 10_000_000)
+BILLING_NOTE = (
+    "Billing differs in one way between the two systems: this project's workers are billed while they wait on a "
+    "quota (S3's GETs, a partition), while Distributed Map's children held back by a limit wait before they start, "
+    "unbilled; this favours Distributed Map. Distributed Map's peak concurrency counts children in flight (each "
+    "113 ms, 13 ms of it a Lambda invocation), this project's counts Lambda invocations."
+)
 SPREAD_PREFIXES = 10  # a second set of predictions: the input read from this many S3 prefixes
 DEFAULT_WINDOW_CEILING = 1_000  # fan_out's job_max_concurrency_limit default, which caps the default window
 WRITE_UNITS_NOTE = (
-    "DynamoDB writes are the largest line item: a worker counts its batch's completions in one transaction per "
-    "shard the batch touches, and at this size the shards are 200 wide, so a batch of 10 consecutive subtasks "
-    "touches 10 shards: 10 transactions of a TASK item and a shard counter, a write unit each, doubled for a "
+    "DynamoDB writes are the largest line item: a worker counts its batch's completions in one transaction, a "
+    "TASK item per subtask and a counter per shard the batch touches; at this size the shards are 200 wide, so a "
+    "batch of 10 consecutive subtasks touches 10 shards: 20 items of a write unit each, doubled for a "
     "transaction: 4 per subtask. Benchmark 8 measured 2.5 on a 1,000-subtask job whose batches touched at most 4 "
     "shards. Counting a batch in one shard (shards striped by the batch size) would bring it near 2.2, if SQS "
     "delivered a batch's messages together, which a standard queue does not promise."
@@ -128,6 +134,22 @@ def predictions(
     return ours, theirs, aws
 
 
+def _sensitivity_notes(cal: Calibration) -> list[str]:
+    """The goal's job (input under SPREAD_PREFIXES prefixes) again with the two assumptions moved: the round trip
+    per AWS call, and how much of this machine's core a Lambda vCPU is worth."""
+    notes = []
+    shape = pipeline.JobShape(subtasks=report.GOAL_SUBTASKS, input_prefixes=SPREAD_PREFIXES)
+    for round_trip_ms in (5, 20):
+        aws = platforms.aws(cal, account_concurrency=ACCOUNT_CONCURRENCY, round_trip_s=round_trip_ms / 1000)
+        moved = pipeline.simulate(shape, aws)
+        notes.append(
+            f"Sensitivity, {report.GOAL_SUBTASKS:,} subtasks under {SPREAD_PREFIXES} prefixes, {round_trip_ms} ms "
+            f"per AWS call instead of 10: {moved.time_to_result_s:,.1f} s to result, bound by "
+            f"{moved.bounding_stage}, ${total(moved.calls):,.2f}."
+        )
+    return notes
+
+
 def _windowed_note(aws: platforms.Platform) -> str:
     """A job of the goal's size windowed at the module's default ceiling, job_max_concurrency_limit (1,000)."""
     windowed = pipeline.simulate(
@@ -143,15 +165,18 @@ def _windowed_note(aws: platforms.Platform) -> str:
     )
 
 
-def _batched_note(aws: platforms.Platform) -> str:
+def _batched(aws: platforms.Platform) -> Prediction:
     """Distributed Map with ItemBatcher at 10 items per child, the batching docs/distributed-map.md also prices."""
     shape = pipeline.JobShape(subtasks=report.GOAL_SUBTASKS)
     memory_gb = aws.memory_mb["worker"] / 1024
-    batched = distributed_map.predict(
+    return distributed_map.predict(
         shape.subtasks, distributed_map_item_seconds(aws), memory_gb, items_per_child=10, limits=_limits(aws, shape)
     )
+
+
+def _batched_note(batched: Prediction) -> str:
     return (
-        f"Distributed Map with ItemBatcher at 10 items per child (not in the table), {shape.subtasks:,} items: "
+        f"Distributed Map with ItemBatcher at 10 items per child (not in the table), {batched.subtasks:,} items: "
         f"{batched.time_to_result_s:,.0f} s to result, bound by {batched.bounding_stage}, "
         f"${total(batched.calls):,.2f} per job."
     )
@@ -162,6 +187,7 @@ def run(stack: dict[str, Any] | None) -> Table:
     rows = validation.validate(cal, measured)
     ours, theirs, aws = predictions(cal)
     ours_spread, theirs_spread, _ = predictions(cal, SPREAD_PREFIXES)
+    batched = _batched(aws)
     described = machine()
     described["calibrated"] = cal.measured_at or "unknown"
     page = report.render(
@@ -174,13 +200,16 @@ def run(stack: dict[str, Any] | None) -> Table:
         account_concurrency=ACCOUNT_CONCURRENCY,
         machine=described,
         spread=(ours_spread, theirs_spread, SPREAD_PREFIXES),
+        batched_cost=total(batched.calls),
         notes=[
             *aws.notes,
             _windowed_note(aws),
             WRITE_UNITS_NOTE,
+            BILLING_NOTE,
+            *_sensitivity_notes(cal),
             f"Distributed Map's child: {distributed_map_item_seconds(aws) * 1000:.1f} ms of Lambda per item at "
             f"{aws.memory_mb['worker']} MB (one GET round trip and the word count), one item per child.",
-            _batched_note(aws),
+            _batched_note(batched),
         ],
     )
     report.write(page)
@@ -243,12 +272,15 @@ MODEL_TEXT = """
 A discrete-event simulation (`bench/scale_model/`) follows one job from submit to result at the granularity of
 a message (a batch of up to 10 subtasks): a clock and a heap of timed events (`engine.py`), the AWS quotas as
 small objects (`aws.py`), and two platforms built from the same measured inputs (`platforms.py`): the emulator
-as measured here, and AWS at its documented quotas. Each step takes the measured service time of its calls plus,
-on AWS, an in-region round trip of 10 ms per call (the benchmarks' assumption, as in sections 8 and 8c of
-[benchmarks.md](benchmarks.md)); CPU measured here is charged to the function that spends it, scaled by the share
-of a vCPU its memory buys (one full vCPU at 1,769 MB; a vCPU taken as one core of this machine: not verified).
+as measured here, and AWS at its documented quotas. On the emulator each call takes its measured service time on
+the one server; on AWS each call takes an in-region round trip of 10 ms (the benchmarks' assumption, as in
+sections 8 and 8c of [benchmarks.md](benchmarks.md): no call time measured here is used on AWS). On both, the CPU
+measured here (a client's per call, the ventilator's per subtask, the workload's, the merge's, a handler's import)
+is charged to the function that spends it, scaled by the share of a vCPU its memory buys (one full vCPU at
+1,769 MB; a vCPU taken as one core of this machine: not verified). The sensitivity of the goal's row to the round trip
+is shown under the predictions.
 
-**Ventilator.** Registers the job (the job item and its shard items, BatchWriteItem) before anything is sent,
+**Ventilator.** Registers the job (the job item, its shard items and its parts) before anything is sent,
 then sends every subtask in SendMessageBatch calls of 10 from 8 sender threads, at the CPU per subtask measured
 against the 10 ms stub. A job of more than 100,000 subtasks sent whole is cut into parts, about one per 100,000
 subtasks and at most 10, each sent by its own ventilator invocation side by side (started asynchronously by the
@@ -271,8 +303,9 @@ the job shares the account's concurrency, 1,000 by default
 handler's import, measured from its zip; the runtime's own start is not measured.
 
 **Workers.** A batch's 10 records run on 10 threads: the S3 GET of the chunk, the workload's CPU (the word count,
-measured), the result kept inline in the tracker; then one TransactWriteItems per shard the batch touched and one
-BatchGetItem of those shards. A shard filled by the batch starts its reduction.
+measured), the result kept inline in the tracker; then one TransactWriteItems for the batch (a TASK item per
+subtask and a counter per shard the batch touched) and one BatchGetItem of those shards. A shard filled by the
+batch starts its reduction. A worker is billed from its start to its end, waiting on a quota included.
 
 **Tracker.** Shards as `ShardLayout.plan` lays them out: width max(1, min(parallel_shards, ceil(N / 250), 1,000)),
 at most 1,000 subtasks per shard, filled in rounds of `width`. Each shard is its own partition key, and a

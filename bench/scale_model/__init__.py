@@ -7,7 +7,7 @@ Usage (helper B's bench/scale.py codes against these names):
     measured = calibration.measured_end_to_end(stack, sizes=(1000, 10000))   # {subtasks: seconds}, first: the
                                                       #   stack's functions then start cold, as the model has them
     cal = calibration.measure()                       # on the running emulator (AWS_ENDPOINT_URL set)
-    calibration.save(cal, measured)                   # build/bench/scale_calibration.json
+    calibration.save(cal, measured)                   # bench/results/scale_calibration.json
     cal, measured = calibration.load()                # reuse a saved run (the model alone)
     rows = validation.validate(cal, measured)         # list[ValidationRow]: subtasks, measured_s,
                                                       #   modelled_s, error_pct, configuration, note

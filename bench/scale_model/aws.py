@@ -83,7 +83,7 @@ class RateLimit:
 class EsmScaling:
     """An SQS event source mapping's concurrent batches, `seconds` after messages began to wait."""
 
-    maximum_concurrency: int | None = None  # the mapping's cap (2-1,000); None: only the 1,000 of every mapping
+    maximum_concurrency: int | None = None  # the mapping's cap (2-1,000); None: only ESM_MAXIMUM
     initial: int = ESM_INITIAL_BATCHES
     per_minute: float | None = ESM_SCALING_PER_MINUTE  # None: the cap at once (the emulator)
     ceiling: int = ESM_MAXIMUM

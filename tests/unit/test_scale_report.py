@@ -165,3 +165,28 @@ def test_the_goals_are_judged_again_for_the_input_under_several_prefixes() -> No
     assert "**met**: under 3 minutes to result at the default account concurrency (1,000) (60.0 s)" in spread
     assert "### The input under 10 S3 prefixes" in page
     assert "| 1,000,000 | this project | 40.0 s | 60.0 s |" in page
+
+
+@pytest.mark.parametrize(
+    ("bound", "quota_bound"),
+    [
+        ("S3 GETs on the input's prefix (5,500/s)", True),
+        ("event source mapping ramp (+300/min)", True),
+        ("account concurrency 1,000", True),
+        ("shard partitions (1,000 WCU/s each)", True),
+        ("workers", False),
+        ("dispatch (the ventilator's CPU)", False),
+        ("reductions and the final merge", False),
+        ("the job's window (1,000 lanes)", False),
+    ],
+)
+def test_only_an_aws_quota_counts_as_the_quota_bound(bound: str, quota_bound: bool) -> None:
+    ours, theirs = _predictions(bound=bound)
+    [first, *_] = report.goals(ours, theirs, 1_000)
+    assert first.met is quota_bound
+
+
+def test_the_cost_goal_also_shows_distributed_map_batched() -> None:
+    ours, theirs = _predictions(mine=2.0)
+    cost = report.goals(ours, theirs, 1_000, batched_cost=4.0)[-1]
+    assert cost.evidence.endswith("with ItemBatcher at 10 items per child, $4.00: 0.50x")
