@@ -45,6 +45,7 @@ from botocore.exceptions import ParamValidationError
 
 from serverless_patterns.fan_in.consolidator_trigger import trigger_consolidator
 from serverless_patterns.fan_in.tracker import JobStatus, JobTracker, ShardLayout, Window, configured_tracker
+from serverless_patterns.fan_in.tracker.keys import part_number
 from serverless_patterns.fan_out import lanes, repeats, sending, subtask_sends, workload_registry
 from serverless_patterns.fan_out.concurrency_changes import change_concurrency
 from serverless_patterns.fan_out.dispatch_parts import (
@@ -54,7 +55,6 @@ from serverless_patterns.fan_out.dispatch_parts import (
     abandoned_parts,
     claim_part,
     part_count,
-    part_number,
     start_parts,
 )
 from serverless_patterns.fan_out.dispatch_plans import DispatchPlan
@@ -210,7 +210,7 @@ def _resume_parts(
     unfinished ones when this is the registering invocation's own retry)."""
     answer = repeats.repeat_answer(job)
     parts = tracker.parts_of(plan.job_id)
-    unfinished = [part_number(item) for item in parts if not item.get("done")]
+    unfinished = [part_number(item["sk"]) for item in parts if not item.get("done")]
     if not unfinished:
         tracker.settle_dispatch(plan.job_id)
         return answer

@@ -16,6 +16,7 @@ from typing import Any
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from serverless_patterns.fan_in.tracker import JobTracker
+from serverless_patterns.fan_in.tracker.keys import part_number
 from serverless_patterns.fan_out.handovers import hand_over
 from serverless_patterns.fan_out.repeats import stale_after
 from serverless_patterns.shared import settings
@@ -104,14 +105,10 @@ def abandoned_parts(parts: list[dict[str, Any]], registered_at: str) -> list[int
     for longer than a ventilator can run."""
     stale_before = (datetime.now(UTC) - stale_after()).isoformat()
     return [
-        part_number(item)
+        part_number(item["sk"])
         for item in parts
         if not item.get("done") and item.get("updated_at", registered_at) < stale_before
     ]
-
-
-def part_number(item: dict[str, Any]) -> int:
-    return int(item["sk"].rpartition("#")[2])
 
 
 def start_parts(context: LambdaContext, job_id: str, parts: Iterable[int]) -> None:

@@ -29,7 +29,7 @@ from botocore.exceptions import ClientError
 
 from serverless_patterns.fan_in.tracker.dispatch import Dispatch
 from serverless_patterns.fan_in.tracker.keys import PART_PREFIX, job_key, part_key
-from serverless_patterns.fan_in.tracker.store import failed_condition, plain
+from serverless_patterns.fan_in.tracker.store import failed_condition
 
 
 def part_range(total: int, parts: int, part: int) -> tuple[int, int]:
@@ -154,14 +154,9 @@ class DispatchParts(Dispatch):
 
     def parts_of(self, job_id: str) -> list[dict[str, Any]]:
         """The job's part items, in order."""
-        items: list[dict[str, Any]] = []
-        kwargs: dict[str, Any] = {
-            "KeyConditionExpression": Key("pk").eq(job_key(job_id)["pk"]) & Key("sk").begins_with(PART_PREFIX),
-            "ConsistentRead": True,
-        }
-        while True:
-            page = self._call(self._table.query, **kwargs)
-            items.extend(plain(item) for item in page.get("Items", []))
-            if "LastEvaluatedKey" not in page:
-                return items
-            kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+        return list(
+            self._query(
+                KeyConditionExpression=Key("pk").eq(job_key(job_id)["pk"]) & Key("sk").begins_with(PART_PREFIX),
+                ConsistentRead=True,
+            )
+        )

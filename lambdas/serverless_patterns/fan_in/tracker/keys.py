@@ -98,6 +98,11 @@ def part_key(job_id: str, part: int) -> dict[str, str]:
     return {"pk": f"JOB#{job_id}", "sk": f"{PART_PREFIX}{part:04d}"}
 
 
+def part_number(sort_key: str) -> int:
+    """The part number in a PART#<n> sort key."""
+    return int(sort_key.removeprefix(PART_PREFIX))
+
+
 def shard_pk(job_id: str, shard: int) -> str:
     return f"JOB#{job_id}#SHARD#{shard:04d}"
 

@@ -70,12 +70,7 @@ class Reads(Attempts):
             "ConsistentRead": True,
         }
         kwargs.update(projection_of(attributes) if attributes else {"Limit": TASKS_PER_PAGE})
-        while True:
-            page = self._call(self._table.query, **kwargs)
-            yield from (plain(item) for item in page.pop("Items"))  # popped: not held while the next is read
-            if "LastEvaluatedKey" not in page:
-                return
-            kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+        return self._query(**kwargs)
 
     def subtasks(self, job_id: str, shard_count: int) -> Iterator[dict[str, Any]]:
         for shard in range(shard_count):
@@ -94,13 +89,7 @@ class Reads(Attempts):
             "ExpressionAttributeNames": {"#status": "status"},
             "ExpressionAttributeValues": values,
         }
-        items: list[dict] = []
-        while True:
-            page = self._call(self._table.query, **kwargs)
-            items.extend(plain(item) for item in page["Items"])
-            if "LastEvaluatedKey" not in page:
-                return items
-            kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+        return list(self._query(**kwargs))
 
     def jobs_in_status(self, status: JobStatus, index_name: str, before: datetime | None = None) -> list[dict]:
         return self.in_status(status.value, index_name, before)

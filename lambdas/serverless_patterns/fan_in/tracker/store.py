@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
@@ -76,6 +76,15 @@ class TrackerStore:
     def _read(self, key: dict[str, str]) -> dict[str, Any] | None:
         """One item, strongly consistent, or None."""
         return self._call(self._table.get_item, Key=key, ConsistentRead=True).get("Item")
+
+    def _query(self, **kwargs: Any) -> Iterator[dict[str, Any]]:
+        """Every item a Query answers, plain, page after page; a page is let go before the next is read."""
+        while True:
+            page = self._call(self._table.query, **kwargs)
+            yield from (plain(item) for item in page.pop("Items"))
+            if "LastEvaluatedKey" not in page:
+                return
+            kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
 
     def _read_together(self, keys: list[dict[str, str]], attributes: tuple[str, ...] = ()) -> list[dict[str, Any]]:
         """The items of these keys that exist (only `attributes` of them, if named), read with BatchGetItem,
