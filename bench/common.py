@@ -126,6 +126,12 @@ def emulator() -> Iterator[None]:
     yield
 
 
+def queue_depth(sqs: Any, url: str) -> int:
+    """The messages waiting in a queue (not those in flight)."""
+    attributes = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["ApproximateNumberOfMessages"])
+    return int(attributes["Attributes"]["ApproximateNumberOfMessages"])
+
+
 def tracker_table(purpose: str) -> Any:
     """A new table shaped like fan_in_tracker's (pk/sk) on the backend in use."""
     import boto3

@@ -14,7 +14,7 @@ from typing import Any
 
 import boto3
 
-from bench.common import FakeContext, Table, emulator, median_seconds, moto_in_process, timed
+from bench.common import FakeContext, Table, emulator, median_seconds, moto_in_process, queue_depth, timed
 
 SIZES = (10_000, 100_000)
 # moto's in-memory SQS slows down as a queue grows (measured here: 118 batched
@@ -132,11 +132,6 @@ def _ceiling_row(backend: str, context: Callable[[], Any], size: int, senders: i
     ]
 
 
-def _queue_depth(sqs, url: str) -> int:
-    attributes = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["ApproximateNumberOfMessages"])
-    return int(attributes["Attributes"]["ApproximateNumberOfMessages"])
-
-
 class _NoProgress:
     """Stands in for the tracker: dispatch's progress writes and stop checks are left out of the measure."""
 
@@ -156,7 +151,7 @@ def _measure(size: int) -> tuple[float, float, int]:
     plan = _bench_plan(size)
     sent, batched_seconds = timed(lambda: dispatch(_NoProgress(), plan, 0, FakeContext()))
     assert sent == size, f"dispatched {sent} of {size}"
-    depth = _queue_depth(sqs, batched_url)
+    depth = queue_depth(sqs, batched_url)
 
     naive_url = sqs.create_queue(QueueName=f"bench-naive-{uuid.uuid4().hex[:8]}")["QueueUrl"]
     sample = min(size, NAIVE_SAMPLE)

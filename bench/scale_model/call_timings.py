@@ -36,6 +36,8 @@ def _fill(sqs: Any, url: str, count: int) -> None:
 def sqs_calls(calibration: Calibration) -> list[float]:
     import boto3
 
+    from bench.common import queue_depth
+
     sqs = boto3.client("sqs")
     url = sqs.create_queue(QueueName=f"scale-cal-{uuid.uuid4().hex[:8]}", Attributes={"VisibilityTimeout": "1"})[
         "QueueUrl"
@@ -47,7 +49,7 @@ def sqs_calls(calibration: Calibration) -> list[float]:
     time.sleep(1)
     receives = []
     for depth in RECEIVE_DEPTHS:
-        _fill(sqs, url, depth - _depth(sqs, url))
+        _fill(sqs, url, depth - queue_depth(sqs, url))
         # Messages received here come back after the 1 s visibility timeout: the depth stays about the same.
         seconds, _ = _timed_calls(lambda: sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10), 5)
         receives.append((depth, seconds))
@@ -72,11 +74,6 @@ def sqs_calls(calibration: Calibration) -> list[float]:
     )
     sqs.delete_queue(QueueUrl=url)
     return [send_cpu]
-
-
-def _depth(sqs: Any, url: str) -> int:
-    attributes = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["ApproximateNumberOfMessages"])
-    return int(attributes["Attributes"]["ApproximateNumberOfMessages"])
 
 
 def dynamodb_calls(calibration: Calibration) -> list[float]:
